@@ -1,0 +1,739 @@
+//! The metadata store on DynamoDB: assets, files and tasks. Key design and access patterns are in
+//! docs/architecture.md. Every state change is a conditional write.
+
+use super::sdk_error;
+use crate::config::Tables;
+use crate::domain::{Action, Asset, AssetState, FileRecord, FileState, FileStep, RestoreTier, TaskCounters, TaskId, TaskStatus};
+use crate::error::{Error, Result};
+use crate::ports::{AssetStore, Created, FileStore, LocatedFile, Task, TaskStore, Transition};
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::types::{AttributeValue as AV, KeysAndAttributes, Put, PutRequest, ReturnValue, TransactWriteItem, Update, WriteRequest};
+use std::collections::HashMap;
+use std::time::Duration;
+
+type Item = HashMap<String, AV>;
+
+/// Name of the files table's index from S3 location to file item.
+pub const BY_LOCATION_INDEX: &str = "ByLocation";
+
+#[derive(Clone, Debug)]
+pub struct DynamoStore {
+    client: Client,
+    tables: Tables,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, tables: Tables) -> Self {
+        DynamoStore { client, tables }
+    }
+}
+
+// ---- attribute helpers ----
+
+fn s(v: impl Into<String>) -> AV {
+    AV::S(v.into())
+}
+
+fn n(v: impl ToString) -> AV {
+    AV::N(v.to_string())
+}
+
+fn get_s(item: &Item, name: &str) -> Result<String> {
+    match item.get(name) {
+        Some(AV::S(v)) => Ok(v.clone()),
+        _ => Err(Error::dependency("read item", format!("attribute {name} missing or not a string"))),
+    }
+}
+
+fn opt_s(item: &Item, name: &str) -> Option<String> {
+    match item.get(name) {
+        Some(AV::S(v)) => Some(v.clone()),
+        _ => None,
+    }
+}
+
+fn get_n<T: std::str::FromStr + Default>(item: &Item, name: &str) -> T {
+    match item.get(name) {
+        Some(AV::N(v)) => v.parse().unwrap_or_default(),
+        _ => T::default(),
+    }
+}
+
+fn get_bool(item: &Item, name: &str) -> bool {
+    matches!(item.get(name), Some(AV::Bool(true)))
+}
+
+fn file_pk(asset_id: &str, shard: u32) -> String {
+    format!("{asset_id}#{shard:03}")
+}
+
+fn location(bucket: &str, key: &str) -> String {
+    format!("{bucket}/{key}")
+}
+
+fn is_conditional_failure<E: ProvideErrorMetadata>(e: &E) -> bool {
+    e.code() == Some("ConditionalCheckFailedException")
+}
+
+// ---- item mapping ----
+
+fn asset_to_item(a: &Asset) -> Item {
+    let mut item = Item::from([
+        ("asset_id".into(), s(&a.asset_id)),
+        ("title_id".into(), s(&a.title_id)),
+        ("asset_type".into(), s(&a.asset_type)),
+        ("bucket".into(), s(&a.bucket)),
+        ("prefix".into(), s(&a.prefix)),
+        ("shards".into(), n(a.shards)),
+        ("file_count".into(), n(a.file_count)),
+        ("total_bytes".into(), n(a.total_bytes)),
+        ("asset_state".into(), s(a.state.as_str())),
+        ("storage_class".into(), s(&a.storage_class)),
+        ("registered_at".into(), s(&a.registered_at)),
+    ]);
+    if let Some(t) = &a.active_task {
+        item.insert("active_task".into(), s(t));
+    }
+    item
+}
+
+fn item_to_asset(item: &Item) -> Result<Asset> {
+    let state = get_s(item, "asset_state")?;
+    Ok(Asset {
+        asset_id: get_s(item, "asset_id")?,
+        title_id: get_s(item, "title_id")?,
+        asset_type: get_s(item, "asset_type")?,
+        bucket: get_s(item, "bucket")?,
+        prefix: get_s(item, "prefix")?,
+        shards: get_n(item, "shards"),
+        file_count: get_n(item, "file_count"),
+        total_bytes: get_n(item, "total_bytes"),
+        state: AssetState::parse(&state).ok_or_else(|| Error::dependency("read asset", format!("unknown asset state {state}")))?,
+        storage_class: get_s(item, "storage_class")?,
+        active_task: opt_s(item, "active_task"),
+        active_action: opt_s(item, "active_action"),
+        registered_at: get_s(item, "registered_at")?,
+    })
+}
+
+fn file_to_item(f: &FileRecord) -> Item {
+    Item::from([
+        ("pk".into(), s(file_pk(&f.asset_id, f.shard))),
+        ("object_key".into(), s(&f.key)),
+        ("location".into(), s(location(&f.bucket, &f.key))),
+        ("asset_id".into(), s(&f.asset_id)),
+        ("shard".into(), n(f.shard)),
+        ("bucket".into(), s(&f.bucket)),
+        ("version_id".into(), s(&f.version_id)),
+        ("size_bytes".into(), n(f.size)),
+        ("etag".into(), s(&f.etag)),
+        ("storage_class".into(), s(f.storage_class.as_str())),
+        ("file_state".into(), s(f.state.as_str())),
+    ])
+}
+
+fn item_to_file(item: &Item) -> Result<FileRecord> {
+    let state = get_s(item, "file_state")?;
+    Ok(FileRecord {
+        asset_id: get_s(item, "asset_id")?,
+        shard: get_n(item, "shard"),
+        bucket: get_s(item, "bucket")?,
+        key: get_s(item, "object_key")?,
+        version_id: get_s(item, "version_id")?,
+        size: get_n(item, "size_bytes"),
+        etag: get_s(item, "etag")?,
+        storage_class: get_s(item, "storage_class")?.parse()?,
+        state: FileState::parse(&state).ok_or_else(|| Error::dependency("read file", format!("unknown file state {state}")))?,
+    })
+}
+
+fn task_to_item(t: &Task) -> Item {
+    let mut item = Item::from([
+        ("task_id".into(), s(t.task_id.as_str())),
+        ("asset_id".into(), s(&t.asset_id)),
+        ("title_id".into(), s(&t.title_id)),
+        ("asset_type".into(), s(&t.asset_type)),
+        ("action".into(), s(t.action.name())),
+        ("task_status".into(), s(t.status.as_str())),
+        ("requested_by".into(), s(&t.requested_by)),
+        ("origin".into(), s(&t.origin)),
+        ("created_at".into(), s(&t.created_at)),
+        ("planned".into(), n(0)),
+        ("outstanding".into(), n(0)),
+        ("succeeded".into(), n(0)),
+        ("failed".into(), n(0)),
+        ("skipped".into(), n(0)),
+        ("planning_done".into(), AV::Bool(false)),
+    ]);
+    match t.action {
+        Action::Archive { storage_class } => {
+            item.insert("storage_class".into(), s(storage_class.as_str()));
+        }
+        Action::Restore { days, tier } => {
+            item.insert("days".into(), n(days));
+            item.insert("tier".into(), s(tier.as_str()));
+        }
+        Action::Purge => {}
+    }
+    item
+}
+
+fn item_to_task(item: &Item) -> Result<Task> {
+    let action = match get_s(item, "action")?.as_str() {
+        "archive" => Action::Archive { storage_class: get_s(item, "storage_class")?.parse()? },
+        "restore" => Action::Restore { days: get_n(item, "days"), tier: get_s(item, "tier")?.parse::<RestoreTier>()? },
+        "purge" => Action::Purge,
+        other => return Err(Error::dependency("read task", format!("unknown action {other}"))),
+    };
+    Ok(Task {
+        task_id: TaskId::parse(&get_s(item, "task_id")?)?,
+        asset_id: get_s(item, "asset_id")?,
+        title_id: get_s(item, "title_id")?,
+        asset_type: get_s(item, "asset_type")?,
+        action,
+        status: TaskStatus::parse(&get_s(item, "task_status")?)?,
+        requested_by: get_s(item, "requested_by")?,
+        origin: get_s(item, "origin")?,
+        created_at: get_s(item, "created_at")?,
+        counters: TaskCounters {
+            planned: get_n(item, "planned"),
+            outstanding: get_n(item, "outstanding"),
+            succeeded: get_n(item, "succeeded"),
+            failed: get_n(item, "failed"),
+            skipped: get_n(item, "skipped"),
+        },
+        planning_done: get_bool(item, "planning_done"),
+        reason: opt_s(item, "reason"),
+        task_token: opt_s(item, "task_token"),
+        plan_cursor: opt_s(item, "plan_cursor"),
+    })
+}
+
+impl AssetStore for DynamoStore {
+    async fn begin_registration(&self, asset: &Asset) -> Result<bool> {
+        let mut item = asset_to_item(asset);
+        item.insert("registering".into(), AV::Bool(true));
+        let res = self
+            .client
+            .put_item()
+            .table_name(&self.tables.assets)
+            .set_item(Some(item))
+            // A registration that stopped half way may be resumed; a finished one may not be redone.
+            .condition_expression("attribute_not_exists(asset_id) OR registering = :t")
+            .expression_attribute_values(":t", AV::Bool(true))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(is_conditional_failure) => Ok(false),
+            Err(e) => Err(sdk_error("register asset", e)),
+        }
+    }
+
+    async fn finish_registration(&self, asset_id: &str, file_count: u64, total_bytes: u64, class: &str) -> Result<()> {
+        self.client
+            .update_item()
+            .table_name(&self.tables.assets)
+            .key("asset_id", s(asset_id))
+            .update_expression("SET file_count = :c, total_bytes = :b, storage_class = :k REMOVE registering")
+            .condition_expression("registering = :t")
+            .expression_attribute_values(":c", n(file_count))
+            .expression_attribute_values(":b", n(total_bytes))
+            .expression_attribute_values(":k", s(class))
+            .expression_attribute_values(":t", AV::Bool(true))
+            .send()
+            .await
+            .map_err(|e| sdk_error("finish registration", e))?;
+        Ok(())
+    }
+
+    async fn get_asset(&self, asset_id: &str) -> Result<Option<Asset>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.assets)
+            .key("asset_id", s(asset_id))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("get asset", e))?;
+        match out.item {
+            Some(item) if !get_bool(&item, "registering") => item_to_asset(&item).map(Some),
+            _ => Ok(None),
+        }
+    }
+}
+
+impl FileStore for DynamoStore {
+    async fn put_files(&self, files: &[FileRecord]) -> Result<()> {
+        for chunk in files.chunks(25) {
+            let mut requests: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|f| {
+                    let put = PutRequest::builder().set_item(Some(file_to_item(f))).build().expect("item is set");
+                    WriteRequest::builder().put_request(put).build()
+                })
+                .collect();
+            let mut attempt = 0u32;
+            while !requests.is_empty() {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.tables.files, requests)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("register files", e))?;
+                requests = out.unprocessed_items.unwrap_or_default().remove(&self.tables.files).unwrap_or_default();
+                if !requests.is_empty() {
+                    attempt += 1;
+                    if attempt > 8 {
+                        return Err(Error::retryable("register files", "unprocessed items after 8 attempts"));
+                    }
+                    tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn files_page(&self, asset_id: &str, shard: u32, cursor: Option<&str>, limit: usize) -> Result<(Vec<FileRecord>, Option<String>)> {
+        let pk = file_pk(asset_id, shard);
+        let mut q = self
+            .client
+            .query()
+            .table_name(&self.tables.files)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(&pk))
+            .consistent_read(true)
+            .limit(limit as i32);
+        if let Some(after) = cursor {
+            q = q.exclusive_start_key("pk", s(&pk)).exclusive_start_key("object_key", s(after));
+        }
+        let out = q.send().await.map_err(|e| sdk_error("read asset files", e))?;
+        let files = out.items().iter().map(item_to_file).collect::<Result<Vec<_>>>()?;
+        let next = out.last_evaluated_key().and_then(|k| opt_s(k, "object_key"));
+        Ok((files, next))
+    }
+
+    async fn lock_file(&self, file: &FileRecord, task_id: &TaskId) -> Result<Option<FileStep>> {
+        // The asset lock makes this task the only active one on the asset, so a file held by an
+        // earlier (ended) task is taken over. A file this task already moved past QUEUED stays.
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.tables.files)
+            .key("pk", s(file_pk(&file.asset_id, file.shard)))
+            .key("object_key", s(&file.key))
+            .update_expression("SET task_id = :t, step = :q REMOVE reason")
+            .condition_expression("attribute_exists(pk) AND (attribute_not_exists(task_id) OR task_id <> :t OR step = :q)")
+            .expression_attribute_values(":t", s(task_id.as_str()))
+            .expression_attribute_values(":q", s(FileStep::Queued.as_str()))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(Some(FileStep::Queued)),
+            Err(e) if e.as_service_error().is_some_and(is_conditional_failure) => {
+                let located = self.get_file_item(&file_pk(&file.asset_id, file.shard), &file.key).await?;
+                Ok(located.and_then(|l| l.step))
+            }
+            Err(e) => Err(sdk_error("lock file", e)),
+        }
+    }
+
+    async fn steps_of(&self, files: &[FileRecord]) -> Result<HashMap<String, (Option<String>, Option<FileStep>)>> {
+        self.read_steps(files).await
+    }
+
+    async fn restore_expired(&self, file: &FileRecord) -> Result<bool> {
+        self.end_restore(file).await
+    }
+
+    async fn find_by_object(&self, bucket: &str, key: &str) -> Result<Option<LocatedFile>> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.tables.files)
+            .index_name(BY_LOCATION_INDEX)
+            .key_condition_expression("#loc = :loc")
+            .expression_attribute_names("#loc", "location")
+            .expression_attribute_values(":loc", s(location(bucket, key)))
+            .send()
+            .await
+            .map_err(|e| sdk_error("find file by location", e))?;
+        let Some(keys) = out.items().first() else { return Ok(None) };
+        self.get_file_item(&get_s(keys, "pk")?, &get_s(keys, "object_key")?).await
+    }
+}
+
+impl DynamoStore {
+    async fn get_file_item(&self, pk: &str, key: &str) -> Result<Option<LocatedFile>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.files)
+            .key("pk", s(pk))
+            .key("object_key", s(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("get file", e))?;
+        out.item.as_ref().map(located).transpose()
+    }
+
+    /// The current task and step of each file, in one or a few BatchGetItem calls.
+    async fn read_steps(&self, files: &[FileRecord]) -> Result<HashMap<String, (Option<String>, Option<FileStep>)>> {
+        let mut found = HashMap::new();
+        for chunk in files.chunks(100) {
+            let keys: Vec<Item> = chunk
+                .iter()
+                .map(|f| Item::from([("pk".into(), s(file_pk(&f.asset_id, f.shard))), ("object_key".into(), s(&f.key))]))
+                .collect();
+            let mut request = KeysAndAttributes::builder()
+                .set_keys(Some(keys))
+                .consistent_read(true)
+                .projection_expression("object_key, task_id, step")
+                .build()
+                .map_err(|e| Error::dependency("build file read", e))?;
+            let mut attempt = 0u32;
+            loop {
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.tables.files, request)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("read file steps", e))?;
+                for item in out.responses.unwrap_or_default().remove(&self.tables.files).unwrap_or_default() {
+                    let step = opt_s(&item, "step").and_then(|v| FileStep::parse(&v));
+                    found.insert(get_s(&item, "object_key")?, (opt_s(&item, "task_id"), step));
+                }
+                match out.unprocessed_keys.unwrap_or_default().remove(&self.tables.files) {
+                    Some(rest) if !rest.keys().is_empty() => {
+                        attempt += 1;
+                        if attempt > 8 {
+                            return Err(Error::retryable("read file steps", "unprocessed keys after 8 attempts"));
+                        }
+                        tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
+                        request = rest;
+                    }
+                    _ => break,
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// Marks a restored file archived again when its restore window ended.
+    async fn end_restore(&self, file: &FileRecord) -> Result<bool> {
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.tables.files)
+            .key("pk", s(file_pk(&file.asset_id, file.shard)))
+            .key("object_key", s(&file.key))
+            .update_expression("SET file_state = :archived REMOVE restore_expiry")
+            .condition_expression("file_state = :restored")
+            .expression_attribute_values(":archived", s(FileState::Archived.as_str()))
+            .expression_attribute_values(":restored", s(FileState::Restored.as_str()))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(is_conditional_failure) => Ok(false),
+            Err(e) => Err(sdk_error("end restore window", e)),
+        }
+    }
+
+    fn transition_update(&self, task_id: &TaskId, t: &Transition) -> Result<Update> {
+        let mut set = vec!["step = :to"];
+        let mut values: Item = Item::from([
+            (":to".into(), s(t.to.as_str())),
+            (":from".into(), s(t.from.as_str())),
+            (":t".into(), s(task_id.as_str())),
+        ]);
+        let mut optional = |expr: &'static str, name: &str, value: Option<AV>| {
+            if let Some(v) = value {
+                set.push(expr);
+                values.insert(name.into(), v);
+            }
+        };
+        optional("storage_class = :class", ":class", t.new_class.map(|c| s(c.as_str())));
+        optional("file_state = :state", ":state", t.new_state.map(|st| s(st.as_str())));
+        optional("version_id = :v", ":v", t.new_version_id.clone().map(s));
+        optional("etag = :etag", ":etag", t.new_etag.clone().map(s));
+        optional("restore_expiry = :exp", ":exp", t.restore_expiry.clone().map(s));
+        optional("reason = :reason", ":reason", t.reason.clone().map(s));
+        Update::builder()
+            .table_name(&self.tables.files)
+            .key("pk", s(file_pk(&t.file.asset_id, t.file.shard)))
+            .key("object_key", s(&t.file.key))
+            .update_expression(format!("SET {}", set.join(", ")))
+            .condition_expression("task_id = :t AND step = :from")
+            .set_expression_attribute_values(Some(values))
+            .build()
+            .map_err(|e| Error::dependency("build transition", e))
+    }
+
+    fn counter_update(&self, task_id: &TaskId, transitions: &[&Transition]) -> Option<Update> {
+        let count = |step: FileStep| transitions.iter().filter(|t| t.to == step && !t.from.is_final()).count() as i64;
+        let (done, failed, skipped) = (count(FileStep::Done), count(FileStep::Failed), count(FileStep::Skipped));
+        let finished = done + failed + skipped;
+        if finished == 0 {
+            return None;
+        }
+        Update::builder()
+            .table_name(&self.tables.tasks)
+            .key("task_id", s(task_id.as_str()))
+            .update_expression("ADD outstanding :o, succeeded :d, failed :f, skipped :s")
+            .expression_attribute_values(":o", n(-finished))
+            .expression_attribute_values(":d", n(done))
+            .expression_attribute_values(":f", n(failed))
+            .expression_attribute_values(":s", n(skipped))
+            .build()
+            .ok()
+    }
+
+    /// One transaction: the transitions whose conditions hold and the counter change they make.
+    /// Returns the indexes (into `chunk`) of transitions refused by their condition, or None when
+    /// the transaction committed.
+    async fn commit_chunk(&self, task_id: &TaskId, chunk: &[&Transition]) -> Result<Option<Vec<usize>>> {
+        let mut items = Vec::with_capacity(chunk.len() + 1);
+        for t in chunk {
+            items.push(TransactWriteItem::builder().update(self.transition_update(task_id, t)?).build());
+        }
+        if let Some(counter) = self.counter_update(task_id, chunk) {
+            items.push(TransactWriteItem::builder().update(counter).build());
+        }
+        let res = self.client.transact_write_items().set_transact_items(Some(items)).send().await;
+        let err = match res {
+            Ok(_) => return Ok(None),
+            Err(e) => e,
+        };
+        let refused: Option<Vec<usize>> = err.as_service_error().and_then(|se| match se {
+            aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(tc) => {
+                let reasons = tc.cancellation_reasons();
+                let refused: Vec<usize> = reasons
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, r)| *i < chunk.len() && r.code() == Some("ConditionalCheckFailed"))
+                    .map(|(i, _)| i)
+                    .collect();
+                // Only conditions refused: drop those and commit the rest. Anything else (conflicting
+                // transaction, throttling) is retried as a whole.
+                let others = reasons.iter().any(|r| !matches!(r.code(), None | Some("None") | Some("ConditionalCheckFailed")));
+                (!refused.is_empty() && !others).then_some(refused)
+            }
+            _ => None,
+        });
+        match refused {
+            Some(r) => Ok(Some(r)),
+            None => Err(sdk_error("commit file transitions", err)),
+        }
+    }
+}
+
+fn located(item: &Item) -> Result<LocatedFile> {
+    Ok(LocatedFile {
+        file: item_to_file(item)?,
+        task_id: opt_s(item, "task_id"),
+        step: opt_s(item, "step").and_then(|v| FileStep::parse(&v)),
+    })
+}
+
+impl TaskStore for DynamoStore {
+    async fn create_task(&self, task: &Task) -> Result<Created> {
+        let put = Put::builder()
+            .table_name(&self.tables.tasks)
+            .set_item(Some(task_to_item(task)))
+            .condition_expression("attribute_not_exists(task_id)")
+            .build()
+            .map_err(|e| Error::dependency("build task put", e))?;
+        let lock = Update::builder()
+            .table_name(&self.tables.assets)
+            .key("asset_id", s(&task.asset_id))
+            .update_expression("SET active_task = :t, active_action = :a")
+            .condition_expression("attribute_exists(asset_id) AND attribute_not_exists(registering) AND (attribute_not_exists(active_task) OR active_task = :t)")
+            .expression_attribute_values(":t", s(task.task_id.as_str()))
+            .expression_attribute_values(":a", s(task.action.name()))
+            .build()
+            .map_err(|e| Error::dependency("build asset lock", e))?;
+        let res = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put).build())
+            .transact_items(TransactWriteItem::builder().update(lock).build())
+            .send()
+            .await;
+        let Err(err) = res else { return Ok(Created::New(task.clone())) };
+        let cancelled = matches!(
+            err.as_service_error(),
+            Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(_))
+        );
+        if !cancelled {
+            return Err(sdk_error("create task", err));
+        }
+        // Read back what stopped it: the same task made before, or another task holding the asset.
+        if let Some(existing) = self.get_task(&task.task_id).await? {
+            return Ok(Created::Existing(existing));
+        }
+        match self.get_asset(&task.asset_id).await? {
+            Some(Asset { active_task: Some(active), active_action, .. }) if active != task.task_id.as_str() => {
+                Ok(Created::AssetBusy { active_task: active, active_action: active_action.unwrap_or_default() })
+            }
+            None => Err(Error::NotFound(format!("asset {}", task.asset_id))),
+            Some(_) => Err(Error::retryable("create task", "transaction cancelled by a concurrent change")),
+        }
+    }
+
+    async fn get_task(&self, task_id: &TaskId) -> Result<Option<Task>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.tasks)
+            .key("task_id", s(task_id.as_str()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("get task", e))?;
+        out.item.as_ref().map(item_to_task).transpose()
+    }
+
+    async fn store_token(&self, task_id: &TaskId, token: &str) -> Result<bool> {
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.tables.tasks)
+            .key("task_id", s(task_id.as_str()))
+            .update_expression("SET task_token = :tok")
+            .condition_expression("task_status = :running")
+            .expression_attribute_values(":tok", s(token))
+            .expression_attribute_values(":running", s(TaskStatus::Running.as_str()))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(is_conditional_failure) => Ok(false),
+            Err(e) => Err(sdk_error("store task token", e)),
+        }
+    }
+
+    async fn advance_plan(&self, task_id: &TaskId, prev: Option<&str>, next: &str, planned: i64) -> Result<bool> {
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.tables.tasks)
+            .key("task_id", s(task_id.as_str()))
+            .update_expression("SET plan_cursor = :next ADD planned :n, outstanding :n")
+            .expression_attribute_values(":next", s(next))
+            .expression_attribute_values(":n", n(planned));
+        req = match prev {
+            Some(p) => req.condition_expression("plan_cursor = :prev").expression_attribute_values(":prev", s(p)),
+            None => req.condition_expression("attribute_not_exists(plan_cursor)"),
+        };
+        match req.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(is_conditional_failure) => Ok(false),
+            Err(e) => Err(sdk_error("advance plan", e)),
+        }
+    }
+
+    async fn finish_planning(&self, task_id: &TaskId) -> Result<()> {
+        self.client
+            .update_item()
+            .table_name(&self.tables.tasks)
+            .key("task_id", s(task_id.as_str()))
+            .update_expression("SET planning_done = :t")
+            .expression_attribute_values(":t", AV::Bool(true))
+            .send()
+            .await
+            .map_err(|e| sdk_error("finish planning", e))?;
+        Ok(())
+    }
+
+    async fn commit(&self, task_id: &TaskId, transitions: &[Transition]) -> Result<usize> {
+        let mut applied = 0;
+        for chunk in transitions.chunks(crate::config::MAX_BATCH) {
+            let mut pending: Vec<&Transition> = chunk.iter().collect();
+            // Each round drops the transitions refused by their condition (already applied by a
+            // redelivery or a duplicate event), so the counter moves only for real transitions.
+            for _round in 0..=chunk.len() {
+                if pending.is_empty() {
+                    break;
+                }
+                match self.commit_chunk(task_id, &pending).await? {
+                    None => {
+                        applied += pending.len();
+                        pending.clear();
+                    }
+                    Some(refused) => {
+                        pending = pending.into_iter().enumerate().filter(|(i, _)| !refused.contains(i)).map(|(_, t)| t).collect();
+                    }
+                }
+            }
+        }
+        Ok(applied)
+    }
+
+    async fn claim_signal(&self, task_id: &TaskId) -> Result<Option<Task>> {
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.tables.tasks)
+            .key("task_id", s(task_id.as_str()))
+            .update_expression("SET signalled = :t")
+            .condition_expression(
+                "planning_done = :t AND outstanding = :zero AND attribute_exists(task_token) AND attribute_not_exists(signalled) AND task_status = :running",
+            )
+            .expression_attribute_values(":t", AV::Bool(true))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":running", s(TaskStatus::Running.as_str()))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match res {
+            Ok(out) => out.attributes.as_ref().map(item_to_task).transpose(),
+            Err(e) if e.as_service_error().is_some_and(is_conditional_failure) => Ok(None),
+            Err(e) => Err(sdk_error("claim completion", e)),
+        }
+    }
+
+    async fn release_signal(&self, task_id: &TaskId) -> Result<()> {
+        self.client
+            .update_item()
+            .table_name(&self.tables.tasks)
+            .key("task_id", s(task_id.as_str()))
+            .update_expression("REMOVE signalled")
+            .send()
+            .await
+            .map_err(|e| sdk_error("release completion claim", e))?;
+        Ok(())
+    }
+
+    async fn failed_files(&self, task: &Task, limit: usize) -> Result<Vec<(String, String)>> {
+        let Some(asset) = self.get_asset(&task.asset_id).await? else { return Ok(vec![]) };
+        let mut out = Vec::new();
+        for shard in 0..asset.shards {
+            let mut pages = self
+                .client
+                .query()
+                .table_name(&self.tables.files)
+                .key_condition_expression("pk = :pk")
+                .filter_expression("task_id = :t AND step = :failed")
+                .expression_attribute_values(":pk", s(file_pk(&asset.asset_id, shard)))
+                .expression_attribute_values(":t", s(task.task_id.as_str()))
+                .expression_attribute_values(":failed", s(FileStep::Failed.as_str()))
+                .into_paginator()
+                .items()
+                .send();
+            while let Some(item) = pages.next().await {
+                let item = item.map_err(|e| sdk_error("read failed files", e))?;
+                out.push((get_s(&item, "object_key")?, opt_s(&item, "reason").unwrap_or_default()));
+                if out.len() >= limit {
+                    return Ok(out);
+                }
+            }
+        }
+        Ok(out)
+    }
+}

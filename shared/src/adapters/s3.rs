@@ -1,0 +1,408 @@
+//! The object store on S3: listing for registration, and the copy, restore and delete calls of
+//! the workers. Every call on one object reports a per-object error the worker can record.
+
+use super::{is_transient, sdk_error};
+use crate::domain::multipart::plan_parts;
+use crate::domain::{FileRecord, RestoreTier, StorageClass};
+use crate::error::{Error, Result};
+use crate::ports::{Copied, ListedObject, ObjectError, ObjectStore, ObjectVersion, RestoreStarted};
+use aws_sdk_s3::Client;
+use aws_sdk_s3::error::ProvideErrorMetadata;
+use aws_sdk_s3::types::{
+    CompletedMultipartUpload, CompletedPart, Delete, GlacierJobParameters, MetadataDirective, ObjectIdentifier,
+    RestoreRequest, TaggingDirective, Tier,
+};
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use futures::{StreamExt, TryStreamExt};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, Ordering};
+
+#[derive(Clone, Debug)]
+pub struct S3Objects {
+    client: Client,
+}
+
+impl S3Objects {
+    pub fn new(client: Client) -> Self {
+        S3Objects { client }
+    }
+}
+
+fn object_error<E, R>(operation: &'static str, err: SdkError<E, R>) -> ObjectError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    if is_transient(&err) {
+        return ObjectError::Transient(Error::retryable(operation, err));
+    }
+    let (code, message) = match err.as_service_error() {
+        Some(se) => (
+            se.code().unwrap_or("Unknown").to_string(),
+            se.message().unwrap_or(operation).to_string(),
+        ),
+        None => ("Unknown".to_string(), format!("{operation}: {err}")),
+    };
+    ObjectError::Permanent { code: friendly_code(&code), message }
+}
+
+/// Some S3 errors arrive without a code (HEAD-style responses); name them by what they mean here.
+fn friendly_code(code: &str) -> String {
+    match code {
+        "PreconditionFailed" => "PreconditionFailed (the object changed since it was registered)".to_string(),
+        "InvalidObjectState" => "InvalidObjectState (the object is archived or not in a restorable class)".to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// `bucket/key?versionId=v`, URL-encoded as CopySource wants it (slashes kept).
+fn copy_source(file: &FileRecord) -> String {
+    let key: Vec<String> = file.key.split('/').map(|p| urlencoding::encode(p).into_owned()).collect();
+    let mut src = format!("{}/{}", file.bucket, key.join("/"));
+    if file.version_id != "null" {
+        src.push_str("?versionId=");
+        src.push_str(&urlencoding::encode(&file.version_id));
+    }
+    src
+}
+
+fn version_arg(version_id: &str) -> Option<String> {
+    (version_id != "null").then(|| version_id.to_string())
+}
+
+fn s3_class(class: StorageClass) -> aws_sdk_s3::types::StorageClass {
+    aws_sdk_s3::types::StorageClass::from(class.as_str())
+}
+
+/// Captures the HTTP status of one call: RestoreObject answers 202 for a new restore and 200
+/// when the object is already restored, and the SDK output does not say which.
+#[derive(Debug, Clone, Default)]
+struct StatusCapture(Arc<AtomicU16>);
+
+impl Intercept for StatusCapture {
+    fn name(&self) -> &'static str {
+        "slm-status-capture"
+    }
+
+    fn read_after_execution(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        if let Some(resp) = context.response() {
+            self.0.store(resp.status().as_u16(), Ordering::Relaxed);
+        }
+        Ok(())
+    }
+}
+
+impl ObjectStore for S3Objects {
+    async fn list_latest(&self, bucket: &str, prefix: &str) -> Result<Vec<ListedObject>> {
+        let mut out = Vec::new();
+        let (mut key_marker, mut version_marker) = (None::<String>, None::<String>);
+        loop {
+            let page = self
+                .client
+                .list_object_versions()
+                .bucket(bucket)
+                .prefix(prefix)
+                .set_key_marker(key_marker.take())
+                .set_version_id_marker(version_marker.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error("list objects", e))?;
+            for v in page.versions() {
+                if v.is_latest() != Some(true) {
+                    continue;
+                }
+                out.push(ListedObject {
+                    key: v.key().unwrap_or_default().to_string(),
+                    version_id: v.version_id().unwrap_or("null").to_string(),
+                    size: v.size().unwrap_or(0).max(0) as u64,
+                    etag: v.e_tag().unwrap_or_default().to_string(),
+                    storage_class: StorageClass::from_s3(v.storage_class().map(|c| c.as_str()))?,
+                });
+            }
+            // A key whose latest version is a delete marker is deleted: drop its older versions.
+            let deleted: std::collections::HashSet<&str> =
+                page.delete_markers().iter().filter(|m| m.is_latest() == Some(true)).filter_map(|m| m.key()).collect();
+            out.retain(|o| !deleted.contains(o.key.as_str()));
+            if page.is_truncated() != Some(true) {
+                break;
+            }
+            key_marker = page.next_key_marker().map(str::to_string);
+            version_marker = page.next_version_id_marker().map(str::to_string);
+        }
+        Ok(out)
+    }
+
+    async fn copy_to_class(&self, file: &FileRecord, class: StorageClass) -> Result<Copied, ObjectError> {
+        let out = self
+            .client
+            .copy_object()
+            .bucket(&file.bucket)
+            .key(&file.key)
+            .copy_source(copy_source(file))
+            .copy_source_if_match(&file.etag)
+            .storage_class(s3_class(class))
+            .metadata_directive(MetadataDirective::Copy)
+            .tagging_directive(TaggingDirective::Copy)
+            .send()
+            .await
+            .map_err(|e| object_error("copy object", e))?;
+        Ok(Copied {
+            version_id: out.version_id().map(str::to_string),
+            etag: out.copy_object_result().and_then(|r| r.e_tag()).map(str::to_string),
+        })
+    }
+
+    async fn multipart_copy_to_class(&self, file: &FileRecord, class: StorageClass, part_bytes: u64) -> Result<Copied, ObjectError> {
+        let parts = plan_parts(file.size, part_bytes).ok_or_else(|| ObjectError::Permanent {
+            code: "InvalidSize".into(),
+            message: format!("{} bytes cannot be copied in parts", file.size),
+        })?;
+        // A multipart upload does not copy metadata or tags: read them and set them explicitly.
+        let head = self
+            .client
+            .head_object()
+            .bucket(&file.bucket)
+            .key(&file.key)
+            .set_version_id(version_arg(&file.version_id))
+            .if_match(&file.etag)
+            .send()
+            .await
+            .map_err(|e| object_error("read object metadata", e))?;
+        let tags = self
+            .client
+            .get_object_tagging()
+            .bucket(&file.bucket)
+            .key(&file.key)
+            .set_version_id(version_arg(&file.version_id))
+            .send()
+            .await
+            .map_err(|e| object_error("read object tags", e))?;
+        let tagging: Vec<String> = tags
+            .tag_set()
+            .iter()
+            .map(|t| format!("{}={}", urlencoding::encode(t.key()), urlencoding::encode(t.value())))
+            .collect();
+        let upload = self
+            .client
+            .create_multipart_upload()
+            .bucket(&file.bucket)
+            .key(&file.key)
+            .storage_class(s3_class(class))
+            .set_metadata(head.metadata().cloned())
+            .set_content_type(head.content_type().map(str::to_string))
+            .set_content_encoding(head.content_encoding().map(str::to_string))
+            .set_content_disposition(head.content_disposition().map(str::to_string))
+            .set_cache_control(head.cache_control().map(str::to_string))
+            .set_server_side_encryption(head.server_side_encryption().cloned())
+            .set_ssekms_key_id(head.ssekms_key_id().map(str::to_string))
+            .set_tagging((!tagging.is_empty()).then(|| tagging.join("&")))
+            .send()
+            .await
+            .map_err(|e| object_error("start multipart copy", e))?;
+        let upload_id = upload.upload_id().unwrap_or_default().to_string();
+        let copied = self.copy_parts(file, &upload_id, &parts).await;
+        let completed = match copied {
+            Ok(done) => {
+                self.client
+                    .complete_multipart_upload()
+                    .bucket(&file.bucket)
+                    .key(&file.key)
+                    .upload_id(&upload_id)
+                    .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(done)).build())
+                    .send()
+                    .await
+                    .map_err(|e| object_error("complete multipart copy", e))
+            }
+            Err(e) => Err(e),
+        };
+        match completed {
+            Ok(out) => Ok(Copied { version_id: out.version_id().map(str::to_string), etag: out.e_tag().map(str::to_string) }),
+            Err(e) => {
+                // Leave no incomplete upload billing behind.
+                let _ = self.client.abort_multipart_upload().bucket(&file.bucket).key(&file.key).upload_id(&upload_id).send().await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn restore(&self, file: &FileRecord, days: u32, tier: RestoreTier) -> Result<RestoreStarted, ObjectError> {
+        let request = RestoreRequest::builder()
+            .days(days as i32)
+            .glacier_job_parameters(
+                GlacierJobParameters::builder().tier(Tier::from(tier.as_str())).build().map_err(|e| ObjectError::Permanent {
+                    code: "InvalidRequest".into(),
+                    message: e.to_string(),
+                })?,
+            )
+            .build();
+        let status = StatusCapture::default();
+        let res = self
+            .client
+            .restore_object()
+            .bucket(&file.bucket)
+            .key(&file.key)
+            .set_version_id(version_arg(&file.version_id))
+            .restore_request(request)
+            .customize()
+            .interceptor(status.clone())
+            .send()
+            .await;
+        match res {
+            Ok(_) if status.0.load(Ordering::Relaxed) == 200 => Ok(RestoreStarted::AlreadyRestored),
+            Ok(_) => Ok(RestoreStarted::InProgress),
+            Err(e) if e.as_service_error().and_then(|se| se.code()) == Some("RestoreAlreadyInProgress") => Ok(RestoreStarted::InProgress),
+            Err(e) => Err(object_error("restore object", e)),
+        }
+    }
+
+    async fn versions_of(&self, bucket: &str, key: &str) -> Result<Vec<ObjectVersion>, ObjectError> {
+        let mut out = Vec::new();
+        let (mut key_marker, mut version_marker) = (None::<String>, None::<String>);
+        loop {
+            let page = self
+                .client
+                .list_object_versions()
+                .bucket(bucket)
+                .prefix(key)
+                .set_key_marker(key_marker.take())
+                .set_version_id_marker(version_marker.take())
+                .send()
+                .await
+                .map_err(|e| object_error("list object versions", e))?;
+            let versions = page.versions().iter().map(|v| (v.key(), v.version_id(), false));
+            let markers = page.delete_markers().iter().map(|m| (m.key(), m.version_id(), true));
+            // The prefix also matches longer keys ("a.exr" matches "a.exr.bak"): keep this key only.
+            for (k, v, delete_marker) in versions.chain(markers) {
+                if k == Some(key) {
+                    out.push(ObjectVersion { key: key.to_string(), version_id: v.unwrap_or("null").to_string(), delete_marker });
+                }
+            }
+            if page.is_truncated() != Some(true) {
+                break;
+            }
+            key_marker = page.next_key_marker().map(str::to_string);
+            version_marker = page.next_version_id_marker().map(str::to_string);
+        }
+        Ok(out)
+    }
+
+    async fn delete_versions(&self, bucket: &str, versions: &[ObjectVersion]) -> Result<Vec<(ObjectVersion, String)>, ObjectError> {
+        let mut failures = Vec::new();
+        for chunk in versions.chunks(1000) {
+            let objects = chunk
+                .iter()
+                .map(|v| ObjectIdentifier::builder().key(&v.key).set_version_id(version_arg(&v.version_id)).build())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| ObjectError::Permanent { code: "InvalidRequest".into(), message: e.to_string() })?;
+            let delete = Delete::builder()
+                .set_objects(Some(objects))
+                .quiet(true)
+                .build()
+                .map_err(|e| ObjectError::Permanent { code: "InvalidRequest".into(), message: e.to_string() })?;
+            let out = self
+                .client
+                .delete_objects()
+                .bucket(bucket)
+                .delete(delete)
+                .send()
+                .await
+                .map_err(|e| object_error("delete objects", e))?;
+            for e in out.errors() {
+                let v = ObjectVersion {
+                    key: e.key().unwrap_or_default().to_string(),
+                    version_id: e.version_id().unwrap_or("null").to_string(),
+                    delete_marker: false,
+                };
+                failures.push((v, format!("{}: {}", e.code().unwrap_or("Unknown"), e.message().unwrap_or_default())));
+            }
+        }
+        Ok(failures)
+    }
+
+    async fn versioning_enabled(&self, bucket: &str) -> Result<bool, ObjectError> {
+        let out = self
+            .client
+            .get_bucket_versioning()
+            .bucket(bucket)
+            .send()
+            .await
+            .map_err(|e| object_error("read bucket versioning", e))?;
+        // Suspended still keeps the versions made while it was enabled.
+        Ok(out.status().is_some())
+    }
+}
+
+impl S3Objects {
+    async fn copy_parts(&self, file: &FileRecord, upload_id: &str, parts: &[crate::domain::multipart::Part]) -> Result<Vec<CompletedPart>, ObjectError> {
+        let source = copy_source(file);
+        let mut done: Vec<CompletedPart> = futures::stream::iter(parts.iter().copied())
+            .map(|p| {
+                let source = source.clone();
+                async move {
+                    let out = self
+                        .client
+                        .upload_part_copy()
+                        .bucket(&file.bucket)
+                        .key(&file.key)
+                        .upload_id(upload_id)
+                        .part_number(p.number)
+                        .copy_source(source)
+                        .copy_source_range(p.range_header())
+                        .copy_source_if_match(&file.etag)
+                        .send()
+                        .await
+                        .map_err(|e| object_error("copy part", e))?;
+                    Ok::<_, ObjectError>(
+                        CompletedPart::builder()
+                            .part_number(p.number)
+                            .set_e_tag(out.copy_part_result().and_then(|r| r.e_tag()).map(str::to_string))
+                            .build(),
+                    )
+                }
+            })
+            .buffer_unordered(4)
+            .try_collect()
+            .await?;
+        done.sort_by_key(|p| p.part_number());
+        Ok(done)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::FileState;
+
+    fn file(key: &str, version: &str) -> FileRecord {
+        FileRecord {
+            asset_id: "a".into(),
+            shard: 0,
+            bucket: "media".into(),
+            key: key.into(),
+            version_id: version.into(),
+            size: 1,
+            etag: "\"e\"".into(),
+            storage_class: StorageClass::Standard,
+            state: FileState::Active,
+        }
+    }
+
+    #[test]
+    fn copy_source_encodes_each_segment_and_keeps_slashes() {
+        assert_eq!(copy_source(&file("show 1/cam+a/ü.exr", "null")), "media/show%201/cam%2Ba/%C3%BC.exr");
+    }
+
+    #[test]
+    fn copy_source_names_the_registered_version() {
+        assert_eq!(copy_source(&file("k", "v1")), "media/k?versionId=v1");
+    }
+}

@@ -1,0 +1,120 @@
+//! Typed configuration, read once at start from the environment (or, on the local stack, from the
+//! template's environment variables of the function), failing fast with the variable's name.
+
+use crate::error::{Error, Result};
+use std::str::FromStr;
+
+/// Names of the DynamoDB tables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tables {
+    pub assets: String,
+    pub files: String,
+    pub tasks: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub tables: Tables,
+    pub control_queue_url: String,
+    pub work_queue_url: String,
+    pub state_machine_arn: String,
+    /// Files per work message (and per DynamoDB transaction of their transitions).
+    pub batch_size: usize,
+    /// Pages of `batch_size` files one planner invocation plans before handing over to the next.
+    pub plan_pages_per_invocation: usize,
+    /// Partitions an asset's file items are spread over.
+    pub file_shards: u32,
+    /// S3 calls a worker runs at once within one batch.
+    pub worker_concurrency: usize,
+    /// Objects larger than this are copied part by part.
+    pub multipart_threshold_bytes: u64,
+    pub multipart_part_bytes: u64,
+}
+
+/// Largest batch: one transaction holds the batch's file transitions plus the task counter.
+pub const MAX_BATCH: usize = 99;
+
+impl Config {
+    pub fn from_env() -> Result<Self> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let required = |name: &str| get(name).filter(|v| !v.is_empty()).ok_or_else(|| Error::Config(format!("{name} is not set")));
+        let config = Config {
+            tables: Tables {
+                assets: required("ASSETS_TABLE")?,
+                files: required("FILES_TABLE")?,
+                tasks: required("TASKS_TABLE")?,
+            },
+            control_queue_url: required("CONTROL_QUEUE_URL")?,
+            work_queue_url: required("WORK_QUEUE_URL")?,
+            state_machine_arn: required("STATE_MACHINE_ARN")?,
+            batch_size: optional(&get, "BATCH_SIZE", 99)?,
+            plan_pages_per_invocation: optional(&get, "PLAN_PAGES_PER_INVOCATION", 20)?,
+            file_shards: optional(&get, "FILE_SHARDS", 16)?,
+            worker_concurrency: optional(&get, "WORKER_CONCURRENCY", 16)?,
+            multipart_threshold_bytes: optional(&get, "MULTIPART_THRESHOLD_BYTES", crate::domain::multipart::SINGLE_COPY_LIMIT)?,
+            multipart_part_bytes: optional(&get, "MULTIPART_PART_BYTES", 512 * 1024 * 1024)?,
+        };
+        config.validate()
+    }
+
+    fn validate(self) -> Result<Self> {
+        if self.batch_size == 0 || self.batch_size > MAX_BATCH {
+            return Err(Error::Config(format!("BATCH_SIZE must be 1-{MAX_BATCH}, got {}", self.batch_size)));
+        }
+        if self.multipart_threshold_bytes > crate::domain::multipart::SINGLE_COPY_LIMIT {
+            return Err(Error::Config("MULTIPART_THRESHOLD_BYTES must not exceed 5 GiB (the CopyObject limit)".into()));
+        }
+        if self.file_shards == 0 || self.plan_pages_per_invocation == 0 || self.worker_concurrency == 0 {
+            return Err(Error::Config("FILE_SHARDS, PLAN_PAGES_PER_INVOCATION and WORKER_CONCURRENCY must be positive".into()));
+        }
+        Ok(self)
+    }
+}
+
+fn optional<T: FromStr>(get: &impl Fn(&str) -> Option<String>, name: &str, default: T) -> Result<T> {
+    match get(name) {
+        None => Ok(default),
+        Some(v) => v.trim().parse().map_err(|_| Error::Config(format!("{name} must be a number, got {v:?}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |k| map.get(k).cloned()
+    }
+
+    const REQUIRED: [(&str, &str); 6] = [
+        ("ASSETS_TABLE", "a"),
+        ("FILES_TABLE", "f"),
+        ("TASKS_TABLE", "t"),
+        ("CONTROL_QUEUE_URL", "c"),
+        ("WORK_QUEUE_URL", "w"),
+        ("STATE_MACHINE_ARN", "s"),
+    ];
+
+    #[test]
+    fn a_missing_variable_is_named_in_the_error() {
+        let err = Config::from_lookup(env(&REQUIRED[1..])).unwrap_err();
+        assert!(err.to_string().contains("ASSETS_TABLE"), "{err}");
+    }
+
+    #[test]
+    fn defaults_apply_and_numbers_are_checked() {
+        let c = Config::from_lookup(env(&REQUIRED)).unwrap();
+        assert_eq!((c.batch_size, c.file_shards), (99, 16));
+        let mut bad = REQUIRED.to_vec();
+        bad.push(("BATCH_SIZE", "lots"));
+        assert!(Config::from_lookup(env(&bad)).unwrap_err().to_string().contains("BATCH_SIZE"));
+        let mut too_big = REQUIRED.to_vec();
+        too_big.push(("BATCH_SIZE", "100"));
+        assert!(Config::from_lookup(env(&too_big)).is_err());
+    }
+}

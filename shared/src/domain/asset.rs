@@ -1,0 +1,136 @@
+//! An asset: a named group of files of one title, the unit of a lifecycle task.
+
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+
+/// The asset's place in its storage life, as far as slm has moved it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AssetState {
+    Active,
+    Archived,
+    Restored,
+    Purged,
+    /// Some files moved and some did not (a partly failed task).
+    Mixed,
+}
+
+impl AssetState {
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Active, Self::Archived, Self::Restored, Self::Purged, Self::Mixed].into_iter().find(|a| a.as_str() == s)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AssetState::Active => "ACTIVE",
+            AssetState::Archived => "ARCHIVED",
+            AssetState::Restored => "RESTORED",
+            AssetState::Purged => "PURGED",
+            AssetState::Mixed => "MIXED",
+        }
+    }
+}
+
+/// What a caller gives to register an asset from an S3 prefix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewAsset {
+    pub asset_id: String,
+    pub title_id: String,
+    pub asset_type: String,
+    pub bucket: String,
+    pub prefix: String,
+}
+
+/// The longest id slm accepts for titles, assets and types.
+const MAX_ID_LEN: usize = 128;
+
+/// Ids appear in DynamoDB keys, execution names and SNS attributes: keep them to a safe alphabet.
+pub fn validate_id(field: &str, value: &str) -> Result<()> {
+    let ok = !value.is_empty()
+        && value.len() <= MAX_ID_LEN
+        && value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::validation(format!(
+            "{field} must be 1-{MAX_ID_LEN} characters of A-Z a-z 0-9 - _ . (got {value:?})"
+        )))
+    }
+}
+
+impl NewAsset {
+    pub fn validate(&self) -> Result<()> {
+        validate_id("asset_id", &self.asset_id)?;
+        validate_id("title_id", &self.title_id)?;
+        validate_id("asset_type", &self.asset_type)?;
+        if self.bucket.len() < 3 || self.bucket.len() > 63 {
+            return Err(Error::validation(format!("bucket name {:?} is not a valid S3 bucket name", self.bucket)));
+        }
+        if self.prefix.is_empty() || !self.prefix.ends_with('/') {
+            // A prefix without a trailing slash would also match siblings ("show1/cam" matches "show1/camera2/").
+            return Err(Error::validation(format!(
+                "prefix must be non-empty and end with '/' (got {:?})",
+                self.prefix
+            )));
+        }
+        if self.prefix.split('/').any(|part| part == "..") || self.prefix.chars().any(char::is_control) {
+            return Err(Error::validation(format!("prefix {:?} has '..' or control characters", self.prefix)));
+        }
+        Ok(())
+    }
+}
+
+/// A registered asset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Asset {
+    pub asset_id: String,
+    pub title_id: String,
+    pub asset_type: String,
+    pub bucket: String,
+    pub prefix: String,
+    /// How many partitions the asset's file items are spread over.
+    pub shards: u32,
+    pub file_count: u64,
+    pub total_bytes: u64,
+    pub state: AssetState,
+    /// The class all its files are in, or MIXED.
+    pub storage_class: String,
+    /// The task that holds the asset, if any: one active task per asset.
+    pub active_task: Option<String>,
+    pub active_action: Option<String>,
+    pub registered_at: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new_asset(prefix: &str) -> NewAsset {
+        NewAsset {
+            asset_id: "a-1".into(),
+            title_id: "title-1".into(),
+            asset_type: "camera_original".into(),
+            bucket: "media".into(),
+            prefix: prefix.into(),
+        }
+    }
+
+    #[test]
+    fn prefix_must_end_with_a_slash_so_siblings_are_not_swept_in() {
+        assert!(new_asset("show/cam").validate().is_err());
+        assert!(new_asset("show/cam/").validate().is_ok());
+    }
+
+    #[test]
+    fn prefix_with_dot_dot_is_refused() {
+        assert!(new_asset("show/../other/").validate().is_err());
+    }
+
+    #[test]
+    fn ids_with_separators_or_spaces_are_refused() {
+        for bad in ["", "a#b", "a b", "a/b", &"x".repeat(129)] {
+            assert!(validate_id("asset_id", bad).is_err(), "{bad:?} accepted");
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! A registered file (one S3 object of an asset) and the per-file rules of each action.
+
+use super::action::{Action, StorageClass};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Where a file is in its storage life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum FileState {
+    Active,
+    Archived,
+    Restoring,
+    Restored,
+    Purged,
+}
+
+impl FileState {
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Active, Self::Archived, Self::Restoring, Self::Restored, Self::Purged].into_iter().find(|f| f.as_str() == s)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileState::Active => "ACTIVE",
+            FileState::Archived => "ARCHIVED",
+            FileState::Restoring => "RESTORING",
+            FileState::Restored => "RESTORED",
+            FileState::Purged => "PURGED",
+        }
+    }
+}
+
+/// Where a file is in its current task. Moves only forward:
+/// QUEUED -> (REQUESTED ->) DONE | FAILED | SKIPPED.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum FileStep {
+    Queued,
+    Requested,
+    Done,
+    Failed,
+    Skipped,
+}
+
+impl FileStep {
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Queued, Self::Requested, Self::Done, Self::Failed, Self::Skipped].into_iter().find(|f| f.as_str() == s)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileStep::Queued => "QUEUED",
+            FileStep::Requested => "REQUESTED",
+            FileStep::Done => "DONE",
+            FileStep::Failed => "FAILED",
+            FileStep::Skipped => "SKIPPED",
+        }
+    }
+
+    pub fn is_final(self) -> bool {
+        matches!(self, FileStep::Done | FileStep::Failed | FileStep::Skipped)
+    }
+}
+
+/// One registered file, as held in the metadata store and carried in work batches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRecord {
+    pub asset_id: String,
+    pub shard: u32,
+    pub bucket: String,
+    pub key: String,
+    /// "null" in a bucket that never had versioning.
+    pub version_id: String,
+    pub size: u64,
+    pub etag: String,
+    pub storage_class: StorageClass,
+    pub state: FileState,
+}
+
+/// What to do with one file for one action, decided before touching S3.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileDecision {
+    Act,
+    Skip(&'static str),
+    Refuse(String),
+}
+
+impl FileRecord {
+    pub fn decide(&self, action: &Action) -> FileDecision {
+        if self.state == FileState::Purged {
+            return FileDecision::Skip("already purged");
+        }
+        match *action {
+            Action::Archive { storage_class } if self.storage_class == storage_class => {
+                FileDecision::Skip("already in the target class")
+            }
+            Action::Archive { .. } => FileDecision::Act,
+            Action::Restore { .. } if !self.storage_class.needs_restore() => {
+                FileDecision::Skip("readable without a restore")
+            }
+            Action::Restore { tier, .. } if !tier.allowed_for(self.storage_class) => FileDecision::Refuse(format!(
+                "{} restores are not available for {}",
+                tier.as_str(),
+                self.storage_class
+            )),
+            Action::Restore { .. } => FileDecision::Act,
+            Action::Purge => FileDecision::Act,
+        }
+    }
+}
+
+/// The shard of a key: a stable hash, so the planner and the registry agree without a lookup.
+pub fn shard_of(key: &str, shards: u32) -> u32 {
+    let digest = Sha256::digest(key.as_bytes());
+    let n = u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]);
+    n % shards.max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::action::RestoreTier;
+
+    fn file(class: StorageClass) -> FileRecord {
+        FileRecord {
+            asset_id: "a".into(),
+            shard: 0,
+            bucket: "b".into(),
+            key: "k".into(),
+            version_id: "null".into(),
+            size: 1,
+            etag: "\"e\"".into(),
+            storage_class: class,
+            state: FileState::Active,
+        }
+    }
+
+    #[test]
+    fn archive_skips_a_file_already_in_the_target_class() {
+        let a = Action::Archive { storage_class: StorageClass::Glacier };
+        assert_eq!(file(StorageClass::Glacier).decide(&a), FileDecision::Skip("already in the target class"));
+        assert_eq!(file(StorageClass::Standard).decide(&a), FileDecision::Act);
+    }
+
+    #[test]
+    fn restore_skips_classes_readable_without_restore() {
+        let r = Action::Restore { days: 1, tier: RestoreTier::Standard };
+        for c in [StorageClass::Standard, StorageClass::StandardIa, StorageClass::GlacierIr] {
+            assert!(matches!(file(c).decide(&r), FileDecision::Skip(_)), "{c}");
+        }
+        assert_eq!(file(StorageClass::DeepArchive).decide(&r), FileDecision::Act);
+    }
+
+    #[test]
+    fn expedited_restore_of_deep_archive_is_refused_per_file() {
+        let r = Action::Restore { days: 1, tier: RestoreTier::Expedited };
+        assert!(matches!(file(StorageClass::DeepArchive).decide(&r), FileDecision::Refuse(_)));
+    }
+
+    #[test]
+    fn shards_are_stable_and_in_range() {
+        for key in ["a", "show/cam/0001.ari", "ü/ß"] {
+            let s = shard_of(key, 16);
+            assert!(s < 16);
+            assert_eq!(s, shard_of(key, 16));
+        }
+        assert_eq!(shard_of("x", 0), 0);
+    }
+
+    #[test]
+    fn shards_spread_keys_evenly() {
+        let mut counts = [0u32; 16];
+        for i in 0..16_000 {
+            counts[shard_of(&format!("show/plates/frame.{i:07}.exr"), 16) as usize] += 1;
+        }
+        assert!(counts.iter().all(|&c| (800..1200).contains(&c)), "{counts:?}");
+    }
+}

@@ -1,0 +1,13 @@
+//! slm core: the lifecycle rules, the ports they need, the AWS adapters behind those ports,
+//! typed configuration and errors. Nothing here knows about Lambda event types; the function
+//! crates translate events into calls of [`service`].
+
+pub mod adapters;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod ports;
+pub mod service;
+pub mod telemetry;
+
+pub use error::{Error, ErrorKind, Result};

@@ -1,0 +1,173 @@
+//! Ports: the capabilities the lifecycle rules need, one small trait each. The AWS adapters in
+//! [`crate::adapters`] implement them; unit tests may implement them in memory.
+
+use crate::domain::{Action, Asset, FileRecord, FileStep, Outcome, StorageClass, TaskCounters, TaskId, TaskStatus};
+use crate::error::Result;
+use serde::{Deserialize, Serialize};
+
+/// A persisted task, as read back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Task {
+    pub task_id: TaskId,
+    pub asset_id: String,
+    pub title_id: String,
+    pub asset_type: String,
+    pub action: Action,
+    pub status: TaskStatus,
+    pub requested_by: String,
+    pub origin: String,
+    pub created_at: String,
+    pub counters: TaskCounters,
+    pub planning_done: bool,
+    pub reason: Option<String>,
+    #[serde(skip)]
+    pub task_token: Option<String>,
+    #[serde(skip)]
+    pub plan_cursor: Option<String>,
+}
+
+/// What creating a task did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Created {
+    /// A new task, holding the asset.
+    New(Task),
+    /// The same request was made before: the existing task.
+    Existing(Task),
+    /// Another task holds the asset.
+    AssetBusy { active_task: String, active_action: String },
+}
+
+/// One file's move to a new step in a task, with the attributes it sets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transition {
+    pub file: FileRecord,
+    pub from: FileStep,
+    pub to: FileStep,
+    /// New storage class / state / version after the action, for DONE transitions.
+    pub new_class: Option<StorageClass>,
+    pub new_state: Option<crate::domain::FileState>,
+    pub new_version_id: Option<String>,
+    pub new_etag: Option<String>,
+    pub restore_expiry: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// A file found by its S3 location, with its task step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocatedFile {
+    pub file: FileRecord,
+    pub task_id: Option<String>,
+    pub step: Option<FileStep>,
+}
+
+pub trait AssetStore {
+    /// Claims the asset id for registration; false if it exists and is fully registered.
+    fn begin_registration(&self, asset: &Asset) -> impl Future<Output = Result<bool>> + Send;
+    fn finish_registration(&self, asset_id: &str, file_count: u64, total_bytes: u64, class: &str) -> impl Future<Output = Result<()>> + Send;
+    fn get_asset(&self, asset_id: &str) -> impl Future<Output = Result<Option<Asset>>> + Send;
+}
+
+pub trait FileStore {
+    fn put_files(&self, files: &[FileRecord]) -> impl Future<Output = Result<()>> + Send;
+    /// One page of an asset's files in one shard, strongly consistent, after `cursor`.
+    fn files_page(&self, asset_id: &str, shard: u32, cursor: Option<&str>, limit: usize)
+        -> impl Future<Output = Result<(Vec<FileRecord>, Option<String>)>> + Send;
+    /// Locks a file for a task (QUEUED) and returns its step in this task: QUEUED when locked now
+    /// or before, a later step when this task already moved it, None when the file is gone.
+    fn lock_file(&self, file: &FileRecord, task_id: &TaskId) -> impl Future<Output = Result<Option<FileStep>>> + Send;
+    /// The current task id and step of each file, by key.
+    fn steps_of(&self, files: &[FileRecord]) -> impl Future<Output = Result<std::collections::HashMap<String, (Option<String>, Option<FileStep>)>>> + Send;
+    /// A restored file's window ended: it is archived again. False if it was not RESTORED.
+    fn restore_expired(&self, file: &FileRecord) -> impl Future<Output = Result<bool>> + Send;
+    fn find_by_object(&self, bucket: &str, key: &str) -> impl Future<Output = Result<Option<LocatedFile>>> + Send;
+}
+
+pub trait TaskStore {
+    fn create_task(&self, task: &Task) -> impl Future<Output = Result<Created>> + Send;
+    fn get_task(&self, task_id: &TaskId) -> impl Future<Output = Result<Option<Task>>> + Send;
+    /// Stores the execution's task token on a RUNNING task; false if the task is not RUNNING.
+    fn store_token(&self, task_id: &TaskId, token: &str) -> impl Future<Output = Result<bool>> + Send;
+    /// Moves the plan cursor from `prev` to `next` and adds `planned` files, fenced on `prev`.
+    fn advance_plan(&self, task_id: &TaskId, prev: Option<&str>, next: &str, planned: i64) -> impl Future<Output = Result<bool>> + Send;
+    fn finish_planning(&self, task_id: &TaskId) -> impl Future<Output = Result<()>> + Send;
+    /// Applies transitions whose `from` still holds, each with its counter change, atomically per
+    /// chunk; returns how many really happened.
+    fn commit(&self, task_id: &TaskId, transitions: &[Transition]) -> impl Future<Output = Result<usize>> + Send;
+    /// Claims the right to signal completion: true once, when planning is done, nothing is outstanding.
+    fn claim_signal(&self, task_id: &TaskId) -> impl Future<Output = Result<Option<Task>>> + Send;
+    fn release_signal(&self, task_id: &TaskId) -> impl Future<Output = Result<()>> + Send;
+    /// Failed files of a task, for the report (at most `limit`).
+    fn failed_files(&self, task: &Task, limit: usize) -> impl Future<Output = Result<Vec<(String, String)>>> + Send;
+}
+
+/// An S3 object as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedObject {
+    pub key: String,
+    pub version_id: String,
+    pub size: u64,
+    pub etag: String,
+    pub storage_class: StorageClass,
+}
+
+/// An object version or delete marker, for purges.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectVersion {
+    pub key: String,
+    pub version_id: String,
+    pub delete_marker: bool,
+}
+
+/// The failure of one S3 call on one object.
+#[derive(Debug, thiserror::Error)]
+pub enum ObjectError {
+    /// Throttling, timeouts, 5xx: the whole batch is retried later, nothing is counted.
+    #[error(transparent)]
+    Transient(crate::Error),
+    /// S3 refused this object (changed, missing, wrong state...): the file fails with this reason.
+    #[error("{code}: {message}")]
+    Permanent { code: String, message: String },
+}
+
+/// What copying an object to a class produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Copied {
+    pub version_id: Option<String>,
+    pub etag: Option<String>,
+}
+
+/// What a restore request found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestoreStarted {
+    /// S3 accepted a new restore (202) or one is in progress already (409 RestoreAlreadyInProgress).
+    InProgress,
+    /// The object is restored already (200): the window was extended.
+    AlreadyRestored,
+}
+
+pub trait ObjectStore {
+    fn list_latest(&self, bucket: &str, prefix: &str) -> impl Future<Output = Result<Vec<ListedObject>>> + Send;
+    fn copy_to_class(&self, file: &FileRecord, class: StorageClass) -> impl Future<Output = Result<Copied, ObjectError>> + Send;
+    fn multipart_copy_to_class(&self, file: &FileRecord, class: StorageClass, part_bytes: u64)
+        -> impl Future<Output = Result<Copied, ObjectError>> + Send;
+    fn restore(&self, file: &FileRecord, days: u32, tier: crate::domain::RestoreTier) -> impl Future<Output = Result<RestoreStarted, ObjectError>> + Send;
+    /// Every version and delete marker of exactly this key.
+    fn versions_of(&self, bucket: &str, key: &str) -> impl Future<Output = Result<Vec<ObjectVersion>, ObjectError>> + Send;
+    /// Deletes up to 1,000 versions in one request; returns the per-key errors.
+    fn delete_versions(&self, bucket: &str, versions: &[ObjectVersion]) -> impl Future<Output = Result<Vec<(ObjectVersion, String)>, ObjectError>> + Send;
+    /// Whether the bucket keeps versions (enabled now or before).
+    fn versioning_enabled(&self, bucket: &str) -> impl Future<Output = Result<bool, ObjectError>> + Send;
+}
+
+/// The control queue (planner) and work queue (workers).
+pub trait Queues {
+    fn send_work(&self, body: String) -> impl Future<Output = Result<()>> + Send;
+    fn send_control(&self, body: String) -> impl Future<Output = Result<()>> + Send;
+}
+
+pub trait Orchestrator {
+    /// Starts the task's execution; an execution of that name already existing is success.
+    fn start(&self, task_id: &TaskId, input: String) -> impl Future<Output = Result<()>> + Send;
+    fn succeed(&self, token: &str, outcome: &Outcome) -> impl Future<Output = Result<()>> + Send;
+    fn fail(&self, token: &str, error: &str, cause: &str) -> impl Future<Output = Result<()>> + Send;
+}

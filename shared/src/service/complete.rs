@@ -1,0 +1,79 @@
+//! Completion: S3 event notifications turned into file state. A restore finishes hours after the
+//! worker asked for it, when S3 reports ObjectRestore:Completed; a restore window that ends is
+//! reported as ObjectRestore:Delete. Duplicate and unknown events change nothing.
+
+use super::Core;
+use crate::domain::{FileState, FileStep, TaskId};
+use crate::error::{Error, Result};
+use crate::ports::{AssetStore, FileStore, ObjectStore, Orchestrator, Queues, TaskStore, Transition};
+
+/// An S3 event, reduced to what slm acts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum S3Change {
+    RestoreCompleted { bucket: String, key: String, expiry: Option<String> },
+    RestoreExpired { bucket: String, key: String },
+    /// Anything else S3 reports (creates, copies, deletes, restore requests): noted, not acted on.
+    Other { name: String, bucket: String, key: String },
+}
+
+/// What an event did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventResult {
+    Applied,
+    Ignored(String),
+}
+
+impl<M, O, Q, X> Core<M, O, Q, X>
+where
+    M: AssetStore + FileStore + TaskStore + Sync,
+    O: ObjectStore + Sync,
+    Q: Queues + Sync,
+    X: Orchestrator + Sync,
+{
+    pub async fn on_s3_change(&self, change: S3Change) -> Result<EventResult> {
+        match change {
+            S3Change::RestoreCompleted { bucket, key, expiry } => self.restore_completed(&bucket, &key, expiry).await,
+            S3Change::RestoreExpired { bucket, key } => {
+                let Some(located) = self.meta.find_by_object(&bucket, &key).await? else {
+                    return Ok(EventResult::Ignored(format!("s3://{bucket}/{key} is not registered")));
+                };
+                Ok(match self.meta.restore_expired(&located.file).await? {
+                    true => EventResult::Applied,
+                    false => EventResult::Ignored("file was not restored".into()),
+                })
+            }
+            S3Change::Other { name, .. } => Ok(EventResult::Ignored(format!("{name} needs no action"))),
+        }
+    }
+
+    async fn restore_completed(&self, bucket: &str, key: &str, expiry: Option<String>) -> Result<EventResult> {
+        let Some(located) = self.meta.find_by_object(bucket, key).await? else {
+            return Ok(EventResult::Ignored(format!("s3://{bucket}/{key} is not registered")));
+        };
+        let Some(task_id) = located.task_id.as_deref().map(TaskId::parse).transpose()? else {
+            return Ok(EventResult::Ignored("no task awaits this restore".into()));
+        };
+        match located.step {
+            Some(FileStep::Requested) => {}
+            // The worker has not recorded its request yet: let the message come back later.
+            Some(FileStep::Queued) => {
+                return Err(Error::retryable("complete restore", format!("restore of {key} completed before its request was recorded")));
+            }
+            _ => return Ok(EventResult::Ignored("restore already recorded".into())),
+        }
+        let t = Transition {
+            file: located.file,
+            from: FileStep::Requested,
+            to: FileStep::Done,
+            new_class: None,
+            new_state: Some(FileState::Restored),
+            new_version_id: None,
+            new_etag: None,
+            restore_expiry: expiry,
+            reason: None,
+        };
+        let applied = self.meta.commit(&task_id, std::slice::from_ref(&t)).await?;
+        self.signal_if_complete(&task_id).await?;
+        Ok(if applied == 1 { EventResult::Applied } else { EventResult::Ignored("restore already recorded".into()) })
+    }
+}

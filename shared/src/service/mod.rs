@@ -1,0 +1,101 @@
+//! The use cases: what each function does, written once against the ports. The function crates,
+//! the local stack and the CLI all call these.
+
+mod complete;
+mod plan;
+mod register;
+mod request;
+mod work;
+
+pub use complete::{EventResult, S3Change};
+pub use plan::PlanReport;
+pub use work::BatchReport;
+
+use crate::adapters::{Clients, DynamoStore, S3Objects, SfnOrchestrator, SqsQueues};
+use crate::config::Config;
+use crate::domain::{Action, FileRecord, Outcome, TaskId};
+use crate::error::Result;
+use crate::ports::{AssetStore, FileStore, ObjectStore, Orchestrator, Queues, TaskStore};
+use serde::{Deserialize, Serialize};
+
+/// The core with its ports plugged in.
+#[derive(Clone, Debug)]
+pub struct Core<M, O, Q, X> {
+    pub meta: M,
+    pub objects: O,
+    pub queues: Q,
+    pub orchestrator: X,
+    pub config: Config,
+}
+
+/// The core on AWS (or anything that speaks its APIs).
+pub type AwsCore = Core<DynamoStore, S3Objects, SqsQueues, SfnOrchestrator>;
+
+impl AwsCore {
+    pub fn new(clients: &Clients, config: Config) -> Self {
+        Core {
+            meta: DynamoStore::new(clients.dynamodb.clone(), config.tables.clone()),
+            objects: S3Objects::new(clients.s3.clone()),
+            queues: SqsQueues::new(clients.sqs.clone(), config.control_queue_url.clone(), config.work_queue_url.clone()),
+            orchestrator: SfnOrchestrator::new(clients.sfn.clone(), config.state_machine_arn.clone()),
+            config,
+        }
+    }
+}
+
+/// A message on the control queue, read by the planner.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ControlMessage {
+    /// Sent by the state machine: plan the task and hold its token until the task completes.
+    Plan { task_id: TaskId, task_token: String },
+    /// Sent by the planner to itself: go on planning from the stored cursor.
+    Continue { task_id: TaskId },
+}
+
+/// A message on the work queue: one batch of files of one task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkBatch {
+    pub task_id: TaskId,
+    pub action: Action,
+    pub files: Vec<FileRecord>,
+}
+
+/// The input of a task's execution: what the state machine needs to record and announce it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecutionInput {
+    pub task_id: String,
+    pub asset_id: String,
+    pub action: String,
+    pub asset_type: String,
+    pub title_id: String,
+}
+
+impl<M, O, Q, X> Core<M, O, Q, X>
+where
+    M: AssetStore + FileStore + TaskStore + Sync,
+    O: ObjectStore + Sync,
+    Q: Queues + Sync,
+    X: Orchestrator + Sync,
+{
+    /// Signals the waiting execution when the task is complete: planning done and no file
+    /// outstanding. Called by whichever side moves last; the claim makes it happen once.
+    pub async fn signal_if_complete(&self, task_id: &TaskId) -> Result<bool> {
+        let Some(task) = self.meta.claim_signal(task_id).await? else { return Ok(false) };
+        let asset = self.meta.get_asset(&task.asset_id).await?;
+        let (state, class) = asset.map(|a| (a.state.as_str().to_string(), a.storage_class)).unwrap_or_default();
+        let outcome = Outcome::from_counters(task_id, &task.action, &task.counters, &state, &class);
+        let token = task.task_token.as_deref().unwrap_or_default();
+        match self.orchestrator.succeed(token, &outcome).await {
+            Ok(()) => {
+                tracing::info!(task_id = %task_id, status = outcome.status.as_str(), "task complete");
+                Ok(true)
+            }
+            Err(e) => {
+                self.meta.release_signal(task_id).await?;
+                Err(e)
+            }
+        }
+    }
+}

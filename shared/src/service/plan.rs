@@ -1,0 +1,137 @@
+//! The planner: reads an asset's files from the metadata store (never from an S3 listing), locks
+//! them for the task and sends them to the work queue in batches. It plans a bounded number of
+//! pages per invocation and hands over to its next invocation through the control queue, so an
+//! asset of any size plans in steps; a cursor fenced by a conditional write keeps two planners of
+//! the same task from counting a page twice.
+
+use super::{ControlMessage, Core, WorkBatch};
+use crate::domain::{Asset, FileRecord, FileStep, Outcome, TaskId, TaskStatus};
+use crate::error::{Error, Result};
+use crate::ports::{AssetStore, FileStore, ObjectStore, Orchestrator, Queues, Task, TaskStore};
+use futures::{StreamExt, TryStreamExt};
+use serde::{Deserialize, Serialize};
+
+/// Where planning stands: the shard being read and the last key planned in it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct PlanCursor {
+    shard: u32,
+    after: Option<String>,
+}
+
+/// What one planner invocation did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlanReport {
+    /// Every file is planned.
+    Planned { files: usize },
+    /// A page budget was used up; a continuation message carries on.
+    Continued { files: usize },
+    /// Nothing to do: the message is stale (task unknown, ended, or another planner moved on).
+    Ignored(String),
+    /// The task cannot run; the execution was told why.
+    Refused(String),
+}
+
+impl<M, O, Q, X> Core<M, O, Q, X>
+where
+    M: AssetStore + FileStore + TaskStore + Sync,
+    O: ObjectStore + Sync,
+    Q: Queues + Sync,
+    X: Orchestrator + Sync,
+{
+    pub async fn handle_control(&self, message: ControlMessage) -> Result<PlanReport> {
+        let (task_id, new_token) = match message {
+            ControlMessage::Plan { task_id, task_token } => (task_id, Some(task_token)),
+            ControlMessage::Continue { task_id } => (task_id, None),
+        };
+        let Some(task) = self.meta.get_task(&task_id).await? else {
+            return Ok(PlanReport::Ignored(format!("task {task_id} does not exist")));
+        };
+        if task.status != TaskStatus::Running {
+            return Ok(PlanReport::Ignored(format!("task {task_id} is {}", task.status.as_str())));
+        }
+        if let Some(token) = &new_token {
+            if !self.meta.store_token(&task_id, token).await? {
+                return Ok(PlanReport::Ignored(format!("task {task_id} stopped running")));
+            }
+        }
+        let Some(token) = new_token.or(task.task_token.clone()) else {
+            return Err(Error::validation(format!("task {task_id} has no execution token to continue with")));
+        };
+        let asset = self.meta.get_asset(&task.asset_id).await?;
+        let asset = match asset {
+            Some(a) if a.active_task.as_deref() == Some(task_id.as_str()) => a,
+            other => {
+                let reason = match &other {
+                    None => format!("asset {} is not registered", task.asset_id),
+                    Some(a) => format!("asset {} is held by task {:?}, not {task_id}", a.asset_id, a.active_task),
+                };
+                let (state, class) = other.map(|a| (a.state.as_str().to_string(), a.storage_class)).unwrap_or_default();
+                self.orchestrator.succeed(&token, &Outcome::refused(&task_id, reason.clone(), &state, &class)).await?;
+                return Ok(PlanReport::Refused(reason));
+            }
+        };
+        self.plan_pages(&task, &asset).await
+    }
+
+    async fn plan_pages(&self, task: &Task, asset: &Asset) -> Result<PlanReport> {
+        let task_id = &task.task_id;
+        let mut prev = task.plan_cursor.clone();
+        let mut cursor: PlanCursor = match &prev {
+            Some(text) => serde_json::from_str(text).map_err(|e| Error::dependency("read plan cursor", e))?,
+            None => PlanCursor::default(),
+        };
+        let mut planned = 0;
+        for _ in 0..self.config.plan_pages_per_invocation {
+            if cursor.shard >= asset.shards {
+                break;
+            }
+            let (files, next) = self
+                .meta
+                .files_page(&asset.asset_id, cursor.shard, cursor.after.as_deref(), self.config.batch_size)
+                .await?;
+            let (owned, queued) = self.lock_page(files, task_id).await?;
+            if !queued.is_empty() {
+                let batch = WorkBatch { task_id: task_id.clone(), action: task.action, files: queued };
+                let body = serde_json::to_string(&batch).map_err(|e| Error::dependency("encode work batch", e))?;
+                // Sent before the cursor moves: a crash in between re-sends the page (the workers'
+                // conditional transitions make that harmless) rather than losing it.
+                self.queues.send_work(body).await?;
+            }
+            let next_cursor = match next {
+                Some(after) => PlanCursor { shard: cursor.shard, after: Some(after) },
+                None => PlanCursor { shard: cursor.shard + 1, after: None },
+            };
+            let next_text = serde_json::to_string(&next_cursor).map_err(|e| Error::dependency("encode plan cursor", e))?;
+            if !self.meta.advance_plan(task_id, prev.as_deref(), &next_text, owned as i64).await? {
+                return Ok(PlanReport::Ignored(format!("another planner advanced task {task_id}")));
+            }
+            planned += owned;
+            prev = Some(next_text);
+            cursor = next_cursor;
+        }
+        if cursor.shard < asset.shards {
+            let body = serde_json::to_string(&ControlMessage::Continue { task_id: task_id.clone() })
+                .map_err(|e| Error::dependency("encode continuation", e))?;
+            self.queues.send_control(body).await?;
+            return Ok(PlanReport::Continued { files: planned });
+        }
+        self.meta.finish_planning(task_id).await?;
+        self.signal_if_complete(task_id).await?;
+        Ok(PlanReport::Planned { files: planned })
+    }
+
+    /// Locks a page of files; returns how many belong to the task and those still to act on.
+    async fn lock_page(&self, files: Vec<FileRecord>, task_id: &TaskId) -> Result<(usize, Vec<FileRecord>)> {
+        let steps: Vec<(FileRecord, Option<FileStep>)> = futures::stream::iter(files)
+            .map(|f| async move {
+                let step = self.meta.lock_file(&f, task_id).await?;
+                Ok::<_, Error>((f, step))
+            })
+            .buffered(16)
+            .try_collect()
+            .await?;
+        let owned = steps.iter().filter(|(_, s)| s.is_some()).count();
+        let queued = steps.into_iter().filter(|(_, s)| *s == Some(FileStep::Queued)).map(|(f, _)| f).collect();
+        Ok((owned, queued))
+    }
+}

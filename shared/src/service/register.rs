@@ -1,0 +1,64 @@
+//! Registering an asset: every object under its prefix becomes a file item.
+
+use super::Core;
+use crate::domain::{Asset, AssetState, FileRecord, FileState, NewAsset, shard_of};
+use crate::error::{Error, Result};
+use crate::ports::{AssetStore, FileStore, ObjectStore, Orchestrator, Queues, TaskStore};
+
+impl<M, O, Q, X> Core<M, O, Q, X>
+where
+    M: AssetStore + FileStore + TaskStore + Sync,
+    O: ObjectStore + Sync,
+    Q: Queues + Sync,
+    X: Orchestrator + Sync,
+{
+    pub async fn register_asset(&self, new: NewAsset, now: &str) -> Result<Asset> {
+        new.validate()?;
+        let listed = self.objects.list_latest(&new.bucket, &new.prefix).await?;
+        if listed.is_empty() {
+            return Err(Error::validation(format!("no objects under s3://{}/{}", new.bucket, new.prefix)));
+        }
+        let shards = self.config.file_shards;
+        let mut asset = Asset {
+            asset_id: new.asset_id,
+            title_id: new.title_id,
+            asset_type: new.asset_type,
+            bucket: new.bucket,
+            prefix: new.prefix,
+            shards,
+            file_count: 0,
+            total_bytes: 0,
+            state: AssetState::Active,
+            storage_class: String::new(),
+            active_task: None,
+            active_action: None,
+            registered_at: now.to_string(),
+        };
+        if !self.meta.begin_registration(&asset).await? {
+            return Err(Error::Conflict(format!("asset {} is registered already", asset.asset_id)));
+        }
+        let files: Vec<FileRecord> = listed
+            .into_iter()
+            .map(|o| FileRecord {
+                asset_id: asset.asset_id.clone(),
+                shard: shard_of(&o.key, shards),
+                bucket: asset.bucket.clone(),
+                state: if o.storage_class.is_archive_target() { FileState::Archived } else { FileState::Active },
+                key: o.key,
+                version_id: o.version_id,
+                size: o.size,
+                etag: o.etag,
+                storage_class: o.storage_class,
+            })
+            .collect();
+        self.meta.put_files(&files).await?;
+        let first = files[0].storage_class;
+        let class = if files.iter().all(|f| f.storage_class == first) { first.as_str() } else { "MIXED" };
+        asset.file_count = files.len() as u64;
+        asset.total_bytes = files.iter().map(|f| f.size).sum();
+        asset.storage_class = class.to_string();
+        self.meta.finish_registration(&asset.asset_id, asset.file_count, asset.total_bytes, class).await?;
+        tracing::info!(asset_id = %asset.asset_id, files = asset.file_count, bytes = asset.total_bytes, "asset registered");
+        Ok(asset)
+    }
+}

@@ -1,0 +1,219 @@
+//! The worker: acts on one batch of files of one task (copy, restore or delete), then records
+//! each file's transition and the task's counters in one conditional transaction per batch.
+
+use super::{Core, WorkBatch};
+use crate::domain::{Action, FileDecision, FileRecord, FileState, FileStep, StorageClass};
+use crate::error::{Error, Result};
+use crate::ports::{AssetStore, FileStore, ObjectError, ObjectStore, ObjectVersion, Orchestrator, Queues, RestoreStarted, TaskStore, Transition};
+use futures::StreamExt;
+use std::collections::HashMap;
+
+/// What one batch did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BatchReport {
+    /// Files the batch named that were not QUEUED for its task (redelivered or stale).
+    pub stale: usize,
+    pub done: usize,
+    pub requested: usize,
+    pub skipped: usize,
+    pub failed: usize,
+    /// Transitions recorded (the rest had been recorded before).
+    pub recorded: usize,
+}
+
+/// The result of acting on one file.
+type FileResult = (FileRecord, Result<Transition, ObjectError>);
+
+fn transition(file: &FileRecord, to: FileStep) -> Transition {
+    Transition {
+        file: file.clone(),
+        from: FileStep::Queued,
+        to,
+        new_class: None,
+        new_state: None,
+        new_version_id: None,
+        new_etag: None,
+        restore_expiry: None,
+        reason: None,
+    }
+}
+
+fn with_reason(mut t: Transition, reason: impl Into<String>) -> Transition {
+    t.reason = Some(reason.into());
+    t
+}
+
+impl<M, O, Q, X> Core<M, O, Q, X>
+where
+    M: AssetStore + FileStore + TaskStore + Sync,
+    O: ObjectStore + Sync,
+    Q: Queues + Sync,
+    X: Orchestrator + Sync,
+{
+    /// Acts on the batch. A transient S3 failure (throttling, 5xx) on any file fails the whole
+    /// message after recording the others, so it is redelivered; the files already recorded are
+    /// then skipped as no longer QUEUED.
+    pub async fn run_batch(&self, batch: WorkBatch) -> Result<BatchReport> {
+        let task_id = batch.task_id.clone();
+        let steps = self.meta.steps_of(&batch.files).await?;
+        let ours = |f: &FileRecord| matches!(steps.get(&f.key), Some((Some(t), Some(FileStep::Queued))) if t == task_id.as_str());
+        let (todo, stale): (Vec<FileRecord>, Vec<FileRecord>) = batch.files.into_iter().partition(|f| ours(f));
+        let mut report = BatchReport { stale: stale.len(), ..Default::default() };
+        if todo.is_empty() {
+            return Ok(report);
+        }
+        let results = match batch.action {
+            Action::Purge => self.purge(todo).await,
+            action => {
+                futures::stream::iter(todo)
+                    .map(|f| async move {
+                        let r = self.act_one(&f, &action).await;
+                        (f, r)
+                    })
+                    .buffer_unordered(self.config.worker_concurrency)
+                    .collect()
+                    .await
+            }
+        };
+        let mut transitions = Vec::with_capacity(results.len());
+        let mut transient: Option<Error> = None;
+        for (file, result) in results {
+            match result {
+                Ok(t) => transitions.push(t),
+                Err(ObjectError::Permanent { code, message }) => {
+                    transitions.push(with_reason(transition(&file, FileStep::Failed), format!("{code}: {message}")))
+                }
+                Err(ObjectError::Transient(e)) => {
+                    tracing::warn!(key = %file.key, error = %e.chain(), "transient failure, batch will be retried");
+                    transient.get_or_insert(e);
+                }
+            }
+        }
+        for t in &transitions {
+            match t.to {
+                FileStep::Done => report.done += 1,
+                FileStep::Requested => report.requested += 1,
+                FileStep::Skipped => report.skipped += 1,
+                FileStep::Failed => report.failed += 1,
+                FileStep::Queued => {}
+            }
+        }
+        report.recorded = self.meta.commit(&task_id, &transitions).await?;
+        self.signal_if_complete(&task_id).await?;
+        match transient {
+            Some(e) => Err(e),
+            None => Ok(report),
+        }
+    }
+
+    async fn act_one(&self, file: &FileRecord, action: &Action) -> Result<Transition, ObjectError> {
+        match file.decide(action) {
+            FileDecision::Skip(why) => return Ok(with_reason(transition(file, FileStep::Skipped), why)),
+            FileDecision::Refuse(why) => return Ok(with_reason(transition(file, FileStep::Failed), why)),
+            FileDecision::Act => {}
+        }
+        match *action {
+            Action::Archive { storage_class } => self.archive_one(file, storage_class).await,
+            Action::Restore { days, tier } => {
+                let started = self.objects.restore(file, days, tier).await?;
+                Ok(match started {
+                    RestoreStarted::InProgress => {
+                        let mut t = transition(file, FileStep::Requested);
+                        t.new_state = Some(FileState::Restoring);
+                        t
+                    }
+                    RestoreStarted::AlreadyRestored => {
+                        let mut t = transition(file, FileStep::Done);
+                        t.new_state = Some(FileState::Restored);
+                        t
+                    }
+                })
+            }
+            Action::Purge => unreachable!("purges run per batch"),
+        }
+    }
+
+    async fn archive_one(&self, file: &FileRecord, class: StorageClass) -> Result<Transition, ObjectError> {
+        let copied = if file.size > self.config.multipart_threshold_bytes {
+            self.objects.multipart_copy_to_class(file, class, self.config.multipart_part_bytes).await?
+        } else {
+            self.objects.copy_to_class(file, class).await?
+        };
+        let mut t = transition(file, FileStep::Done);
+        t.new_class = Some(class);
+        t.new_state = Some(FileState::Archived);
+        t.new_version_id = copied.version_id;
+        t.new_etag = copied.etag;
+        Ok(t)
+    }
+
+    /// Deletes every version and delete marker of each file, in as few DeleteObjects calls as
+    /// 1,000 keys a request allow; a file fails if any of its versions could not be deleted.
+    async fn purge(&self, files: Vec<FileRecord>) -> Vec<FileResult> {
+        let Some(bucket) = files.first().map(|f| f.bucket.clone()) else { return vec![] };
+        let versioned = match self.objects.versioning_enabled(&bucket).await {
+            Ok(v) => v,
+            Err(e) => return fail_all(files, &e),
+        };
+        let listed: Vec<(FileRecord, Result<Vec<ObjectVersion>, ObjectError>)> = if versioned {
+            futures::stream::iter(files)
+                .map(|f| async move {
+                    let v = self.objects.versions_of(&f.bucket, &f.key).await;
+                    (f, v)
+                })
+                .buffer_unordered(self.config.worker_concurrency)
+                .collect()
+                .await
+        } else {
+            // Without versioning a key has one version, "null": no listing needed.
+            let null = |f: &FileRecord| vec![ObjectVersion { key: f.key.clone(), version_id: "null".into(), delete_marker: false }];
+            files.into_iter().map(|f| (null(&f), f)).map(|(v, f)| (f, Ok(v))).collect()
+        };
+        let mut results = Vec::new();
+        let mut to_delete = Vec::new();
+        for (f, v) in listed {
+            match v {
+                Ok(v) => to_delete.push((f, v)),
+                Err(e) => results.push((f, Err(e))),
+            }
+        }
+        let mut versions: Vec<ObjectVersion> = to_delete.iter().flat_map(|(_, v)| v.iter().cloned()).collect();
+        // Delete markers first: the emulator errors when a key's last deletion is its marker,
+        // and the order does not matter to S3.
+        versions.sort_by_key(|v| !v.delete_marker);
+        let failures = match versions.is_empty() {
+            true => Vec::new(),
+            false => match self.objects.delete_versions(&bucket, &versions).await {
+                Ok(f) => f,
+                Err(e) => return results.into_iter().chain(fail_all(to_delete.into_iter().map(|(f, _)| f).collect(), &e)).collect(),
+            },
+        };
+        let failed_keys: HashMap<&str, &str> = failures.iter().map(|(v, why)| (v.key.as_str(), why.as_str())).collect();
+        for (f, _) in &to_delete {
+            let r = match failed_keys.get(f.key.as_str()) {
+                Some(why) => Err(ObjectError::Permanent { code: "DeleteFailed".into(), message: why.to_string() }),
+                None => {
+                    let mut t = transition(f, FileStep::Done);
+                    t.new_state = Some(FileState::Purged);
+                    Ok(t)
+                }
+            };
+            results.push((f.clone(), r));
+        }
+        results
+    }
+}
+
+/// The same failure for every file of a batch.
+fn fail_all(files: Vec<FileRecord>, e: &ObjectError) -> Vec<FileResult> {
+    files
+        .into_iter()
+        .map(|f| {
+            let err = match e {
+                ObjectError::Transient(err) => ObjectError::Transient(Error::retryable("purge batch", err.chain())),
+                ObjectError::Permanent { code, message } => ObjectError::Permanent { code: code.clone(), message: message.clone() },
+            };
+            (f, Err(err))
+        })
+        .collect()
+}
