@@ -3,6 +3,7 @@
 //! crates translate events into calls of [`service`].
 
 pub mod adapters;
+pub mod batch;
 pub mod config;
 pub mod domain;
 pub mod error;

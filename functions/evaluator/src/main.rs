@@ -1,1 +1,12 @@
-fn main(){}
+use lambda_runtime::{LambdaEvent, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    slm_core::telemetry::init_json_logs();
+    let handler = slm_evaluator::Handler::new();
+    let handler = &handler;
+    lambda_runtime::run(service_fn(move |e: LambdaEvent<aws_lambda_events::eventbridge::EventBridgeEvent<serde_json::Value>>| async move {
+        handler.handle(e.payload).await.map_err(lambda_runtime::Error::from)
+    }))
+    .await
+}

@@ -1,0 +1,180 @@
+//! Routes of the API: the request translated into a call of the core, the result into JSON.
+
+use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+use serde::Deserialize;
+use slm_core::domain::{Action, NewAsset, TaskId};
+use slm_core::ports::{AssetStore, TaskStore};
+use slm_core::service::AwsCore;
+use slm_core::{Error, Result};
+
+/// The body of a task request.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskBody {
+    pub action: String,
+    pub storage_class: Option<String>,
+    pub days: Option<u32>,
+    pub tier: Option<String>,
+    /// The caller's idempotency key: the same key asks for the same task.
+    pub request_id: String,
+}
+
+impl TaskBody {
+    pub fn to_action(&self) -> Result<Action> {
+        let unexpected = |field: &str, action: &str| Error::validation(format!("{field} does not apply to {action}"));
+        match self.action.as_str() {
+            "archive" => {
+                if self.days.is_some() || self.tier.is_some() {
+                    return Err(unexpected("days/tier", "archive"));
+                }
+                let class = self.storage_class.as_deref().ok_or_else(|| Error::validation("archive needs storage_class"))?;
+                Ok(Action::Archive { storage_class: class.parse()? })
+            }
+            "restore" => {
+                if self.storage_class.is_some() {
+                    return Err(unexpected("storage_class", "restore"));
+                }
+                let days = self.days.ok_or_else(|| Error::validation("restore needs days"))?;
+                let tier = self.tier.as_deref().ok_or_else(|| Error::validation("restore needs tier"))?.parse()?;
+                Ok(Action::Restore { days, tier })
+            }
+            "purge" => {
+                if self.storage_class.is_some() || self.days.is_some() || self.tier.is_some() {
+                    return Err(unexpected("storage_class/days/tier", "purge"));
+                }
+                Ok(Action::Purge)
+            }
+            other => Err(Error::validation(format!("unknown action {other:?} (expected archive, restore or purge)"))),
+        }
+    }
+}
+
+fn body<T: serde::de::DeserializeOwned>(request: &ApiGatewayV2httpRequest) -> Result<T> {
+    let raw = request.body.as_deref().unwrap_or_default();
+    if raw.len() > crate::MAX_BODY_BYTES {
+        return Err(Error::validation(format!("body is larger than {} bytes", crate::MAX_BODY_BYTES)));
+    }
+    if request.is_base64_encoded {
+        return Err(Error::validation("body must be JSON text, not base64"));
+    }
+    serde_json::from_str(raw).map_err(|e| Error::validation(format!("invalid JSON body: {e}")))
+}
+
+/// The caller: the IAM principal API Gateway authenticated.
+fn caller(request: &ApiGatewayV2httpRequest) -> Result<String> {
+    request
+        .request_context
+        .authorizer
+        .as_ref()
+        .and_then(|a| a.iam.as_ref())
+        .and_then(|iam| iam.user_arn.clone())
+        .filter(|arn| !arn.is_empty())
+        .ok_or_else(|| Error::validation("request carries no IAM caller"))
+}
+
+/// The request's time, from API Gateway: the core takes time as an input.
+fn now(request: &ApiGatewayV2httpRequest) -> String {
+    let millis = request.request_context.time_epoch;
+    chrono::DateTime::from_timestamp_millis(millis).unwrap_or_default().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+fn json<T: serde::Serialize>(value: &T) -> Result<serde_json::Value> {
+    serde_json::to_value(value).map_err(|e| Error::dependency("encode response", e))
+}
+
+pub async fn route(core: &AwsCore, request: ApiGatewayV2httpRequest) -> Result<(i64, serde_json::Value)> {
+    let method = request.request_context.http.method.as_str().to_string();
+    let path = request.raw_path.clone().unwrap_or_default();
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match (method.as_str(), segments.as_slice()) {
+        ("POST", ["assets"]) => {
+            caller(&request)?;
+            let new: NewAsset = body(&request)?;
+            let asset = core.register_asset(new, &now(&request)).await?;
+            Ok((201, json(&asset)?))
+        }
+        ("GET", ["assets", asset_id]) => {
+            let asset = core.meta.get_asset(asset_id).await?.ok_or_else(|| Error::NotFound(format!("asset {asset_id}")))?;
+            Ok((200, json(&asset)?))
+        }
+        ("POST", ["assets", asset_id, "tasks"]) => {
+            let who = caller(&request)?;
+            let task_body: TaskBody = body(&request)?;
+            let action = task_body.to_action()?;
+            if task_body.request_id.is_empty() || task_body.request_id.len() > 128 || task_body.request_id.chars().any(char::is_control) {
+                return Err(Error::validation("request_id must be 1-128 printable characters"));
+            }
+            let origin = format!("request:{}", task_body.request_id);
+            let requested = core.request_task(asset_id, action, &origin, &who, &now(&request)).await?;
+            let status = if requested.created { 202 } else { 200 };
+            Ok((status, serde_json::json!({ "task": json(&requested.task)?, "created": requested.created })))
+        }
+        ("GET", ["tasks", task_id]) => {
+            let id = TaskId::parse(task_id)?;
+            let task = core.meta.get_task(&id).await?.ok_or_else(|| Error::NotFound(format!("task {task_id}")))?;
+            Ok((200, json(&task)?))
+        }
+        _ => Err(Error::NotFound(format!("no route {method} {path}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use slm_core::domain::{RestoreTier, StorageClass};
+
+    fn task(action: &str, class: Option<&str>, days: Option<u32>, tier: Option<&str>) -> TaskBody {
+        TaskBody {
+            action: action.into(),
+            storage_class: class.map(Into::into),
+            days,
+            tier: tier.map(Into::into),
+            request_id: "r1".into(),
+        }
+    }
+
+    #[test]
+    fn each_action_reads_its_own_fields() {
+        assert_eq!(task("archive", Some("GLACIER"), None, None).to_action().unwrap(), Action::Archive { storage_class: StorageClass::Glacier });
+        assert_eq!(task("restore", None, Some(3), Some("Bulk")).to_action().unwrap(), Action::Restore { days: 3, tier: RestoreTier::Bulk });
+        assert_eq!(task("purge", None, None, None).to_action().unwrap(), Action::Purge);
+    }
+
+    #[test]
+    fn fields_of_another_action_and_missing_fields_are_refused() {
+        for bad in [
+            task("archive", None, None, None),
+            task("archive", Some("GLACIER"), Some(3), None),
+            task("restore", None, Some(3), None),
+            task("restore", Some("GLACIER"), Some(3), Some("Bulk")),
+            task("purge", Some("GLACIER"), None, None),
+            task("delete", None, None, None),
+            task("archive", Some("GLACIER_DEEP"), None, None),
+        ] {
+            assert!(bad.to_action().is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn unknown_fields_in_a_task_body_are_refused() {
+        let err = serde_json::from_str::<TaskBody>(r#"{"action":"purge","request_id":"r","force":true}"#).unwrap_err();
+        assert!(err.to_string().contains("force"), "{err}");
+    }
+
+    #[test]
+    fn the_sample_event_is_a_task_request_with_an_iam_caller() {
+        let request: ApiGatewayV2httpRequest = serde_json::from_str(include_str!("../../../events/api.json")).unwrap();
+        assert_eq!(caller(&request).unwrap(), "arn:aws:iam::123456789012:role/post-production-app");
+        let b: TaskBody = body(&request).unwrap();
+        assert_eq!(b.to_action().unwrap(), Action::Archive { storage_class: StorageClass::DeepArchive });
+        assert_eq!(now(&request), "2026-11-26T06:00:00Z");
+    }
+
+    #[test]
+    fn oversized_bodies_are_refused_before_parsing() {
+        let mut request: ApiGatewayV2httpRequest = serde_json::from_str(include_str!("../../../events/api.json")).unwrap();
+        request.body = Some(format!("{{\"action\":\"{}\"}}", "x".repeat(crate::MAX_BODY_BYTES)));
+        let err = body::<TaskBody>(&request).unwrap_err();
+        assert!(err.to_string().contains("larger than"), "{err}");
+    }
+}

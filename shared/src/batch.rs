@@ -1,0 +1,88 @@
+//! Processing the messages of one SQS batch: each on its own, concurrently, in a span named by
+//! its message id, reporting the ids that failed so that only those are redelivered. The function
+//! crates map their Lambda event into (message id, body) pairs and the ids back into a response.
+
+use crate::error::Result;
+use futures::StreamExt;
+use tracing::Instrument;
+
+/// Runs `handle` on every message body; returns the ids of the messages that failed.
+///
+/// A body that cannot be parsed fails like any other message: it is redelivered until the queue's
+/// maxReceiveCount moves it to the dead-letter queue, where it stays for inspection. It never
+/// blocks the rest of the batch.
+pub async fn process<F, Fut>(messages: Vec<(String, String)>, concurrency: usize, handle: F) -> Vec<String>
+where
+    F: Fn(String) -> Fut,
+    Fut: Future<Output = Result<()>>,
+{
+    futures::stream::iter(messages)
+        .map(|(id, body)| {
+            let span = tracing::info_span!("message", message_id = %id);
+            let fut = handle(body);
+            async move {
+                match fut.await {
+                    Ok(()) => None,
+                    Err(e) => {
+                        tracing::error!(error = %e.chain(), kind = e.kind().as_str(), "message failed");
+                        Some(id)
+                    }
+                }
+            }
+            .instrument(span)
+        })
+        .buffer_unordered(concurrency.max(1))
+        .filter_map(|failed| async move { failed })
+        .collect()
+        .await
+}
+
+/// Parses a message body, naming what it expected when it cannot.
+pub fn parse<T: serde::de::DeserializeOwned>(what: &str, body: &str) -> Result<T> {
+    serde_json::from_str(body).map_err(|e| crate::Error::validation(format!("not a {what}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn only_the_failed_messages_are_reported() {
+        let messages = vec![("1".into(), "ok".into()), ("2".into(), "bad".into()), ("3".into(), "ok".into())];
+        let failed = process(messages, 2, |body| async move {
+            if body == "ok" { Ok(()) } else { Err(crate::Error::validation("bad body")) }
+        })
+        .await;
+        assert_eq!(failed, vec!["2".to_string()]);
+    }
+
+    #[test]
+    fn an_unparseable_body_is_a_validation_error_that_says_what_was_expected() {
+        let err = parse::<crate::service::WorkBatch>("work batch", "{\"nope\":1}").unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::Validation);
+        assert!(err.to_string().contains("work batch"), "{err}");
+    }
+}
+
+/// The Lambda side of a batch: the messages of an SQS event and the partial-failure response.
+#[cfg(feature = "lambda")]
+pub mod lambda {
+    use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+
+    pub fn messages(event: SqsEvent) -> Vec<(String, String)> {
+        event.records.into_iter().map(|r| (r.message_id.unwrap_or_default(), r.body.unwrap_or_default())).collect()
+    }
+
+    pub fn response(failed_ids: Vec<String>) -> SqsBatchResponse {
+        let mut response = SqsBatchResponse::default();
+        response.batch_item_failures = failed_ids
+            .into_iter()
+            .map(|id| {
+                let mut f = BatchItemFailure::default();
+                f.item_identifier = id;
+                f
+            })
+            .collect();
+        response
+    }
+}
