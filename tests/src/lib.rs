@@ -1,1 +1,281 @@
+//! The end-to-end harness: a local stack of its own for each test (resources created from
+//! template.yaml under a unique prefix on the shared emulator), the event-source runner calling the
+//! real handlers, and helpers that look at S3, DynamoDB and the SNS events through the real SDK.
 
+use anyhow::{Context, Result, bail};
+use aws_sdk_s3::primitives::ByteStream;
+use chrono::{DateTime, Utc};
+use futures::{StreamExt, TryStreamExt};
+use serde_json::Value;
+use slm_core::adapters::{Clients, RequestCounter};
+use slm_local::runner::RunnerOptions;
+use slm_local::{Runner, Stack, Template};
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+/// The identity the tests call the API as.
+pub const CALLER: &str = "arn:aws:iam::123456789012:role/post-production-app";
+
+pub struct TestStack {
+    pub stack: Stack,
+    pub clients: Clients,
+    pub bucket: String,
+    pub counter: RequestCounter,
+    runner: Option<Runner>,
+    api: slm_api::Handler,
+}
+
+pub struct Options {
+    pub versioned: bool,
+    pub runner: RunnerOptions,
+    pub parameters: BTreeMap<String, String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { versioned: false, runner: RunnerOptions::default(), parameters: BTreeMap::new() }
+    }
+}
+
+/// Makes sure the emulator answers, starting it (and installing it) if needed, once per process.
+async fn emulator() -> Result<String> {
+    static STARTED: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    let endpoint = slm_local::endpoint();
+    STARTED
+        .get_or_try_init(|| async {
+            tokio::task::spawn_blocking(slm_local::start_emulator).await??;
+            Ok::<_, anyhow::Error>(())
+        })
+        .await?;
+    Ok(endpoint)
+}
+
+impl TestStack {
+    pub async fn start(name: &str) -> Result<Self> {
+        Self::start_with(name, Options::default()).await
+    }
+
+    pub async fn start_with(name: &str, options: Options) -> Result<Self> {
+        let _ = tracing_init();
+        let endpoint = emulator().await?;
+        let counter = RequestCounter::default();
+        let config = slm_local::sdk_config(&endpoint).await;
+        let clients = Clients::new(&config, Some(&counter));
+        let id = &uuid::Uuid::new_v4().simple().to_string()[..8];
+        let prefix = format!("{name}-{id}");
+        let mut parameters = options.parameters.clone();
+        let bucket = format!("media-{prefix}").to_lowercase().replace('_', "-");
+        parameters.entry("MediaBucketNames".into()).or_insert_with(|| bucket.clone());
+        let stack = slm_local::provision(&Template::load_default()?, &clients, &endpoint, &prefix, &parameters).await?;
+        clients.s3.create_bucket().bucket(&bucket).send().await.context("create bucket")?;
+        if options.versioned {
+            clients
+                .s3
+                .put_bucket_versioning()
+                .bucket(&bucket)
+                .versioning_configuration(
+                    aws_sdk_s3::types::VersioningConfiguration::builder().status(aws_sdk_s3::types::BucketVersioningStatus::Enabled).build(),
+                )
+                .send()
+                .await?;
+        }
+        slm_core::adapters::s3::connect_bucket(&clients.s3, &bucket, &stack.queue("S3EventsQueue")?.arn, false).await?;
+        let api_config = slm_local::runner::function_config(stack.function("slm-api")?, &options.runner.env_overrides)?;
+        let api = slm_api::Handler::new(&clients, api_config);
+        let runner = Runner::start(&stack, &clients, options.runner)?;
+        Ok(TestStack { stack, clients, bucket, counter, runner: Some(runner), api })
+    }
+
+    /// Calls the API handler as API Gateway would, as `CALLER`.
+    pub async fn api(&self, method: &str, path: &str, body: Option<Value>) -> (i64, Value) {
+        self.api_as(CALLER, method, path, body).await
+    }
+
+    pub async fn api_as(&self, caller: &str, method: &str, path: &str, body: Option<Value>) -> (i64, Value) {
+        let request = slm_local::api_request(method, path, body.as_ref(), caller, Utc::now());
+        let response = self.api.handle(request).await;
+        let text = match response.body {
+            Some(aws_lambda_events::encodings::Body::Text(t)) => t,
+            _ => String::new(),
+        };
+        (response.status_code, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// Puts `count` objects of `size` bytes under `prefix`, with metadata and a tag on each.
+    pub async fn put_objects(&self, prefix: &str, count: usize, size: usize) -> Result<Vec<String>> {
+        let keys: Vec<String> = (0..count).map(|i| format!("{prefix}frame_{i:06}.exr")).collect();
+        futures::stream::iter(keys.clone())
+            .map(|key| async move {
+                let body = vec![(key.len() % 251) as u8; size];
+                self.clients
+                    .s3
+                    .put_object()
+                    .bucket(&self.bucket)
+                    .key(&key)
+                    .body(ByteStream::from(body))
+                    .content_type("image/x-exr")
+                    .metadata("camera", "A")
+                    .tagging("show=demo")
+                    .send()
+                    .await
+                    .with_context(|| format!("put {key}"))
+            })
+            .buffer_unordered(16)
+            .try_collect::<Vec<_>>()
+            .await?;
+        Ok(keys)
+    }
+
+    pub async fn register(&self, asset_id: &str, prefix: &str, asset_type: &str) -> Result<Value> {
+        let body = serde_json::json!({
+            "asset_id": asset_id, "title_id": "title-1", "asset_type": asset_type,
+            "bucket": self.bucket, "prefix": prefix
+        });
+        let (status, out) = self.api("POST", "/assets", Some(body)).await;
+        if status != 201 {
+            bail!("register {asset_id}: {status} {out}");
+        }
+        Ok(out)
+    }
+
+    /// Requests a task and returns its id.
+    pub async fn request(&self, asset_id: &str, body: Value) -> Result<String> {
+        let (status, out) = self.api("POST", &format!("/assets/{asset_id}/tasks"), Some(body)).await;
+        if status != 202 && status != 200 {
+            bail!("request on {asset_id}: {status} {out}");
+        }
+        Ok(out["task"]["task_id"].as_str().unwrap_or_default().to_string())
+    }
+
+    /// Waits until the task's status is final and its execution has ended.
+    pub async fn wait_task(&self, task_id: &str, timeout: Duration) -> Result<Value> {
+        let start = Instant::now();
+        loop {
+            let (_, task) = self.api("GET", &format!("/tasks/{task_id}"), None).await;
+            let status = task["status"].as_str().unwrap_or_default().to_string();
+            if matches!(status.as_str(), "SUCCEEDED" | "PARTIALLY_FAILED" | "FAILED") && self.execution_ended(task_id).await? {
+                return Ok(task);
+            }
+            if start.elapsed() > timeout {
+                bail!("task {task_id} did not end within {timeout:?}: {task}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub async fn execution_status(&self, task_id: &str) -> Result<String> {
+        let arn = self.stack.state_machines.values().next().context("no state machine")?.replace(":stateMachine:", ":execution:");
+        let out = self.clients.sfn.describe_execution().execution_arn(format!("{arn}:{task_id}")).send().await?;
+        Ok(out.status().as_str().to_string())
+    }
+
+    async fn execution_ended(&self, task_id: &str) -> Result<bool> {
+        Ok(self.execution_status(task_id).await? != "RUNNING")
+    }
+
+    /// Every SNS event the observer queue has received so far, parsed, removed from the queue.
+    pub async fn drain_events(&self) -> Result<Vec<Value>> {
+        let mut events = Vec::new();
+        loop {
+            let out = self.clients.sqs.receive_message().queue_url(&self.stack.observer.url).max_number_of_messages(10).send().await?;
+            let messages = out.messages.unwrap_or_default();
+            if messages.is_empty() {
+                return Ok(events);
+            }
+            for m in messages {
+                let envelope: Value = serde_json::from_str(m.body().unwrap_or_default())?;
+                let mut event: Value = serde_json::from_str(envelope["Message"].as_str().unwrap_or("null"))?;
+                event["_attributes"] = envelope["MessageAttributes"].clone();
+                events.push(event);
+                self.clients.sqs.delete_message().queue_url(&self.stack.observer.url).receipt_handle(m.receipt_handle().unwrap_or_default()).send().await?;
+            }
+        }
+    }
+
+    /// Storage class of every object under a prefix (STANDARD where S3 omits it).
+    pub async fn classes(&self, prefix: &str) -> Result<HashMap<String, String>> {
+        let mut pages = self.clients.s3.list_objects_v2().bucket(&self.bucket).prefix(prefix).into_paginator().send();
+        let mut out = HashMap::new();
+        while let Some(page) = pages.next().await {
+            for o in page?.contents() {
+                let class = o.storage_class().map(|c| c.as_str().to_string()).unwrap_or_else(|| "STANDARD".into());
+                out.insert(o.key().unwrap_or_default().to_string(), class);
+            }
+        }
+        Ok(out)
+    }
+
+    /// All file items of an asset, by key.
+    pub async fn file_items(&self, asset_id: &str) -> Result<HashMap<String, HashMap<String, String>>> {
+        let table = self.stack.table("FilesTable")?;
+        let mut out = HashMap::new();
+        for shard in 0..16 {
+            let mut pages = self
+                .clients
+                .dynamodb
+                .query()
+                .table_name(table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("{asset_id}#{shard:03}")))
+                .into_paginator()
+                .items()
+                .send();
+            while let Some(item) = pages.next().await {
+                let item = item?;
+                let flat: HashMap<String, String> = item
+                    .iter()
+                    .map(|(k, v)| {
+                        let text = match v {
+                            aws_sdk_dynamodb::types::AttributeValue::S(s) => s.clone(),
+                            aws_sdk_dynamodb::types::AttributeValue::N(n) => n.clone(),
+                            other => format!("{other:?}"),
+                        };
+                        (k.clone(), text)
+                    })
+                    .collect();
+                out.insert(flat["object_key"].clone(), flat);
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn queue_depth(&self, logical_id: &str) -> Result<usize> {
+        use aws_sdk_sqs::types::QueueAttributeName as A;
+        let out = self
+            .clients
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&self.stack.queue(logical_id)?.url)
+            .attribute_names(A::ApproximateNumberOfMessages)
+            .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await?;
+        let attrs = out.attributes().cloned().unwrap_or_default();
+        let n = |a: A| attrs.get(&a).and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
+        Ok(n(A::ApproximateNumberOfMessages) + n(A::ApproximateNumberOfMessagesNotVisible))
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(r) = self.runner.take() {
+            r.stop().await;
+        }
+    }
+
+    pub fn now() -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+fn tracing_init() -> Result<()> {
+    slm_core::telemetry::init_text_logs("warn");
+    Ok(())
+}
+
+/// Counts per value of one field.
+pub fn tally<'a>(values: impl Iterator<Item = &'a str>) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for v in values {
+        *out.entry(v.to_string()).or_default() += 1;
+    }
+    out
+}

@@ -1,1 +1,72 @@
+//! The local stack: the template's resources on an emulator (moto in server mode), and the
+//! event-source runner that does for it what the Lambda service does on AWS.
 
+pub mod provision;
+pub mod runner;
+pub mod template;
+
+pub use provision::{Stack, provision};
+pub use runner::Runner;
+pub use template::Template;
+
+use std::path::PathBuf;
+
+/// The repository root (where template.yaml lives); SLM_ROOT overrides it.
+pub fn repo_root() -> PathBuf {
+    std::env::var_os("SLM_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.."))
+}
+
+/// The emulator's endpoint: AWS_ENDPOINT_URL if set, else the local stack's default port.
+pub fn endpoint() -> String {
+    std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| {
+        let port = std::env::var("SLM_LOCAL_PORT").unwrap_or_else(|_| "5140".into());
+        format!("http://127.0.0.1:{port}")
+    })
+}
+
+/// SDK configuration for the emulator: its endpoint, a fixed region and test credentials.
+pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new(provision::REGION))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new("testing", "testing", None, None, "slm-local"))
+        .load()
+        .await
+}
+
+/// Starts the emulator with infra/local/stack.sh (installing it on first use).
+pub fn start_emulator() -> anyhow::Result<()> {
+    let script = repo_root().join("infra/local/stack.sh");
+    let status = std::process::Command::new("bash").arg(&script).arg("start").status()?;
+    anyhow::ensure!(status.success(), "{} start failed", script.display());
+    Ok(())
+}
+
+/// An API Gateway (HTTP API, IAM auth) request as the API function receives it, for calling
+/// the API handler locally with a chosen caller identity.
+pub fn api_request(method: &str, path: &str, body: Option<&serde_json::Value>, caller_arn: &str, now: chrono::DateTime<chrono::Utc>) -> aws_lambda_events::apigw::ApiGatewayV2httpRequest {
+    let event = serde_json::json!({
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": {"content-type": "application/json"},
+        "requestContext": {
+            "accountId": provision::ACCOUNT,
+            "apiId": "local",
+            "authorizer": {"iam": {"accountId": provision::ACCOUNT, "userArn": caller_arn, "callerId": caller_arn}},
+            "domainName": "localhost",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "slm-local"},
+            "requestId": uuid::Uuid::new_v4().to_string(),
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": now.format("%d/%b/%Y:%H:%M:%S %z").to_string(),
+            "timeEpoch": now.timestamp_millis()
+        },
+        "body": body.map(|b| b.to_string()),
+        "isBase64Encoded": false
+    });
+    serde_json::from_value(event).expect("a well-formed API Gateway event")
+}

@@ -406,3 +406,46 @@ mod tests {
         assert_eq!(copy_source(&file("k", "v1")), "media/k?versionId=v1");
     }
 }
+
+/// Routes a bucket's event notifications to slm's S3-events queue. With `keep_existing`, the
+/// bucket's other notification configurations are read and kept (an existing media bucket);
+/// without, slm's is the only one (a bucket created for slm, as on the local stack).
+pub async fn connect_bucket(client: &Client, bucket: &str, queue_arn: &str, keep_existing: bool) -> Result<()> {
+    use aws_sdk_s3::operation::get_bucket_notification_configuration::GetBucketNotificationConfigurationOutput;
+    use aws_sdk_s3::types::{Event, NotificationConfiguration, QueueConfiguration};
+    const ID: &str = "slm-events";
+    let current = match keep_existing {
+        true => client
+            .get_bucket_notification_configuration()
+            .bucket(bucket)
+            .send()
+            .await
+            .map_err(|e| sdk_error("read bucket notifications", e))?,
+        false => GetBucketNotificationConfigurationOutput::builder().build(),
+    };
+    let mut queues: Vec<QueueConfiguration> = current.queue_configurations().iter().filter(|q| q.id() != Some(ID)).cloned().collect();
+    queues.push(
+        QueueConfiguration::builder()
+            .id(ID)
+            .queue_arn(queue_arn)
+            .events(Event::from("s3:ObjectCreated:*"))
+            .events(Event::from("s3:ObjectRemoved:*"))
+            .events(Event::from("s3:ObjectRestore:*"))
+            .build()
+            .map_err(|e| Error::dependency("build notification configuration", e))?,
+    );
+    let config = NotificationConfiguration::builder()
+        .set_queue_configurations(Some(queues))
+        .set_topic_configurations(Some(current.topic_configurations().to_vec()))
+        .set_lambda_function_configurations(Some(current.lambda_function_configurations().to_vec()))
+        .set_event_bridge_configuration(current.event_bridge_configuration().cloned())
+        .build();
+    client
+        .put_bucket_notification_configuration()
+        .bucket(bucket)
+        .notification_configuration(config)
+        .send()
+        .await
+        .map_err(|e| sdk_error("set bucket notifications", e))?;
+    Ok(())
+}

@@ -1,0 +1,232 @@
+//! The event-source runner: for the local stack, what the Lambda service does on AWS. It polls
+//! each queue a function is subscribed to in template.yaml and calls that function's handler with
+//! a real SqsEvent (the template's batch size; concurrency up to its MaximumConcurrency, capped
+//! locally), deletes what succeeded and lets the reported failures come back (after a short
+//! visibility timeout, so that maxReceiveCount and the DLQ behave as on AWS, only sooner). It
+//! also sends scheduled events, with any chosen time, to the scheduled functions.
+
+use crate::provision::{LocalFunction, LocalSqsSource, REGION, Stack};
+use anyhow::{Context, Result, anyhow};
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
+use chrono::{DateTime, Utc};
+use slm_core::adapters::Clients;
+use slm_core::config::Config;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::task::JoinHandle;
+
+/// A function handler the runner can call with an SQS event.
+enum SqsHandler {
+    Planner(slm_planner::Handler),
+    Worker(slm_worker::Handler),
+    Completion(slm_completion::Handler),
+}
+
+impl SqsHandler {
+    async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+        match self {
+            SqsHandler::Planner(h) => h.handle(event).await,
+            SqsHandler::Worker(h) => h.handle(event).await,
+            SqsHandler::Completion(h) => h.handle(event).await,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RunnerOptions {
+    /// Most pollers per event source, whatever the template allows (the emulator is one process).
+    pub max_local_concurrency: usize,
+    /// How long a failed message stays invisible before it is delivered again.
+    pub retry_visibility_seconds: i32,
+    /// Environment overrides applied to every function (for example a lower multipart threshold).
+    pub env_overrides: BTreeMap<String, String>,
+}
+
+impl Default for RunnerOptions {
+    fn default() -> Self {
+        RunnerOptions { max_local_concurrency: 3, retry_visibility_seconds: 1, env_overrides: BTreeMap::new() }
+    }
+}
+
+/// Counts of what the runner delivered, for progress and tests.
+#[derive(Debug, Default)]
+pub struct RunnerStats {
+    pub invocations: AtomicU64,
+    pub messages: AtomicU64,
+    pub failures: AtomicU64,
+}
+
+pub struct Runner {
+    stop: Arc<AtomicBool>,
+    pollers: Vec<JoinHandle<()>>,
+    pub stats: Arc<RunnerStats>,
+    functions: Vec<LocalFunction>,
+}
+
+/// The function's configuration from its template environment, with the overrides.
+pub fn function_config(f: &LocalFunction, overrides: &BTreeMap<String, String>) -> Result<Config> {
+    let mut env: HashMap<String, String> = f.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    env.extend(overrides.iter().map(|(k, v)| (k.clone(), v.clone())));
+    Config::from_lookup(|k| env.get(k).cloned()).map_err(|e| anyhow!("{}: {e}", f.logical_id))
+}
+
+impl Runner {
+    /// Starts polling every SQS event source of the stack.
+    pub fn start(stack: &Stack, clients: &Clients, options: RunnerOptions) -> Result<Runner> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stats = Arc::new(RunnerStats::default());
+        let mut pollers = Vec::new();
+        for f in &stack.functions {
+            if f.sqs.is_empty() {
+                continue;
+            }
+            let config = function_config(f, &options.env_overrides)?;
+            let handler = Arc::new(match f.binary.as_str() {
+                "slm-planner" => SqsHandler::Planner(slm_planner::Handler::new(clients, config)),
+                "slm-worker" => SqsHandler::Worker(slm_worker::Handler::new(clients, config)),
+                "slm-completion" => SqsHandler::Completion(slm_completion::Handler::new(clients, config)),
+                other => anyhow::bail!("{}: no local handler for binary {other}", f.logical_id),
+            });
+            for source in &f.sqs {
+                let n = source.max_concurrency.clamp(1, options.max_local_concurrency.max(1));
+                for _ in 0..n {
+                    let poller = Poller {
+                        sqs: clients.sqs.clone(),
+                        source: source.clone(),
+                        handler: handler.clone(),
+                        stop: stop.clone(),
+                        stats: stats.clone(),
+                        retry_visibility: options.retry_visibility_seconds,
+                    };
+                    pollers.push(tokio::spawn(poller.run()));
+                }
+            }
+        }
+        Ok(Runner { stop, pollers, stats, functions: stack.functions.clone() })
+    }
+
+    /// Sends a scheduled event at `time` to the function built as `binary`.
+    pub async fn send_schedule(&self, binary: &str, time: DateTime<Utc>) -> Result<serde_json::Value> {
+        let f = self.functions.iter().find(|f| f.binary == binary).ok_or_else(|| anyhow!("no function {binary}"))?;
+        anyhow::ensure!(!f.schedules.is_empty(), "{} has no schedule in the template", f.logical_id);
+        let mut event: EventBridgeEvent<serde_json::Value> = EventBridgeEvent::default();
+        event.detail_type = "Scheduled Event".into();
+        event.source = "aws.events".into();
+        event.time = Some(time);
+        event.region = Some(REGION.into());
+        event.detail = serde_json::json!({});
+        match binary {
+            "slm-evaluator" => {
+                let out = slm_evaluator::Handler::new().handle(event).await?;
+                Ok(serde_json::to_value(out)?)
+            }
+            other => Err(anyhow!("no local scheduled handler for {other}")),
+        }
+    }
+
+    /// Stops polling and waits for in-flight invocations to finish.
+    pub async fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for p in self.pollers {
+            let _ = p.await;
+        }
+    }
+}
+
+struct Poller {
+    sqs: aws_sdk_sqs::Client,
+    source: LocalSqsSource,
+    handler: Arc<SqsHandler>,
+    stop: Arc<AtomicBool>,
+    stats: Arc<RunnerStats>,
+    retry_visibility: i32,
+}
+
+impl Poller {
+    async fn run(self) {
+        let mut idle = Duration::from_millis(10);
+        while !self.stop.load(Ordering::Relaxed) {
+            match self.poll_once().await {
+                Ok(true) => idle = Duration::from_millis(10),
+                Ok(false) => {
+                    tokio::time::sleep(idle).await;
+                    idle = (idle * 2).min(Duration::from_millis(200));
+                }
+                Err(e) => {
+                    tracing::warn!(queue = %self.source.queue, error = %format!("{e:#}"), "poll failed");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        }
+    }
+
+    /// One receive and one invocation; false when the queue was empty.
+    async fn poll_once(&self) -> Result<bool> {
+        let out = self
+            .sqs
+            .receive_message()
+            .queue_url(&self.source.queue_url)
+            .max_number_of_messages(self.source.batch_size.clamp(1, 10) as i32)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .message_attribute_names("All")
+            .send()
+            .await
+            .context("receive")?;
+        let messages = out.messages.unwrap_or_default();
+        if messages.is_empty() {
+            return Ok(false);
+        }
+        let receipts: HashMap<String, String> =
+            messages.iter().map(|m| (m.message_id().unwrap_or_default().to_string(), m.receipt_handle().unwrap_or_default().to_string())).collect();
+        let mut event = SqsEvent::default();
+        event.records = messages.iter().map(|m| self.to_record(m)).collect();
+        self.stats.invocations.fetch_add(1, Ordering::Relaxed);
+        self.stats.messages.fetch_add(messages.len() as u64, Ordering::Relaxed);
+        let response = self.handler.handle(event).await;
+        let failed: HashSet<String> = if self.source.report_batch_item_failures {
+            response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect()
+        } else {
+            HashSet::new()
+        };
+        self.stats.failures.fetch_add(failed.len() as u64, Ordering::Relaxed);
+        let done: Vec<DeleteMessageBatchRequestEntry> = receipts
+            .iter()
+            .filter(|(id, _)| !failed.contains(*id))
+            .enumerate()
+            .map(|(i, (_, receipt))| DeleteMessageBatchRequestEntry::builder().id(i.to_string()).receipt_handle(receipt).build())
+            .collect::<Result<_, _>>()?;
+        if !done.is_empty() {
+            self.sqs.delete_message_batch().queue_url(&self.source.queue_url).set_entries(Some(done)).send().await.context("delete")?;
+        }
+        for id in &failed {
+            if let Some(receipt) = receipts.get(id) {
+                let _ = self
+                    .sqs
+                    .change_message_visibility()
+                    .queue_url(&self.source.queue_url)
+                    .receipt_handle(receipt)
+                    .visibility_timeout(self.retry_visibility)
+                    .send()
+                    .await;
+            }
+        }
+        Ok(true)
+    }
+
+    fn to_record(&self, m: &aws_sdk_sqs::types::Message) -> SqsMessage {
+        let mut r = SqsMessage::default();
+        r.message_id = m.message_id().map(str::to_string);
+        r.receipt_handle = m.receipt_handle().map(str::to_string);
+        r.body = m.body().map(str::to_string);
+        r.md5_of_body = m.md5_of_body().map(str::to_string);
+        r.attributes = m.attributes().map(|a| a.iter().map(|(k, v)| (k.as_str().to_string(), v.clone())).collect()).unwrap_or_default();
+        r.event_source = Some("aws:sqs".into());
+        r.event_source_arn = Some(self.source.queue_arn.clone());
+        r.aws_region = Some(REGION.into());
+        r
+    }
+}

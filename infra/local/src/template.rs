@@ -1,0 +1,149 @@
+//! template.yaml read as data: the resources, parameters and function wiring that the local stack
+//! creates on the emulator, so that both run from one definition.
+
+use anyhow::{Context, Result, anyhow, bail};
+use serde_yaml_ng::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone)]
+pub struct Resource {
+    pub kind: String,
+    pub properties: Value,
+    pub metadata: Value,
+}
+
+#[derive(Debug, Clone)]
+pub struct Template {
+    pub root: PathBuf,
+    pub parameters: BTreeMap<String, Value>,
+    pub resources: BTreeMap<String, Resource>,
+    pub globals_env: BTreeMap<String, Value>,
+}
+
+/// An SQS event source of a function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqsSource {
+    pub queue: String,
+    pub batch_size: usize,
+    pub max_concurrency: Option<Value>,
+    pub report_batch_item_failures: bool,
+}
+
+/// A function as the template declares it.
+#[derive(Debug, Clone)]
+pub struct FunctionDef {
+    pub logical_id: String,
+    pub binary: String,
+    pub env: BTreeMap<String, Value>,
+    pub sqs: Vec<SqsSource>,
+    pub schedules: Vec<Value>,
+}
+
+/// Short-form tags (`!Ref X`) and long-form maps (`Ref: X`) read the same.
+pub fn intrinsic(v: &Value) -> Option<(String, &Value)> {
+    match v {
+        Value::Tagged(t) => Some((t.tag.to_string().trim_start_matches('!').to_string(), &t.value)),
+        Value::Mapping(m) if m.len() == 1 => {
+            let (k, v) = m.iter().next()?;
+            let k = k.as_str()?;
+            (k == "Ref" || k.starts_with("Fn::")).then(|| (k.trim_start_matches("Fn::").to_string(), v))
+        }
+        _ => None,
+    }
+}
+
+fn get<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
+    v.as_mapping()?.get(key)
+}
+
+impl Template {
+    /// The repository's template.yaml.
+    pub fn load_default() -> Result<Self> {
+        Self::load(&crate::repo_root().join("template.yaml"))
+    }
+
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let doc: Value = serde_yaml_ng::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        let mapping = |key: &str| get(&doc, key).and_then(Value::as_mapping).cloned().unwrap_or_default();
+        let parameters = mapping("Parameters")
+            .into_iter()
+            .filter_map(|(k, v)| Some((k.as_str()?.to_string(), get(&v, "Default").cloned().unwrap_or(Value::Null))))
+            .collect();
+        let resources = mapping("Resources")
+            .into_iter()
+            .map(|(k, v)| {
+                let id = k.as_str().ok_or_else(|| anyhow!("resource id is not a string"))?.to_string();
+                let kind = get(&v, "Type").and_then(Value::as_str).ok_or_else(|| anyhow!("{id} has no Type"))?.to_string();
+                let properties = get(&v, "Properties").cloned().unwrap_or(Value::Null);
+                let metadata = get(&v, "Metadata").cloned().unwrap_or(Value::Null);
+                Ok((id, Resource { kind, properties, metadata }))
+            })
+            .collect::<Result<_>>()?;
+        let globals_env = get(&doc, "Globals")
+            .and_then(|g| get(g, "Function"))
+            .and_then(|f| get(f, "Environment"))
+            .and_then(|e| get(e, "Variables"))
+            .and_then(Value::as_mapping)
+            .map(|m| m.iter().filter_map(|(k, v)| Some((k.as_str()?.to_string(), v.clone()))).collect())
+            .unwrap_or_default();
+        let root = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Ok(Template { root, parameters, resources, globals_env })
+    }
+
+    pub fn of_kind<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = (&'a String, &'a Resource)> + 'a {
+        self.resources.iter().filter(move |(_, r)| r.kind == kind)
+    }
+
+    pub fn functions(&self) -> Result<Vec<FunctionDef>> {
+        self.of_kind("AWS::Serverless::Function").map(|(id, r)| function_def(self, id, r)).collect()
+    }
+}
+
+fn function_def(t: &Template, id: &str, r: &Resource) -> Result<FunctionDef> {
+    let binary = get(&r.metadata, "BuildProperties")
+        .and_then(|b| get(b, "Binary"))
+        .and_then(Value::as_str)
+        .ok_or_else(|| anyhow!("{id} has no Metadata.BuildProperties.Binary"))?
+        .to_string();
+    let mut env = t.globals_env.clone();
+    if let Some(vars) = get(&r.properties, "Environment").and_then(|e| get(e, "Variables")).and_then(Value::as_mapping) {
+        for (k, v) in vars {
+            env.insert(k.as_str().unwrap_or_default().to_string(), v.clone());
+        }
+    }
+    let mut sqs = Vec::new();
+    let mut schedules = Vec::new();
+    for (name, event) in get(&r.properties, "Events").and_then(Value::as_mapping).into_iter().flatten() {
+        let props = get(event, "Properties").cloned().unwrap_or(Value::Null);
+        match get(event, "Type").and_then(Value::as_str) {
+            Some("SQS") => {
+                let queue = get(&props, "Queue").and_then(intrinsic).and_then(|(f, v)| match f.as_str() {
+                    "GetAtt" => getatt_target(v),
+                    _ => None,
+                });
+                let queue = queue.ok_or_else(|| anyhow!("{id}.{name:?}: Queue must be !GetAtt <Queue>.Arn"))?;
+                let batch_size = get(&props, "BatchSize").and_then(Value::as_u64).unwrap_or(10) as usize;
+                let report = get(&props, "FunctionResponseTypes")
+                    .and_then(Value::as_sequence)
+                    .is_some_and(|s| s.iter().any(|v| v.as_str() == Some("ReportBatchItemFailures")));
+                let max_concurrency = get(&props, "ScalingConfig").and_then(|s| get(s, "MaximumConcurrency")).cloned();
+                sqs.push(SqsSource { queue, batch_size, max_concurrency, report_batch_item_failures: report });
+            }
+            Some("Schedule") | Some("ScheduleV2") => schedules.push(get(&props, "Schedule").cloned().unwrap_or(Value::Null)),
+            Some("HttpApi") | Some("Api") => {}
+            other => bail!("{id}: event type {other:?} is not supported by the local stack"),
+        }
+    }
+    Ok(FunctionDef { logical_id: id.to_string(), binary, env, sqs, schedules })
+}
+
+/// `!GetAtt Queue.Arn` or `Fn::GetAtt: [Queue, Arn]` -> "Queue".
+pub fn getatt_target(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => s.split('.').next().map(str::to_string),
+        Value::Sequence(seq) => seq.first()?.as_str().map(str::to_string),
+        _ => None,
+    }
+}

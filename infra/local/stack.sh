@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# The local stack's emulator: moto in server mode, pinned, in a project-local virtualenv.
+#   stack.sh install   create .local/venv and install infra/local/requirements.txt (once per change)
+#   stack.sh start     install, then start moto on 127.0.0.1:$SLM_LOCAL_PORT (default 5140) if not running
+#   stack.sh stop      stop it
+#   stack.sh status    say whether it answers
+# Resources are created by `slm local up` (from template.yaml), not here.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+STATE="$ROOT/.local"
+VENV="$STATE/venv"
+PORT="${SLM_LOCAL_PORT:-5140}"
+URL="http://127.0.0.1:$PORT"
+REQUIREMENTS="$ROOT/infra/local/requirements.txt"
+
+answers() {
+  python3 - "$URL" <<'PY'
+import sys, urllib.request
+try:
+    urllib.request.urlopen(sys.argv[1] + "/moto-api/", timeout=2)
+except Exception:
+    sys.exit(1)
+PY
+}
+
+install() {
+  mkdir -p "$STATE"
+  local stamp="$VENV/.requirements.sha256"
+  local want
+  want="$(sha256sum "$REQUIREMENTS" | cut -d' ' -f1)"
+  if [[ -x "$VENV/bin/moto_server" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+    return 0
+  fi
+  echo "slm: installing the local stack's Python tools into .local/venv" >&2
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$REQUIREMENTS"
+  echo "$want" > "$stamp"
+}
+
+start() {
+  install
+  if answers; then
+    enable_step_functions
+    return 0
+  fi
+  echo "slm: starting moto on $URL" >&2
+  nohup "$VENV/bin/moto_server" -H 127.0.0.1 -p "$PORT" > "$STATE/moto.log" 2>&1 &
+  echo $! > "$STATE/moto.pid"
+  for _ in $(seq 1 100); do
+    if answers; then
+      enable_step_functions
+      return 0
+    fi
+    sleep 0.2
+  done
+  echo "slm: moto did not answer on $URL; see .local/moto.log" >&2
+  exit 1
+}
+
+# Real executions of state machines (service integrations included), before anything is created.
+enable_step_functions() {
+  python3 - "$URL" <<'PY'
+import json, sys, urllib.request
+body = json.dumps({"stepfunctions": {"execute_state_machine": True}}).encode()
+req = urllib.request.Request(sys.argv[1] + "/moto-api/config", data=body, headers={"Content-Type": "application/json"}, method="POST")
+urllib.request.urlopen(req, timeout=5)
+PY
+}
+
+stop() {
+  if [[ -f "$STATE/moto.pid" ]]; then
+    kill "$(cat "$STATE/moto.pid")" 2>/dev/null || true
+    rm -f "$STATE/moto.pid"
+  fi
+}
+
+status() {
+  if answers; then echo "moto answers on $URL"; else echo "moto is not running on $URL"; exit 3; fi
+}
+
+case "${1:-}" in
+  install) install ;;
+  start) start ;;
+  stop) stop ;;
+  status) status ;;
+  *) echo "usage: $0 install|start|stop|status" >&2; exit 2 ;;
+esac
