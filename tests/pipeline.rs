@@ -2,24 +2,168 @@
 //! API -> task -> execution -> planner -> work queue -> workers -> S3 -> events -> completion ->
 //! SNS, asserting on S3 itself, on DynamoDB and on the events a subscriber received.
 
-use serde_json::json;
-use slm_e2e::{TestStack, tally};
+use serde_json::{Value, json};
+use slm_e2e::{Options, TestStack, dedupe, tally};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(300);
+const FILES: usize = 5_000;
+
+fn counts(task: &Value) -> (i64, i64, i64, i64, i64) {
+    let c = &task["counters"];
+    let n = |k: &str| c[k].as_i64().unwrap_or(-1);
+    (n("planned"), n("outstanding"), n("succeeded"), n("failed"), n("skipped"))
+}
+
+fn field_tally(files: &std::collections::HashMap<String, std::collections::HashMap<String, String>>, field: &str) -> BTreeMap<String, usize> {
+    tally(files.values().map(|f| f.get(field).map(String::as_str).unwrap_or("-")))
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_small_asset_is_archived_to_glacier() {
-    let t = TestStack::start("small").await.unwrap();
-    let keys = t.put_objects("show/cam/", 120, 64).await.unwrap();
-    t.register("cam-a", "show/cam/", "camera_original").await.unwrap();
+async fn an_asset_of_5000_files_is_archived_restored_and_purged() {
+    // GIVEN a versioned bucket with 5,000 objects under one prefix, 10 of them with an older version
+    let t = TestStack::start_with("lifecycle", Options { versioned: true, ..Default::default() }).await.unwrap();
+    let keys = t.put_objects("show-1/plates/", FILES, 32).await.unwrap();
+    for key in &keys[..10] {
+        t.clients.s3.put_object().bucket(&t.bucket).key(key).body(b"newer".to_vec().into()).send().await.unwrap();
+    }
+    let asset = t.register("plates-1", "show-1/plates/", "vfx_plate").await.unwrap();
+    assert_eq!(asset["file_count"], FILES as u64);
 
-    let task_id = t.request("cam-a", json!({"action": "archive", "storage_class": "GLACIER", "request_id": "r1"})).await.unwrap();
-    let task = t.wait_task(&task_id, WAIT).await.unwrap();
+    // WHEN it is archived to GLACIER
+    let archive = t.request("plates-1", json!({"action": "archive", "storage_class": "GLACIER", "request_id": "archive-1"})).await.unwrap();
+    let task = t.wait_task(&archive, WAIT).await.unwrap();
 
+    // THEN every object is in GLACIER, every file item says so, and the counters add up
     assert_eq!(task["status"], "SUCCEEDED", "{task}");
-    assert_eq!(task["counters"]["succeeded"], 120);
-    let classes = t.classes("show/cam/").await.unwrap();
-    assert_eq!(tally(classes.values().map(String::as_str)), [("GLACIER".to_string(), keys.len())].into());
+    assert_eq!(counts(&task), (FILES as i64, 0, FILES as i64, 0, 0));
+    let classes = t.classes("show-1/plates/").await.unwrap();
+    assert_eq!(tally(classes.values().map(String::as_str)), [("GLACIER".to_string(), FILES)].into());
+    let files = t.file_items("plates-1").await.unwrap();
+    assert_eq!(field_tally(&files, "storage_class"), [("GLACIER".to_string(), FILES)].into());
+    assert_eq!(field_tally(&files, "file_state"), [("ARCHIVED".to_string(), FILES)].into());
+    assert_eq!(field_tally(&files, "step"), [("DONE".to_string(), FILES)].into());
+    let (_, asset) = t.api("GET", "/assets/plates-1", None).await;
+    assert_eq!((asset["state"].as_str(), asset["storage_class"].as_str(), asset["active_task"].as_str()), (Some("ARCHIVED"), Some("GLACIER"), None));
+    // metadata, content type and tags came through the copy
+    let head = t.clients.s3.head_object().bucket(&t.bucket).key(&keys[100]).send().await.unwrap();
+    assert_eq!(head.content_type(), Some("image/x-exr"));
+    assert_eq!(head.metadata().and_then(|m| m.get("camera")).map(String::as_str), Some("A"));
+
+    // WHEN it is restored for 3 days (Bulk)
+    let restore = t.request("plates-1", json!({"action": "restore", "days": 3, "tier": "Bulk", "request_id": "restore-1"})).await.unwrap();
+    // THEN every file waits for S3's completion event (a restore takes hours on AWS)
+    t.wait_files("plates-1", WAIT, |f| f.values().all(|i| i.get("step").map(String::as_str) == Some("REQUESTED"))).await.unwrap();
+    let (_, waiting) = t.api("GET", &format!("/tasks/{restore}"), None).await;
+    assert_eq!(waiting["status"], "RUNNING", "the task must not end before S3 says the restores completed");
+    // AND once the objects are read (the emulator emits ObjectRestore:Completed on the first read
+    // after a restore), every object carries a completed Restore header...
+    let headers = t.restore_headers(&keys).await.unwrap();
+    assert!(headers.values().all(|h| h.as_deref().is_some_and(|h| h.contains("ongoing-request=\"false\""))), "a restore header is missing or ongoing");
+    // ...and the completion handler completes the task from those events
+    let task = t.wait_task(&restore, WAIT).await.unwrap();
+    assert_eq!(task["status"], "SUCCEEDED", "{task}");
+    assert_eq!(counts(&task), (FILES as i64, 0, FILES as i64, 0, 0));
+    let files = t.file_items("plates-1").await.unwrap();
+    assert_eq!(field_tally(&files, "file_state"), [("RESTORED".to_string(), FILES)].into());
+
+    // WHEN it is purged
+    let purge = t.request("plates-1", json!({"action": "purge", "request_id": "purge-1"})).await.unwrap();
+    let task = t.wait_task(&purge, WAIT).await.unwrap();
+
+    // THEN no version of any object is left, and the metadata says purged
+    assert_eq!(task["status"], "SUCCEEDED", "{task}");
+    assert_eq!(counts(&task), (FILES as i64, 0, FILES as i64, 0, 0));
+    assert_eq!(t.all_versions("show-1/plates/").await.unwrap(), vec![], "versions survived the purge");
+    let files = t.file_items("plates-1").await.unwrap();
+    assert_eq!(field_tally(&files, "file_state"), [("PURGED".to_string(), FILES)].into());
+
+    // AND a subscriber received exactly one completion event per task, with filterable attributes
+    t.wait_idle(&["ControlQueue", "WorkQueue", "S3EventsQueue"], WAIT).await.unwrap();
+    let events = dedupe(&t.drain_events().await.unwrap());
+    let by_task: BTreeMap<String, Value> = events.iter().map(|e| (e["task_id"].as_str().unwrap().to_string(), e.clone())).collect();
+    assert_eq!(events.len(), 3, "{events:#?}");
+    for (id, action) in [(&archive, "archive"), (&restore, "restore"), (&purge, "purge")] {
+        let e = &by_task[id.as_str()];
+        assert_eq!((e["event_type"].as_str(), e["action"].as_str(), e["status"].as_str()), (Some("TaskCompleted"), Some(action), Some("SUCCEEDED")));
+        assert_eq!(e["event_id"], format!("{id}:TaskCompleted"));
+        assert_eq!(e["_attributes"]["event_type"]["Value"], "TaskCompleted");
+        assert_eq!(e["_attributes"]["asset_type"]["Value"], "vfx_plate");
+        assert_eq!(e["_attributes"]["title_id"]["Value"], "title-1");
+        assert_eq!(e["_attributes"]["action"]["Value"], action);
+    }
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_redelivered_batch_and_a_duplicate_restore_event_change_nothing() {
+    // GIVEN an asset archived, then restored to completion
+    let t = TestStack::start("dupes").await.unwrap();
+    let keys = t.put_objects("show/edit/", 40, 16).await.unwrap();
+    t.register("edit-1", "show/edit/", "editorial").await.unwrap();
+    let archive = t.request("edit-1", json!({"action": "archive", "storage_class": "DEEP_ARCHIVE", "request_id": "a"})).await.unwrap();
+    t.wait_task(&archive, WAIT).await.unwrap();
+    let restore = t.request("edit-1", json!({"action": "restore", "days": 1, "tier": "Standard", "request_id": "r"})).await.unwrap();
+    t.wait_files("edit-1", WAIT, |f| f.values().all(|i| i.get("step").map(String::as_str) == Some("REQUESTED"))).await.unwrap();
+    t.restore_headers(&keys).await.unwrap();
+    let before = t.wait_task(&restore, WAIT).await.unwrap();
+    t.wait_idle(&["WorkQueue", "S3EventsQueue"], WAIT).await.unwrap();
+    let events_before = t.drain_events().await.unwrap().len();
+
+    // WHEN a work batch of the ended archive task is delivered again, and S3 repeats a restore event
+    let files: Vec<Value> = t
+        .file_items("edit-1")
+        .await
+        .unwrap()
+        .values()
+        .take(5)
+        .map(|f| {
+            json!({"asset_id": "edit-1", "shard": f["shard"].parse::<u32>().unwrap(), "bucket": t.bucket, "key": f["object_key"],
+                   "version_id": f["version_id"], "size": 16, "etag": f["etag"], "storage_class": "STANDARD", "state": "ACTIVE"})
+        })
+        .collect();
+    let batch = json!({"task_id": archive, "action": {"action": "archive", "storage_class": "DEEP_ARCHIVE"}, "files": files});
+    t.send("WorkQueue", &batch.to_string()).await.unwrap();
+    let event = json!({"Records": [{"eventName": "ObjectRestore:Completed", "s3": {"bucket": {"name": t.bucket}, "object": {"key": keys[0].replace('/', "%2F")}}}]});
+    t.send("S3EventsQueue", &event.to_string()).await.unwrap();
+    t.wait_idle(&["WorkQueue", "S3EventsQueue"], WAIT).await.unwrap();
+
+    // THEN the counters, the file items and the events are as they were
+    let (_, after) = t.api("GET", &format!("/tasks/{restore}"), None).await;
+    assert_eq!(counts(&after), counts(&before));
+    let (_, archived) = t.api("GET", &format!("/tasks/{archive}"), None).await;
+    assert_eq!(counts(&archived), (40, 0, 40, 0, 0));
+    assert_eq!(t.queue_depth("WorkDLQ").await.unwrap() + t.queue_depth("S3EventsDLQ").await.unwrap(), 0);
+    assert_eq!(t.drain_events().await.unwrap().len(), 0, "no new event after {events_before}");
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_object_over_the_multipart_threshold_is_copied_in_parts_keeping_metadata_and_tags() {
+    // GIVEN a threshold lowered to 6 MiB (the real one is 5 GiB) and a 12 MiB object
+    let mut options = Options::default();
+    options.runner.env_overrides.insert("MULTIPART_THRESHOLD_BYTES".into(), (6 * 1024 * 1024).to_string());
+    options.runner.env_overrides.insert("MULTIPART_PART_BYTES".into(), (5 * 1024 * 1024).to_string());
+    let t = TestStack::start_with("multipart", options).await.unwrap();
+    let keys = t.put_objects("show/big/", 1, 12 * 1024 * 1024).await.unwrap();
+    t.put_objects("show/big/small-", 2, 1024).await.unwrap();
+    t.register("big-1", "show/big/", "camera_original").await.unwrap();
+
+    // WHEN the asset is archived to DEEP_ARCHIVE
+    let id = t.request("big-1", json!({"action": "archive", "storage_class": "DEEP_ARCHIVE", "request_id": "m"})).await.unwrap();
+    let task = t.wait_task(&id, WAIT).await.unwrap();
+
+    // THEN the large object went through parts (its ETag says 3 parts), metadata and tags intact
+    assert_eq!(task["status"], "SUCCEEDED", "{task}");
+    let classes = t.classes("show/big/").await.unwrap();
+    assert_eq!(tally(classes.values().map(String::as_str)), [("DEEP_ARCHIVE".to_string(), 3)].into());
+    let head = t.clients.s3.head_object().bucket(&t.bucket).key(&keys[0]).send().await.unwrap();
+    assert!(head.e_tag().unwrap_or_default().ends_with("-3\""), "etag {:?}", head.e_tag());
+    assert_eq!(head.content_length(), Some(12 * 1024 * 1024));
+    assert_eq!(head.content_type(), Some("image/x-exr"));
+    assert_eq!(head.metadata().and_then(|m| m.get("camera")).map(String::as_str), Some("A"));
+    let files = t.file_items("big-1").await.unwrap();
+    assert!(files[&keys[0]]["etag"].ends_with("-3\""), "the registry follows the new ETag");
     t.stop().await;
 }

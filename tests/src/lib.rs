@@ -279,3 +279,105 @@ pub fn tally<'a>(values: impl Iterator<Item = &'a str>) -> BTreeMap<String, usiz
     }
     out
 }
+
+impl TestStack {
+    /// Reads every object's head, as a studio application reading restored files would; returns
+    /// each key's `x-amz-restore` header (None where S3 sent none).
+    ///
+    /// Reads go in chunks, each after the S3-events queue has drained: the emulator's SQS gets
+    /// slow as a queue gets deep, and each read makes it send one event.
+    pub async fn restore_headers(&self, keys: &[String]) -> Result<HashMap<String, Option<String>>> {
+        let mut out = HashMap::new();
+        for chunk in keys.chunks(250) {
+            let heads: Vec<(String, Option<String>)> = futures::stream::iter(chunk.iter().cloned())
+                .map(|key| async move {
+                    let head = self.clients.s3.head_object().bucket(&self.bucket).key(&key).send().await.with_context(|| format!("head {key}"))?;
+                    Ok::<_, anyhow::Error>((key, head.restore().map(str::to_string)))
+                })
+                .buffer_unordered(8)
+                .try_collect()
+                .await?;
+            out.extend(heads);
+            self.wait_idle(&["S3EventsQueue"], Duration::from_secs(120)).await?;
+        }
+        Ok(out)
+    }
+
+    /// Every version and delete marker under a prefix, as (key, version id).
+    pub async fn all_versions(&self, prefix: &str) -> Result<Vec<(String, String)>> {
+        let mut out = Vec::new();
+        let (mut km, mut vm) = (None::<String>, None::<String>);
+        loop {
+            let page = self
+                .clients
+                .s3
+                .list_object_versions()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .set_key_marker(km.take())
+                .set_version_id_marker(vm.take())
+                .send()
+                .await?;
+            for v in page.versions() {
+                out.push((v.key().unwrap_or_default().to_string(), v.version_id().unwrap_or_default().to_string()));
+            }
+            for m in page.delete_markers() {
+                out.push((m.key().unwrap_or_default().to_string(), m.version_id().unwrap_or_default().to_string()));
+            }
+            if page.is_truncated() != Some(true) {
+                return Ok(out);
+            }
+            km = page.next_key_marker().map(str::to_string);
+            vm = page.next_version_id_marker().map(str::to_string);
+        }
+    }
+
+    /// Waits until `check` holds on the file items of an asset.
+    pub async fn wait_files(&self, asset_id: &str, timeout: Duration, check: impl Fn(&HashMap<String, HashMap<String, String>>) -> bool) -> Result<()> {
+        let start = Instant::now();
+        loop {
+            if check(&self.file_items(asset_id).await?) {
+                return Ok(());
+            }
+            if start.elapsed() > timeout {
+                bail!("files of {asset_id} did not reach the expected state within {timeout:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// Waits until the named queues are empty (nothing visible or in flight).
+    pub async fn wait_idle(&self, queues: &[&str], timeout: Duration) -> Result<()> {
+        let start = Instant::now();
+        loop {
+            let mut total = 0;
+            for q in queues {
+                total += self.queue_depth(q).await?;
+            }
+            if total == 0 {
+                return Ok(());
+            }
+            if start.elapsed() > timeout {
+                bail!("queues {queues:?} still hold {total} messages after {timeout:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    pub async fn send(&self, queue_logical_id: &str, body: &str) -> Result<()> {
+        self.clients.sqs.send_message().queue_url(&self.stack.queue(queue_logical_id)?.url).message_body(body).send().await?;
+        Ok(())
+    }
+
+    /// Items in a table (a scan; test tables are small).
+    pub async fn count_items(&self, table_logical_id: &str) -> Result<usize> {
+        let out = self.clients.dynamodb.scan().table_name(self.stack.table(table_logical_id)?).select(aws_sdk_dynamodb::types::Select::Count).send().await?;
+        Ok(out.count() as usize)
+    }
+}
+
+/// Events deduplicated by their event id, as a consumer must (delivery is at least once).
+pub fn dedupe(events: &[Value]) -> Vec<Value> {
+    let mut seen = std::collections::HashSet::new();
+    events.iter().filter(|e| seen.insert(e["event_id"].as_str().unwrap_or_default().to_string())).cloned().collect()
+}

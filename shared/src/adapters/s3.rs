@@ -428,9 +428,10 @@ pub async fn connect_bucket(client: &Client, bucket: &str, queue_arn: &str, keep
         QueueConfiguration::builder()
             .id(ID)
             .queue_arn(queue_arn)
-            .events(Event::from("s3:ObjectCreated:*"))
-            .events(Event::from("s3:ObjectRemoved:*"))
-            .events(Event::from("s3:ObjectRestore:*"))
+            // Only what the completion handler acts on: every other event would be read and
+            // dropped, and a copy-heavy archive would flood the queue with ObjectCreated:Copy.
+            .events(Event::from("s3:ObjectRestore:Completed"))
+            .events(Event::from("s3:ObjectRestore:Delete"))
             .build()
             .map_err(|e| Error::dependency("build notification configuration", e))?,
     );
