@@ -1,1 +1,155 @@
+//! Refusals and failures: bad requests get a clear answer and change nothing; failing files end
+//! their task partly failed or failed, with the reason recorded and a failure event published;
+//! a poison message ends in the DLQ without blocking its queue.
 
+use serde_json::json;
+use slm_e2e::{TestStack, dedupe};
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(180);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bad_requests_are_refused_with_a_reason_and_create_nothing() {
+    let t = TestStack::start("refusals").await.unwrap();
+    t.put_objects("show/da/", 5, 16).await.unwrap();
+    t.register("deep-1", "show/da/", "camera_original").await.unwrap();
+    let archive = t.request("deep-1", json!({"action": "archive", "storage_class": "DEEP_ARCHIVE", "request_id": "a"})).await.unwrap();
+    t.wait_task(&archive, WAIT).await.unwrap();
+    let tasks_before = t.count_items("TasksTable").await.unwrap();
+
+    let cases = [
+        ("unknown asset", "/assets/nope/tasks", json!({"action": "purge", "request_id": "x"}), 404, "asset nope"),
+        ("invalid class", "/assets/deep-1/tasks", json!({"action": "archive", "storage_class": "GLACIER_DEEP", "request_id": "x"}), 400, "GLACIER_DEEP"),
+        ("archive to STANDARD", "/assets/deep-1/tasks", json!({"action": "archive", "storage_class": "STANDARD", "request_id": "x"}), 400, "STANDARD"),
+        ("expedited from DEEP_ARCHIVE", "/assets/deep-1/tasks", json!({"action": "restore", "days": 1, "tier": "Expedited", "request_id": "x"}), 400, "Expedited"),
+        ("invalid tier", "/assets/deep-1/tasks", json!({"action": "restore", "days": 1, "tier": "Fast", "request_id": "x"}), 400, "Fast"),
+        ("zero days", "/assets/deep-1/tasks", json!({"action": "restore", "days": 0, "tier": "Bulk", "request_id": "x"}), 400, "days"),
+        ("unknown field", "/assets/deep-1/tasks", json!({"action": "purge", "request_id": "x", "force": true}), 400, "force"),
+        ("unknown action", "/assets/deep-1/tasks", json!({"action": "shred", "request_id": "x"}), 400, "shred"),
+        ("missing request id", "/assets/deep-1/tasks", json!({"action": "purge"}), 400, "request_id"),
+    ];
+    for (name, path, body, status, says) in cases {
+        let (got, out) = t.api("POST", path, Some(body)).await;
+        assert_eq!(got, status, "{name}: {out}");
+        assert!(out["message"].as_str().unwrap_or_default().contains(says), "{name}: {out}");
+    }
+    let (got, out) = t.api("POST", "/assets", Some(json!({"asset_id": "x", "title_id": "t", "asset_type": "a", "bucket": t.bucket, "prefix": "show/da"}))).await;
+    assert_eq!(got, 400, "prefix without slash: {out}");
+    let (got, out) = t.api("POST", "/assets", Some(json!({"asset_id": "deep-1", "title_id": "t", "asset_type": "a", "bucket": t.bucket, "prefix": "show/da/"}))).await;
+    assert_eq!(got, 409, "registered twice: {out}");
+    let (got, _) = t.api("POST", "/assets", Some(json!({"asset_id": "empty", "title_id": "t", "asset_type": "a", "bucket": t.bucket, "prefix": "nothing/here/"}))).await;
+    assert_eq!(got, 400, "a prefix with no objects");
+
+    assert_eq!(t.count_items("TasksTable").await.unwrap(), tasks_before, "a refused request created a task");
+    assert_eq!(t.count_items("AssetsTable").await.unwrap(), 1, "a refused registration created an asset");
+    let (_, asset) = t.api("GET", "/assets/deep-1", None).await;
+    assert_eq!((asset["storage_class"].as_str(), asset["active_task"].as_str()), (Some("DEEP_ARCHIVE"), None));
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_second_task_on_a_busy_asset_is_refused_and_a_repeated_request_is_the_same_task() {
+    // GIVEN an archive just requested on an asset of 300 files (it runs for seconds)
+    let mut options = slm_e2e::Options::default();
+    options.runner.max_local_concurrency = 1;
+    let t = TestStack::start_with("conflict", options).await.unwrap();
+    let keys = t.put_objects("show/vfx/", 300, 16).await.unwrap();
+    t.register("vfx-1", "show/vfx/", "vfx_plate").await.unwrap();
+    let archive = json!({"action": "archive", "storage_class": "GLACIER", "request_id": "same"});
+    let (status, first) = t.api("POST", "/assets/vfx-1/tasks", Some(archive.clone())).await;
+    assert_eq!(status, 202, "{first}");
+
+    // WHEN the same request comes again, and a purge is asked for meanwhile
+    let (again_status, again) = t.api("POST", "/assets/vfx-1/tasks", Some(archive)).await;
+    let (purge_status, purge) = t.api("POST", "/assets/vfx-1/tasks", Some(json!({"action": "purge", "request_id": "p"}))).await;
+
+    // THEN the repeat returns the same task without creating one, and the purge is refused with why
+    assert_eq!((again_status, again["created"].as_bool()), (200, Some(false)), "{again}");
+    assert_eq!(again["task"]["task_id"], first["task"]["task_id"]);
+    assert_eq!(purge_status, 409, "{purge}");
+    let message = purge["message"].as_str().unwrap();
+    assert!(message.contains("active archive task") && message.contains(first["task"]["task_id"].as_str().unwrap()), "{message}");
+    let id = first["task"]["task_id"].as_str().unwrap();
+    let task = t.wait_task(id, WAIT).await.unwrap();
+    assert_eq!(task["status"], "SUCCEEDED");
+    assert_eq!(t.classes("show/vfx/").await.unwrap().len(), keys.len(), "the refused purge deleted nothing");
+    assert_eq!(t.count_items("TasksTable").await.unwrap(), 1);
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn files_changed_outside_slm_fail_their_task_with_the_reason_and_a_failure_event() {
+    // GIVEN two assets registered, then objects deleted behind slm's back: one of three in the
+    // first asset, all of the second
+    let t = TestStack::start("failures").await.unwrap();
+    let some = t.put_objects("show/a/", 3, 16).await.unwrap();
+    let all = t.put_objects("show/b/", 2, 16).await.unwrap();
+    t.register("a", "show/a/", "editorial").await.unwrap();
+    t.register("b", "show/b/", "editorial").await.unwrap();
+    for key in some.iter().take(1).chain(all.iter()) {
+        t.clients.s3.delete_object().bucket(&t.bucket).key(key).send().await.unwrap();
+    }
+
+    // WHEN both are archived
+    let partial = t.request("a", json!({"action": "archive", "storage_class": "GLACIER", "request_id": "1"})).await.unwrap();
+    let failed = t.request("b", json!({"action": "archive", "storage_class": "GLACIER", "request_id": "1"})).await.unwrap();
+    let partial_task = t.wait_task(&partial, WAIT).await.unwrap();
+    let failed_task = t.wait_task(&failed, WAIT).await.unwrap();
+
+    // THEN one is partly failed and one failed, each saying why, each announced once
+    assert_eq!(partial_task["status"], "PARTIALLY_FAILED", "{partial_task}");
+    assert_eq!((partial_task["counters"]["succeeded"].as_i64(), partial_task["counters"]["failed"].as_i64()), (Some(2), Some(1)));
+    assert!(partial_task["reason"].as_str().unwrap().contains("1 of 3 files failed"), "{partial_task}");
+    assert_eq!(failed_task["status"], "FAILED", "{failed_task}");
+    assert_eq!(t.execution_status(&failed).await.unwrap(), "FAILED");
+    let files = t.file_items("a").await.unwrap();
+    assert!(files[&some[0]]["reason"].contains("NoSuchKey"), "{:?}", files[&some[0]]);
+    let (_, asset) = t.api("GET", "/assets/a", None).await;
+    assert_eq!((asset["state"].as_str(), asset["active_task"].as_str()), (Some("MIXED"), None));
+    let events = dedupe(&t.drain_events().await.unwrap());
+    let types: Vec<&str> = events.iter().map(|e| e["event_type"].as_str().unwrap()).collect();
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert!(types.contains(&"TaskPartiallyFailed") && types.contains(&"TaskFailed"), "{types:?}");
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_poison_message_ends_in_the_dlq_without_blocking_the_queue() {
+    // GIVEN a message slm did not write on the work queue
+    let t = TestStack::start("poison").await.unwrap();
+    t.send("WorkQueue", "{\"this is\": \"not a work batch\"}").await.unwrap();
+    t.send("S3EventsQueue", "<xml>not an S3 event</xml>").await.unwrap();
+
+    // WHEN a real task runs at the same time
+    t.put_objects("show/p/", 30, 16).await.unwrap();
+    t.register("p", "show/p/", "editorial").await.unwrap();
+    let id = t.request("p", json!({"action": "archive", "storage_class": "STANDARD_IA", "request_id": "1"})).await.unwrap();
+
+    // THEN the task completes, and the poison messages land in their DLQs after the bounded retries
+    assert_eq!(t.wait_task(&id, WAIT).await.unwrap()["status"], "SUCCEEDED");
+    let start = std::time::Instant::now();
+    while t.queue_depth("WorkDLQ").await.unwrap() + t.queue_depth("S3EventsDLQ").await.unwrap() < 2 {
+        assert!(start.elapsed() < WAIT, "poison messages did not reach the DLQs");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let out = t.clients.sqs.receive_message().queue_url(&t.stack.queue("WorkDLQ").unwrap().url).send().await.unwrap();
+    assert_eq!(out.messages()[0].body(), Some("{\"this is\": \"not a work batch\"}"));
+    t.wait_idle(&["WorkQueue", "S3EventsQueue"], WAIT).await.unwrap();
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_forged_restore_event_for_an_unregistered_object_changes_nothing() {
+    let t = TestStack::start("forged").await.unwrap();
+    let keys = t.put_objects("show/f/", 3, 16).await.unwrap();
+    t.register("f", "show/f/", "editorial").await.unwrap();
+    let before = t.file_items("f").await.unwrap();
+    for key in ["not/registered.exr", keys[0].as_str()] {
+        let event = json!({"Records": [{"eventName": "ObjectRestore:Completed", "s3": {"bucket": {"name": t.bucket}, "object": {"key": key}}}]});
+        t.send("S3EventsQueue", &event.to_string()).await.unwrap();
+    }
+    t.wait_idle(&["S3EventsQueue"], WAIT).await.unwrap();
+    assert_eq!(t.file_items("f").await.unwrap(), before);
+    assert_eq!(t.queue_depth("S3EventsDLQ").await.unwrap(), 0, "a well-formed event is not poison");
+    t.stop().await;
+}

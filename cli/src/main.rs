@@ -1,1 +1,74 @@
-fn main(){}
+//! slm: the operator's and developer's command line.
+
+mod demo;
+mod local;
+mod report;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "slm", version, about = "Storage lifecycle management for media assets")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The local stack: the emulator and the resources of template.yaml.
+    Local {
+        #[command(subcommand)]
+        command: local::LocalCommand,
+    },
+    /// Assets on the local stack.
+    Asset {
+        #[command(subcommand)]
+        command: local::AssetCommand,
+    },
+    /// Tasks on the local stack.
+    Task {
+        #[command(subcommand)]
+        command: local::TaskCommand,
+    },
+    /// Media buckets on AWS.
+    Bucket {
+        #[command(subcommand)]
+        command: BucketCommand,
+    },
+    /// The demo: a production's assets archived, restored and purged on the local stack.
+    Demo(demo::DemoArgs),
+    /// Benchmarks on the local stack (figures for BENCHMARKS.md).
+    Bench(demo::BenchArgs),
+}
+
+#[derive(Subcommand)]
+enum BucketCommand {
+    /// Routes a media bucket's restore notifications to slm's S3-events queue (keeps its other
+    /// notification configurations). Uses the usual AWS environment (profile, region).
+    Connect {
+        #[arg(long)]
+        bucket: String,
+        /// The S3EventsQueueArn output of the deployed stack.
+        #[arg(long)]
+        queue_arn: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    slm_core::telemetry::init_text_logs("warn");
+    match Cli::parse().command {
+        Command::Local { command } => local::run_local(command).await,
+        Command::Asset { command } => local::run_asset(command).await,
+        Command::Task { command } => local::run_task(command).await,
+        Command::Bucket { command: BucketCommand::Connect { bucket, queue_arn } } => {
+            let clients = slm_core::adapters::Clients::from_env().await;
+            slm_core::adapters::s3::connect_bucket(&clients.s3, &bucket, &queue_arn, true).await?;
+            println!("s3://{bucket} now sends restore events to {queue_arn}");
+            Ok(())
+        }
+        Command::Demo(args) => demo::demo(args).await,
+        Command::Bench(args) => demo::bench(args).await,
+    }
+}

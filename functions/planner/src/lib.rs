@@ -26,3 +26,27 @@ impl Handler {
         lambda::response(failed)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sample_event_carries_a_plan_message_with_its_token() {
+        let event: SqsEvent = serde_json::from_str(include_str!("../../../events/planner.json")).unwrap();
+        let (_, body) = lambda::messages(event).remove(0);
+        match parse::<ControlMessage>("control message", &body).unwrap() {
+            ControlMessage::Plan { task_id, task_token } => {
+                assert_eq!(task_id.as_str(), "t-4565a251a70d939acb6e4f5ef0db1239");
+                assert!(!task_token.is_empty());
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_control_message_with_a_forged_task_id_is_refused() {
+        let err = parse::<ControlMessage>("control message", r#"{"kind":"continue","task_id":"../../etc"}"#).unwrap_err();
+        assert_eq!(err.kind(), slm_core::ErrorKind::Validation);
+    }
+}

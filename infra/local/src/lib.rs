@@ -3,6 +3,7 @@
 
 pub mod provision;
 pub mod runner;
+pub mod session;
 pub mod template;
 
 pub use provision::{Stack, provision};
@@ -36,8 +37,12 @@ pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
         .await
 }
 
-/// Starts the emulator with infra/local/stack.sh (installing it on first use).
+/// Starts the emulator with infra/local/stack.sh (installing it on first use), unless
+/// AWS_ENDPOINT_URL names one that is already running (LocalStack, say).
 pub fn start_emulator() -> anyhow::Result<()> {
+    if std::env::var_os("AWS_ENDPOINT_URL").is_some() {
+        return Ok(());
+    }
     let script = repo_root().join("infra/local/stack.sh");
     let status = std::process::Command::new("bash").arg(&script).arg("start").status()?;
     anyhow::ensure!(status.success(), "{} start failed", script.display());

@@ -494,41 +494,23 @@ impl DynamoStore {
             .ok()
     }
 
-    /// One transaction: the transitions whose conditions hold and the counter change they make.
-    /// Returns the indexes (into `chunk`) of transitions refused by their condition, or None when
-    /// the transaction committed.
-    async fn commit_chunk(&self, task_id: &TaskId, chunk: &[&Transition]) -> Result<Option<Vec<usize>>> {
-        let mut items = Vec::with_capacity(chunk.len() + 1);
-        for t in chunk {
-            items.push(TransactWriteItem::builder().update(self.transition_update(task_id, t)?).build());
-        }
-        if let Some(counter) = self.counter_update(task_id, chunk) {
-            items.push(TransactWriteItem::builder().update(counter).build());
-        }
-        let res = self.client.transact_write_items().set_transact_items(Some(items)).send().await;
-        let err = match res {
-            Ok(_) => return Ok(None),
-            Err(e) => e,
-        };
-        let refused: Option<Vec<usize>> = err.as_service_error().and_then(|se| match se {
-            aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(tc) => {
-                let reasons = tc.cancellation_reasons();
-                let refused: Vec<usize> = reasons
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, r)| *i < chunk.len() && r.code() == Some("ConditionalCheckFailed"))
-                    .map(|(i, _)| i)
-                    .collect();
-                // Only conditions refused: drop those and commit the rest. Anything else (conflicting
-                // transaction, throttling) is retried as a whole.
-                let others = reasons.iter().any(|r| !matches!(r.code(), None | Some("None") | Some("ConditionalCheckFailed")));
-                (!refused.is_empty() && !others).then_some(refused)
-            }
-            _ => None,
-        });
-        match refused {
-            Some(r) => Ok(Some(r)),
-            None => Err(sdk_error("commit file transitions", err)),
+    /// Applies one transition if its condition still holds; false when it was applied before.
+    async fn apply(&self, task_id: &TaskId, t: &Transition) -> Result<bool> {
+        let u = self.transition_update(task_id, t)?;
+        let res = self
+            .client
+            .update_item()
+            .table_name(u.table_name())
+            .set_key(Some(u.key().clone()))
+            .update_expression(u.update_expression())
+            .set_condition_expression(u.condition_expression().map(str::to_string))
+            .set_expression_attribute_values(u.expression_attribute_values().cloned())
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(is_conditional_failure) => Ok(false),
+            Err(e) => Err(sdk_error("record file transition", e)),
         }
     }
 }
@@ -652,27 +634,28 @@ impl TaskStore for DynamoStore {
     }
 
     async fn commit(&self, task_id: &TaskId, transitions: &[Transition]) -> Result<usize> {
-        let mut applied = 0;
-        for chunk in transitions.chunks(crate::config::MAX_BATCH) {
-            let mut pending: Vec<&Transition> = chunk.iter().collect();
-            // Each round drops the transitions refused by their condition (already applied by a
-            // redelivery or a duplicate event), so the counter moves only for real transitions.
-            for _round in 0..=chunk.len() {
-                if pending.is_empty() {
-                    break;
-                }
-                match self.commit_chunk(task_id, &pending).await? {
-                    None => {
-                        applied += pending.len();
-                        pending.clear();
-                    }
-                    Some(refused) => {
-                        pending = pending.into_iter().enumerate().filter(|(i, _)| !refused.contains(i)).map(|(_, t)| t).collect();
-                    }
-                }
-            }
+        // Each file moves by its own conditional write; the task's counters then move once for
+        // the transitions that really happened (a redelivery or duplicate event finds its files
+        // moved already and counts nothing). See docs/architecture.md for why this is not one
+        // transaction, and how the reconciler closes the gap a crash between the two can leave.
+        let mut results = Vec::with_capacity(transitions.len());
+        for chunk in transitions.chunks(16) {
+            let pending: Vec<_> = chunk.iter().map(|t| self.apply(task_id, t)).collect();
+            results.extend(futures::future::try_join_all(pending).await?);
         }
-        Ok(applied)
+        let applied: Vec<&Transition> = transitions.iter().zip(results).filter(|(_, ok)| *ok).map(|(t, _)| t).collect();
+        if let Some(counter) = self.counter_update(task_id, &applied) {
+            self.client
+                .update_item()
+                .table_name(counter.table_name())
+                .set_key(Some(counter.key().clone()))
+                .update_expression(counter.update_expression())
+                .set_expression_attribute_values(counter.expression_attribute_values().cloned())
+                .send()
+                .await
+                .map_err(|e| sdk_error("count file transitions", e))?;
+        }
+        Ok(applied.len())
     }
 
     async fn claim_signal(&self, task_id: &TaskId) -> Result<Option<Task>> {

@@ -4,6 +4,7 @@ pub mod action;
 pub mod asset;
 pub mod file;
 pub mod multipart;
+pub mod pricing;
 pub mod task;
 
 pub use action::{Action, RestoreTier, StorageClass};

@@ -1,0 +1,249 @@
+//! `slm local|asset|task`: the local stack for a developer, kept between commands in
+//! .local/stack.json. Every asset and task command goes through the API handler, as a caller
+//! with an IAM identity (`--as`), exactly as API Gateway would call it.
+
+use anyhow::{Context, Result, bail};
+use clap::Subcommand;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use slm_core::adapters::Clients;
+use slm_local::runner::{Runner, RunnerOptions, function_config};
+use slm_local::{Stack, Template};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The identity local commands use unless `--as` names another.
+pub const LOCAL_ADMIN: &str = "arn:aws:iam::123456789012:role/slm-local-admin";
+
+#[derive(Subcommand)]
+pub enum LocalCommand {
+    /// Starts the emulator (installing it on first use) and creates the stack's resources.
+    Up,
+    /// Stops the emulator (its state goes with it).
+    Down,
+    /// Says whether the emulator answers and which stack is saved.
+    Status,
+    /// Runs the event-source runner in the foreground: the functions' handlers on their queues.
+    Run,
+}
+
+#[derive(Subcommand)]
+pub enum AssetCommand {
+    /// Registers every object under a prefix of the stack's media bucket as one asset.
+    Register {
+        #[arg(long)]
+        asset_id: String,
+        #[arg(long)]
+        title_id: String,
+        #[arg(long)]
+        asset_type: String,
+        #[arg(long)]
+        prefix: String,
+        #[arg(long = "as", default_value = LOCAL_ADMIN)]
+        caller: String,
+    },
+    Show {
+        asset_id: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum TaskCommand {
+    /// Requests archive (--class), restore (--days, --tier) or purge of an asset.
+    Request {
+        #[arg(long)]
+        asset_id: String,
+        #[arg(long, value_parser = ["archive", "restore", "purge"])]
+        action: String,
+        #[arg(long)]
+        class: Option<String>,
+        #[arg(long)]
+        days: Option<u32>,
+        #[arg(long)]
+        tier: Option<String>,
+        /// Idempotency key: the same key asks for the same task (default: a new one).
+        #[arg(long)]
+        request_id: Option<String>,
+        #[arg(long = "as", default_value = LOCAL_ADMIN)]
+        caller: String,
+    },
+    Show {
+        task_id: String,
+    },
+    /// Shows a task's progress until it ends.
+    Watch {
+        task_id: String,
+        /// Also run the functions in this process while watching (no separate `slm local run`).
+        #[arg(long)]
+        run: bool,
+    },
+}
+
+#[derive(Serialize, Deserialize)]
+struct Saved {
+    stack: Stack,
+    bucket: String,
+}
+
+fn saved_path() -> PathBuf {
+    slm_local::repo_root().join(".local/stack.json")
+}
+
+async fn clients(endpoint: &str) -> Clients {
+    Clients::new(&slm_local::sdk_config(endpoint).await, None)
+}
+
+fn load() -> Result<Saved> {
+    let text = std::fs::read_to_string(saved_path()).context("no local stack: run `slm local up` first")?;
+    Ok(serde_json::from_str(&text)?)
+}
+
+pub async fn run_local(command: LocalCommand) -> Result<()> {
+    match command {
+        LocalCommand::Up => {
+            tokio::task::spawn_blocking(slm_local::start_emulator).await??;
+            let endpoint = slm_local::endpoint();
+            let clients = clients(&endpoint).await;
+            if let Ok(saved) = load() {
+                let tasks = saved.stack.table("TasksTable")?;
+                if clients.dynamodb.describe_table().table_name(tasks).send().await.is_ok() {
+                    println!("local stack {} is up on {endpoint}; media bucket s3://{}", saved.stack.prefix, saved.bucket);
+                    return Ok(());
+                }
+            }
+            let prefix = "slm";
+            let bucket = "slm-local-media".to_string();
+            let params = [("MediaBucketNames".to_string(), bucket.clone())].into();
+            let stack = slm_local::provision(&Template::load_default()?, &clients, &endpoint, prefix, &params).await?;
+            clients.s3.create_bucket().bucket(&bucket).send().await.context("create media bucket")?;
+            slm_core::adapters::s3::connect_bucket(&clients.s3, &bucket, &stack.queue("S3EventsQueue")?.arn, false).await?;
+            std::fs::write(saved_path(), serde_json::to_string_pretty(&Saved { stack, bucket: bucket.clone() })?)?;
+            println!("local stack is up on {endpoint}; media bucket s3://{bucket}; run `slm local run` to start the functions");
+            Ok(())
+        }
+        LocalCommand::Down => {
+            let status = std::process::Command::new("bash").arg(slm_local::repo_root().join("infra/local/stack.sh")).arg("stop").status()?;
+            let _ = std::fs::remove_file(saved_path());
+            anyhow::ensure!(status.success(), "stopping the emulator failed");
+            println!("local stack stopped");
+            Ok(())
+        }
+        LocalCommand::Status => {
+            let status = std::process::Command::new("bash").arg(slm_local::repo_root().join("infra/local/stack.sh")).arg("status").status()?;
+            match load() {
+                Ok(s) => println!("saved stack {} (bucket s3://{})", s.stack.prefix, s.bucket),
+                Err(_) => println!("no saved stack"),
+            }
+            anyhow::ensure!(status.success(), "the emulator is not running");
+            Ok(())
+        }
+        LocalCommand::Run => {
+            let saved = load()?;
+            let clients = clients(&saved.stack.endpoint).await;
+            let runner = Runner::start(&saved.stack, &clients, RunnerOptions::default())?;
+            println!("running the functions of {} (Ctrl-C to stop)", saved.stack.prefix);
+            tokio::signal::ctrl_c().await?;
+            runner.stop().await;
+            Ok(())
+        }
+    }
+}
+
+/// Calls the local API handler as `caller`; a refusal is an error that carries the API's answer.
+async fn call(saved: &Saved, caller: &str, method: &str, path: &str, body: Option<Value>) -> Result<Value> {
+    let clients = clients(&saved.stack.endpoint).await;
+    let config = function_config(saved.stack.function("slm-api")?, &Default::default())?;
+    let api = slm_api::Handler::new(&clients, config);
+    let response = api.handle(slm_local::api_request(method, path, body.as_ref(), caller, chrono::Utc::now())).await;
+    let text = match response.body {
+        Some(aws_lambda_events::encodings::Body::Text(t)) => t,
+        _ => String::new(),
+    };
+    let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    if response.status_code >= 400 {
+        bail!("{} {}: {}", response.status_code, value["error"].as_str().unwrap_or("error"), value["message"].as_str().unwrap_or(&text));
+    }
+    Ok(value)
+}
+
+pub async fn run_asset(command: AssetCommand) -> Result<()> {
+    let saved = load()?;
+    let out = match command {
+        AssetCommand::Register { asset_id, title_id, asset_type, prefix, caller } => {
+            let body = json!({"asset_id": asset_id, "title_id": title_id, "asset_type": asset_type, "bucket": saved.bucket, "prefix": prefix});
+            call(&saved, &caller, "POST", "/assets", Some(body)).await?
+        }
+        AssetCommand::Show { asset_id } => call(&saved, LOCAL_ADMIN, "GET", &format!("/assets/{asset_id}"), None).await?,
+    };
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(())
+}
+
+pub async fn run_task(command: TaskCommand) -> Result<()> {
+    let saved = load()?;
+    match command {
+        TaskCommand::Request { asset_id, action, class, days, tier, request_id, caller } => {
+            let request_id = request_id.unwrap_or_else(|| uuid_like());
+            let body = json!({"action": action, "storage_class": class, "days": days, "tier": tier, "request_id": request_id});
+            let out = call(&saved, &caller, "POST", &format!("/assets/{asset_id}/tasks"), Some(strip_nulls(body))).await?;
+            println!("{}", serde_json::to_string_pretty(&out)?);
+        }
+        TaskCommand::Show { task_id } => {
+            let out = call(&saved, LOCAL_ADMIN, "GET", &format!("/tasks/{task_id}"), None).await?;
+            println!("{}", serde_json::to_string_pretty(&out)?);
+        }
+        TaskCommand::Watch { task_id, run } => {
+            let clients = clients(&saved.stack.endpoint).await;
+            let runner = if run { Some(Runner::start(&saved.stack, &clients, RunnerOptions::default())?) } else { None };
+            let task = watch(&|path: String| { let saved = &saved; async move { call(saved, LOCAL_ADMIN, "GET", &path, None).await } }, &task_id, "").await;
+            if let Some(r) = runner {
+                r.stop().await;
+            }
+            let task = task?;
+            println!("{} {}: {}", task_id, task["status"].as_str().unwrap_or("?"), task["counters"]);
+        }
+    }
+    Ok(())
+}
+
+fn strip_nulls(mut v: Value) -> Value {
+    if let Some(m) = v.as_object_mut() {
+        m.retain(|_, x| !x.is_null());
+    }
+    v
+}
+
+fn uuid_like() -> String {
+    format!("cli-{}", chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default())
+}
+
+/// Shows a task's progress (files final out of files planned) until its status is final.
+pub async fn watch<F, Fut>(get: &F, task_id: &str, label: &str) -> Result<Value>
+where
+    F: Fn(String) -> Fut,
+    Fut: Future<Output = Result<Value>>,
+{
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{prefix:>28} [{bar:40.cyan/blue}] {pos}/{len} files {msg}")
+            .expect("static template")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(label.to_string());
+    let path = format!("/tasks/{task_id}");
+    loop {
+        let task = get(path.clone()).await?;
+        let c = &task["counters"];
+        let n = |k: &str| c[k].as_u64().unwrap_or(0);
+        bar.set_length(n("planned").max(1));
+        bar.set_position(n("succeeded") + n("failed") + n("skipped"));
+        let status = task["status"].as_str().unwrap_or("?").to_string();
+        bar.set_message(status.to_lowercase());
+        if matches!(status.as_str(), "SUCCEEDED" | "PARTIALLY_FAILED" | "FAILED") {
+            bar.finish();
+            return Ok(task);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

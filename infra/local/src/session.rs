@@ -1,0 +1,389 @@
+//! A session on the local stack: a stack of its own (resources created from template.yaml under a
+//! unique prefix on the shared emulator), a media bucket connected to it, the event-source runner
+//! calling the real handlers, and helpers that act and look through the real SDK. The demo, the
+//! benchmark and the end-to-end tests all run in sessions.
+
+use anyhow::{Context, Result, bail};
+use aws_sdk_s3::primitives::ByteStream;
+use chrono::Utc;
+use futures::{StreamExt, TryStreamExt};
+use serde_json::Value;
+use slm_core::adapters::{Clients, RequestCounter};
+use crate::runner::RunnerOptions;
+use crate::{Runner, Stack, Template};
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+/// The identity a session calls the API as.
+pub const CALLER: &str = "arn:aws:iam::123456789012:role/post-production-app";
+
+pub struct Session {
+    pub stack: Stack,
+    pub clients: Clients,
+    pub bucket: String,
+    pub counter: RequestCounter,
+    runner: Option<Runner>,
+    api: slm_api::Handler,
+    /// The API on uncounted clients, for polling.
+    reader: slm_api::Handler,
+}
+
+pub struct Options {
+    pub versioned: bool,
+    pub runner: RunnerOptions,
+    pub parameters: BTreeMap<String, String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { versioned: false, runner: RunnerOptions::default(), parameters: BTreeMap::new() }
+    }
+}
+
+/// Makes sure the emulator answers, starting it (and installing it) if needed, once per process.
+async fn emulator() -> Result<String> {
+    static STARTED: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    let endpoint = crate::endpoint();
+    STARTED
+        .get_or_try_init(|| async {
+            tokio::task::spawn_blocking(crate::start_emulator).await??;
+            Ok::<_, anyhow::Error>(())
+        })
+        .await?;
+    Ok(endpoint)
+}
+
+impl Session {
+    pub async fn start(name: &str) -> Result<Self> {
+        Self::start_with(name, Options::default()).await
+    }
+
+    pub async fn start_with(name: &str, options: Options) -> Result<Self> {
+        let _ = tracing_init();
+        let endpoint = emulator().await?;
+        let counter = RequestCounter::default();
+        let config = crate::sdk_config(&endpoint).await;
+        // The functions and the API count their requests; the session's own looking does not.
+        let counted = Clients::new(&config, Some(&counter));
+        let clients = Clients::new(&config, None);
+        let id = &uuid::Uuid::new_v4().simple().to_string()[..8];
+        let prefix = format!("{name}-{id}");
+        let mut parameters = options.parameters.clone();
+        let bucket = format!("media-{prefix}").to_lowercase().replace('_', "-");
+        parameters.entry("MediaBucketNames".into()).or_insert_with(|| bucket.clone());
+        let stack = crate::provision(&Template::load_default()?, &clients, &endpoint, &prefix, &parameters).await?;
+        clients.s3.create_bucket().bucket(&bucket).send().await.context("create bucket")?;
+        if options.versioned {
+            clients
+                .s3
+                .put_bucket_versioning()
+                .bucket(&bucket)
+                .versioning_configuration(
+                    aws_sdk_s3::types::VersioningConfiguration::builder().status(aws_sdk_s3::types::BucketVersioningStatus::Enabled).build(),
+                )
+                .send()
+                .await?;
+        }
+        slm_core::adapters::s3::connect_bucket(&clients.s3, &bucket, &stack.queue("S3EventsQueue")?.arn, false).await?;
+        let api_config = crate::runner::function_config(stack.function("slm-api")?, &options.runner.env_overrides)?;
+        let api = slm_api::Handler::new(&counted, api_config.clone());
+        let reader = slm_api::Handler::new(&clients, api_config);
+        let runner = Runner::start(&stack, &counted, options.runner)?;
+        Ok(Session { stack, clients, bucket, counter, runner: Some(runner), api, reader })
+    }
+
+    /// Calls the API handler as API Gateway would, as `CALLER`.
+    pub async fn api(&self, method: &str, path: &str, body: Option<Value>) -> (i64, Value) {
+        self.api_as(CALLER, method, path, body).await
+    }
+
+    pub async fn api_as(&self, caller: &str, method: &str, path: &str, body: Option<Value>) -> (i64, Value) {
+        call(&self.api, caller, method, path, body).await
+    }
+
+    /// Puts `count` objects of `size` bytes under `prefix`, with metadata and a tag on each.
+    pub async fn put_objects(&self, prefix: &str, count: usize, size: usize) -> Result<Vec<String>> {
+        let keys: Vec<String> = (0..count).map(|i| format!("{prefix}frame_{i:06}.exr")).collect();
+        futures::stream::iter(keys.clone())
+            .map(|key| async move {
+                let body = vec![(key.len() % 251) as u8; size];
+                self.clients
+                    .s3
+                    .put_object()
+                    .bucket(&self.bucket)
+                    .key(&key)
+                    .body(ByteStream::from(body))
+                    .content_type("image/x-exr")
+                    .metadata("camera", "A")
+                    .tagging("show=demo")
+                    .send()
+                    .await
+                    .with_context(|| format!("put {key}"))
+            })
+            .buffer_unordered(16)
+            .try_collect::<Vec<_>>()
+            .await?;
+        Ok(keys)
+    }
+
+    pub async fn register(&self, asset_id: &str, prefix: &str, asset_type: &str) -> Result<Value> {
+        let body = serde_json::json!({
+            "asset_id": asset_id, "title_id": "title-1", "asset_type": asset_type,
+            "bucket": self.bucket, "prefix": prefix
+        });
+        let (status, out) = self.api("POST", "/assets", Some(body)).await;
+        if status != 201 {
+            bail!("register {asset_id}: {status} {out}");
+        }
+        Ok(out)
+    }
+
+    /// Requests a task and returns its id.
+    pub async fn request(&self, asset_id: &str, body: Value) -> Result<String> {
+        let (status, out) = self.api("POST", &format!("/assets/{asset_id}/tasks"), Some(body)).await;
+        if status != 202 && status != 200 {
+            bail!("request on {asset_id}: {status} {out}");
+        }
+        Ok(out["task"]["task_id"].as_str().unwrap_or_default().to_string())
+    }
+
+    /// Waits until the task's status is final and its execution has ended.
+    pub async fn wait_task(&self, task_id: &str, timeout: Duration) -> Result<Value> {
+        let start = Instant::now();
+        loop {
+            let (_, task) = call(&self.reader, CALLER, "GET", &format!("/tasks/{task_id}"), None).await;
+            let status = task["status"].as_str().unwrap_or_default().to_string();
+            if matches!(status.as_str(), "SUCCEEDED" | "PARTIALLY_FAILED" | "FAILED") && self.execution_ended(task_id).await? {
+                return Ok(task);
+            }
+            if start.elapsed() > timeout {
+                bail!("task {task_id} did not end within {timeout:?}: {task}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub async fn execution_status(&self, task_id: &str) -> Result<String> {
+        let arn = self.stack.state_machines.values().next().context("no state machine")?.replace(":stateMachine:", ":execution:");
+        let out = self.clients.sfn.describe_execution().execution_arn(format!("{arn}:{task_id}")).send().await?;
+        Ok(out.status().as_str().to_string())
+    }
+
+    async fn execution_ended(&self, task_id: &str) -> Result<bool> {
+        Ok(self.execution_status(task_id).await? != "RUNNING")
+    }
+
+    /// Every SNS event the observer queue has received so far, parsed, removed from the queue.
+    pub async fn drain_events(&self) -> Result<Vec<Value>> {
+        let mut events = Vec::new();
+        loop {
+            let out = self.clients.sqs.receive_message().queue_url(&self.stack.observer.url).max_number_of_messages(10).send().await?;
+            let messages = out.messages.unwrap_or_default();
+            if messages.is_empty() {
+                return Ok(events);
+            }
+            for m in messages {
+                let envelope: Value = serde_json::from_str(m.body().unwrap_or_default())?;
+                let mut event: Value = serde_json::from_str(envelope["Message"].as_str().unwrap_or("null"))?;
+                event["_attributes"] = envelope["MessageAttributes"].clone();
+                events.push(event);
+                self.clients.sqs.delete_message().queue_url(&self.stack.observer.url).receipt_handle(m.receipt_handle().unwrap_or_default()).send().await?;
+            }
+        }
+    }
+
+    /// Storage class of every object under a prefix (STANDARD where S3 omits it).
+    pub async fn classes(&self, prefix: &str) -> Result<HashMap<String, String>> {
+        let mut pages = self.clients.s3.list_objects_v2().bucket(&self.bucket).prefix(prefix).into_paginator().send();
+        let mut out = HashMap::new();
+        while let Some(page) = pages.next().await {
+            for o in page?.contents() {
+                let class = o.storage_class().map(|c| c.as_str().to_string()).unwrap_or_else(|| "STANDARD".into());
+                out.insert(o.key().unwrap_or_default().to_string(), class);
+            }
+        }
+        Ok(out)
+    }
+
+    /// All file items of an asset, by key.
+    pub async fn file_items(&self, asset_id: &str) -> Result<HashMap<String, HashMap<String, String>>> {
+        let table = self.stack.table("FilesTable")?;
+        let mut out = HashMap::new();
+        for shard in 0..16 {
+            let mut pages = self
+                .clients
+                .dynamodb
+                .query()
+                .table_name(table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("{asset_id}#{shard:03}")))
+                .into_paginator()
+                .items()
+                .send();
+            while let Some(item) = pages.next().await {
+                let item = item?;
+                let flat: HashMap<String, String> = item
+                    .iter()
+                    .map(|(k, v)| {
+                        let text = match v {
+                            aws_sdk_dynamodb::types::AttributeValue::S(s) => s.clone(),
+                            aws_sdk_dynamodb::types::AttributeValue::N(n) => n.clone(),
+                            other => format!("{other:?}"),
+                        };
+                        (k.clone(), text)
+                    })
+                    .collect();
+                out.insert(flat["object_key"].clone(), flat);
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn queue_depth(&self, logical_id: &str) -> Result<usize> {
+        use aws_sdk_sqs::types::QueueAttributeName as A;
+        let out = self
+            .clients
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&self.stack.queue(logical_id)?.url)
+            .attribute_names(A::ApproximateNumberOfMessages)
+            .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await?;
+        let attrs = out.attributes().cloned().unwrap_or_default();
+        let n = |a: A| attrs.get(&a).and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
+        Ok(n(A::ApproximateNumberOfMessages) + n(A::ApproximateNumberOfMessagesNotVisible))
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(r) = self.runner.take() {
+            r.stop().await;
+        }
+    }
+}
+
+async fn call(api: &slm_api::Handler, caller: &str, method: &str, path: &str, body: Option<Value>) -> (i64, Value) {
+    let request = crate::api_request(method, path, body.as_ref(), caller, Utc::now());
+    let response = api.handle(request).await;
+    let text = match response.body {
+        Some(aws_lambda_events::encodings::Body::Text(t)) => t,
+        _ => String::new(),
+    };
+    (response.status_code, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+fn tracing_init() -> Result<()> {
+    slm_core::telemetry::init_text_logs("warn");
+    Ok(())
+}
+
+/// Counts per value of one field.
+pub fn tally<'a>(values: impl Iterator<Item = &'a str>) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for v in values {
+        *out.entry(v.to_string()).or_default() += 1;
+    }
+    out
+}
+
+impl Session {
+    /// Reads every object's head, as a studio application reading restored files would; returns
+    /// each key's `x-amz-restore` header (None where S3 sent none).
+    ///
+    /// Reads go in chunks, each after the S3-events queue has drained: the emulator's SQS gets
+    /// slow as a queue gets deep, and each read makes it send one event.
+    pub async fn restore_headers(&self, keys: &[String]) -> Result<HashMap<String, Option<String>>> {
+        let mut out = HashMap::new();
+        for chunk in keys.chunks(250) {
+            let heads: Vec<(String, Option<String>)> = futures::stream::iter(chunk.iter().cloned())
+                .map(|key| async move {
+                    let head = self.clients.s3.head_object().bucket(&self.bucket).key(&key).send().await.with_context(|| format!("head {key}"))?;
+                    Ok::<_, anyhow::Error>((key, head.restore().map(str::to_string)))
+                })
+                .buffer_unordered(8)
+                .try_collect()
+                .await?;
+            out.extend(heads);
+            self.wait_idle(&["S3EventsQueue"], Duration::from_secs(120)).await?;
+        }
+        Ok(out)
+    }
+
+    /// Every version and delete marker under a prefix, as (key, version id).
+    pub async fn all_versions(&self, prefix: &str) -> Result<Vec<(String, String)>> {
+        let mut out = Vec::new();
+        let (mut km, mut vm) = (None::<String>, None::<String>);
+        loop {
+            let page = self
+                .clients
+                .s3
+                .list_object_versions()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .set_key_marker(km.take())
+                .set_version_id_marker(vm.take())
+                .send()
+                .await?;
+            for v in page.versions() {
+                out.push((v.key().unwrap_or_default().to_string(), v.version_id().unwrap_or_default().to_string()));
+            }
+            for m in page.delete_markers() {
+                out.push((m.key().unwrap_or_default().to_string(), m.version_id().unwrap_or_default().to_string()));
+            }
+            if page.is_truncated() != Some(true) {
+                return Ok(out);
+            }
+            km = page.next_key_marker().map(str::to_string);
+            vm = page.next_version_id_marker().map(str::to_string);
+        }
+    }
+
+    /// Waits until `check` holds on the file items of an asset.
+    pub async fn wait_files(&self, asset_id: &str, timeout: Duration, check: impl Fn(&HashMap<String, HashMap<String, String>>) -> bool) -> Result<()> {
+        let start = Instant::now();
+        loop {
+            if check(&self.file_items(asset_id).await?) {
+                return Ok(());
+            }
+            if start.elapsed() > timeout {
+                bail!("files of {asset_id} did not reach the expected state within {timeout:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// Waits until the named queues are empty (nothing visible or in flight).
+    pub async fn wait_idle(&self, queues: &[&str], timeout: Duration) -> Result<()> {
+        let start = Instant::now();
+        loop {
+            let mut total = 0;
+            for q in queues {
+                total += self.queue_depth(q).await?;
+            }
+            if total == 0 {
+                return Ok(());
+            }
+            if start.elapsed() > timeout {
+                bail!("queues {queues:?} still hold {total} messages after {timeout:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    pub async fn send(&self, queue_logical_id: &str, body: &str) -> Result<()> {
+        self.clients.sqs.send_message().queue_url(&self.stack.queue(queue_logical_id)?.url).message_body(body).send().await?;
+        Ok(())
+    }
+
+    /// Items in a table (a scan; test tables are small).
+    pub async fn count_items(&self, table_logical_id: &str) -> Result<usize> {
+        let out = self.clients.dynamodb.scan().table_name(self.stack.table(table_logical_id)?).select(aws_sdk_dynamodb::types::Select::Count).send().await?;
+        Ok(out.count() as usize)
+    }
+}
+
+/// Events deduplicated by their event id, as a consumer must (delivery is at least once).
+pub fn dedupe(events: &[Value]) -> Vec<Value> {
+    let mut seen = std::collections::HashSet::new();
+    events.iter().filter(|e| seen.insert(e["event_id"].as_str().unwrap_or_default().to_string())).cloned().collect()
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Every test of slm: template lint (cfn-lint, sam validate --lint), unit tests, and the
+# end-to-end suite on a fresh local stack. Needs only the Rust toolchain and python3.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+export SAM_CLI_TELEMETRY=0
+infra/local/stack.sh install
+
+echo "== template: cfn-lint"
+.local/venv/bin/cfn-lint template.yaml
+echo "== template: sam validate --lint"
+.local/venv/bin/sam validate --lint --template template.yaml --region us-east-1
+
+# A fresh emulator: no state left from earlier runs.
+infra/local/stack.sh stop
+trap 'infra/local/stack.sh stop' EXIT
+infra/local/stack.sh start
+
+echo "== unit and end-to-end tests"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast --test-threads 3
+else
+  cargo test --workspace --no-fail-fast -- --test-threads 3
+fi
