@@ -155,8 +155,6 @@ pub trait ObjectStore {
     fn versions_of(&self, bucket: &str, key: &str) -> impl Future<Output = Result<Vec<ObjectVersion>, ObjectError>> + Send;
     /// Deletes up to 1,000 versions in one request; returns the per-key errors.
     fn delete_versions(&self, bucket: &str, versions: &[ObjectVersion]) -> impl Future<Output = Result<Vec<(ObjectVersion, String)>, ObjectError>> + Send;
-    /// Whether the bucket keeps versions (enabled now or before).
-    fn versioning_enabled(&self, bucket: &str) -> impl Future<Output = Result<bool, ObjectError>> + Send;
 }
 
 /// The control queue (planner) and work queue (workers).

@@ -327,18 +327,6 @@ impl ObjectStore for S3Objects {
         }
         Ok(failures)
     }
-
-    async fn versioning_enabled(&self, bucket: &str) -> Result<bool, ObjectError> {
-        let out = self
-            .client
-            .get_bucket_versioning()
-            .bucket(bucket)
-            .send()
-            .await
-            .map_err(|e| object_error("read bucket versioning", e))?;
-        // Suspended still keeps the versions made while it was enabled.
-        Ok(out.status().is_some())
-    }
 }
 
 impl S3Objects {

@@ -151,24 +151,17 @@ where
     /// 1,000 keys a request allow; a file fails if any of its versions could not be deleted.
     async fn purge(&self, files: Vec<FileRecord>) -> Vec<FileResult> {
         let Some(bucket) = files.first().map(|f| f.bucket.clone()) else { return vec![] };
-        let versioned = match self.objects.versioning_enabled(&bucket).await {
-            Ok(v) => v,
-            Err(e) => return fail_all(files, &e),
-        };
-        let listed: Vec<(FileRecord, Result<Vec<ObjectVersion>, ObjectError>)> = if versioned {
-            futures::stream::iter(files)
-                .map(|f| async move {
-                    let v = self.objects.versions_of(&f.bucket, &f.key).await;
-                    (f, v)
-                })
-                .buffer_unordered(self.config.worker_concurrency)
-                .collect()
-                .await
-        } else {
-            // Without versioning a key has one version, "null": no listing needed.
-            let null = |f: &FileRecord| vec![ObjectVersion { key: f.key.clone(), version_id: "null".into(), delete_marker: false }];
-            files.into_iter().map(|f| (null(&f), f)).map(|(v, f)| (f, Ok(v))).collect()
-        };
+        // Every version and delete marker of each key, whether or not the bucket has versioning:
+        // an unversioned bucket answers with the one "null" version, and a bucket whose
+        // versioning was turned on after registration still loses everything.
+        let listed: Vec<(FileRecord, Result<Vec<ObjectVersion>, ObjectError>)> = futures::stream::iter(files)
+            .map(|f| async move {
+                let v = self.objects.versions_of(&f.bucket, &f.key).await;
+                (f, v)
+            })
+            .buffer_unordered(self.config.worker_concurrency)
+            .collect()
+            .await;
         let mut results = Vec::new();
         let mut to_delete = Vec::new();
         for (f, v) in listed {
