@@ -22,12 +22,9 @@ fn field_tally(files: &std::collections::HashMap<String, std::collections::HashM
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_asset_of_5000_files_is_archived_restored_and_purged() {
-    // GIVEN a versioned bucket with 5,000 objects under one prefix, 10 of them with an older version
-    let t = TestStack::start_with("lifecycle", Options { versioned: true, ..Default::default() }).await.unwrap();
+    // GIVEN a bucket with 5,000 objects under one prefix
+    let t = TestStack::start("lifecycle").await.unwrap();
     let keys = t.put_objects("show-1/plates/", FILES, 32).await.unwrap();
-    for key in &keys[..10] {
-        t.clients.s3.put_object().bucket(&t.bucket).key(key).body(b"newer".to_vec().into()).send().await.unwrap();
-    }
     let asset = t.register("plates-1", "show-1/plates/", "vfx_plate").await.unwrap();
     assert_eq!(asset["file_count"], FILES as u64);
 
@@ -93,6 +90,35 @@ async fn an_asset_of_5000_files_is_archived_restored_and_purged() {
         assert_eq!(e["_attributes"]["title_id"]["Value"], "title-1");
         assert_eq!(e["_attributes"]["action"]["Value"], action);
     }
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_purge_in_a_versioned_bucket_removes_every_version_and_delete_marker_of_registered_keys_only() {
+    // GIVEN a versioned bucket: keys with older versions, a key whose older version sits under a
+    // delete marker... and an unregistered neighbour with a longer key
+    let t = TestStack::start_with("versions", Options { versioned: true, ..Default::default() }).await.unwrap();
+    let keys = t.put_objects("show/v/", 20, 16).await.unwrap();
+    for key in &keys[..5] {
+        t.clients.s3.put_object().bucket(&t.bucket).key(key).body(b"newer".to_vec().into()).send().await.unwrap();
+    }
+    t.register("v-1", "show/v/", "editorial").await.unwrap();
+    let neighbour = format!("{}.bak", keys[0]);
+    t.clients.s3.put_object().bucket(&t.bucket).key(&neighbour).body(b"keep".to_vec().into()).send().await.unwrap();
+    // an archive makes one more version of each key
+    let archive = t.request("v-1", json!({"action": "archive", "storage_class": "GLACIER_IR", "request_id": "a"})).await.unwrap();
+    assert_eq!(t.wait_task(&archive, WAIT).await.unwrap()["status"], "SUCCEEDED");
+    t.clients.s3.delete_object().bucket(&t.bucket).key(&keys[6]).send().await.unwrap();
+    assert!(t.all_versions("show/v/").await.unwrap().len() > 40 + 5);
+
+    // WHEN the asset is purged
+    let purge = t.request("v-1", json!({"action": "purge", "request_id": "p"})).await.unwrap();
+    let task = t.wait_task(&purge, WAIT).await.unwrap();
+
+    // THEN nothing of the registered keys is left, and the unregistered neighbour is untouched
+    assert_eq!(task["status"], "SUCCEEDED", "{task}");
+    let left: Vec<String> = t.all_versions("show/v/").await.unwrap().into_iter().map(|(k, _)| k).collect();
+    assert_eq!(left, vec![neighbour]);
     t.stop().await;
 }
 

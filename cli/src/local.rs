@@ -26,6 +26,14 @@ pub enum LocalCommand {
     Status,
     /// Runs the event-source runner in the foreground: the functions' handlers on their queues.
     Run,
+    /// Sends a scheduled event with a chosen time to a scheduled function (as EventBridge would).
+    Schedule {
+        #[arg(long, default_value = "slm-evaluator")]
+        function: String,
+        /// RFC 3339 time, e.g. 2027-06-01T02:00:00Z
+        #[arg(long)]
+        time: chrono::DateTime<chrono::Utc>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -136,6 +144,15 @@ pub async fn run_local(command: LocalCommand) -> Result<()> {
                 Err(_) => println!("no saved stack"),
             }
             anyhow::ensure!(status.success(), "the emulator is not running");
+            Ok(())
+        }
+        LocalCommand::Schedule { function, time } => {
+            let saved = load()?;
+            let clients = clients(&saved.stack.endpoint).await;
+            let runner = Runner::start(&saved.stack, &clients, RunnerOptions::default())?;
+            let out = runner.send_schedule(&function, time).await;
+            runner.stop().await;
+            println!("{}", serde_json::to_string_pretty(&out?)?);
             Ok(())
         }
         LocalCommand::Run => {

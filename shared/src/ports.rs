@@ -52,6 +52,16 @@ pub struct Transition {
     pub reason: Option<String>,
 }
 
+/// What a commit did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Committed {
+    /// Transitions that really happened.
+    pub applied: usize,
+    /// Whether the task may be complete now (planning done, nothing outstanding), or could not be
+    /// told (nothing applied: a redelivery may follow a crash before the signal): worth a claim.
+    pub maybe_complete: bool,
+}
+
 /// A file found by its S3 location, with its task step.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LocatedFile {
@@ -90,9 +100,8 @@ pub trait TaskStore {
     /// Moves the plan cursor from `prev` to `next` and adds `planned` files, fenced on `prev`.
     fn advance_plan(&self, task_id: &TaskId, prev: Option<&str>, next: &str, planned: i64) -> impl Future<Output = Result<bool>> + Send;
     fn finish_planning(&self, task_id: &TaskId) -> impl Future<Output = Result<()>> + Send;
-    /// Applies transitions whose `from` still holds, each with its counter change, atomically per
-    /// chunk; returns how many really happened.
-    fn commit(&self, task_id: &TaskId, transitions: &[Transition]) -> impl Future<Output = Result<usize>> + Send;
+    /// Applies the transitions whose `from` still holds and moves the task's counters by those.
+    fn commit(&self, task_id: &TaskId, transitions: &[Transition]) -> impl Future<Output = Result<Committed>> + Send;
     /// Claims the right to signal completion: true once, when planning is done, nothing is outstanding.
     fn claim_signal(&self, task_id: &TaskId) -> impl Future<Output = Result<Option<Task>>> + Send;
     fn release_signal(&self, task_id: &TaskId) -> impl Future<Output = Result<()>> + Send;

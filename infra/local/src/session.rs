@@ -59,7 +59,7 @@ impl Session {
     }
 
     pub async fn start_with(name: &str, options: Options) -> Result<Self> {
-        let _ = tracing_init();
+        tracing_init();
         let endpoint = emulator().await?;
         let counter = RequestCounter::default();
         let config = crate::sdk_config(&endpoint).await;
@@ -255,6 +255,10 @@ impl Session {
         Ok(n(A::ApproximateNumberOfMessages) + n(A::ApproximateNumberOfMessagesNotVisible))
     }
 
+    pub fn runner(&self) -> &Runner {
+        self.runner.as_ref().expect("the runner runs until stop")
+    }
+
     pub async fn stop(mut self) {
         if let Some(r) = self.runner.take() {
             r.stop().await;
@@ -272,9 +276,8 @@ async fn call(api: &slm_api::Handler, caller: &str, method: &str, path: &str, bo
     (response.status_code, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
-fn tracing_init() -> Result<()> {
+fn tracing_init() {
     slm_core::telemetry::init_text_logs("warn");
-    Ok(())
 }
 
 /// Counts per value of one field.

@@ -5,7 +5,7 @@ use super::sdk_error;
 use crate::config::Tables;
 use crate::domain::{Action, Asset, AssetState, FileRecord, FileState, FileStep, RestoreTier, TaskCounters, TaskId, TaskStatus};
 use crate::error::{Error, Result};
-use crate::ports::{AssetStore, Created, FileStore, LocatedFile, Task, TaskStore, Transition};
+use crate::ports::{AssetStore, Committed, Created, FileStore, LocatedFile, Task, TaskStore, Transition};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{AttributeValue as AV, KeysAndAttributes, Put, PutRequest, ReturnValue, TransactWriteItem, Update, WriteRequest};
@@ -74,6 +74,19 @@ fn location(bucket: &str, key: &str) -> String {
 
 fn is_conditional_failure<E: ProvideErrorMetadata>(e: &E) -> bool {
     e.code() == Some("ConditionalCheckFailedException")
+}
+
+/// The result of a conditional write: None when its condition did not hold.
+fn conditional<T, E, R>(operation: &'static str, res: std::result::Result<T, aws_smithy_runtime_api::client::result::SdkError<E, R>>) -> Result<Option<T>>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match res {
+        Ok(out) => Ok(Some(out)),
+        Err(e) if e.as_service_error().is_some_and(is_conditional_failure) => Ok(None),
+        Err(e) => Err(sdk_error(operation, e)),
+    }
 }
 
 // ---- item mapping ----
@@ -224,11 +237,7 @@ impl AssetStore for DynamoStore {
             .expression_attribute_values(":t", AV::Bool(true))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(is_conditional_failure) => Ok(false),
-            Err(e) => Err(sdk_error("register asset", e)),
-        }
+        Ok(conditional("register asset", res)?.is_some())
     }
 
     async fn finish_registration(&self, asset_id: &str, file_count: u64, total_bytes: u64, class: &str) -> Result<()> {
@@ -438,11 +447,7 @@ impl DynamoStore {
             .expression_attribute_values(":restored", s(FileState::Restored.as_str()))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(is_conditional_failure) => Ok(false),
-            Err(e) => Err(sdk_error("end restore window", e)),
-        }
+        Ok(conditional("end restore window", res)?.is_some())
     }
 
     fn transition_update(&self, task_id: &TaskId, t: &Transition) -> Result<Update> {
@@ -507,11 +512,7 @@ impl DynamoStore {
             .set_expression_attribute_values(u.expression_attribute_values().cloned())
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(is_conditional_failure) => Ok(false),
-            Err(e) => Err(sdk_error("record file transition", e)),
-        }
+        Ok(conditional("record file transition", res)?.is_some())
     }
 }
 
@@ -593,11 +594,7 @@ impl TaskStore for DynamoStore {
             .expression_attribute_values(":running", s(TaskStatus::Running.as_str()))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(is_conditional_failure) => Ok(false),
-            Err(e) => Err(sdk_error("store task token", e)),
-        }
+        Ok(conditional("store task token", res)?.is_some())
     }
 
     async fn advance_plan(&self, task_id: &TaskId, prev: Option<&str>, next: &str, planned: i64) -> Result<bool> {
@@ -613,11 +610,7 @@ impl TaskStore for DynamoStore {
             Some(p) => req.condition_expression("plan_cursor = :prev").expression_attribute_values(":prev", s(p)),
             None => req.condition_expression("attribute_not_exists(plan_cursor)"),
         };
-        match req.send().await {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(is_conditional_failure) => Ok(false),
-            Err(e) => Err(sdk_error("advance plan", e)),
-        }
+        Ok(conditional("advance plan", req.send().await)?.is_some())
     }
 
     async fn finish_planning(&self, task_id: &TaskId) -> Result<()> {
@@ -633,7 +626,7 @@ impl TaskStore for DynamoStore {
         Ok(())
     }
 
-    async fn commit(&self, task_id: &TaskId, transitions: &[Transition]) -> Result<usize> {
+    async fn commit(&self, task_id: &TaskId, transitions: &[Transition]) -> Result<Committed> {
         // Each file moves by its own conditional write; the task's counters then move once for
         // the transitions that really happened (a redelivery or duplicate event finds its files
         // moved already and counts nothing). See docs/architecture.md for why this is not one
@@ -644,18 +637,23 @@ impl TaskStore for DynamoStore {
             results.extend(futures::future::try_join_all(pending).await?);
         }
         let applied: Vec<&Transition> = transitions.iter().zip(results).filter(|(_, ok)| *ok).map(|(t, _)| t).collect();
-        if let Some(counter) = self.counter_update(task_id, &applied) {
-            self.client
-                .update_item()
-                .table_name(counter.table_name())
-                .set_key(Some(counter.key().clone()))
-                .update_expression(counter.update_expression())
-                .set_expression_attribute_values(counter.expression_attribute_values().cloned())
-                .send()
-                .await
-                .map_err(|e| sdk_error("count file transitions", e))?;
-        }
-        Ok(applied.len())
+        let Some(counter) = self.counter_update(task_id, &applied) else {
+            return Ok(Committed { applied: applied.len(), maybe_complete: true });
+        };
+        let out = self
+            .client
+            .update_item()
+            .table_name(counter.table_name())
+            .set_key(Some(counter.key().clone()))
+            .update_expression(counter.update_expression())
+            .set_expression_attribute_values(counter.expression_attribute_values().cloned())
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(|e| sdk_error("count file transitions", e))?;
+        let task = out.attributes.unwrap_or_default();
+        let maybe_complete = get_bool(&task, "planning_done") && get_n::<i64>(&task, "outstanding") <= 0;
+        Ok(Committed { applied: applied.len(), maybe_complete })
     }
 
     async fn claim_signal(&self, task_id: &TaskId) -> Result<Option<Task>> {
@@ -674,10 +672,9 @@ impl TaskStore for DynamoStore {
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
-        match res {
-            Ok(out) => out.attributes.as_ref().map(item_to_task).transpose(),
-            Err(e) if e.as_service_error().is_some_and(is_conditional_failure) => Ok(None),
-            Err(e) => Err(sdk_error("claim completion", e)),
+        match conditional("claim completion", res)? {
+            Some(out) => out.attributes.as_ref().map(item_to_task).transpose(),
+            None => Ok(None),
         }
     }
 

@@ -7,6 +7,7 @@ use crate::domain::{FileRecord, RestoreTier, StorageClass};
 use crate::error::{Error, Result};
 use crate::ports::{Copied, ListedObject, ObjectError, ObjectStore, ObjectVersion, RestoreStarted};
 use aws_sdk_s3::Client;
+use aws_sdk_s3::operation::list_object_versions::ListObjectVersionsOutput;
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::types::{
     CompletedMultipartUpload, CompletedPart, Delete, GlacierJobParameters, MetadataDirective, ObjectIdentifier,
@@ -103,23 +104,14 @@ impl Intercept for StatusCapture {
 
 impl ObjectStore for S3Objects {
     async fn list_latest(&self, bucket: &str, prefix: &str) -> Result<Vec<ListedObject>> {
+        let pages = self.version_pages(bucket, prefix).await.map_err(|e| match e {
+            ObjectError::Transient(e) => e,
+            ObjectError::Permanent { code, message } => Error::validation(format!("cannot list s3://{bucket}/{prefix}: {code}: {message}")),
+        })?;
         let mut out = Vec::new();
-        let (mut key_marker, mut version_marker) = (None::<String>, None::<String>);
-        loop {
-            let page = self
-                .client
-                .list_object_versions()
-                .bucket(bucket)
-                .prefix(prefix)
-                .set_key_marker(key_marker.take())
-                .set_version_id_marker(version_marker.take())
-                .send()
-                .await
-                .map_err(|e| sdk_error("list objects", e))?;
-            for v in page.versions() {
-                if v.is_latest() != Some(true) {
-                    continue;
-                }
+        let mut deleted = std::collections::HashSet::new();
+        for page in &pages {
+            for v in page.versions().iter().filter(|v| v.is_latest() == Some(true)) {
                 out.push(ListedObject {
                     key: v.key().unwrap_or_default().to_string(),
                     version_id: v.version_id().unwrap_or("null").to_string(),
@@ -128,16 +120,10 @@ impl ObjectStore for S3Objects {
                     storage_class: StorageClass::from_s3(v.storage_class().map(|c| c.as_str()))?,
                 });
             }
-            // A key whose latest version is a delete marker is deleted: drop its older versions.
-            let deleted: std::collections::HashSet<&str> =
-                page.delete_markers().iter().filter(|m| m.is_latest() == Some(true)).filter_map(|m| m.key()).collect();
-            out.retain(|o| !deleted.contains(o.key.as_str()));
-            if page.is_truncated() != Some(true) {
-                break;
-            }
-            key_marker = page.next_key_marker().map(str::to_string);
-            version_marker = page.next_version_id_marker().map(str::to_string);
+            // A key whose latest version is a delete marker is deleted: it is not registered.
+            deleted.extend(page.delete_markers().iter().filter(|m| m.is_latest() == Some(true)).filter_map(|m| m.key()));
         }
+        out.retain(|o| !deleted.contains(o.key.as_str()));
         Ok(out)
     }
 
@@ -266,18 +252,7 @@ impl ObjectStore for S3Objects {
 
     async fn versions_of(&self, bucket: &str, key: &str) -> Result<Vec<ObjectVersion>, ObjectError> {
         let mut out = Vec::new();
-        let (mut key_marker, mut version_marker) = (None::<String>, None::<String>);
-        loop {
-            let page = self
-                .client
-                .list_object_versions()
-                .bucket(bucket)
-                .prefix(key)
-                .set_key_marker(key_marker.take())
-                .set_version_id_marker(version_marker.take())
-                .send()
-                .await
-                .map_err(|e| object_error("list object versions", e))?;
+        for page in self.version_pages(bucket, key).await? {
             let versions = page.versions().iter().map(|v| (v.key(), v.version_id(), false));
             let markers = page.delete_markers().iter().map(|m| (m.key(), m.version_id(), true));
             // The prefix also matches longer keys ("a.exr" matches "a.exr.bak"): keep this key only.
@@ -286,11 +261,6 @@ impl ObjectStore for S3Objects {
                     out.push(ObjectVersion { key: key.to_string(), version_id: v.unwrap_or("null").to_string(), delete_marker });
                 }
             }
-            if page.is_truncated() != Some(true) {
-                break;
-            }
-            key_marker = page.next_key_marker().map(str::to_string);
-            version_marker = page.next_version_id_marker().map(str::to_string);
         }
         Ok(out)
     }
@@ -330,6 +300,31 @@ impl ObjectStore for S3Objects {
 }
 
 impl S3Objects {
+    /// Every page of ListObjectVersions under a prefix.
+    async fn version_pages(&self, bucket: &str, prefix: &str) -> Result<Vec<ListObjectVersionsOutput>, ObjectError> {
+        let mut pages = Vec::new();
+        let (mut key_marker, mut version_marker) = (None::<String>, None::<String>);
+        loop {
+            let page = self
+                .client
+                .list_object_versions()
+                .bucket(bucket)
+                .prefix(prefix)
+                .set_key_marker(key_marker.take())
+                .set_version_id_marker(version_marker.take())
+                .send()
+                .await
+                .map_err(|e| object_error("list object versions", e))?;
+            let more = page.is_truncated() == Some(true);
+            key_marker = page.next_key_marker().map(str::to_string);
+            version_marker = page.next_version_id_marker().map(str::to_string);
+            pages.push(page);
+            if !more {
+                return Ok(pages);
+            }
+        }
+    }
+
     async fn copy_parts(&self, file: &FileRecord, upload_id: &str, parts: &[crate::domain::multipart::Part]) -> Result<Vec<CompletedPart>, ObjectError> {
         let source = copy_source(file);
         let mut done: Vec<CompletedPart> = futures::stream::iter(parts.iter().copied())

@@ -72,8 +72,10 @@ where
             restore_expiry: expiry,
             reason: None,
         };
-        let applied = self.meta.commit(&task_id, std::slice::from_ref(&t)).await?;
-        self.signal_if_complete(&task_id).await?;
-        Ok(if applied == 1 { EventResult::Applied } else { EventResult::Ignored("restore already recorded".into()) })
+        let committed = self.meta.commit(&task_id, std::slice::from_ref(&t)).await?;
+        if committed.maybe_complete {
+            self.signal_if_complete(&task_id).await?;
+        }
+        Ok(if committed.applied == 1 { EventResult::Applied } else { EventResult::Ignored("restore already recorded".into()) })
     }
 }

@@ -98,8 +98,11 @@ where
                 FileStep::Queued => {}
             }
         }
-        report.recorded = self.meta.commit(&task_id, &transitions).await?;
-        self.signal_if_complete(&task_id).await?;
+        let committed = self.meta.commit(&task_id, &transitions).await?;
+        report.recorded = committed.applied;
+        if committed.maybe_complete {
+            self.signal_if_complete(&task_id).await?;
+        }
         match transient {
             Some(e) => Err(e),
             None => Ok(report),
@@ -151,12 +154,15 @@ where
     /// 1,000 keys a request allow; a file fails if any of its versions could not be deleted.
     async fn purge(&self, files: Vec<FileRecord>) -> Vec<FileResult> {
         let Some(bucket) = files.first().map(|f| f.bucket.clone()) else { return vec![] };
-        // Every version and delete marker of each key, whether or not the bucket has versioning:
-        // an unversioned bucket answers with the one "null" version, and a bucket whose
-        // versioning was turned on after registration still loses everything.
+        // A file registered (or last rewritten by slm) with version "null" was written without
+        // versioning: that one version is the file, deleted without a listing. A file with a
+        // version id lives in a versioned bucket: every version and delete marker of its key goes.
         let listed: Vec<(FileRecord, Result<Vec<ObjectVersion>, ObjectError>)> = futures::stream::iter(files)
             .map(|f| async move {
-                let v = self.objects.versions_of(&f.bucket, &f.key).await;
+                let v = match f.version_id.as_str() {
+                    "null" => Ok(vec![ObjectVersion { key: f.key.clone(), version_id: "null".into(), delete_marker: false }]),
+                    _ => self.objects.versions_of(&f.bucket, &f.key).await,
+                };
                 (f, v)
             })
             .buffer_unordered(self.config.worker_concurrency)
