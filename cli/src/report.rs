@@ -64,5 +64,6 @@ pub fn print(lines: &[Line], prices: &PriceTable, project_bytes: f64) {
             "{label:>22} {size:>10}: ${before:>12.4}/month before, ${after:>12.4}/month after ({saved:.0}% saved), one-off transitions ${one_off:.4}"
         );
     }
+    println!("(tiny files cost more archived: 40 KiB of index per GLACIER/DEEP_ARCHIVE object and GLACIER_IR's 128 KiB minimum outweigh them; media files are large)");
     println!("(prices: config/prices.json, {}; minimum storage durations apply to early deletion or re-archive)", prices.region);
 }
