@@ -69,6 +69,22 @@ mod tests {
 pub mod lambda {
     use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 
+    /// Parses each message as `T` (a failure names `what` was expected) and runs `handle` on it;
+    /// answers with the ids of the messages that failed.
+    pub async fn handle<T, F, Fut>(event: SqsEvent, concurrency: usize, what: &str, handle: F) -> SqsBatchResponse
+    where
+        T: serde::de::DeserializeOwned,
+        F: Fn(T) -> Fut,
+        Fut: Future<Output = crate::Result<()>>,
+    {
+        let failed = super::process(messages(event), concurrency, |body| {
+            let work = super::parse::<T>(what, &body).map(&handle);
+            async move { work?.await }
+        })
+        .await;
+        response(failed)
+    }
+
     pub fn messages(event: SqsEvent) -> Vec<(String, String)> {
         event.records.into_iter().map(|r| (r.message_id.unwrap_or_default(), r.body.unwrap_or_default())).collect()
     }

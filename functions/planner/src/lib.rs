@@ -2,7 +2,7 @@
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use slm_core::adapters::Clients;
-use slm_core::batch::{lambda, parse, process};
+use slm_core::batch::lambda;
 use slm_core::config::Config;
 use slm_core::service::{AwsCore, ControlMessage};
 
@@ -16,20 +16,19 @@ impl Handler {
     }
 
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        let failed = process(lambda::messages(event), 2, |body| async move {
-            let message: ControlMessage = parse("control message", &body)?;
+        lambda::handle(event, 2, "control message", |message: ControlMessage| async move {
             let report = self.core.handle_control(message).await?;
             tracing::info!(?report, "control message done");
             Ok(())
         })
-        .await;
-        lambda::response(failed)
+        .await
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use slm_core::batch::parse;
 
     #[test]
     fn the_sample_event_carries_a_plan_message_with_its_token() {

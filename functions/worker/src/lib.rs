@@ -2,7 +2,7 @@
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use slm_core::adapters::Clients;
-use slm_core::batch::{lambda, parse, process};
+use slm_core::batch::lambda;
 use slm_core::config::Config;
 use slm_core::service::{AwsCore, WorkBatch};
 
@@ -16,20 +16,19 @@ impl Handler {
     }
 
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        let failed = process(lambda::messages(event), 4, |body| async move {
-            let batch: WorkBatch = parse("work batch", &body)?;
+        lambda::handle(event, 4, "work batch", |batch: WorkBatch| async move {
             let report = self.core.run_batch(batch).await?;
             tracing::info!(?report, "batch done");
             Ok(())
         })
-        .await;
-        lambda::response(failed)
+        .await
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use slm_core::batch::{parse, process};
     use slm_core::domain::{Action, StorageClass};
 
     #[test]

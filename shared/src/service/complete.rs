@@ -2,10 +2,10 @@
 //! worker asked for it, when S3 reports ObjectRestore:Completed; a restore window that ends is
 //! reported as ObjectRestore:Delete. Duplicate and unknown events change nothing.
 
-use super::Core;
+use super::{Core, Metadata};
 use crate::domain::{FileState, FileStep, TaskId};
 use crate::error::{Error, Result};
-use crate::ports::{AssetStore, FileStore, ObjectStore, Orchestrator, Queues, TaskStore, Transition};
+use crate::ports::{ObjectStore, Orchestrator, Queues, Transition};
 
 /// An S3 event, reduced to what slm acts on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,13 +23,7 @@ pub enum EventResult {
     Ignored(String),
 }
 
-impl<M, O, Q, X> Core<M, O, Q, X>
-where
-    M: AssetStore + FileStore + TaskStore + Sync,
-    O: ObjectStore + Sync,
-    Q: Queues + Sync,
-    X: Orchestrator + Sync,
-{
+impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Sync> Core<M, O, Q, X> {
     pub async fn on_s3_change(&self, change: S3Change) -> Result<EventResult> {
         match change {
             S3Change::RestoreCompleted { bucket, key, expiry } => self.restore_completed(&bucket, &key, expiry).await,

@@ -18,6 +18,11 @@ use crate::error::Result;
 use crate::ports::{AssetStore, FileStore, ObjectStore, Orchestrator, Queues, TaskStore};
 use serde::{Deserialize, Serialize};
 
+/// The metadata ports, as one bound.
+pub trait Metadata: AssetStore + FileStore + TaskStore + Sync {}
+
+impl<T: AssetStore + FileStore + TaskStore + Sync> Metadata for T {}
+
 /// The core with its ports plugged in.
 #[derive(Clone, Debug)]
 pub struct Core<M, O, Q, X> {
@@ -72,13 +77,7 @@ pub struct ExecutionInput {
     pub title_id: String,
 }
 
-impl<M, O, Q, X> Core<M, O, Q, X>
-where
-    M: AssetStore + FileStore + TaskStore + Sync,
-    O: ObjectStore + Sync,
-    Q: Queues + Sync,
-    X: Orchestrator + Sync,
-{
+impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Sync> Core<M, O, Q, X> {
     /// Signals the waiting execution when the task is complete: planning done and no file
     /// outstanding. Called by whichever side moves last; the claim makes it happen once.
     pub async fn signal_if_complete(&self, task_id: &TaskId) -> Result<bool> {

@@ -4,10 +4,10 @@
 //! asset of any size plans in steps; a cursor fenced by a conditional write keeps two planners of
 //! the same task from counting a page twice.
 
-use super::{ControlMessage, Core, WorkBatch};
+use super::{Metadata, ControlMessage, Core, WorkBatch};
 use crate::domain::{Asset, FileRecord, FileStep, Outcome, TaskId, TaskStatus};
 use crate::error::{Error, Result};
-use crate::ports::{AssetStore, FileStore, ObjectStore, Orchestrator, Queues, Task, TaskStore};
+use crate::ports::{ObjectStore, Orchestrator, Queues, Task};
 use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 
@@ -31,13 +31,7 @@ pub enum PlanReport {
     Refused(String),
 }
 
-impl<M, O, Q, X> Core<M, O, Q, X>
-where
-    M: AssetStore + FileStore + TaskStore + Sync,
-    O: ObjectStore + Sync,
-    Q: Queues + Sync,
-    X: Orchestrator + Sync,
-{
+impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Sync> Core<M, O, Q, X> {
     pub async fn handle_control(&self, message: ControlMessage) -> Result<PlanReport> {
         let (task_id, new_token) = match message {
             ControlMessage::Plan { task_id, task_token } => (task_id, Some(task_token)),

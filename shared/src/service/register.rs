@@ -1,17 +1,11 @@
 //! Registering an asset: every object under its prefix becomes a file item.
 
-use super::Core;
+use super::{Core, Metadata};
 use crate::domain::{Asset, AssetState, FileRecord, FileState, NewAsset, shard_of};
 use crate::error::{Error, Result};
-use crate::ports::{AssetStore, FileStore, ObjectStore, Orchestrator, Queues, TaskStore};
+use crate::ports::{ObjectStore, Orchestrator, Queues};
 
-impl<M, O, Q, X> Core<M, O, Q, X>
-where
-    M: AssetStore + FileStore + TaskStore + Sync,
-    O: ObjectStore + Sync,
-    Q: Queues + Sync,
-    X: Orchestrator + Sync,
-{
+impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Sync> Core<M, O, Q, X> {
     pub async fn register_asset(&self, new: NewAsset, now: &str) -> Result<Asset> {
         new.validate()?;
         let listed = self.objects.list_latest(&new.bucket, &new.prefix).await?;

@@ -1,10 +1,10 @@
 //! Requesting a task on an asset: validated, persisted once, its execution started.
 
-use super::{Core, ExecutionInput};
+use super::{Metadata, Core, ExecutionInput};
 use crate::domain::asset::validate_id;
 use crate::domain::{Action, AssetState, RestoreTier, TaskCounters, TaskId, TaskStatus};
 use crate::error::{Error, Result};
-use crate::ports::{AssetStore, Created, FileStore, ObjectStore, Orchestrator, Queues, Task, TaskStore};
+use crate::ports::{Created, ObjectStore, Orchestrator, Queues, Task};
 
 /// What became of a task request.
 #[derive(Debug, Clone, PartialEq)]
@@ -14,13 +14,7 @@ pub struct Requested {
     pub created: bool,
 }
 
-impl<M, O, Q, X> Core<M, O, Q, X>
-where
-    M: AssetStore + FileStore + TaskStore + Sync,
-    O: ObjectStore + Sync,
-    Q: Queues + Sync,
-    X: Orchestrator + Sync,
-{
+impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Sync> Core<M, O, Q, X> {
     /// `origin` names what asked: "request:<id>" for API calls; the same origin makes the same task.
     pub async fn request_task(&self, asset_id: &str, action: Action, origin: &str, caller: &str, now: &str) -> Result<Requested> {
         validate_id("asset_id", asset_id)?;

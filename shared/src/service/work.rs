@@ -1,10 +1,10 @@
 //! The worker: acts on one batch of files of one task (copy, restore or delete), then records
 //! each file's transition and the task's counters in one conditional transaction per batch.
 
-use super::{Core, WorkBatch};
+use super::{Metadata, Core, WorkBatch};
 use crate::domain::{Action, FileDecision, FileRecord, FileState, FileStep, StorageClass};
 use crate::error::{Error, Result};
-use crate::ports::{AssetStore, FileStore, ObjectError, ObjectStore, ObjectVersion, Orchestrator, Queues, RestoreStarted, TaskStore, Transition};
+use crate::ports::{ObjectError, ObjectStore, ObjectVersion, Orchestrator, Queues, RestoreStarted, Transition};
 use futures::StreamExt;
 use std::collections::HashMap;
 
@@ -43,13 +43,7 @@ fn with_reason(mut t: Transition, reason: impl Into<String>) -> Transition {
     t
 }
 
-impl<M, O, Q, X> Core<M, O, Q, X>
-where
-    M: AssetStore + FileStore + TaskStore + Sync,
-    O: ObjectStore + Sync,
-    Q: Queues + Sync,
-    X: Orchestrator + Sync,
-{
+impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Sync> Core<M, O, Q, X> {
     /// Acts on the batch. A transient S3 failure (throttling, 5xx) on any file fails the whole
     /// message after recording the others, so it is redelivered; the files already recorded are
     /// then skipped as no longer QUEUED.
