@@ -7,6 +7,7 @@ use crate::domain::{Action, Asset, AssetState, FileRecord, FileState, FileStep, 
 use crate::error::{Error, Result};
 use crate::ports::{AssetStore, Committed, Created, FileStore, LocatedFile, Task, TaskStore, Transition};
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{AttributeValue as AV, KeysAndAttributes, Put, PutRequest, ReturnValue, TransactWriteItem, Update, WriteRequest};
 use std::collections::HashMap;
@@ -450,7 +451,9 @@ impl DynamoStore {
         Ok(conditional("end restore window", res)?.is_some())
     }
 
-    fn transition_update(&self, task_id: &TaskId, t: &Transition) -> Result<Update> {
+    /// One file's transition as a conditional UpdateItem: it applies only while the file is
+    /// still at `from` in this task.
+    fn transition_request(&self, task_id: &TaskId, t: &Transition) -> UpdateItemFluentBuilder {
         let mut set = vec!["step = :to"];
         let mut values: Item = Item::from([
             (":to".into(), s(t.to.as_str())),
@@ -469,49 +472,40 @@ impl DynamoStore {
         optional("etag = :etag", ":etag", t.new_etag.clone().map(s));
         optional("restore_expiry = :exp", ":exp", t.restore_expiry.clone().map(s));
         optional("reason = :reason", ":reason", t.reason.clone().map(s));
-        Update::builder()
+        self.client
+            .update_item()
             .table_name(&self.tables.files)
             .key("pk", s(file_pk(&t.file.asset_id, t.file.shard)))
             .key("object_key", s(&t.file.key))
             .update_expression(format!("SET {}", set.join(", ")))
             .condition_expression("task_id = :t AND step = :from")
             .set_expression_attribute_values(Some(values))
-            .build()
-            .map_err(|e| Error::dependency("build transition", e))
     }
 
-    fn counter_update(&self, task_id: &TaskId, transitions: &[&Transition]) -> Option<Update> {
+    /// The counter change of the transitions that happened; None when none finished a file.
+    fn counter_request(&self, task_id: &TaskId, transitions: &[&Transition]) -> Option<UpdateItemFluentBuilder> {
         let count = |step: FileStep| transitions.iter().filter(|t| t.to == step && !t.from.is_final()).count() as i64;
         let (done, failed, skipped) = (count(FileStep::Done), count(FileStep::Failed), count(FileStep::Skipped));
         let finished = done + failed + skipped;
         if finished == 0 {
             return None;
         }
-        Update::builder()
+        let request = self
+            .client
+            .update_item()
             .table_name(&self.tables.tasks)
             .key("task_id", s(task_id.as_str()))
             .update_expression("ADD outstanding :o, succeeded :d, failed :f, skipped :s")
             .expression_attribute_values(":o", n(-finished))
             .expression_attribute_values(":d", n(done))
             .expression_attribute_values(":f", n(failed))
-            .expression_attribute_values(":s", n(skipped))
-            .build()
-            .ok()
+            .expression_attribute_values(":s", n(skipped));
+        Some(request)
     }
 
     /// Applies one transition if its condition still holds; false when it was applied before.
     async fn apply(&self, task_id: &TaskId, t: &Transition) -> Result<bool> {
-        let u = self.transition_update(task_id, t)?;
-        let res = self
-            .client
-            .update_item()
-            .table_name(u.table_name())
-            .set_key(Some(u.key().clone()))
-            .update_expression(u.update_expression())
-            .set_condition_expression(u.condition_expression().map(str::to_string))
-            .set_expression_attribute_values(u.expression_attribute_values().cloned())
-            .send()
-            .await;
+        let res = self.transition_request(task_id, t).send().await;
         Ok(conditional("record file transition", res)?.is_some())
     }
 }
@@ -637,16 +631,10 @@ impl TaskStore for DynamoStore {
             results.extend(futures::future::try_join_all(pending).await?);
         }
         let applied: Vec<&Transition> = transitions.iter().zip(results).filter(|(_, ok)| *ok).map(|(t, _)| t).collect();
-        let Some(counter) = self.counter_update(task_id, &applied) else {
+        let Some(counter) = self.counter_request(task_id, &applied) else {
             return Ok(Committed { applied: applied.len(), maybe_complete: true });
         };
-        let out = self
-            .client
-            .update_item()
-            .table_name(counter.table_name())
-            .set_key(Some(counter.key().clone()))
-            .update_expression(counter.update_expression())
-            .set_expression_attribute_values(counter.expression_attribute_values().cloned())
+        let out = counter
             .return_values(ReturnValue::AllNew)
             .send()
             .await
