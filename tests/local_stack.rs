@@ -112,7 +112,8 @@ async fn the_runner_sends_scheduled_events_with_the_chosen_time() {
     let t = TestStack::start("schedule").await.unwrap();
     let when = chrono::DateTime::parse_from_rfc3339("2027-06-01T02:00:00Z").unwrap().with_timezone(&chrono::Utc);
     let out = t.runner().send_schedule("slm-evaluator", when).await.unwrap();
-    assert_eq!(out["evaluated_at"], "2027-06-01T02:00:00+00:00");
+    assert_eq!(out["evaluated_at"], "2027-06-01T02:00:00Z");
+    assert_eq!(out["day"], "2027-06-01");
     assert!(t.runner().send_schedule("slm-worker", when).await.is_err(), "the worker has no schedule in the template");
     t.stop().await;
 }

@@ -10,6 +10,8 @@ pub struct Tables {
     pub assets: String,
     pub files: String,
     pub tasks: String,
+    pub titles: String,
+    pub policies: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +31,8 @@ pub struct Config {
     /// Objects larger than this are copied part by part.
     pub multipart_threshold_bytes: u64,
     pub multipart_part_bytes: u64,
+    /// Most tasks one policy evaluation starts; the rest wait for the next scheduled run.
+    pub evaluation_max_starts: usize,
 }
 
 /// Largest batch: one transaction holds the batch's file transitions plus the task counter.
@@ -46,6 +50,8 @@ impl Config {
                 assets: required("ASSETS_TABLE")?,
                 files: required("FILES_TABLE")?,
                 tasks: required("TASKS_TABLE")?,
+                titles: required("TITLES_TABLE")?,
+                policies: required("POLICIES_TABLE")?,
             },
             control_queue_url: required("CONTROL_QUEUE_URL")?,
             work_queue_url: required("WORK_QUEUE_URL")?,
@@ -56,6 +62,7 @@ impl Config {
             worker_concurrency: optional(&get, "WORKER_CONCURRENCY", 16)?,
             multipart_threshold_bytes: optional(&get, "MULTIPART_THRESHOLD_BYTES", crate::domain::multipart::SINGLE_COPY_LIMIT)?,
             multipart_part_bytes: optional(&get, "MULTIPART_PART_BYTES", 512 * 1024 * 1024)?,
+            evaluation_max_starts: optional(&get, "EVALUATION_MAX_STARTS", 200)?,
         };
         config.validate()
     }
@@ -67,8 +74,8 @@ impl Config {
         if self.multipart_threshold_bytes > crate::domain::multipart::SINGLE_COPY_LIMIT {
             return Err(Error::Config("MULTIPART_THRESHOLD_BYTES must not exceed 5 GiB (the CopyObject limit)".into()));
         }
-        if self.file_shards == 0 || self.plan_pages_per_invocation == 0 || self.worker_concurrency == 0 {
-            return Err(Error::Config("FILE_SHARDS, PLAN_PAGES_PER_INVOCATION and WORKER_CONCURRENCY must be positive".into()));
+        if self.file_shards == 0 || self.plan_pages_per_invocation == 0 || self.worker_concurrency == 0 || self.evaluation_max_starts == 0 {
+            return Err(Error::Config("FILE_SHARDS, PLAN_PAGES_PER_INVOCATION, WORKER_CONCURRENCY and EVALUATION_MAX_STARTS must be positive".into()));
         }
         Ok(self)
     }
@@ -91,10 +98,12 @@ mod tests {
         move |k| map.get(k).cloned()
     }
 
-    const REQUIRED: [(&str, &str); 6] = [
+    const REQUIRED: [(&str, &str); 8] = [
         ("ASSETS_TABLE", "a"),
         ("FILES_TABLE", "f"),
         ("TASKS_TABLE", "t"),
+        ("TITLES_TABLE", "ti"),
+        ("POLICIES_TABLE", "p"),
         ("CONTROL_QUEUE_URL", "c"),
         ("WORK_QUEUE_URL", "w"),
         ("STATE_MACHINE_ARN", "s"),

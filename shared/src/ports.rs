@@ -1,7 +1,8 @@
 //! Ports: the capabilities the lifecycle rules need, one small trait each. The AWS adapters in
 //! [`crate::adapters`] implement them; unit tests may implement them in memory.
 
-use crate::domain::{Action, Asset, FileRecord, FileStep, Outcome, StorageClass, TaskCounters, TaskId, TaskStatus};
+use crate::domain::{Action, Asset, AssetChange, FileRecord, FileStep, Outcome, Policy, StorageClass, TaskCounters, TaskId, TaskStatus, Title};
+use chrono::NaiveDate;
 use crate::error::Result;
 use serde::{Deserialize, Serialize};
 
@@ -20,10 +21,19 @@ pub struct Task {
     pub counters: TaskCounters,
     pub planning_done: bool,
     pub reason: Option<String>,
+    /// The policy version that caused the task; None for requested tasks.
+    pub policy: Option<PolicyRef>,
     #[serde(skip)]
     pub task_token: Option<String>,
     #[serde(skip)]
     pub plan_cursor: Option<String>,
+}
+
+/// A policy version, as recorded on the tasks it caused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyRef {
+    pub policy_id: String,
+    pub version: u32,
 }
 
 /// What creating a task did.
@@ -73,8 +83,58 @@ pub struct LocatedFile {
 pub trait AssetStore {
     /// Claims the asset id for registration; false if it exists and is fully registered.
     fn begin_registration(&self, asset: &Asset) -> impl Future<Output = Result<bool>> + Send;
-    fn finish_registration(&self, asset_id: &str, file_count: u64, total_bytes: u64, class: &str) -> impl Future<Output = Result<()>> + Send;
+    /// Records the listed files' count, sizes and class, and makes the asset visible.
+    fn finish_registration(&self, asset: &Asset, class: &str) -> impl Future<Output = Result<()>> + Send;
     fn get_asset(&self, asset_id: &str) -> impl Future<Output = Result<Option<Asset>>> + Send;
+    /// Changes what policies select on; the changed asset, or None if it does not exist.
+    fn change_asset(&self, asset_id: &str, change: &AssetChange) -> impl Future<Output = Result<Option<Asset>>> + Send;
+}
+
+/// Which assets a reschedule goes through.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "scope", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Scope {
+    /// The assets of one title (its dates changed).
+    Title { title_id: String },
+    /// Every asset (a policy changed).
+    All,
+}
+
+/// When a change of an asset's due day may be written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DueGuard {
+    /// Only while no task holds the asset: the end of a task sets it to be checked again.
+    Idle,
+    /// Only while a task holds it (taking a busy asset out of the index).
+    Busy,
+}
+
+/// The due index: each asset that a policy will act on carries the first day one may, in a
+/// sparse index sharded to spread its writes; assets with nothing due are not in it.
+pub trait DueIndex {
+    /// Assets due on or before `day` in one shard, after `cursor`.
+    fn due_page(&self, shard: u32, day: NaiveDate, cursor: Option<&str>, limit: usize)
+        -> impl Future<Output = Result<(Vec<Asset>, Option<String>)>> + Send;
+    /// Sets the asset's due day (None takes it out of the index); false when the guard failed.
+    fn set_due(&self, asset_id: &str, due: Option<NaiveDate>, guard: DueGuard) -> impl Future<Output = Result<bool>> + Send;
+    /// One page of the assets in `scope`, after `cursor`.
+    fn assets_page(&self, scope: &Scope, cursor: Option<&str>, limit: usize) -> impl Future<Output = Result<(Vec<Asset>, Option<String>)>> + Send;
+}
+
+pub trait TitleStore {
+    /// Creates or replaces a title; returns the one it replaced.
+    fn put_title(&self, title: &Title) -> impl Future<Output = Result<Option<Title>>> + Send;
+    fn get_title(&self, title_id: &str) -> impl Future<Output = Result<Option<Title>>> + Send;
+}
+
+pub trait PolicyStore {
+    /// Stores a policy version: version 1 only if the id is new, version n+1 only if n is the
+    /// latest. False when that does not hold (a concurrent edit, or the id exists).
+    fn put_policy(&self, policy: &Policy) -> impl Future<Output = Result<bool>> + Send;
+    /// The latest version, or the given one.
+    fn get_policy(&self, policy_id: &str, version: Option<u32>) -> impl Future<Output = Result<Option<Policy>>> + Send;
+    /// The latest version of every policy, enabled or not.
+    fn current_policies(&self) -> impl Future<Output = Result<Vec<Policy>>> + Send;
 }
 
 pub trait FileStore {

@@ -2,9 +2,11 @@
 
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use serde::Deserialize;
-use slm_core::domain::{Action, NewAsset, TaskId};
-use slm_core::ports::{AssetStore, TaskStore};
-use slm_core::service::AwsCore;
+use slm_core::domain::pricing::PriceTable;
+use slm_core::domain::title::parse_date;
+use slm_core::domain::{Action, AssetChange, NewAsset, PolicyDoc, TaskId, TitleBody};
+use slm_core::ports::{AssetStore, PolicyStore, TaskStore, TitleStore};
+use slm_core::service::{AwsCore, Mode};
 use slm_core::{Error, Result};
 
 /// The body of a task request.
@@ -45,6 +47,36 @@ impl TaskBody {
                 Ok(Action::Purge)
             }
             other => Err(Error::validation(format!("unknown action {other:?} (expected archive, restore or purge)"))),
+        }
+    }
+}
+
+/// The body of a dry-run: the day (or time) to evaluate, and how many actions to list.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DryRunBody {
+    pub at: String,
+    pub limit: Option<usize>,
+}
+
+/// Most actions a dry-run lists (its totals count all).
+const MAX_DRY_RUN_LIST: usize = 1000;
+
+impl DryRunBody {
+    pub fn time(&self) -> Result<chrono::DateTime<chrono::Utc>> {
+        if let Ok(t) = chrono::DateTime::parse_from_rfc3339(&self.at) {
+            let t = t.with_timezone(&chrono::Utc);
+            parse_date("at", &t.date_naive().to_string())?;
+            return Ok(t);
+        }
+        let day = parse_date("at", &self.at)?;
+        Ok(day.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc())
+    }
+
+    pub fn mode(&self) -> Result<Mode> {
+        match self.limit {
+            Some(l) if l == 0 || l > MAX_DRY_RUN_LIST => Err(Error::validation(format!("limit must be 1-{MAX_DRY_RUN_LIST}, got {l}"))),
+            l => Ok(Mode::DryRun { limit: l.unwrap_or(MAX_DRY_RUN_LIST) }),
         }
     }
 }
@@ -113,6 +145,52 @@ pub async fn route(core: &AwsCore, request: ApiGatewayV2httpRequest) -> Result<(
             let id = TaskId::parse(task_id)?;
             let task = core.meta.get_task(&id).await?.ok_or_else(|| Error::NotFound(format!("task {task_id}")))?;
             Ok((200, json(&task)?))
+        }
+        ("PATCH", ["assets", asset_id]) => {
+            caller(&request)?;
+            let change: AssetChange = body(&request)?;
+            Ok((200, json(&core.change_asset(asset_id, &change).await?)?))
+        }
+        ("PUT", ["titles", title_id]) => {
+            caller(&request)?;
+            let title: TitleBody = body(&request)?;
+            let (title, rescheduling) = core.put_title(title_id, title, &now(&request)).await?;
+            Ok((200, serde_json::json!({ "title": json(&title)?, "rescheduling": rescheduling })))
+        }
+        ("GET", ["titles", title_id]) => {
+            let title = core.meta.get_title(title_id).await?.ok_or_else(|| Error::NotFound(format!("title {title_id}")))?;
+            Ok((200, json(&title)?))
+        }
+        ("POST", ["policies"]) => {
+            let who = caller(&request)?;
+            let doc: PolicyDoc = body(&request)?;
+            Ok((201, json(&core.create_policy(doc, &who, &now(&request)).await?)?))
+        }
+        ("GET", ["policies"]) => Ok((200, serde_json::json!({ "policies": json(&core.meta.current_policies().await?)? }))),
+        ("GET", ["policies", policy_id]) => {
+            let version = match request.query_string_parameters.first("version") {
+                Some(v) => Some(v.parse::<u32>().map_err(|_| Error::validation(format!("version must be a number, got {v:?}")))?),
+                None => None,
+            };
+            let policy = core.meta.get_policy(policy_id, version).await?.ok_or_else(|| Error::NotFound(format!("policy {policy_id}")))?;
+            Ok((200, json(&policy)?))
+        }
+        ("PUT", ["policies", policy_id]) => {
+            let who = caller(&request)?;
+            let doc: PolicyDoc = body(&request)?;
+            let change = core.edit_policy(policy_id, doc, &who, &now(&request)).await?;
+            Ok((200, serde_json::json!({ "policy": json(&change.policy)?, "changed": change.changed })))
+        }
+        ("POST", ["policies", policy_id, switch @ ("enable" | "disable")]) => {
+            let who = caller(&request)?;
+            let change = core.set_policy_enabled(policy_id, *switch == "enable", &who, &now(&request)).await?;
+            Ok((200, serde_json::json!({ "policy": json(&change.policy)?, "changed": change.changed })))
+        }
+        ("POST", ["dry-run"]) => {
+            caller(&request)?;
+            let dry: DryRunBody = body(&request)?;
+            let evaluation = core.evaluate(dry.time()?, dry.mode()?, &PriceTable::bundled()).await?;
+            Ok((200, json(&evaluation)?))
         }
         _ => Err(Error::NotFound(format!("no route {method} {path}"))),
     }

@@ -1,32 +1,31 @@
 //! The policy evaluator function, on an EventBridge schedule. It takes `now` from the event's
-//! time, so any date can be evaluated. The Policy Manager (policies, due-asset index, paced task
-//! creation) is the next piece of work; until it lands there are no policies to evaluate and the
-//! evaluation reports that, having validated its input.
+//! time, so any date can be evaluated, reads the assets due by then through the due index and
+//! creates their tasks, at most EVALUATION_MAX_STARTS a run (see slm_core::service::evaluate).
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use slm_core::adapters::Clients;
+use slm_core::config::Config;
+use slm_core::domain::pricing::PriceTable;
+use slm_core::service::{AwsCore, Evaluation, Mode};
 use slm_core::{Error, Result};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Evaluation {
-    pub evaluated_at: String,
-    pub policies: usize,
-    pub tasks_created: usize,
+pub struct Handler {
+    core: AwsCore,
+    prices: PriceTable,
 }
 
-#[derive(Default)]
-pub struct Handler;
-
 impl Handler {
-    pub fn new() -> Self {
-        Handler
+    pub fn new(clients: &Clients, config: Config) -> Self {
+        Handler { core: AwsCore::new(clients, config), prices: PriceTable::bundled() }
     }
 
     pub async fn handle(&self, event: EventBridgeEvent<serde_json::Value>) -> Result<Evaluation> {
         let now = evaluation_time(&event)?;
-        tracing::info!(now = %now.to_rfc3339(), "policy evaluation");
-        Ok(Evaluation { evaluated_at: now.to_rfc3339(), policies: 0, tasks_created: 0 })
+        let span = tracing::info_span!("evaluation", now = %now.to_rfc3339());
+        let _enter = span.enter();
+        let mode = Mode::Run { max_starts: self.core.config.evaluation_max_starts };
+        self.core.evaluate(now, mode, &self.prices).await
     }
 }
 
@@ -42,16 +41,18 @@ pub fn evaluation_time(event: &EventBridgeEvent<serde_json::Value>) -> Result<Da
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn now_comes_from_the_scheduled_event() {
-        let event: EventBridgeEvent<serde_json::Value> = serde_json::from_str(include_str!("../../../events/evaluator.json")).unwrap();
-        let evaluation = Handler::new().handle(event).await.unwrap();
-        assert_eq!(evaluation.evaluated_at, "2027-06-01T02:00:00+00:00");
+    fn sample() -> EventBridgeEvent<serde_json::Value> {
+        serde_json::from_str(include_str!("../../../events/evaluator.json")).unwrap()
+    }
+
+    #[test]
+    fn now_comes_from_the_scheduled_event() {
+        assert_eq!(evaluation_time(&sample()).unwrap().to_rfc3339(), "2027-06-01T02:00:00+00:00");
     }
 
     #[test]
     fn events_other_than_schedules_are_refused() {
-        let mut event: EventBridgeEvent<serde_json::Value> = serde_json::from_str(include_str!("../../../events/evaluator.json")).unwrap();
+        let mut event = sample();
         event.detail_type = "Object Created".into();
         assert!(evaluation_time(&event).is_err());
         event.detail_type = "Scheduled Event".into();

@@ -3,7 +3,8 @@ use lambda_runtime::{LambdaEvent, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     slm_core::telemetry::init_json_logs();
-    let handler = slm_evaluator::Handler::new();
+    let config = slm_core::config::Config::from_env()?;
+    let handler = slm_evaluator::Handler::new(&slm_core::adapters::Clients::from_env().await, config);
     let handler = &handler;
     lambda_runtime::run(service_fn(move |e: LambdaEvent<aws_lambda_events::eventbridge::EventBridgeEvent<serde_json::Value>>| async move {
         handler.handle(e.payload).await.map_err(lambda_runtime::Error::from)

@@ -64,6 +64,7 @@ pub struct Runner {
     stop: Arc<AtomicBool>,
     pollers: Vec<JoinHandle<()>>,
     pub stats: Arc<RunnerStats>,
+    evaluator: Option<slm_evaluator::Handler>,
     functions: Vec<LocalFunction>,
 }
 
@@ -106,7 +107,11 @@ impl Runner {
                 }
             }
         }
-        Ok(Runner { stop, pollers, stats, functions: stack.functions.clone() })
+        let evaluator = match stack.functions.iter().find(|f| f.binary == "slm-evaluator") {
+            Some(f) => Some(slm_evaluator::Handler::new(clients, function_config(f, &options.env_overrides)?)),
+            None => None,
+        };
+        Ok(Runner { stop, pollers, stats, evaluator, functions: stack.functions.clone() })
     }
 
     /// Sends a scheduled event at `time` to the function built as `binary`.
@@ -121,8 +126,8 @@ impl Runner {
         event.detail = serde_json::json!({});
         match binary {
             "slm-evaluator" => {
-                let out = slm_evaluator::Handler::new().handle(event).await?;
-                Ok(serde_json::to_value(out)?)
+                let handler = self.evaluator.as_ref().ok_or_else(|| anyhow!("no evaluator in the stack"))?;
+                Ok(serde_json::to_value(handler.handle(event).await?)?)
             }
             other => Err(anyhow!("no local scheduled handler for {other}")),
         }

@@ -3,9 +3,13 @@
 
 use super::sdk_error;
 use crate::config::Tables;
-use crate::domain::{Action, Asset, AssetState, FileRecord, FileState, FileStep, RestoreTier, TaskCounters, TaskId, TaskStatus};
+use crate::domain::policy::{DUE_SHARDS, due_shard};
+use crate::domain::{Action, Asset, AssetChange, AssetState, FileRecord, FileState, FileStep, Policy, RestoreTier, TaskCounters, TaskId, TaskStatus, Title};
 use crate::error::{Error, Result};
-use crate::ports::{AssetStore, Committed, Created, FileStore, LocatedFile, Task, TaskStore, Transition};
+use crate::ports::{
+    AssetStore, Committed, Created, DueGuard, DueIndex, FileStore, LocatedFile, PolicyRef, PolicyStore, Scope, Task, TaskStore, TitleStore, Transition,
+};
+use chrono::NaiveDate;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
@@ -17,6 +21,12 @@ type Item = HashMap<String, AV>;
 
 /// Name of the files table's index from S3 location to file item.
 pub const BY_LOCATION_INDEX: &str = "ByLocation";
+/// The assets table's sparse due index: (due_shard, due_at), only assets with a due day.
+pub const BY_DUE_INDEX: &str = "ByDue";
+/// The assets table's index by title: (title_id, asset_id).
+pub const BY_TITLE_INDEX: &str = "ByTitle";
+/// The due day the state machine writes when a task ends: "look at this asset again".
+pub const RECHECK: &str = "0000-00-00";
 
 #[derive(Clone, Debug)]
 pub struct DynamoStore {
@@ -105,11 +115,33 @@ fn asset_to_item(a: &Asset) -> Item {
         ("asset_state".into(), s(a.state.as_str())),
         ("storage_class".into(), s(&a.storage_class)),
         ("registered_at".into(), s(&a.registered_at)),
+        ("phase".into(), s(&a.phase)),
+        ("tags".into(), AV::M(a.tags.iter().map(|(k, v)| (k.clone(), s(v))).collect())),
+        ("created_on".into(), s(a.created_on.to_string())),
+        ("small_file_count".into(), n(a.small_file_count)),
+        ("small_file_bytes".into(), n(a.small_file_bytes)),
+        ("due_shard".into(), s(format!("{:02}", due_shard(&a.asset_id)))),
     ]);
     if let Some(t) = &a.active_task {
         item.insert("active_task".into(), s(t));
     }
+    if let Some(d) = a.last_access_on {
+        item.insert("last_access_on".into(), s(d.to_string()));
+    }
     item
+}
+
+fn get_date(item: &Item, name: &str) -> Result<Option<NaiveDate>> {
+    opt_s(item, name)
+        .map(|v| v.parse().map_err(|e| Error::dependency("read date", format!("{name}={v}: {e}"))))
+        .transpose()
+}
+
+fn string_map(item: &Item, name: &str) -> std::collections::BTreeMap<String, String> {
+    match item.get(name) {
+        Some(AV::M(m)) => m.iter().filter_map(|(k, v)| v.as_s().ok().map(|v| (k.clone(), v.clone()))).collect(),
+        _ => Default::default(),
+    }
 }
 
 fn item_to_asset(item: &Item) -> Result<Asset> {
@@ -118,16 +150,23 @@ fn item_to_asset(item: &Item) -> Result<Asset> {
         asset_id: get_s(item, "asset_id")?,
         title_id: get_s(item, "title_id")?,
         asset_type: get_s(item, "asset_type")?,
+        phase: opt_s(item, "phase").unwrap_or_else(crate::domain::asset::default_phase),
+        tags: string_map(item, "tags"),
+        created_on: get_date(item, "created_on")?.ok_or_else(|| Error::dependency("read asset", "created_on missing"))?,
+        last_access_on: get_date(item, "last_access_on")?,
         bucket: get_s(item, "bucket")?,
         prefix: get_s(item, "prefix")?,
         shards: get_n(item, "shards"),
         file_count: get_n(item, "file_count"),
         total_bytes: get_n(item, "total_bytes"),
+        small_file_count: get_n(item, "small_file_count"),
+        small_file_bytes: get_n(item, "small_file_bytes"),
         state: AssetState::parse(&state).ok_or_else(|| Error::dependency("read asset", format!("unknown asset state {state}")))?,
         storage_class: get_s(item, "storage_class")?,
         active_task: opt_s(item, "active_task"),
         active_action: opt_s(item, "active_action"),
         registered_at: get_s(item, "registered_at")?,
+        due_at: opt_s(item, "due_at"),
     })
 }
 
@@ -180,6 +219,10 @@ fn task_to_item(t: &Task) -> Item {
         ("skipped".into(), n(0)),
         ("planning_done".into(), AV::Bool(false)),
     ]);
+    if let Some(p) = &t.policy {
+        item.insert("policy_id".into(), s(&p.policy_id));
+        item.insert("policy_version".into(), n(p.version));
+    }
     match t.action {
         Action::Archive { storage_class } => {
             item.insert("storage_class".into(), s(storage_class.as_str()));
@@ -219,6 +262,7 @@ fn item_to_task(item: &Item) -> Result<Task> {
         },
         planning_done: get_bool(item, "planning_done"),
         reason: opt_s(item, "reason"),
+        policy: opt_s(item, "policy_id").map(|policy_id| PolicyRef { policy_id, version: get_n(item, "policy_version") }),
         task_token: opt_s(item, "task_token"),
         plan_cursor: opt_s(item, "plan_cursor"),
     })
@@ -241,15 +285,17 @@ impl AssetStore for DynamoStore {
         Ok(conditional("register asset", res)?.is_some())
     }
 
-    async fn finish_registration(&self, asset_id: &str, file_count: u64, total_bytes: u64, class: &str) -> Result<()> {
+    async fn finish_registration(&self, asset: &Asset, class: &str) -> Result<()> {
         self.client
             .update_item()
             .table_name(&self.tables.assets)
-            .key("asset_id", s(asset_id))
-            .update_expression("SET file_count = :c, total_bytes = :b, storage_class = :k REMOVE registering")
+            .key("asset_id", s(&asset.asset_id))
+            .update_expression("SET file_count = :c, total_bytes = :b, small_file_count = :sc, small_file_bytes = :sb, storage_class = :k REMOVE registering")
             .condition_expression("registering = :t")
-            .expression_attribute_values(":c", n(file_count))
-            .expression_attribute_values(":b", n(total_bytes))
+            .expression_attribute_values(":c", n(asset.file_count))
+            .expression_attribute_values(":b", n(asset.total_bytes))
+            .expression_attribute_values(":sc", n(asset.small_file_count))
+            .expression_attribute_values(":sb", n(asset.small_file_bytes))
             .expression_attribute_values(":k", s(class))
             .expression_attribute_values(":t", AV::Bool(true))
             .send()
@@ -272,6 +318,266 @@ impl AssetStore for DynamoStore {
             Some(item) if !get_bool(&item, "registering") => item_to_asset(&item).map(Some),
             _ => Ok(None),
         }
+    }
+
+    async fn change_asset(&self, asset_id: &str, change: &AssetChange) -> Result<Option<Asset>> {
+        let mut set = Vec::new();
+        let mut req = self.client.update_item().table_name(&self.tables.assets).key("asset_id", s(asset_id));
+        if let Some(phase) = &change.phase {
+            set.push("phase = :phase");
+            req = req.expression_attribute_values(":phase", s(phase));
+        }
+        if let Some(tags) = &change.tags {
+            set.push("tags = :tags");
+            req = req.expression_attribute_values(":tags", AV::M(tags.iter().map(|(k, v)| (k.clone(), s(v))).collect()));
+        }
+        let res = req
+            .update_expression(format!("SET {}", set.join(", ")))
+            .condition_expression("attribute_exists(asset_id) AND attribute_not_exists(registering)")
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match conditional("change asset", res)? {
+            Some(out) => out.attributes.as_ref().map(item_to_asset).transpose(),
+            None => Ok(None),
+        }
+    }
+}
+
+impl DueIndex for DynamoStore {
+    async fn due_page(&self, shard: u32, day: NaiveDate, cursor: Option<&str>, limit: usize) -> Result<(Vec<Asset>, Option<String>)> {
+        let shard_key = format!("{shard:02}");
+        let mut q = self
+            .client
+            .query()
+            .table_name(&self.tables.assets)
+            .index_name(BY_DUE_INDEX)
+            .key_condition_expression("due_shard = :s AND due_at <= :day")
+            .expression_attribute_values(":s", s(&shard_key))
+            .expression_attribute_values(":day", s(day.to_string()))
+            .limit(limit.clamp(1, 1000) as i32);
+        if let Some((due_at, asset_id)) = cursor.and_then(|c| c.split_once('|')) {
+            q = q
+                .exclusive_start_key("due_shard", s(&shard_key))
+                .exclusive_start_key("due_at", s(due_at))
+                .exclusive_start_key("asset_id", s(asset_id));
+        }
+        let out = q.send().await.map_err(|e| sdk_error("read due assets", e))?;
+        let assets = out.items().iter().filter(|i| !get_bool(i, "registering")).map(item_to_asset).collect::<Result<Vec<_>>>()?;
+        let next = out.last_evaluated_key().and_then(|k| Some(format!("{}|{}", opt_s(k, "due_at")?, opt_s(k, "asset_id")?)));
+        Ok((assets, next))
+    }
+
+    async fn set_due(&self, asset_id: &str, due: Option<NaiveDate>, guard: DueGuard) -> Result<bool> {
+        let mut req = self.client.update_item().table_name(&self.tables.assets).key("asset_id", s(asset_id));
+        req = match due {
+            Some(d) => req.update_expression("SET due_at = :d").expression_attribute_values(":d", s(d.to_string())),
+            None => req.update_expression("REMOVE due_at"),
+        };
+        let condition = match guard {
+            DueGuard::Idle => "attribute_exists(asset_id) AND attribute_not_exists(registering) AND attribute_not_exists(active_task)",
+            DueGuard::Busy => "attribute_exists(active_task)",
+        };
+        Ok(conditional("set due day", req.condition_expression(condition).send().await)?.is_some())
+    }
+
+    async fn assets_page(&self, scope: &Scope, cursor: Option<&str>, limit: usize) -> Result<(Vec<Asset>, Option<String>)> {
+        let limit = limit.clamp(1, 1000) as i32;
+        let (items, last) = match scope {
+            Scope::Title { title_id } => {
+                let mut q = self
+                    .client
+                    .query()
+                    .table_name(&self.tables.assets)
+                    .index_name(BY_TITLE_INDEX)
+                    .key_condition_expression("title_id = :t")
+                    .expression_attribute_values(":t", s(title_id))
+                    .limit(limit);
+                if let Some(after) = cursor {
+                    q = q.exclusive_start_key("title_id", s(title_id)).exclusive_start_key("asset_id", s(after));
+                }
+                let out = q.send().await.map_err(|e| sdk_error("read assets of a title", e))?;
+                (out.items.unwrap_or_default(), out.last_evaluated_key)
+            }
+            Scope::All => {
+                let mut q = self.client.scan().table_name(&self.tables.assets).limit(limit);
+                if let Some(after) = cursor {
+                    q = q.exclusive_start_key("asset_id", s(after));
+                }
+                let out = q.send().await.map_err(|e| sdk_error("read assets", e))?;
+                (out.items.unwrap_or_default(), out.last_evaluated_key)
+            }
+        };
+        let assets = items.iter().filter(|i| !get_bool(i, "registering")).map(item_to_asset).collect::<Result<Vec<_>>>()?;
+        Ok((assets, last.as_ref().and_then(|k| opt_s(k, "asset_id"))))
+    }
+}
+
+impl DynamoStore {
+    /// Writes asset items as they are (for seeding benchmarks): 25 per request.
+    pub async fn put_assets(&self, assets: &[(Asset, Option<NaiveDate>)]) -> Result<()> {
+        for chunk in assets.chunks(25) {
+            let requests: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|(a, due)| {
+                    let mut item = asset_to_item(a);
+                    if let Some(d) = due {
+                        item.insert("due_at".into(), s(d.to_string()));
+                    }
+                    let put = PutRequest::builder().set_item(Some(item)).build().expect("item is set");
+                    WriteRequest::builder().put_request(put).build()
+                })
+                .collect();
+            self.client
+                .batch_write_item()
+                .request_items(&self.tables.assets, requests)
+                .send()
+                .await
+                .map_err(|e| sdk_error("write assets", e))?;
+        }
+        Ok(())
+    }
+}
+
+/// The shards of the due index, in an order that starts at `first`, so that no shard always
+/// goes last when an evaluation stops at its cap.
+pub fn due_shards_from(first: u32) -> impl Iterator<Item = u32> {
+    (0..DUE_SHARDS).map(move |i| (first + i) % DUE_SHARDS)
+}
+
+fn title_to_item(t: &Title) -> Item {
+    let mut item = Item::from([
+        ("title_id".into(), s(&t.title_id)),
+        ("dates".into(), AV::M(t.dates.iter().map(|(k, v)| (k.clone(), s(v.to_string()))).collect())),
+        ("updated_at".into(), s(&t.updated_at)),
+    ]);
+    if let Some(name) = &t.name {
+        item.insert("title_name".into(), s(name));
+    }
+    item
+}
+
+fn item_to_title(item: &Item) -> Result<Title> {
+    let dates = string_map(item, "dates")
+        .into_iter()
+        .map(|(k, v)| v.parse().map(|d| (k.clone(), d)).map_err(|e| Error::dependency("read title", format!("date {k}={v}: {e}"))))
+        .collect::<Result<_>>()?;
+    Ok(Title { title_id: get_s(item, "title_id")?, name: opt_s(item, "title_name"), dates, updated_at: get_s(item, "updated_at")? })
+}
+
+impl TitleStore for DynamoStore {
+    async fn put_title(&self, title: &Title) -> Result<Option<Title>> {
+        let out = self
+            .client
+            .put_item()
+            .table_name(&self.tables.titles)
+            .set_item(Some(title_to_item(title)))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(|e| sdk_error("put title", e))?;
+        out.attributes.as_ref().map(item_to_title).transpose()
+    }
+
+    async fn get_title(&self, title_id: &str) -> Result<Option<Title>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.titles)
+            .key("title_id", s(title_id))
+            .send()
+            .await
+            .map_err(|e| sdk_error("get title", e))?;
+        out.item.as_ref().map(item_to_title).transpose()
+    }
+}
+
+/// A policy version item; version 0 is the head, a copy of the latest version.
+fn policy_to_item(p: &Policy, version: u32) -> Result<Item> {
+    let doc = serde_json::to_string(&p.doc).map_err(|e| Error::dependency("encode policy", e))?;
+    Ok(Item::from([
+        ("policy_id".into(), s(p.id())),
+        ("version".into(), n(version)),
+        ("latest".into(), n(p.version)),
+        ("enabled".into(), AV::Bool(p.doc.enabled)),
+        ("doc".into(), s(doc)),
+        ("created_at".into(), s(&p.created_at)),
+        ("created_by".into(), s(&p.created_by)),
+    ]))
+}
+
+fn item_to_policy(item: &Item) -> Result<Policy> {
+    let doc = serde_json::from_str(&get_s(item, "doc")?).map_err(|e| Error::dependency("read policy", e))?;
+    Ok(Policy { doc, version: get_n(item, "latest"), created_at: get_s(item, "created_at")?, created_by: get_s(item, "created_by")? })
+}
+
+impl PolicyStore for DynamoStore {
+    async fn put_policy(&self, policy: &Policy) -> Result<bool> {
+        // Policies change rarely: a transaction keeps the head and the version together.
+        let head = Put::builder().table_name(&self.tables.policies).set_item(Some(policy_to_item(policy, 0)?));
+        let head = if policy.version == 1 {
+            head.condition_expression("attribute_not_exists(policy_id)")
+        } else {
+            head.condition_expression("latest = :prev").expression_attribute_values(":prev", n(policy.version - 1))
+        }
+        .build()
+        .map_err(|e| Error::dependency("build policy head", e))?;
+        let version = Put::builder()
+            .table_name(&self.tables.policies)
+            .set_item(Some(policy_to_item(policy, policy.version)?))
+            .condition_expression("attribute_not_exists(policy_id)")
+            .build()
+            .map_err(|e| Error::dependency("build policy version", e))?;
+        let res = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(head).build())
+            .transact_items(TransactWriteItem::builder().put(version).build())
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if matches!(
+                e.as_service_error(),
+                Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(_))
+            ) => Ok(false),
+            Err(e) => Err(sdk_error("store policy", e)),
+        }
+    }
+
+    async fn get_policy(&self, policy_id: &str, version: Option<u32>) -> Result<Option<Policy>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.policies)
+            .key("policy_id", s(policy_id))
+            .key("version", n(version.unwrap_or(0)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("get policy", e))?;
+        out.item.as_ref().map(item_to_policy).transpose()
+    }
+
+    async fn current_policies(&self) -> Result<Vec<Policy>> {
+        // The table holds a few hundred items at most (policies and their versions): one
+        // paginated scan for the heads is cheaper than an index kept for it.
+        let mut pages = self
+            .client
+            .scan()
+            .table_name(&self.tables.policies)
+            .filter_expression("version = :head")
+            .expression_attribute_values(":head", n(0))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send();
+        let mut policies = Vec::new();
+        while let Some(item) = pages.next().await {
+            policies.push(item_to_policy(&item.map_err(|e| sdk_error("read policies", e))?)?);
+        }
+        policies.sort_by(|a, b| a.id().cmp(b.id()));
+        Ok(policies)
     }
 }
 

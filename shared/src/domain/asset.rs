@@ -1,7 +1,9 @@
 //! An asset: a named group of files of one title, the unit of a lifecycle task.
 
 use crate::error::{Error, Result};
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// The asset's place in its storage life, as far as slm has moved it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,6 +42,38 @@ pub struct NewAsset {
     pub asset_type: String,
     pub bucket: String,
     pub prefix: String,
+    /// The production phase policies select on ("final", "temp", ...).
+    #[serde(default = "default_phase")]
+    pub phase: String,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    /// The asset's creation date (YYYY-MM-DD), an anchor of policies; the registration day if absent.
+    #[serde(default)]
+    pub created_on: Option<String>,
+}
+
+/// What a caller may change on a registered asset (policies select on these).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssetChange {
+    pub phase: Option<String>,
+    pub tags: Option<BTreeMap<String, String>>,
+}
+
+impl AssetChange {
+    pub fn validate(&self) -> Result<()> {
+        if self.phase.is_none() && self.tags.is_none() {
+            return Err(Error::validation("nothing to change: give phase and/or tags"));
+        }
+        if let Some(phase) = &self.phase {
+            validate_id("phase", phase)?;
+        }
+        self.tags.as_ref().map_or(Ok(()), |t| super::policy::validate_tags("tags", t))
+    }
+}
+
+pub fn default_phase() -> String {
+    "unspecified".to_string()
 }
 
 /// The longest id slm accepts for titles, assets and types.
@@ -77,6 +111,11 @@ impl NewAsset {
         if self.prefix.split('/').any(|part| part == "..") || self.prefix.chars().any(char::is_control) {
             return Err(Error::validation(format!("prefix {:?} has '..' or control characters", self.prefix)));
         }
+        validate_id("phase", &self.phase)?;
+        super::policy::validate_tags("tags", &self.tags)?;
+        if let Some(d) = &self.created_on {
+            super::title::parse_date("created_on", d)?;
+        }
         Ok(())
     }
 }
@@ -87,12 +126,19 @@ pub struct Asset {
     pub asset_id: String,
     pub title_id: String,
     pub asset_type: String,
+    pub phase: String,
+    pub tags: BTreeMap<String, String>,
+    pub created_on: NaiveDate,
+    pub last_access_on: Option<NaiveDate>,
     pub bucket: String,
     pub prefix: String,
     /// How many partitions the asset's file items are spread over.
     pub shards: u32,
     pub file_count: u64,
     pub total_bytes: u64,
+    /// Files under the 128 KiB billing minimum of some classes, and their bytes (for estimates).
+    pub small_file_count: u64,
+    pub small_file_bytes: u64,
     pub state: AssetState,
     /// The class all its files are in, or MIXED.
     pub storage_class: String,
@@ -100,6 +146,8 @@ pub struct Asset {
     pub active_task: Option<String>,
     pub active_action: Option<String>,
     pub registered_at: String,
+    /// The first day a policy may act on it ("0000-00-00": look again), as the due index holds it.
+    pub due_at: Option<String>,
 }
 
 #[cfg(test)]
@@ -113,6 +161,9 @@ mod tests {
             asset_type: "camera_original".into(),
             bucket: "media".into(),
             prefix: prefix.into(),
+            phase: "final".into(),
+            tags: BTreeMap::new(),
+            created_on: None,
         }
     }
 

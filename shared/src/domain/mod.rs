@@ -4,10 +4,14 @@ pub mod action;
 pub mod asset;
 pub mod file;
 pub mod multipart;
+pub mod policy;
 pub mod pricing;
 pub mod task;
+pub mod title;
 
 pub use action::{Action, RestoreTier, StorageClass};
-pub use asset::{Asset, AssetState, NewAsset};
+pub use asset::{Asset, AssetChange, AssetState, NewAsset};
+pub use policy::{Anchor, Decision, Policy, PolicyAction, PolicyDoc, Selector};
 pub use file::{FileDecision, FileRecord, FileState, FileStep, shard_of};
 pub use task::{Outcome, TaskCounters, TaskId, TaskRequest, TaskStatus};
+pub use title::{Title, TitleBody};

@@ -5,10 +5,66 @@
 
 use super::action::StorageClass;
 use crate::error::{Error, Result};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 const GB: f64 = 1024.0 * 1024.0 * 1024.0;
+
+/// Objects under this size are "small": billed as this size in classes with a minimum. An
+/// asset keeps their count and bytes, so estimates need no file reads.
+pub const SMALL_OBJECT_BYTES: u64 = 128 * 1024;
+
+/// The sizes of a set of objects, as far as prices care.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sizes {
+    pub count: u64,
+    pub bytes: u64,
+    pub small_count: u64,
+    pub small_bytes: u64,
+}
+
+impl Sizes {
+    pub fn of(sizes: &[u64]) -> Self {
+        let small: Vec<u64> = sizes.iter().copied().filter(|s| *s < SMALL_OBJECT_BYTES).collect();
+        Sizes { count: sizes.len() as u64, bytes: sizes.iter().sum(), small_count: small.len() as u64, small_bytes: small.iter().sum() }
+    }
+}
+
+/// What one action on a set of objects costs and saves, in USD.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Estimate {
+    pub monthly_before: f64,
+    pub monthly_after: f64,
+    pub monthly_saving: f64,
+    /// The one-off cost of the transition requests.
+    pub transition_cost: f64,
+    /// What the target class's minimum duration bills when the next action comes sooner.
+    pub minimum_duration_charge: f64,
+}
+
+/// A month in estimates is 30 days.
+const DAYS_PER_MONTH: f64 = 30.0;
+
+impl PriceTable {
+    /// Moving `sizes` from `from` to `to` (None: purged). `days_in_target` is how long the
+    /// objects stay there before the next action, if one is scheduled.
+    pub fn estimate(&self, from: StorageClass, to: Option<StorageClass>, sizes: &Sizes, days_in_target: Option<i64>) -> Estimate {
+        let before = self.month(from, sizes);
+        let Some(to) = to else {
+            return Estimate { monthly_before: before, monthly_saving: before, ..Estimate::default() };
+        };
+        let after = self.month(to, sizes);
+        let min_days = i64::from(self.class(to).min_days);
+        let short = days_in_target.map_or(0, |d| (min_days - d.max(0)).max(0));
+        Estimate {
+            monthly_before: before,
+            monthly_after: after,
+            monthly_saving: before - after,
+            transition_cost: self.transition(to, sizes.count),
+            minimum_duration_charge: after * short as f64 / DAYS_PER_MONTH,
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct ClassPrice {
@@ -37,16 +93,31 @@ impl PriceTable {
         Ok(table)
     }
 
+    /// The table in config/prices.json, built into the functions (change the file and deploy).
+    pub fn bundled() -> Self {
+        Self::from_json(include_str!("../../../config/prices.json")).expect("config/prices.json is checked by the unit tests")
+    }
+
     pub fn class(&self, class: StorageClass) -> &ClassPrice {
         &self.classes[class.as_str()]
     }
 
     /// Monthly storage cost of one object of `size` bytes in `class`.
     pub fn object_month(&self, class: StorageClass, size: u64) -> f64 {
+        self.month(class, &Sizes::of(&[size]))
+    }
+
+    /// Monthly storage cost of a set of objects in `class`: small objects billed at the class's
+    /// minimum, the per-object index overhead partly at the archive rate, partly at STANDARD's.
+    pub fn month(&self, class: StorageClass, sizes: &Sizes) -> f64 {
         let p = self.class(class);
-        let billed = size.max(p.min_object_bytes) + p.archive_overhead_bytes;
+        let billed = if p.min_object_bytes > 0 {
+            sizes.bytes - sizes.small_bytes + sizes.small_count * p.min_object_bytes.max(SMALL_OBJECT_BYTES)
+        } else {
+            sizes.bytes
+        } + sizes.count * p.archive_overhead_bytes;
         let standard = self.class(StorageClass::Standard).gb_month;
-        billed as f64 / GB * p.gb_month + p.standard_overhead_bytes as f64 / GB * standard
+        billed as f64 / GB * p.gb_month + (sizes.count * p.standard_overhead_bytes) as f64 / GB * standard
     }
 
     /// One-off cost of moving `objects` objects into `class`.
@@ -85,6 +156,44 @@ mod tests {
     fn a_table_missing_a_class_is_refused() {
         let err = PriceTable::from_json(r#"{"region":"x","classes":{}}"#).unwrap_err();
         assert!(err.to_string().contains("STANDARD"), "{err}");
+    }
+
+    #[test]
+    fn asset_sizes_bill_small_objects_at_the_minimum_without_reading_files() {
+        let p = prices();
+        let files = [1024, 4096, 1 << 20, 3 << 30];
+        let one_by_one: f64 = files.iter().map(|s| p.object_month(StorageClass::GlacierIr, *s)).sum();
+        assert!((p.month(StorageClass::GlacierIr, &Sizes::of(&files)) - one_by_one).abs() < 1e-12);
+    }
+
+    #[test]
+    fn an_archive_estimate_saves_the_difference_and_pays_transitions() {
+        let p = prices();
+        let sizes = Sizes::of(&vec![1 << 30; 1000]);
+        let e = p.estimate(StorageClass::Standard, Some(StorageClass::Glacier), &sizes, None);
+        assert!((e.monthly_before - 23.0).abs() < 1e-9);
+        assert!((e.monthly_saving - (e.monthly_before - e.monthly_after)).abs() < 1e-12);
+        assert!((e.transition_cost - 0.03).abs() < 1e-12);
+        assert_eq!(e.minimum_duration_charge, 0.0);
+    }
+
+    #[test]
+    fn leaving_a_class_before_its_minimum_duration_bills_the_rest() {
+        let p = prices();
+        let sizes = Sizes::of(&[1 << 30]);
+        let e = p.estimate(StorageClass::Standard, Some(StorageClass::DeepArchive), &sizes, Some(60));
+        // 180 days minimum, 60 spent: 120 days (4 months) of the DEEP_ARCHIVE price.
+        assert!((e.minimum_duration_charge - 4.0 * e.monthly_after).abs() < 1e-12);
+        assert_eq!(p.estimate(StorageClass::Standard, Some(StorageClass::DeepArchive), &sizes, Some(200)).minimum_duration_charge, 0.0);
+    }
+
+    #[test]
+    fn a_purge_saves_everything_it_cost() {
+        let p = prices();
+        let sizes = Sizes::of(&[5 << 30]);
+        let e = p.estimate(StorageClass::Glacier, None, &sizes, None);
+        assert_eq!(e.monthly_after, 0.0);
+        assert!((e.monthly_saving - p.month(StorageClass::Glacier, &sizes)).abs() < 1e-12);
     }
 
     #[test]

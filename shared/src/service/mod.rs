@@ -2,12 +2,15 @@
 //! the local stack and the CLI all call these.
 
 mod complete;
+pub mod evaluate;
 mod plan;
 mod register;
 mod request;
+pub mod schedule;
 mod work;
 
 pub use complete::{EventResult, S3Change};
+pub use evaluate::{Evaluation, Mode};
 pub use plan::PlanReport;
 pub use work::BatchReport;
 
@@ -15,13 +18,13 @@ use crate::adapters::{Clients, DynamoStore, S3Objects, SfnOrchestrator, SqsQueue
 use crate::config::Config;
 use crate::domain::{Action, FileRecord, Outcome, TaskId};
 use crate::error::Result;
-use crate::ports::{AssetStore, FileStore, ObjectStore, Orchestrator, Queues, TaskStore};
+use crate::ports::{AssetStore, DueIndex, FileStore, ObjectStore, Orchestrator, PolicyStore, Queues, Scope, TaskStore, TitleStore};
 use serde::{Deserialize, Serialize};
 
 /// The metadata ports, as one bound.
-pub trait Metadata: AssetStore + FileStore + TaskStore + Sync {}
+pub trait Metadata: AssetStore + FileStore + TaskStore + DueIndex + TitleStore + PolicyStore + Sync {}
 
-impl<T: AssetStore + FileStore + TaskStore + Sync> Metadata for T {}
+impl<T: AssetStore + FileStore + TaskStore + DueIndex + TitleStore + PolicyStore + Sync> Metadata for T {}
 
 /// The core with its ports plugged in.
 #[derive(Clone, Debug)]
@@ -56,6 +59,13 @@ pub enum ControlMessage {
     Plan { task_id: TaskId, task_token: String },
     /// Sent by the planner to itself: go on planning from the stored cursor.
     Continue { task_id: TaskId },
+    /// Sent when a title's dates or a policy changed: put the assets in `scope` at their new
+    /// due day, a page at a time from `cursor`.
+    Reschedule {
+        #[serde(flatten)]
+        scope: Scope,
+        cursor: Option<String>,
+    },
 }
 
 /// A message on the work queue: one batch of files of one task.

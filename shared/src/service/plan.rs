@@ -29,6 +29,8 @@ pub enum PlanReport {
     Ignored(String),
     /// The task cannot run; the execution was told why.
     Refused(String),
+    /// A page of assets was put at their due days (`more`: a message carries on).
+    Rescheduled { assets: usize, more: bool },
 }
 
 impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Sync> Core<M, O, Q, X> {
@@ -36,6 +38,10 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
         let (task_id, new_token) = match message {
             ControlMessage::Plan { task_id, task_token } => (task_id, Some(task_token)),
             ControlMessage::Continue { task_id } => (task_id, None),
+            ControlMessage::Reschedule { scope, cursor } => {
+                let (assets, more) = self.reschedule_page(&scope, cursor.as_deref()).await?;
+                return Ok(PlanReport::Rescheduled { assets, more });
+            }
         };
         let Some(task) = self.meta.get_task(&task_id).await? else {
             return Ok(PlanReport::Ignored(format!("task {task_id} does not exist")));

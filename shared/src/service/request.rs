@@ -2,9 +2,9 @@
 
 use super::{Metadata, Core, ExecutionInput};
 use crate::domain::asset::validate_id;
-use crate::domain::{Action, AssetState, RestoreTier, TaskCounters, TaskId, TaskStatus};
+use crate::domain::{Action, Asset, AssetState, RestoreTier, TaskCounters, TaskId, TaskStatus};
 use crate::error::{Error, Result};
-use crate::ports::{Created, ObjectStore, Orchestrator, Queues, Task};
+use crate::ports::{Created, ObjectStore, Orchestrator, PolicyRef, Queues, Task};
 
 /// What became of a task request.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,8 +31,26 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
                 )));
             }
         }
+        let created = self.start_task(&asset, action, origin, caller, now, None).await?;
+        let (task, created) = match created {
+            Created::New(t) => (t, true),
+            Created::Existing(t) => (t, false),
+            Created::AssetBusy { active_task, active_action } => {
+                return Err(Error::Conflict(format!(
+                    "asset {asset_id} has an active {active_action} task {active_task}; a {} request is refused until it ends",
+                    action.name()
+                )));
+            }
+        };
+        tracing::info!(task_id = %task.task_id, asset_id, action = action.name(), created, "task requested");
+        Ok(Requested { task, created })
+    }
+
+    /// Persists the task (once: the same origin names the same task) and starts its execution
+    /// while it is PENDING, also for a task found existing: a crash may have come between.
+    pub(crate) async fn start_task(&self, asset: &Asset, action: Action, origin: &str, caller: &str, now: &str, policy: Option<PolicyRef>) -> Result<Created> {
         let task = Task {
-            task_id: TaskId::derive(asset_id, &action, origin),
+            task_id: TaskId::derive(&asset.asset_id, &action, origin),
             asset_id: asset.asset_id.clone(),
             title_id: asset.title_id.clone(),
             asset_type: asset.asset_type.clone(),
@@ -44,32 +62,24 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
             counters: TaskCounters::default(),
             planning_done: false,
             reason: None,
+            policy,
             task_token: None,
             plan_cursor: None,
         };
-        let (task, created) = match self.meta.create_task(&task).await? {
-            Created::New(t) => (t, true),
-            Created::Existing(t) => (t, false),
-            Created::AssetBusy { active_task, active_action } => {
-                return Err(Error::Conflict(format!(
-                    "asset {asset_id} has an active {active_action} task {active_task}; a {} request is refused until it ends",
-                    action.name()
-                )));
+        let created = self.meta.create_task(&task).await?;
+        if let Created::New(task) | Created::Existing(task) = &created {
+            if task.status == TaskStatus::Pending {
+                let input = ExecutionInput {
+                    task_id: task.task_id.to_string(),
+                    asset_id: task.asset_id.clone(),
+                    action: task.action.name().to_string(),
+                    asset_type: task.asset_type.clone(),
+                    title_id: task.title_id.clone(),
+                };
+                let input = serde_json::to_string(&input).map_err(|e| Error::dependency("encode execution input", e))?;
+                self.orchestrator.start(&task.task_id, input).await?;
             }
-        };
-        if task.status == TaskStatus::Pending {
-            // Also for an existing task: its execution may not have started before a crash.
-            let input = ExecutionInput {
-                task_id: task.task_id.to_string(),
-                asset_id: task.asset_id.clone(),
-                action: task.action.name().to_string(),
-                asset_type: task.asset_type.clone(),
-                title_id: task.title_id.clone(),
-            };
-            let input = serde_json::to_string(&input).map_err(|e| Error::dependency("encode execution input", e))?;
-            self.orchestrator.start(&task.task_id, input).await?;
         }
-        tracing::info!(task_id = %task.task_id, asset_id, action = action.name(), created, "task requested");
-        Ok(Requested { task, created })
+        Ok(created)
     }
 }

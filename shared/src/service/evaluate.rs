@@ -1,0 +1,210 @@
+//! Policy evaluation: which assets are due on a day, and what the policies do with them. It reads
+//! the due index up to that day (never the assets with nothing due), decides each asset by the
+//! conflict rule, and creates tasks idempotently (the policy version and due day name the task),
+//! at most a configured number per run; the rest stay due for the next run. A dry-run reads the
+//! same and writes nothing.
+
+use super::schedule::Titles;
+use super::{Core, Metadata};
+use crate::adapters::dynamo::due_shards_from;
+use crate::domain::policy::{Decision, decide, next_due};
+use crate::domain::pricing::{Estimate, PriceTable, Sizes};
+use crate::domain::{Action, Asset, AssetState, Policy, StorageClass, Title};
+use crate::error::Result;
+use crate::ports::{Created, DueGuard, ObjectStore, Orchestrator, PolicyRef, Queues};
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use serde::Serialize;
+
+/// The caller tasks created by policy name as their requester.
+pub const EVALUATOR: &str = "slm:policy-evaluator";
+
+/// Due assets read per index query.
+const PAGE: usize = 100;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Create and start tasks, at most this many.
+    Run { max_starts: usize },
+    /// Report what would happen, listing at most this many actions (the totals count all).
+    DryRun { limit: usize },
+}
+
+/// One action the policies decided (or would decide) on one asset.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlannedAction {
+    pub asset_id: String,
+    pub title_id: String,
+    pub asset_type: String,
+    #[serde(flatten)]
+    pub action: Action,
+    pub policy: PolicyRef,
+    pub due: NaiveDate,
+    pub files: u64,
+    pub bytes: u64,
+    /// None when the asset's files are in several classes.
+    pub estimate: Option<Estimate>,
+    /// created, exists (made by an earlier run), held (an earlier task for it ended without
+    /// success: asked for again by request only), busy (another task holds the asset),
+    /// would_create (dry-run).
+    pub outcome: &'static str,
+    pub task_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Totals {
+    pub assets: usize,
+    pub files: u64,
+    pub bytes: u64,
+    pub monthly_saving: f64,
+    pub transition_cost: f64,
+    pub minimum_duration_charge: f64,
+}
+
+/// What one evaluation did (or, dry, would do).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Evaluation {
+    pub evaluated_at: String,
+    pub day: String,
+    pub dry_run: bool,
+    pub policies: usize,
+    /// Asset items read from the due index: only assets due (or marked to look at again).
+    pub assets_read: usize,
+    pub titles_read: usize,
+    pub tasks_created: usize,
+    /// Assets read whose deciding policy was satisfied already or not due yet: moved on in the index.
+    pub waiting: usize,
+    /// True when the run stopped at its cap with due assets left for the next run.
+    pub more_due: bool,
+    pub actions: Vec<PlannedAction>,
+    pub totals: Totals,
+}
+
+impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Sync> Core<M, O, Q, X> {
+    pub async fn evaluate(&self, now: DateTime<Utc>, mode: Mode, prices: &PriceTable) -> Result<Evaluation> {
+        let day = now.date_naive();
+        let policies: Vec<Policy> = self.meta.current_policies().await?.into_iter().filter(|p| p.doc.enabled).collect();
+        let mut e = Evaluation {
+            evaluated_at: now.to_rfc3339_opts(SecondsFormat::Secs, true),
+            day: day.to_string(),
+            dry_run: matches!(mode, Mode::DryRun { .. }),
+            policies: policies.len(),
+            ..Evaluation::default()
+        };
+        let mut titles = Titles::default();
+        // Each hour starts at another shard, so a capped run does not always leave the same one.
+        let first = (now.timestamp() / 3600).rem_euclid(i64::from(crate::domain::policy::DUE_SHARDS)) as u32;
+        'shards: for shard in due_shards_from(first) {
+            let mut cursor: Option<String> = None;
+            loop {
+                let room = match mode {
+                    Mode::Run { max_starts } => max_starts.saturating_sub(e.tasks_created),
+                    Mode::DryRun { .. } => PAGE,
+                };
+                if room == 0 {
+                    e.more_due = true;
+                    break 'shards;
+                }
+                let (assets, next) = self.meta.due_page(shard, day, cursor.as_deref(), room.min(PAGE)).await?;
+                e.assets_read += assets.len();
+                for asset in &assets {
+                    let title = titles.get(&self.meta, &asset.title_id).await?.cloned();
+                    self.evaluate_asset(asset, title.as_ref(), &policies, now, mode, prices, &mut e).await?;
+                }
+                match next {
+                    Some(c) => cursor = Some(c),
+                    None => break,
+                }
+            }
+        }
+        e.titles_read = titles.reads;
+        if let Mode::Run { max_starts } = mode {
+            e.more_due |= e.tasks_created >= max_starts;
+        }
+        tracing::info!(day = %e.day, dry_run = e.dry_run, read = e.assets_read, created = e.tasks_created, more_due = e.more_due, "policy evaluation");
+        Ok(e)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn evaluate_asset(&self, asset: &Asset, title: Option<&Title>, policies: &[Policy], now: DateTime<Utc>, mode: Mode, prices: &PriceTable, e: &mut Evaluation) -> Result<()> {
+        let day = now.date_naive();
+        let (policy, due) = match decide(asset, title, policies, day) {
+            Decision::Act { policy, due } => (policy, due),
+            Decision::Wait { next } => {
+                e.waiting += 1;
+                if matches!(mode, Mode::Run { .. }) {
+                    // Stale or satisfied: the asset moves to the day something may act on it.
+                    self.meta.set_due(&asset.asset_id, next, DueGuard::Idle).await?;
+                }
+                return Ok(());
+            }
+        };
+        let action = policy.doc.action.to_action();
+        let mut planned = PlannedAction {
+            asset_id: asset.asset_id.clone(),
+            title_id: asset.title_id.clone(),
+            asset_type: asset.asset_type.clone(),
+            action,
+            policy: PolicyRef { policy_id: policy.id().to_string(), version: policy.version },
+            due,
+            files: asset.file_count,
+            bytes: asset.total_bytes,
+            estimate: estimate(asset, title, policies, action, day, prices),
+            outcome: "would_create",
+            task_id: None,
+        };
+        if let Mode::Run { .. } = mode {
+            let at = now.to_rfc3339_opts(SecondsFormat::Secs, true);
+            let created = self.start_task(asset, action, &policy.origin(due), EVALUATOR, &at, Some(planned.policy.clone())).await?;
+            let (outcome, task_id) = match created {
+                Created::New(t) => ("created", Some(t.task_id.to_string())),
+                Created::Existing(t) if t.status.is_final() => ("held", Some(t.task_id.to_string())),
+                Created::Existing(t) => ("exists", Some(t.task_id.to_string())),
+                Created::AssetBusy { active_task, .. } => ("busy", Some(active_task)),
+            };
+            if outcome == "held" {
+                // Not retried by policy: it waits for its next policy day, or for a request.
+                self.meta.set_due(&asset.asset_id, next_due(asset, title, policies, Some(day)), DueGuard::Idle).await?;
+            } else {
+                // Out of the index while a task holds it; the task's end puts it back.
+                self.meta.set_due(&asset.asset_id, None, DueGuard::Busy).await?;
+            }
+            e.tasks_created += usize::from(outcome == "created");
+            planned.outcome = outcome;
+            planned.task_id = task_id;
+        }
+        let t = &mut e.totals;
+        t.assets += 1;
+        t.files += planned.files;
+        t.bytes += planned.bytes;
+        if let Some(est) = &planned.estimate {
+            t.monthly_saving += est.monthly_saving;
+            t.transition_cost += est.transition_cost;
+            t.minimum_duration_charge += est.minimum_duration_charge;
+        }
+        let listed = match mode {
+            Mode::Run { .. } => true,
+            Mode::DryRun { limit } => e.actions.len() < limit,
+        };
+        if listed {
+            e.actions.push(planned);
+        }
+        Ok(())
+    }
+}
+
+/// The estimate of `action` done on `day`: what it saves each month, what the transition costs,
+/// and the minimum-duration charge when the policies move the asset on before the target
+/// class's minimum is over.
+fn estimate(asset: &Asset, title: Option<&Title>, policies: &[Policy], action: Action, day: NaiveDate, prices: &PriceTable) -> Option<Estimate> {
+    let from: StorageClass = asset.storage_class.parse().ok()?;
+    let sizes = Sizes { count: asset.file_count, bytes: asset.total_bytes, small_count: asset.small_file_count, small_bytes: asset.small_file_bytes };
+    let to = match action {
+        Action::Archive { storage_class } => Some(storage_class),
+        _ => None,
+    };
+    let days_in_target = to.and_then(|class| {
+        let after = Asset { storage_class: class.as_str().to_string(), state: AssetState::Archived, ..asset.clone() };
+        next_due(&after, title, policies, Some(day)).map(|next| (next - day).num_days())
+    });
+    Some(prices.estimate(from, to, &sizes, days_in_target))
+}

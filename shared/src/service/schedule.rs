@@ -1,0 +1,134 @@
+//! Titles, policies and the due index that connects them to assets. Each asset a policy will act
+//! on carries the first day one may (`due_at`); whatever moves that day (a title's dates, a
+//! policy, an asset's phase or tags, the end of a task) puts the asset back in the right place.
+//! Changes that touch many assets reschedule them in pages through the control queue.
+
+use super::{ControlMessage, Core, Metadata};
+use crate::domain::policy::next_due;
+use crate::domain::{Asset, AssetChange, Policy, PolicyDoc, Title, TitleBody};
+use crate::error::{Error, Result};
+use crate::ports::{DueGuard, ObjectStore, Orchestrator, Queues, Scope, TitleStore};
+use chrono::NaiveDate;
+use std::collections::HashMap;
+
+/// Assets rescheduled per control message.
+const RESCHEDULE_PAGE: usize = 200;
+
+/// Titles read during one evaluation or reschedule, each once.
+#[derive(Debug, Default)]
+pub struct Titles {
+    cache: HashMap<String, Option<Title>>,
+    pub reads: usize,
+}
+
+impl Titles {
+    pub async fn get<M: TitleStore>(&mut self, meta: &M, title_id: &str) -> Result<Option<&Title>> {
+        if !self.cache.contains_key(title_id) {
+            let title = meta.get_title(title_id).await?;
+            self.reads += 1;
+            self.cache.insert(title_id.to_string(), title);
+        }
+        Ok(self.cache[title_id].as_ref())
+    }
+}
+
+/// What a policy change did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyChange {
+    pub policy: Policy,
+    /// False when the edit changed nothing (no new version).
+    pub changed: bool,
+}
+
+impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Sync> Core<M, O, Q, X> {
+    /// Puts the asset at its next due day in the index (or out of it), unless a task holds it:
+    /// the end of that task marks it for a fresh look.
+    pub(crate) async fn reschedule(&self, asset: &Asset, policies: &[Policy], titles: &mut Titles) -> Result<Option<NaiveDate>> {
+        if asset.active_task.is_some() {
+            return Ok(None);
+        }
+        let title = titles.get(&self.meta, &asset.title_id).await?;
+        let due = next_due(asset, title, policies, None);
+        if asset.due_at.as_deref() != due.map(|d| d.to_string()).as_deref() {
+            self.meta.set_due(&asset.asset_id, due, DueGuard::Idle).await?;
+        }
+        Ok(due)
+    }
+
+    /// One page of a reschedule; hands the rest to the next control message.
+    pub async fn reschedule_page(&self, scope: &Scope, cursor: Option<&str>) -> Result<(usize, bool)> {
+        let policies = self.meta.current_policies().await?;
+        let (assets, next) = self.meta.assets_page(scope, cursor, RESCHEDULE_PAGE).await?;
+        let mut titles = Titles::default();
+        for asset in &assets {
+            self.reschedule(asset, &policies, &mut titles).await?;
+        }
+        if let Some(cursor) = &next {
+            self.queue_reschedule(scope.clone(), Some(cursor.clone())).await?;
+        }
+        Ok((assets.len(), next.is_some()))
+    }
+
+    async fn queue_reschedule(&self, scope: Scope, cursor: Option<String>) -> Result<()> {
+        let message = ControlMessage::Reschedule { scope, cursor };
+        let body = serde_json::to_string(&message).map_err(|e| Error::dependency("encode reschedule", e))?;
+        self.queues.send_control(body).await
+    }
+
+    /// Creates or replaces a title's dates; when they changed, its assets are rescheduled.
+    pub async fn put_title(&self, title_id: &str, body: TitleBody, now: &str) -> Result<(Title, bool)> {
+        let title = body.into_title(title_id, now)?;
+        let previous = self.meta.put_title(&title).await?;
+        let moved = previous.is_none_or(|p| p.dates != title.dates);
+        if moved {
+            self.queue_reschedule(Scope::Title { title_id: title.title_id.clone() }, None).await?;
+            tracing::info!(title_id, "title dates changed: its assets are rescheduled");
+        }
+        Ok((title, moved))
+    }
+
+    /// Changes an asset's phase or tags and puts it at its new due day.
+    pub async fn change_asset(&self, asset_id: &str, change: &AssetChange) -> Result<Asset> {
+        crate::domain::asset::validate_id("asset_id", asset_id)?;
+        change.validate()?;
+        let asset = self.meta.change_asset(asset_id, change).await?.ok_or_else(|| Error::NotFound(format!("asset {asset_id}")))?;
+        self.reschedule(&asset, &self.meta.current_policies().await?, &mut Titles::default()).await?;
+        Ok(asset)
+    }
+
+    pub async fn create_policy(&self, doc: PolicyDoc, caller: &str, now: &str) -> Result<Policy> {
+        doc.validate()?;
+        let policy = Policy { doc, version: 1, created_at: now.to_string(), created_by: caller.to_string() };
+        if !self.meta.put_policy(&policy).await? {
+            return Err(Error::Conflict(format!("policy {} exists; edit it to make a new version", policy.id())));
+        }
+        self.queue_reschedule(Scope::All, None).await?;
+        Ok(policy)
+    }
+
+    /// Stores `doc` as the next version of the policy (nothing when it is the same document).
+    pub async fn edit_policy(&self, policy_id: &str, doc: PolicyDoc, caller: &str, now: &str) -> Result<PolicyChange> {
+        doc.validate()?;
+        if doc.policy_id != policy_id {
+            return Err(Error::validation(format!("policy_id {:?} in the body does not match {policy_id:?} in the path", doc.policy_id)));
+        }
+        let current = self.meta.get_policy(policy_id, None).await?.ok_or_else(|| Error::NotFound(format!("policy {policy_id}")))?;
+        if current.doc == doc {
+            return Ok(PolicyChange { policy: current, changed: false });
+        }
+        let policy = Policy { doc, version: current.version + 1, created_at: now.to_string(), created_by: caller.to_string() };
+        if !self.meta.put_policy(&policy).await? {
+            return Err(Error::Conflict(format!("policy {policy_id} changed while it was edited (now past version {}); read it and edit again", current.version)));
+        }
+        self.queue_reschedule(Scope::All, None).await?;
+        tracing::info!(policy_id, version = policy.version, "policy edited");
+        Ok(PolicyChange { policy, changed: true })
+    }
+
+    pub async fn set_policy_enabled(&self, policy_id: &str, enabled: bool, caller: &str, now: &str) -> Result<PolicyChange> {
+        crate::domain::asset::validate_id("policy_id", policy_id)?;
+        let current = self.meta.get_policy(policy_id, None).await?.ok_or_else(|| Error::NotFound(format!("policy {policy_id}")))?;
+        let doc = PolicyDoc { enabled, ..current.doc };
+        self.edit_policy(policy_id, doc, caller, now).await
+    }
+}
