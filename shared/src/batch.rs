@@ -37,10 +37,7 @@ where
         .await
 }
 
-/// Parses a message body, naming what it expected when it cannot.
-pub fn parse<T: serde::de::DeserializeOwned>(what: &str, body: &str) -> Result<T> {
-    serde_json::from_str(body).map_err(|e| crate::Error::validation(format!("not a {what}: {e}")))
-}
+pub use crate::json::parse;
 
 #[cfg(test)]
 mod tests {

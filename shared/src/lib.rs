@@ -7,6 +7,7 @@ pub mod batch;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod json;
 pub mod ports;
 pub mod service;
 pub mod telemetry;

@@ -91,8 +91,7 @@ pub trait AssetStore {
 }
 
 /// Which assets a reschedule goes through.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "scope", rename_all = "snake_case", deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scope {
     /// The assets of one title (its dates changed).
     Title { title_id: String },

@@ -89,7 +89,7 @@ fn body<T: serde::de::DeserializeOwned>(request: &ApiGatewayV2httpRequest) -> Re
     if request.is_base64_encoded {
         return Err(Error::validation("body must be JSON text, not base64"));
     }
-    serde_json::from_str(raw).map_err(|e| Error::validation(format!("invalid JSON body: {e}")))
+    slm_core::json::parse("request body", raw)
 }
 
 /// The caller: the IAM principal API Gateway authenticated.

@@ -44,6 +44,13 @@ mod tests {
     }
 
     #[test]
+    fn reschedule_messages_name_a_title_or_every_asset() {
+        let m = parse::<ControlMessage>("control message", r#"{"kind":"reschedule","title_id":"tln","cursor":null}"#).unwrap();
+        assert_eq!(m, ControlMessage::Reschedule { title_id: Some("tln".into()), cursor: None });
+        assert!(parse::<ControlMessage>("control message", r#"{"kind":"reschedule","scope":"all"}"#).is_err(), "unknown fields are refused");
+    }
+
+    #[test]
     fn a_control_message_with_a_forged_task_id_is_refused() {
         let err = parse::<ControlMessage>("control message", r#"{"kind":"continue","task_id":"../../etc"}"#).unwrap_err();
         assert_eq!(err.kind(), slm_core::ErrorKind::Validation);

@@ -51,12 +51,20 @@ pub fn start_emulator() -> anyhow::Result<()> {
 
 /// An API Gateway (HTTP API, IAM auth) request as the API function receives it, for calling
 /// the API handler locally with a chosen caller identity.
-pub fn api_request(method: &str, path: &str, body: Option<&serde_json::Value>, caller_arn: &str, now: chrono::DateTime<chrono::Utc>) -> aws_lambda_events::apigw::ApiGatewayV2httpRequest {
+pub fn api_request(method: &str, target: &str, body: Option<&serde_json::Value>, caller_arn: &str, now: chrono::DateTime<chrono::Utc>) -> aws_lambda_events::apigw::ApiGatewayV2httpRequest {
+    // API Gateway splits the target into the path and the query's parameters.
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let parameters: serde_json::Map<String, serde_json::Value> = query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(k, v)| (k.to_string(), serde_json::Value::String(urlencoding::decode(v).map(|v| v.into_owned()).unwrap_or_default())))
+        .collect();
     let event = serde_json::json!({
         "version": "2.0",
         "routeKey": "$default",
         "rawPath": path,
-        "rawQueryString": "",
+        "rawQueryString": query,
+        "queryStringParameters": parameters,
         "headers": {"content-type": "application/json"},
         "requestContext": {
             "accountId": provision::ACCOUNT,

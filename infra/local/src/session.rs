@@ -101,6 +101,45 @@ impl Session {
         call(&self.api, caller, method, path, body).await
     }
 
+    /// Calls the API and fails on a 4xx or 5xx answer, naming the call.
+    pub async fn api_ok(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value> {
+        let (status, out) = self.api(method, path, body).await;
+        if status >= 400 {
+            bail!("{method} {path}: {status} {out}");
+        }
+        Ok(out)
+    }
+
+    /// Runs the policy evaluator as its EventBridge schedule would at `at` (RFC 3339).
+    pub async fn evaluate(&self, at: &str) -> Result<Value> {
+        let time = chrono::DateTime::parse_from_rfc3339(at).with_context(|| format!("time {at}"))?.with_timezone(&Utc);
+        self.runner().send_schedule("slm-evaluator", time).await
+    }
+
+    /// Waits until the reschedules that title and policy changes sent are done.
+    pub async fn wait_rescheduled(&self) -> Result<()> {
+        self.wait_idle(&["ControlQueue"], Duration::from_secs(120)).await
+    }
+
+    /// Everything slm could have changed: every item of every table of the stack and every
+    /// object version (with its class) in the media bucket, in a stable order.
+    pub async fn snapshot(&self) -> Result<Vec<String>> {
+        let mut lines = Vec::new();
+        for (logical, table) in &self.stack.tables {
+            let mut items = self.clients.dynamodb.scan().table_name(table).into_paginator().items().send();
+            while let Some(item) = items.next().await {
+                let item: BTreeMap<_, _> = item?.into_iter().map(|(k, v)| (k, canonical(&v))).collect();
+                lines.push(format!("{logical} {item:?}"));
+            }
+        }
+        let out = self.clients.s3.list_object_versions().bucket(&self.bucket).send().await?;
+        for v in out.versions() {
+            lines.push(format!("s3 {:?} {:?} {:?} {:?}", v.key(), v.version_id(), v.storage_class(), v.e_tag()));
+        }
+        lines.sort();
+        Ok(lines)
+    }
+
     /// Puts `count` objects of `size` bytes under `prefix`, with metadata and a tag on each.
     pub async fn put_objects(&self, prefix: &str, count: usize, size: usize) -> Result<Vec<String>> {
         let keys: Vec<String> = (0..count).map(|i| format!("{prefix}frame_{i:06}.exr")).collect();
@@ -382,6 +421,16 @@ impl Session {
     pub async fn count_items(&self, table_logical_id: &str) -> Result<usize> {
         let out = self.clients.dynamodb.scan().table_name(self.stack.table(table_logical_id)?).select(aws_sdk_dynamodb::types::Select::Count).send().await?;
         Ok(out.count() as usize)
+    }
+}
+
+/// An attribute value as text, maps in key order (a snapshot must not depend on hash order).
+fn canonical(v: &aws_sdk_dynamodb::types::AttributeValue) -> String {
+    use aws_sdk_dynamodb::types::AttributeValue as AV;
+    match v {
+        AV::M(m) => format!("{:?}", m.iter().map(|(k, v)| (k, canonical(v))).collect::<BTreeMap<_, _>>()),
+        AV::L(l) => format!("{:?}", l.iter().map(canonical).collect::<Vec<_>>()),
+        other => format!("{other:?}"),
     }
 }
 

@@ -204,7 +204,7 @@ fn enabled_by_default() -> bool {
 impl PolicyDoc {
     /// Parses and validates a policy document, with errors that name what is wrong.
     pub fn parse(text: &str) -> Result<Self> {
-        let doc: PolicyDoc = serde_json::from_str(text).map_err(|e| Error::validation(format!("policy: {e}")))?;
+        let doc: PolicyDoc = crate::json::parse("policy", text)?;
         doc.validate()?;
         Ok(doc)
     }

@@ -18,7 +18,7 @@ use crate::adapters::{Clients, DynamoStore, S3Objects, SfnOrchestrator, SqsQueue
 use crate::config::Config;
 use crate::domain::{Action, FileRecord, Outcome, TaskId};
 use crate::error::Result;
-use crate::ports::{AssetStore, DueIndex, FileStore, ObjectStore, Orchestrator, PolicyStore, Queues, Scope, TaskStore, TitleStore};
+use crate::ports::{AssetStore, DueIndex, FileStore, ObjectStore, Orchestrator, PolicyStore, Queues, TaskStore, TitleStore};
 use serde::{Deserialize, Serialize};
 
 /// The metadata ports, as one bound.
@@ -59,13 +59,9 @@ pub enum ControlMessage {
     Plan { task_id: TaskId, task_token: String },
     /// Sent by the planner to itself: go on planning from the stored cursor.
     Continue { task_id: TaskId },
-    /// Sent when a title's dates or a policy changed: put the assets in `scope` at their new
-    /// due day, a page at a time from `cursor`.
-    Reschedule {
-        #[serde(flatten)]
-        scope: Scope,
-        cursor: Option<String>,
-    },
+    /// Sent when a title's dates (`title_id`) or a policy (no title: every asset) changed: put
+    /// the assets at their new due day, a page at a time from `cursor`.
+    Reschedule { title_id: Option<String>, cursor: Option<String> },
 }
 
 /// A message on the work queue: one batch of files of one task.

@@ -1,0 +1,329 @@
+//! The Policy Manager on the local stack: titles with business dates, versioned policies, the
+//! scheduled evaluator travelling in time, dry-runs, and the refusals.
+
+use serde_json::{Value, json};
+use slm_e2e::TestStack;
+use slm_local::runner::RunnerOptions;
+use slm_local::session::Options;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(180);
+
+/// Registers an asset of `files` small objects under its own prefix.
+async fn asset(t: &TestStack, asset_id: &str, title_id: &str, asset_type: &str, phase: &str, files: usize) -> Value {
+    let prefix = format!("{title_id}/{asset_type}/{asset_id}/");
+    t.put_objects(&prefix, files, 64).await.unwrap();
+    let body = json!({"asset_id": asset_id, "title_id": title_id, "asset_type": asset_type, "phase": phase, "bucket": t.bucket, "prefix": prefix});
+    t.api_ok("POST", "/assets", Some(body)).await.unwrap()
+}
+
+async fn title(t: &TestStack, title_id: &str, dates: Value) {
+    t.api_ok("PUT", &format!("/titles/{title_id}"), Some(json!({"name": title_id, "dates": dates}))).await.unwrap();
+}
+
+async fn policy(t: &TestStack, id: &str, selector: Value, anchor: &str, offset_days: i64, action: Value, priority: u32) -> Value {
+    let doc = json!({"policy_id": id, "selector": selector, "anchor": anchor, "offset_days": offset_days, "action": action, "priority": priority});
+    t.api_ok("POST", "/policies", Some(doc)).await.unwrap()
+}
+
+/// The tasks an evaluation created, by asset id, with the policy that caused each.
+fn created(evaluation: &Value) -> BTreeMap<String, String> {
+    evaluation["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["outcome"] == "created")
+        .map(|a| (a["asset_id"].as_str().unwrap().to_string(), a["policy"]["policy_id"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+async fn wait_created(t: &TestStack, evaluation: &Value) {
+    for a in evaluation["actions"].as_array().unwrap().iter().filter(|a| a["outcome"] == "created") {
+        let task = t.wait_task(a["task_id"].as_str().unwrap(), WAIT).await.unwrap();
+        assert_eq!(task["status"], "SUCCEEDED", "{task}");
+    }
+}
+
+fn classes_of(classes: &std::collections::HashMap<String, String>) -> Vec<String> {
+    let mut v: Vec<String> = classes.values().cloned().collect();
+    v.dedup();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// GIVEN a title with its dates, four assets and three policies
+/// WHEN the evaluator runs on several days
+/// THEN each run creates exactly the tasks due that day, the objects end in the policies'
+/// classes or are purged, every task names its policy version, and running again creates none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn evaluations_on_several_days_archive_and_purge_a_production_by_policy() {
+    let t = TestStack::start("policy-days").await.unwrap();
+    title(&t, "tln", json!({"post_production_end": "2027-01-15", "launch": "2027-03-01"})).await;
+    asset(&t, "cam", "tln", "camera_original", "final", 3).await;
+    asset(&t, "edit", "tln", "editorial", "final", 3).await;
+    asset(&t, "plates", "tln", "vfx_plate", "final", 3).await;
+    asset(&t, "temp", "tln", "temp_render", "temp", 3).await;
+    policy(&t, "camera-deep", json!({"asset_types": ["camera_original"]}), "title.post_production_end", 30, json!({"action": "archive", "storage_class": "DEEP_ARCHIVE"}), 20).await;
+    policy(&t, "finals-glacier", json!({"phases": ["final"]}), "title.post_production_end", 30, json!({"action": "archive", "storage_class": "GLACIER"}), 10).await;
+    policy(&t, "purge-temps", json!({"asset_types": ["temp_render"]}), "title.launch", 180, json!({"action": "purge"}), 50).await;
+    t.wait_rescheduled().await.unwrap();
+
+    let before = t.evaluate("2027-02-13T02:00:00Z").await.unwrap();
+    assert_eq!((before["tasks_created"].as_u64(), before["assets_read"].as_u64()), (Some(0), Some(0)), "nothing is due the day before: {before}");
+
+    let archive_day = t.evaluate("2027-02-14T02:00:00Z").await.unwrap();
+    let expected = BTreeMap::from([
+        ("cam".to_string(), "camera-deep".to_string()),
+        ("edit".to_string(), "finals-glacier".to_string()),
+        ("plates".to_string(), "finals-glacier".to_string()),
+    ]);
+    assert_eq!(created(&archive_day), expected, "{archive_day}");
+    wait_created(&t, &archive_day).await;
+    let cam_task = archive_day["actions"].as_array().unwrap().iter().find(|a| a["asset_id"] == "cam").unwrap()["task_id"].as_str().unwrap().to_string();
+    let task = t.api_ok("GET", &format!("/tasks/{cam_task}"), None).await.unwrap();
+    assert_eq!(task["policy"], json!({"policy_id": "camera-deep", "version": 1}), "the task records its policy version");
+    assert_eq!(classes_of(&t.classes("tln/camera_original/").await.unwrap()), ["DEEP_ARCHIVE"]);
+    assert_eq!(classes_of(&t.classes("tln/editorial/").await.unwrap()), ["GLACIER"]);
+    assert_eq!(classes_of(&t.classes("tln/vfx_plate/").await.unwrap()), ["GLACIER"]);
+    assert_eq!(classes_of(&t.classes("tln/temp_render/").await.unwrap()), ["STANDARD"]);
+
+    let again = t.evaluate("2027-02-14T03:00:00Z").await.unwrap();
+    assert_eq!(again["tasks_created"], 0, "re-evaluation creates nothing: {again}");
+    let quiet = t.evaluate("2027-02-15T02:00:00Z").await.unwrap();
+    assert_eq!((quiet["tasks_created"].as_u64(), quiet["assets_read"].as_u64()), (Some(0), Some(0)), "archived assets left the due index: {quiet}");
+
+    let purge_day = t.evaluate("2027-08-28T02:00:00Z").await.unwrap();
+    assert_eq!(created(&purge_day), BTreeMap::from([("temp".to_string(), "purge-temps".to_string())]), "{purge_day}");
+    wait_created(&t, &purge_day).await;
+    assert!(t.classes("tln/temp_render/").await.unwrap().is_empty(), "temporary renders purged");
+    assert_eq!(t.classes("tln/editorial/").await.unwrap().len(), 3, "nothing else deleted");
+    let after = t.evaluate("2027-08-29T02:00:00Z").await.unwrap();
+    assert_eq!(after["tasks_created"], 0, "{after}");
+    t.stop().await;
+}
+
+/// GIVEN a purge due 180 days after launch
+/// WHEN the launch moves three months later
+/// THEN the old due day creates nothing, and the new one does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_moved_launch_date_moves_eligibility() {
+    let t = TestStack::start("policy-launch").await.unwrap();
+    title(&t, "show", json!({"launch": "2027-03-01"})).await;
+    asset(&t, "renders", "show", "temp_render", "temp", 2).await;
+    policy(&t, "purge-temps", json!({"asset_types": ["temp_render"]}), "title.launch", 180, json!({"action": "purge"}), 50).await;
+    t.wait_rescheduled().await.unwrap();
+    let dry = t.api_ok("POST", "/dry-run", Some(json!({"at": "2027-09-01"}))).await.unwrap();
+    assert_eq!(dry["actions"][0]["due"], "2027-08-28", "{dry}");
+
+    title(&t, "show", json!({"launch": "2027-06-01"})).await;
+    t.wait_rescheduled().await.unwrap();
+    let dry = t.api_ok("POST", "/dry-run", Some(json!({"at": "2027-09-01"}))).await.unwrap();
+    assert_eq!(dry["actions"], json!([]), "not due any more on the old day: {dry}");
+    let old_day = t.evaluate("2027-09-01T02:00:00Z").await.unwrap();
+    assert_eq!(old_day["tasks_created"], 0, "{old_day}");
+    let new_day = t.evaluate("2027-11-28T02:00:00Z").await.unwrap();
+    assert_eq!(created(&new_day).len(), 1, "{new_day}");
+    assert_eq!(new_day["actions"][0]["due"], "2027-11-28");
+    wait_created(&t, &new_day).await;
+    assert!(t.classes("show/temp_render/").await.unwrap().is_empty());
+    t.stop().await;
+}
+
+/// GIVEN a policy that is due
+/// WHEN it is disabled (a new version) THEN the evaluator does nothing;
+/// WHEN it is enabled again (another version) THEN its task names that version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_disabled_policy_does_nothing_and_edits_make_versions() {
+    let t = TestStack::start("policy-disabled").await.unwrap();
+    title(&t, "show", json!({"launch": "2027-03-01"})).await;
+    asset(&t, "edit", "show", "editorial", "final", 2).await;
+    let v1 = policy(&t, "archive-edit", json!({"asset_types": ["editorial"]}), "title.launch", 10, json!({"action": "archive", "storage_class": "GLACIER_IR"}), 10).await;
+    assert_eq!(v1["version"], 1);
+    let off = t.api_ok("POST", "/policies/archive-edit/disable", None).await.unwrap();
+    assert_eq!((off["policy"]["version"].as_u64(), off["policy"]["enabled"].as_bool()), (Some(2), Some(false)), "{off}");
+    t.wait_rescheduled().await.unwrap();
+
+    let disabled = t.evaluate("2027-04-01T02:00:00Z").await.unwrap();
+    assert_eq!((disabled["tasks_created"].as_u64(), disabled["policies"].as_u64()), (Some(0), Some(0)), "{disabled}");
+    assert_eq!(classes_of(&t.classes("show/editorial/").await.unwrap()), ["STANDARD"]);
+    let first = t.api_ok("GET", "/policies/archive-edit?version=1", None).await.unwrap();
+    assert_eq!((first["version"].as_u64(), first["enabled"].as_bool()), (Some(1), Some(true)), "old versions stay readable");
+
+    let on = t.api_ok("POST", "/policies/archive-edit/enable", None).await.unwrap();
+    assert_eq!(on["policy"]["version"], 3);
+    t.wait_rescheduled().await.unwrap();
+    let enabled = t.evaluate("2027-04-01T03:00:00Z").await.unwrap();
+    assert_eq!(created(&enabled).len(), 1, "{enabled}");
+    assert_eq!(enabled["actions"][0]["policy"]["version"], 3);
+    wait_created(&t, &enabled).await;
+    assert_eq!(classes_of(&t.classes("show/editorial/").await.unwrap()), ["GLACIER_IR"]);
+    let listed = t.api_ok("GET", "/policies", None).await.unwrap();
+    assert_eq!(listed["policies"].as_array().unwrap().len(), 1, "one current version per policy: {listed}");
+    t.stop().await;
+}
+
+/// GIVEN due assets
+/// WHEN a dry-run asks what would happen on their day
+/// THEN it lists each action with its files, bytes and estimate, and no table item and no
+/// object changed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_dry_run_reports_and_changes_nothing() {
+    let t = TestStack::start("policy-dry").await.unwrap();
+    title(&t, "show", json!({"post_production_end": "2027-01-15", "launch": "2027-03-01"})).await;
+    asset(&t, "cam", "show", "camera_original", "final", 4).await;
+    asset(&t, "temp", "show", "temp_render", "temp", 2).await;
+    policy(&t, "camera-deep", json!({"asset_types": ["camera_original"]}), "title.post_production_end", 30, json!({"action": "archive", "storage_class": "DEEP_ARCHIVE"}), 20).await;
+    policy(&t, "purge-temps", json!({"asset_types": ["temp_render"]}), "title.launch", 60, json!({"action": "purge"}), 50).await;
+    t.wait_rescheduled().await.unwrap();
+    let before = t.snapshot().await.unwrap();
+
+    let dry = t.api_ok("POST", "/dry-run", Some(json!({"at": "2027-06-01"}))).await.unwrap();
+    assert_eq!(dry["dry_run"], true);
+    let actions = dry["actions"].as_array().unwrap();
+    assert_eq!(actions.len(), 2, "{dry}");
+    let cam = actions.iter().find(|a| a["asset_id"] == "cam").unwrap();
+    assert_eq!((cam["action"].as_str(), cam["storage_class"].as_str(), cam["due"].as_str()), (Some("archive"), Some("DEEP_ARCHIVE"), Some("2027-02-14")));
+    assert_eq!((cam["files"].as_u64(), cam["bytes"].as_u64(), cam["outcome"].as_str()), (Some(4), Some(256), Some("would_create")));
+    let transition = cam["estimate"]["transition_cost"].as_f64().unwrap();
+    assert!((transition - 4.0 / 1000.0 * 0.05).abs() < 1e-12, "4 DEEP_ARCHIVE transitions: {cam}");
+    // 64-byte objects cost more in DEEP_ARCHIVE than in STANDARD: the 40 KB overhead per object.
+    assert!(cam["estimate"]["monthly_saving"].as_f64().unwrap() < 0.0, "{cam}");
+    let temp = actions.iter().find(|a| a["asset_id"] == "temp").unwrap();
+    assert_eq!((temp["action"].as_str(), temp["due"].as_str()), (Some("purge"), Some("2027-04-30")));
+    assert!(temp["estimate"]["monthly_saving"].as_f64().unwrap() > 0.0);
+    assert_eq!(dry["totals"]["assets"], 2);
+
+    let (status, out) = t.api("POST", "/dry-run", Some(json!({"at": "someday"}))).await;
+    assert_eq!(status, 400, "{out}");
+    let after = t.snapshot().await.unwrap();
+    let changed: Vec<&String> = after.iter().filter(|l| !before.contains(l)).chain(before.iter().filter(|l| !after.contains(l))).collect();
+    assert!(changed.is_empty(), "a dry-run writes nothing, but these differ: {changed:#?}");
+    assert_eq!(after.len(), before.len());
+    t.stop().await;
+}
+
+/// GIVEN twelve assets of which three are due
+/// WHEN the evaluator runs
+/// THEN it reads exactly the three due asset items (and the one title they belong to).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_evaluation_reads_only_the_due_assets() {
+    let t = TestStack::start("policy-reads").await.unwrap();
+    title(&t, "early", json!({"launch": "2027-01-01"})).await;
+    title(&t, "late", json!({"launch": "2028-01-01"})).await;
+    for i in 0..3 {
+        asset(&t, &format!("early-{i}"), "early", "editorial", "final", 1).await;
+    }
+    for i in 0..9 {
+        asset(&t, &format!("late-{i}"), "late", "editorial", "final", 1).await;
+    }
+    asset(&t, "unmanaged", "early", "audio_stem", "final", 1).await;
+    policy(&t, "archive-edit", json!({"asset_types": ["editorial"]}), "title.launch", 30, json!({"action": "archive", "storage_class": "GLACIER_IR"}), 10).await;
+    t.wait_rescheduled().await.unwrap();
+
+    let e = t.evaluate("2027-06-01T02:00:00Z").await.unwrap();
+    assert_eq!(e["assets_read"], 3, "only the due assets are read: {e}");
+    assert_eq!(e["titles_read"], 1, "{e}");
+    assert_eq!(created(&e).keys().cloned().collect::<Vec<_>>(), ["early-0", "early-1", "early-2"]);
+    wait_created(&t, &e).await;
+    t.stop().await;
+}
+
+/// GIVEN five due assets and a cap of two starts per run
+/// WHEN the evaluator runs three times
+/// THEN it starts two, two and one: the burst is bounded and nothing is started twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_capped_evaluation_leaves_the_rest_for_the_next_run() {
+    let mut runner = RunnerOptions::default();
+    runner.env_overrides.insert("EVALUATION_MAX_STARTS".into(), "2".into());
+    let t = TestStack::start_with("policy-cap", Options { runner, ..Default::default() }).await.unwrap();
+    title(&t, "show", json!({"launch": "2027-01-01"})).await;
+    for i in 0..5 {
+        asset(&t, &format!("edit-{i}"), "show", "editorial", "final", 1).await;
+    }
+    policy(&t, "archive-edit", json!({"asset_types": ["editorial"]}), "title.launch", 0, json!({"action": "archive", "storage_class": "GLACIER"}), 10).await;
+    t.wait_rescheduled().await.unwrap();
+    let mut started = Vec::new();
+    for (hour, expected, more) in [(1, 2, true), (2, 2, true), (3, 1, false)] {
+        let e = t.evaluate(&format!("2027-02-01T0{hour}:00:00Z")).await.unwrap();
+        assert_eq!((e["tasks_created"].as_u64(), e["more_due"].as_bool()), (Some(expected), Some(more)), "run {hour}: {e}");
+        started.extend(created(&e).into_keys());
+    }
+    started.sort();
+    assert_eq!(started, ["edit-0", "edit-1", "edit-2", "edit-3", "edit-4"]);
+    let tasks = t.count_items("TasksTable").await.unwrap();
+    assert_eq!(tasks, 5);
+    t.stop().await;
+}
+
+/// Bad policies, titles, asset changes and dry-runs get a 4xx that says what is wrong, and
+/// nothing is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bad_policies_titles_and_changes_are_refused_and_store_nothing() {
+    let t = TestStack::start("policy-refusals").await.unwrap();
+    asset(&t, "edit", "show", "editorial", "final", 1).await;
+    let good = json!({"policy_id": "p1", "anchor": "title.launch", "offset_days": 30, "action": {"action": "archive", "storage_class": "GLACIER"}});
+    let with = |field: &str, value: Value| {
+        let mut doc = good.clone();
+        doc[field] = value;
+        doc
+    };
+    let cases = [
+        ("negative offset", with("offset_days", json!(-5)), "offset_days"),
+        ("unknown class", with("action", json!({"action": "archive", "storage_class": "GLACIERR"})), "GLACIERR"),
+        ("archive to STANDARD", with("action", json!({"action": "archive", "storage_class": "STANDARD"})), "STANDARD"),
+        ("unknown anchor", with("anchor", json!("asset.modified")), "asset.modified"),
+        ("restore by policy", with("action", json!({"action": "restore", "days": 3, "tier": "Bulk"})), "restore"),
+        ("unknown field", with("colour", json!("red")), "colour"),
+        ("unknown selector field", with("selector", json!({"kinds": ["x"]})), "kinds"),
+        ("wrong type", with("priority", json!("high")), "priority"),
+        ("priority out of range", with("priority", json!(5000)), "priority"),
+        ("bad id", with("policy_id", json!("a b")), "policy_id"),
+    ];
+    for (name, body, says) in cases {
+        let (status, out) = t.api("POST", "/policies", Some(body)).await;
+        assert_eq!(status, 400, "{name}: {out}");
+        assert!(out["message"].as_str().unwrap_or_default().contains(says), "{name}: {out} does not name {says}");
+    }
+    assert_eq!(t.count_items("PoliciesTable").await.unwrap(), 0, "no refused policy was stored");
+
+    t.api_ok("POST", "/policies", Some(good.clone())).await.unwrap();
+    let (status, out) = t.api("POST", "/policies", Some(good.clone())).await;
+    assert_eq!(status, 409, "created twice: {out}");
+    let (status, out) = t.api("PUT", "/policies/p2", Some(good.clone())).await;
+    assert_eq!(status, 400, "id in body and path differ: {out}");
+    let (status, out) = t.api("PUT", "/policies/p1", Some(with("offset_days", json!(-1)))).await;
+    assert_eq!(status, 400, "{out}");
+    let mut unknown = good.clone();
+    unknown["policy_id"] = json!("nope");
+    let (status, out) = t.api("PUT", "/policies/nope", Some(unknown)).await;
+    assert_eq!(status, 404, "{out}");
+    assert_eq!(t.api_ok("GET", "/policies/p1", None).await.unwrap()["version"], 1, "refused edits made no version");
+    let (_, same) = t.api("PUT", "/policies/p1", Some(good.clone())).await;
+    assert_eq!((same["changed"].as_bool(), same["policy"]["version"].as_u64()), (Some(false), Some(1)), "an identical edit makes no version");
+
+    for (name, dates, says) in [
+        ("bad month", json!({"launch": "2027-13-01"}), "dates.launch"),
+        ("out of range", json!({"launch": "9999-01-01"}), "dates.launch"),
+        ("bad name", json!({"Launch Day": "2027-01-01"}), "Launch Day"),
+    ] {
+        let (status, out) = t.api("PUT", "/titles/show", Some(json!({"dates": dates}))).await;
+        assert_eq!(status, 400, "{name}: {out}");
+        assert!(out["message"].as_str().unwrap_or_default().contains(says), "{name}: {out}");
+    }
+    let (status, out) = t.api("PUT", "/titles/show", Some(json!({"dates": {}, "genre": "noir"}))).await;
+    assert_eq!(status, 400, "{out}");
+    assert_eq!(t.count_items("TitlesTable").await.unwrap(), 0, "no refused title was stored");
+
+    let (status, out) = t.api("PATCH", "/assets/edit", Some(json!({"phase": "fin al"}))).await;
+    assert_eq!(status, 400, "{out}");
+    let (status, out) = t.api("PATCH", "/assets/nope", Some(json!({"phase": "final"}))).await;
+    assert_eq!(status, 404, "{out}");
+    assert_eq!(t.api_ok("GET", "/assets/edit", None).await.unwrap()["phase"], "final");
+    for body in [json!({"at": "2027-02-30"}), json!({"at": "2027-01-01", "limit": 0}), json!({"at": "2027-01-01", "when": "now"})] {
+        let (status, out) = t.api("POST", "/dry-run", Some(body.clone())).await;
+        assert_eq!(status, 400, "{body}: {out}");
+    }
+    t.stop().await;
+}
