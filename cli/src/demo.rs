@@ -2,7 +2,7 @@
 
 use crate::local::watch;
 use crate::report::{self, Line};
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::Args;
 use serde_json::{Value, json};
 use slm_core::domain::StorageClass;
@@ -16,73 +16,107 @@ pub struct DemoArgs {
     pub scale: usize,
 }
 
-#[derive(Args)]
-pub struct BenchArgs {
-    /// Objects to archive.
-    #[arg(long, default_value_t = 5000)]
-    pub files: usize,
-}
-
 struct DemoAsset {
     id: &'static str,
     kind: &'static str,
+    phase: &'static str,
     files: usize,
     bytes: usize,
 }
 
+const TITLE: &str = "the-long-night";
+
 const PRODUCTION: [DemoAsset; 4] = [
-    DemoAsset { id: "tln-camera-a001", kind: "camera_original", files: 400, bytes: 8192 },
-    DemoAsset { id: "tln-editorial-reel1", kind: "editorial", files: 150, bytes: 2048 },
-    DemoAsset { id: "tln-vfx-plates-sq10", kind: "vfx_plate", files: 300, bytes: 4096 },
-    DemoAsset { id: "tln-temp-renders", kind: "temp_render", files: 250, bytes: 4096 },
+    DemoAsset { id: "tln-camera-a001", kind: "camera_original", phase: "final", files: 400, bytes: 8192 },
+    DemoAsset { id: "tln-editorial-reel1", kind: "editorial", phase: "final", files: 150, bytes: 2048 },
+    DemoAsset { id: "tln-vfx-plates-sq10", kind: "vfx_plate", phase: "final", files: 300, bytes: 4096 },
+    DemoAsset { id: "tln-temp-renders", kind: "temp_render", phase: "temp", files: 250, bytes: 4096 },
 ];
 
-async fn api(s: &Session, method: &str, path: &str, body: Option<Value>) -> Result<Value> {
-    let (status, out) = s.api(method, path, body).await;
-    if status >= 400 {
-        bail!("{method} {path}: {status} {out}");
-    }
-    Ok(out)
+/// The production's policies: (id, selector, anchor, offset, action, priority).
+fn policies() -> Vec<Value> {
+    let p = |id: &str, selector: Value, anchor: &str, days: u32, action: Value, priority: u32| {
+        json!({"policy_id": id, "selector": selector, "anchor": anchor, "offset_days": days, "action": action, "priority": priority})
+    };
+    vec![
+        p("finals-to-glacier", json!({"phases": ["final"]}), "title.post_production_end", 30, json!({"action": "archive", "storage_class": "GLACIER"}), 10),
+        p("camera-to-deep-archive", json!({"asset_types": ["camera_original"]}), "title.post_production_end", 30, json!({"action": "archive", "storage_class": "DEEP_ARCHIVE"}), 20),
+        p("plates-to-glacier-ir", json!({"asset_types": ["vfx_plate"], "phases": ["final"]}), "title.post_production_end", 30, json!({"action": "archive", "storage_class": "GLACIER_IR"}), 10),
+        p("purge-temp-renders", json!({"asset_types": ["temp_render"]}), "title.launch", 180, json!({"action": "purge"}), 50),
+    ]
 }
 
-async fn run_task(s: &Session, asset: &str, body: Value, label: &str) -> Result<Value> {
-    let out = api(s, "POST", &format!("/assets/{asset}/tasks"), Some(body)).await?;
-    let task_id = out["task"]["task_id"].as_str().context("task id")?.to_string();
-    watch(&|p: String| async move { api(s, "GET", &p, None).await }, &task_id, label).await
+/// Runs the evaluator at `at`, prints what it did and follows its tasks to their end.
+async fn evaluate(s: &Session, at: &str, why: &str) -> Result<Value> {
+    println!("\n{at}  {why}");
+    let start = Instant::now();
+    let e = s.evaluate(at).await?;
+    crate::policy::print_actions(&e);
+    for a in e["actions"].as_array().into_iter().flatten().filter(|a| a["outcome"] == "created") {
+        let task_id = a["task_id"].as_str().context("task id")?;
+        let label = format!("{} {}", a["action"].as_str().unwrap_or("?"), a["asset_id"].as_str().unwrap_or("?"));
+        let task = watch(&|p: String| async move { s.api_ok("GET", &p, None).await }, task_id, &label).await?;
+        anyhow::ensure!(task["status"] == "SUCCEEDED", "{label}: {task}");
+    }
+    println!("  ({:.1}s)", start.elapsed().as_secs_f64());
+    Ok(e)
 }
 
 pub async fn demo(args: DemoArgs) -> Result<()> {
     let started = Instant::now();
-    println!("slm demo: the title \"The Long Night\" after launch, on the local stack");
+    println!("slm demo: the title \"The Long Night\", driven by its business dates and policies, on the local stack");
     let s = Session::start_with("demo", Options { versioned: true, ..Default::default() }).await?;
     println!("local stack {} up: tables, queues, topic and state machine from template.yaml", s.stack.prefix);
+    s.api_ok("PUT", &format!("/titles/{TITLE}"), Some(json!({"name": "The Long Night", "dates": {"post_production_end": "2027-01-15", "launch": "2027-03-01"}}))).await?;
+    println!("title {TITLE}: post-production ends 2027-01-15, launch 2027-03-01");
     for a in &PRODUCTION {
-        let prefix = format!("the-long-night/{}/{}/", a.kind, a.id);
+        let prefix = format!("{TITLE}/{}/{}/", a.kind, a.id);
         s.put_objects(&prefix, a.files * args.scale, a.bytes).await?;
-        let body = json!({"asset_id": a.id, "title_id": "the-long-night", "asset_type": a.kind, "bucket": s.bucket, "prefix": prefix});
-        let asset = api(&s, "POST", "/assets", Some(body)).await?;
-        println!("registered {:<22} {:>5} files of {}", a.id, asset["file_count"], a.kind);
+        let body = json!({"asset_id": a.id, "title_id": TITLE, "asset_type": a.kind, "phase": a.phase, "bucket": s.bucket, "prefix": prefix});
+        let asset = s.api_ok("POST", "/assets", Some(body)).await?;
+        println!("registered {:<22} {:>5} files of {} ({})", a.id, asset["file_count"], a.kind, a.phase);
     }
-    println!("\narchive, restore and purge through the pipeline (API -> Step Functions -> SQS -> workers -> S3 -> events):");
-    let plan = [
-        ("tln-camera-a001", json!({"action": "archive", "storage_class": "DEEP_ARCHIVE", "request_id": "demo-1"}), "archive camera -> DEEP_ARCHIVE"),
-        ("tln-editorial-reel1", json!({"action": "archive", "storage_class": "GLACIER", "request_id": "demo-2"}), "archive editorial -> GLACIER"),
-        ("tln-vfx-plates-sq10", json!({"action": "archive", "storage_class": "GLACIER_IR", "request_id": "demo-3"}), "archive plates -> GLACIER_IR"),
-        ("tln-temp-renders", json!({"action": "purge", "request_id": "demo-4"}), "purge temp renders"),
-    ];
-    for (asset, body, label) in plan {
-        let task = run_task(&s, asset, body, label).await?;
-        anyhow::ensure!(task["status"] == "SUCCEEDED", "{label}: {task}");
+    println!("\npolicies (the higher priority decides, then the more specific selector; see docs/architecture.md):");
+    for p in policies() {
+        let p = s.api_ok("POST", "/policies", Some(p)).await?;
+        let action = &p["action"];
+        println!(
+            "  {:<24} v{} priority {:>2}: {} {} {} days after {}",
+            p["policy_id"].as_str().unwrap_or("?"),
+            p["version"],
+            p["priority"],
+            action["action"].as_str().unwrap_or("?"),
+            action["storage_class"].as_str().map(|c| format!("to {c}")).unwrap_or_default(),
+            p["offset_days"],
+            p["anchor"].as_str().unwrap_or("?")
+        );
     }
+    s.wait_rescheduled().await?;
+
+    let dry = s.api_ok("POST", "/dry-run", Some(json!({"at": "2027-09-01"}))).await?;
+    println!("\ndry-run for 2027-09-01: what the policies would have done by then (nothing is created)");
+    crate::policy::print_actions(&dry);
+
+    println!("\ntravelling in time: the evaluator's schedule fires on chosen days");
+    evaluate(&s, "2026-12-01T02:00:00Z", "during post-production").await?;
+    evaluate(&s, "2027-02-14T02:00:00Z", "30 days after post-production ended").await?;
+
     // A restore finishes when S3 says so: on AWS hours later; the emulator says so when the
     // object is next read, so the demo reads the files back as an editor would.
-    let out = api(&s, "POST", "/assets/tln-editorial-reel1/tasks", Some(json!({"action": "restore", "days": 7, "tier": "Bulk", "request_id": "demo-5"}))).await?;
+    println!("\n2027-05-10  an editor asks for the reel back for 7 days (a request, not a policy)");
+    let out = s.api_ok("POST", "/assets/tln-editorial-reel1/tasks", Some(json!({"action": "restore", "days": 7, "tier": "Bulk", "request_id": "demo-restore"}))).await?;
     let restore_id = out["task"]["task_id"].as_str().context("task id")?.to_string();
     s.wait_files("tln-editorial-reel1", Duration::from_secs(300), |f| f.values().all(|i| i.get("step").map(String::as_str) == Some("REQUESTED"))).await?;
     let keys: Vec<String> = s.file_items("tln-editorial-reel1").await?.into_keys().collect();
     s.restore_headers(&keys).await?;
-    let task = watch(&|p: String| { let s = &s; async move { api(s, "GET", &p, None).await } }, &restore_id, "restore editorial, 7 days").await?;
+    let task = watch(&|p: String| { let s = &s; async move { s.api_ok("GET", &p, None).await } }, &restore_id, "restore editorial, 7 days").await?;
     anyhow::ensure!(task["status"] == "SUCCEEDED", "restore: {task}");
+
+    println!("\n2027-06-01  the launch moves from 2027-03-01 to 2027-04-01: the purge moves with it");
+    s.api_ok("PUT", &format!("/titles/{TITLE}"), Some(json!({"name": "The Long Night", "dates": {"post_production_end": "2027-01-15", "launch": "2027-04-01"}}))).await?;
+    s.wait_rescheduled().await?;
+    evaluate(&s, "2027-08-28T02:00:00Z", "180 days after the old launch date").await?;
+    evaluate(&s, "2027-09-28T02:00:00Z", "180 days after the new launch date").await?;
 
     let events = slm_local::session::dedupe(&s.drain_events().await?);
     println!("\ncompletion events received by a subscriber: {}", events.len());
@@ -91,7 +125,7 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
     }
     let mut lines = Vec::new();
     for a in &PRODUCTION {
-        let asset = api(&s, "GET", &format!("/assets/{}", a.id), None).await?;
+        let asset = s.api_ok("GET", &format!("/assets/{}", a.id), None).await?;
         let files = s.file_items(a.id).await?;
         let sizes: Vec<u64> = files.values().map(|f| f.get("size_bytes").and_then(|v| v.parse().ok()).unwrap_or(0)).collect();
         let state = asset["state"].as_str().unwrap_or("?").to_string();
@@ -100,78 +134,6 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
     }
     report::print(&lines, &report::prices()?, 300.0 * 1024f64.powi(4));
     println!("\ndone in {:.1}s", started.elapsed().as_secs_f64());
-    s.stop().await;
-    Ok(())
-}
-
-pub async fn bench(args: BenchArgs) -> Result<()> {
-    let s = Session::start_with("bench", Options::default()).await?;
-    let n = args.files;
-    println!("benchmark: archive of {n} objects to GLACIER on the local stack ({})", s.stack.endpoint);
-    s.put_objects("bench/pipeline/", n, 32).await?;
-    let raw_keys = s.put_objects("bench/raw/", n, 32).await?;
-
-    // The floor: one CopyObject per object, one after the other, from one client.
-    let start = Instant::now();
-    for key in &raw_keys {
-        s.clients
-            .s3
-            .copy_object()
-            .bucket(&s.bucket)
-            .key(key)
-            .copy_source(format!("{}/{key}", s.bucket))
-            .storage_class(aws_sdk_s3::types::StorageClass::Glacier)
-            .send()
-            .await?;
-    }
-    let raw = start.elapsed().as_secs_f64();
-
-    let reg_start = Instant::now();
-    api(&s, "POST", "/assets", Some(json!({"asset_id": "bench-1", "title_id": "bench", "asset_type": "vfx_plate", "bucket": s.bucket, "prefix": "bench/pipeline/"}))).await?;
-    let register = reg_start.elapsed().as_secs_f64();
-
-    let mut counts = Vec::new();
-    let mut timings = Vec::new();
-    for (label, body) in [
-        ("archive", json!({"action": "archive", "storage_class": "GLACIER", "request_id": "b1"})),
-        ("restore", json!({"action": "restore", "days": 1, "tier": "Bulk", "request_id": "b2"})),
-        ("purge", json!({"action": "purge", "request_id": "b3"})),
-    ] {
-        s.counter.reset();
-        let start = Instant::now();
-        let out = api(&s, "POST", "/assets/bench-1/tasks", Some(body)).await?;
-        let id = out["task"]["task_id"].as_str().context("task id")?.to_string();
-        if label == "restore" {
-            s.wait_files("bench-1", Duration::from_secs(900), |f| f.values().all(|i| i.get("step").map(String::as_str) == Some("REQUESTED"))).await?;
-            // The reads that make the emulator send ObjectRestore:Completed are a reader's (the
-            // session's uncounted clients), not slm's.
-            let keys: Vec<String> = s.file_items("bench-1").await?.into_keys().collect();
-            s.restore_headers(&keys).await?;
-        }
-        let task = s.wait_task(&id, Duration::from_secs(1800)).await?;
-        anyhow::ensure!(task["status"] == "SUCCEEDED", "{label}: {task}");
-        timings.push((label, start.elapsed().as_secs_f64()));
-        counts.push((label, s.counter.snapshot()));
-    }
-    println!("\n| measure | value |\n| --- | --- |");
-    println!("| objects | {n} |");
-    println!("| sequential CopyObject loop (raw emulator floor) | {raw:.1} s ({:.2} ms/object) |", raw * 1000.0 / n as f64);
-    println!("| register (list + write file items) | {register:.1} s |");
-    for (label, secs) in &timings {
-        println!("| {label} through the pipeline | {secs:.1} s |");
-    }
-    println!("| archive pipeline / raw loop | {:.2} |", timings[0].1 / raw);
-    for (label, snapshot) in counts {
-        println!("\n{label}: requests per object by service and operation (slm's functions and API only)\n\n| service:operation | requests | per object |\n| --- | --- | --- |");
-        let mut by_service = std::collections::BTreeMap::<String, u64>::new();
-        for (op, c) in &snapshot {
-            println!("| {op} | {c} | {:.3} |", *c as f64 / n as f64);
-            *by_service.entry(op.split(':').next().unwrap_or("?").to_string()).or_default() += c;
-        }
-        for (svc, c) in by_service {
-            println!("| **{svc} total** | {c} | {:.3} |", c as f64 / n as f64);
-        }
-    }
     s.stop().await;
     Ok(())
 }

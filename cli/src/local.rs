@@ -48,11 +48,31 @@ pub enum AssetCommand {
         asset_type: String,
         #[arg(long)]
         prefix: String,
+        /// The production phase policies select on (final, temp, ...).
+        #[arg(long, default_value = "unspecified")]
+        phase: String,
+        /// A tag policies select on, as key=value (repeatable).
+        #[arg(long = "tag", value_parser = crate::policy::key_value)]
+        tags: Vec<(String, String)>,
+        /// The asset's creation date (YYYY-MM-DD), an anchor of policies; today if absent.
+        #[arg(long)]
+        created_on: Option<String>,
         #[arg(long = "as", default_value = LOCAL_ADMIN)]
         caller: String,
     },
     Show {
         asset_id: String,
+    },
+    /// Changes the phase or tags of an asset (its due day follows).
+    Change {
+        asset_id: String,
+        #[arg(long)]
+        phase: Option<String>,
+        /// Replaces the tags, as key=value (repeatable).
+        #[arg(long = "tag", value_parser = crate::policy::key_value)]
+        tags: Vec<(String, String)>,
+        #[arg(long = "as", default_value = LOCAL_ADMIN)]
+        caller: String,
     },
 }
 
@@ -89,20 +109,20 @@ pub enum TaskCommand {
 }
 
 #[derive(Serialize, Deserialize)]
-struct Saved {
-    stack: Stack,
-    bucket: String,
+pub(crate) struct Saved {
+    pub stack: Stack,
+    pub bucket: String,
 }
 
 fn saved_path() -> PathBuf {
     slm_local::repo_root().join(".local/stack.json")
 }
 
-async fn clients(endpoint: &str) -> Clients {
+pub(crate) async fn clients(endpoint: &str) -> Clients {
     Clients::new(&slm_local::sdk_config(endpoint).await, None)
 }
 
-fn load() -> Result<Saved> {
+pub(crate) fn load() -> Result<Saved> {
     let text = std::fs::read_to_string(saved_path()).context("no local stack: run `slm local up` first")?;
     Ok(serde_json::from_str(&text)?)
 }
@@ -168,7 +188,7 @@ pub async fn run_local(command: LocalCommand) -> Result<()> {
 }
 
 /// Calls the local API handler as `caller`; a refusal is an error that carries the API's answer.
-async fn call(saved: &Saved, caller: &str, method: &str, path: &str, body: Option<Value>) -> Result<Value> {
+pub(crate) async fn call(saved: &Saved, caller: &str, method: &str, path: &str, body: Option<Value>) -> Result<Value> {
     let clients = clients(&saved.stack.endpoint).await;
     let config = function_config(saved.stack.function("slm-api")?, &Default::default())?;
     let api = slm_api::Handler::new(&clients, config);
@@ -187,9 +207,17 @@ async fn call(saved: &Saved, caller: &str, method: &str, path: &str, body: Optio
 pub async fn run_asset(command: AssetCommand) -> Result<()> {
     let saved = load()?;
     let out = match command {
-        AssetCommand::Register { asset_id, title_id, asset_type, prefix, caller } => {
-            let body = json!({"asset_id": asset_id, "title_id": title_id, "asset_type": asset_type, "bucket": saved.bucket, "prefix": prefix});
-            call(&saved, &caller, "POST", "/assets", Some(body)).await?
+        AssetCommand::Register { asset_id, title_id, asset_type, prefix, phase, tags, created_on, caller } => {
+            let tags: serde_json::Map<String, Value> = tags.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
+            let body = json!({"asset_id": asset_id, "title_id": title_id, "asset_type": asset_type, "bucket": saved.bucket, "prefix": prefix,
+                "phase": phase, "tags": tags, "created_on": created_on});
+            call(&saved, &caller, "POST", "/assets", Some(strip_nulls(body))).await?
+        }
+        AssetCommand::Change { asset_id, phase, tags, caller } => {
+            let tags: Option<serde_json::Map<String, Value>> =
+                (!tags.is_empty()).then(|| tags.into_iter().map(|(k, v)| (k, Value::String(v))).collect());
+            let body = strip_nulls(json!({"phase": phase, "tags": tags}));
+            call(&saved, &caller, "PATCH", &format!("/assets/{asset_id}"), Some(body)).await?
         }
         AssetCommand::Show { asset_id } => call(&saved, LOCAL_ADMIN, "GET", &format!("/assets/{asset_id}"), None).await?,
     };
@@ -224,7 +252,7 @@ pub async fn run_task(command: TaskCommand) -> Result<()> {
     Ok(())
 }
 
-fn strip_nulls(mut v: Value) -> Value {
+pub(crate) fn strip_nulls(mut v: Value) -> Value {
     if let Some(m) = v.as_object_mut() {
         m.retain(|_, x| !x.is_null());
     }

@@ -1,7 +1,9 @@
 //! slm: the operator's and developer's command line.
 
+mod bench;
 mod demo;
 mod local;
+mod policy;
 mod report;
 
 use anyhow::Result;
@@ -31,6 +33,20 @@ enum Command {
         #[command(subcommand)]
         command: local::TaskCommand,
     },
+    /// Lifecycle policies on the local stack.
+    Policy {
+        #[command(subcommand)]
+        command: policy::PolicyCommand,
+    },
+    /// Titles and their business dates on the local stack.
+    Title {
+        #[command(subcommand)]
+        command: policy::TitleCommand,
+    },
+    /// What the policies would do on a day: actions, bytes and estimated savings; creates nothing.
+    DryRun(policy::DryRunArgs),
+    /// Runs the policy evaluator as its schedule would at a chosen time (creates and starts tasks).
+    Evaluate(policy::EvaluateArgs),
     /// Media buckets on AWS.
     Bucket {
         #[command(subcommand)]
@@ -39,7 +55,7 @@ enum Command {
     /// The demo: a production's assets archived, restored and purged on the local stack.
     Demo(demo::DemoArgs),
     /// Benchmarks on the local stack (figures for BENCHMARKS.md).
-    Bench(demo::BenchArgs),
+    Bench(bench::BenchArgs),
 }
 
 #[derive(Subcommand)]
@@ -68,7 +84,11 @@ async fn main() -> Result<()> {
             println!("s3://{bucket} now sends restore events to {queue_arn}");
             Ok(())
         }
+        Command::Policy { command } => policy::run_policy(command).await,
+        Command::Title { command } => policy::run_title(command).await,
+        Command::DryRun(args) => policy::dry_run(args).await,
+        Command::Evaluate(args) => policy::evaluate(args).await,
         Command::Demo(args) => demo::demo(args).await,
-        Command::Bench(args) => demo::bench(args).await,
+        Command::Bench(args) => bench::bench(args).await,
     }
 }

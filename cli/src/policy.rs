@@ -1,0 +1,232 @@
+//! `slm policy|title|dry-run|evaluate`: the Policy Manager on the local stack, through the API
+//! handler (as a caller with an IAM identity) and the evaluator's scheduled handler.
+
+use crate::local::{LOCAL_ADMIN, Saved, call, clients, load};
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use serde_json::{Value, json};
+use slm_local::runner::{Runner, RunnerOptions};
+use std::path::PathBuf;
+
+/// Parses `key=value`.
+pub fn key_value(s: &str) -> Result<(String, String), String> {
+    s.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).ok_or_else(|| format!("expected key=value, got {s:?}"))
+}
+
+#[derive(Subcommand)]
+pub enum PolicyCommand {
+    /// Creates a policy from a JSON document (see docs/architecture.md, "Policies").
+    Create {
+        #[arg(long)]
+        file: PathBuf,
+        #[arg(long = "as", default_value = LOCAL_ADMIN)]
+        caller: String,
+    },
+    /// Stores a changed document as the policy's next version.
+    Edit {
+        #[arg(long)]
+        file: PathBuf,
+        #[arg(long = "as", default_value = LOCAL_ADMIN)]
+        caller: String,
+    },
+    /// The current version of every policy.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// One policy, its current or a given version.
+    Show {
+        policy_id: String,
+        #[arg(long)]
+        version: Option<u32>,
+    },
+    /// Disables a policy (a new version that acts on nothing).
+    Disable {
+        policy_id: String,
+        #[arg(long = "as", default_value = LOCAL_ADMIN)]
+        caller: String,
+    },
+    /// Enables a disabled policy (a new version).
+    Enable {
+        policy_id: String,
+        #[arg(long = "as", default_value = LOCAL_ADMIN)]
+        caller: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum TitleCommand {
+    /// Creates a title or replaces its dates; its assets follow the new dates.
+    Set {
+        title_id: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// A business date as name=YYYY-MM-DD (repeatable): launch, post_production_end, ...
+        #[arg(long = "date", value_parser = key_value)]
+        dates: Vec<(String, String)>,
+        #[arg(long = "as", default_value = LOCAL_ADMIN)]
+        caller: String,
+    },
+    Show {
+        title_id: String,
+    },
+}
+
+#[derive(Args)]
+pub struct DryRunArgs {
+    /// The day to evaluate, YYYY-MM-DD (or an RFC 3339 time).
+    #[arg(long)]
+    pub at: String,
+    /// Most actions listed (the totals count all).
+    #[arg(long)]
+    pub limit: Option<usize>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct EvaluateArgs {
+    /// The scheduled event's time, e.g. 2027-06-01T02:00:00Z.
+    #[arg(long)]
+    pub at: chrono::DateTime<chrono::Utc>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn read_doc(file: &PathBuf) -> Result<Value> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not JSON", file.display()))
+}
+
+fn print_json(v: &Value) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+pub async fn run_policy(command: PolicyCommand) -> Result<()> {
+    let saved = load()?;
+    match command {
+        PolicyCommand::Create { file, caller } => print_json(&call(&saved, &caller, "POST", "/policies", Some(read_doc(&file)?)).await?),
+        PolicyCommand::Edit { file, caller } => {
+            let doc = read_doc(&file)?;
+            let id = doc["policy_id"].as_str().context("the document has no policy_id")?.to_string();
+            print_json(&call(&saved, &caller, "PUT", &format!("/policies/{id}"), Some(doc)).await?)
+        }
+        PolicyCommand::List { json } => {
+            let out = call(&saved, LOCAL_ADMIN, "GET", "/policies", None).await?;
+            if json {
+                return print_json(&out);
+            }
+            println!("{:<24} {:>3} {:<8} {:>4} {:<28} {:>6}  action", "policy", "v", "enabled", "prio", "anchor", "days");
+            for p in out["policies"].as_array().into_iter().flatten() {
+                println!(
+                    "{:<24} {:>3} {:<8} {:>4} {:<28} {:>6}  {}",
+                    p["policy_id"].as_str().unwrap_or("?"),
+                    p["version"],
+                    p["enabled"],
+                    p["priority"],
+                    p["anchor"].as_str().unwrap_or("?"),
+                    p["offset_days"],
+                    action_text(&p["action"])
+                );
+            }
+            Ok(())
+        }
+        PolicyCommand::Show { policy_id, version } => {
+            let path = match version {
+                Some(v) => format!("/policies/{policy_id}?version={v}"),
+                None => format!("/policies/{policy_id}"),
+            };
+            print_json(&call(&saved, LOCAL_ADMIN, "GET", &path, None).await?)
+        }
+        PolicyCommand::Disable { policy_id, caller } => print_json(&call(&saved, &caller, "POST", &format!("/policies/{policy_id}/disable"), None).await?),
+        PolicyCommand::Enable { policy_id, caller } => print_json(&call(&saved, &caller, "POST", &format!("/policies/{policy_id}/enable"), None).await?),
+    }
+}
+
+pub async fn run_title(command: TitleCommand) -> Result<()> {
+    let saved = load()?;
+    match command {
+        TitleCommand::Set { title_id, name, dates, caller } => {
+            let dates: serde_json::Map<String, Value> = dates.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
+            let body = crate::local::strip_nulls(json!({"name": name, "dates": dates}));
+            print_json(&call(&saved, &caller, "PUT", &format!("/titles/{title_id}"), Some(body)).await?)
+        }
+        TitleCommand::Show { title_id } => print_json(&call(&saved, LOCAL_ADMIN, "GET", &format!("/titles/{title_id}"), None).await?),
+    }
+}
+
+pub async fn dry_run(args: DryRunArgs) -> Result<()> {
+    let saved = load()?;
+    let body = crate::local::strip_nulls(json!({"at": args.at, "limit": args.limit}));
+    let out = call(&saved, LOCAL_ADMIN, "POST", "/dry-run", Some(body)).await?;
+    if args.json {
+        return print_json(&out);
+    }
+    println!("dry-run for {} ({} policies): nothing was created", out["day"].as_str().unwrap_or("?"), out["policies"]);
+    print_actions(&out);
+    Ok(())
+}
+
+pub async fn evaluate(args: EvaluateArgs) -> Result<()> {
+    let saved: Saved = load()?;
+    let clients = clients(&saved.stack.endpoint).await;
+    let runner = Runner::start(&saved.stack, &clients, RunnerOptions::default())?;
+    let out = runner.send_schedule("slm-evaluator", args.at).await;
+    runner.stop().await;
+    let out = out?;
+    if args.json {
+        return print_json(&out);
+    }
+    println!("evaluation at {}: {} tasks created, {} due assets read", out["evaluated_at"].as_str().unwrap_or("?"), out["tasks_created"], out["assets_read"]);
+    print_actions(&out);
+    Ok(())
+}
+
+fn action_text(a: &Value) -> String {
+    match a["storage_class"].as_str() {
+        Some(class) => format!("{} -> {class}", a["action"].as_str().unwrap_or("?")),
+        None => a["action"].as_str().unwrap_or("?").to_string(),
+    }
+}
+
+fn usd(v: &Value) -> String {
+    v.as_f64().map_or("-".into(), |x| format!("{x:.6}"))
+}
+
+fn size(v: &Value) -> String {
+    let b = v.as_f64().unwrap_or(0.0);
+    let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let i = (b.max(1.0).log(1024.0).floor() as usize).min(units.len() - 1);
+    format!("{:.1} {}", b / 1024f64.powi(i as i32), units[i])
+}
+
+/// An evaluation's (or dry-run's) actions and totals as a table.
+pub fn print_actions(e: &Value) {
+    let actions = e["actions"].as_array().cloned().unwrap_or_default();
+    if actions.is_empty() {
+        println!("  nothing due");
+        return;
+    }
+    println!("  {:<22} {:<24} {:<10} {:<28} {:>7} {:>10} {:>11} {:>10}  outcome", "asset", "action", "due", "policy", "files", "size", "saves $/mo", "transition");
+    for a in &actions {
+        let est = &a["estimate"];
+        println!(
+            "  {:<22} {:<24} {:<10} {:<28} {:>7} {:>10} {:>11} {:>10}  {}",
+            a["asset_id"].as_str().unwrap_or("?"),
+            action_text(a),
+            a["due"].as_str().unwrap_or("?"),
+            format!("{} v{}", a["policy"]["policy_id"].as_str().unwrap_or("?"), a["policy"]["version"]),
+            a["files"],
+            size(&a["bytes"]),
+            usd(&est["monthly_saving"]),
+            usd(&est["transition_cost"]),
+            a["outcome"].as_str().unwrap_or("?")
+        );
+    }
+    let t = &e["totals"];
+    println!(
+        "  total: {} assets, {} files, {}; saves ${}/month for ${} of transitions (+${} minimum-duration charges)",
+        t["assets"], t["files"], size(&t["bytes"]), usd(&t["monthly_saving"]), usd(&t["transition_cost"]), usd(&t["minimum_duration_charge"])
+    );
+}
