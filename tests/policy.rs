@@ -131,6 +131,29 @@ async fn a_moved_launch_date_moves_eligibility() {
     t.stop().await;
 }
 
+/// GIVEN a policy for final assets and an asset still in work
+/// WHEN the asset's phase changes to final (and back)
+/// THEN it comes into the policy's due list (and leaves it), with nothing else to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_changed_phase_moves_an_asset_in_and_out_of_a_policy() {
+    let t = TestStack::start("policy-phase").await.unwrap();
+    title(&t, "show", json!({"launch": "2027-03-01"})).await;
+    asset(&t, "plates", "show", "vfx_plate", "wip", 1).await;
+    policy(&t, "finals", json!({"phases": ["final"]}), "title.launch", 0, json!({"action": "archive", "storage_class": "GLACIER"}), 10).await;
+    t.wait_rescheduled().await.unwrap();
+    let due = |t: &TestStack| {
+        let t = t;
+        async move { t.api_ok("POST", "/dry-run", Some(json!({"at": "2027-06-01"}))).await.unwrap()["totals"]["assets"].as_u64().unwrap() }
+    };
+    assert_eq!(due(&t).await, 0, "a work-in-progress asset is not selected");
+    let changed = t.api_ok("PATCH", "/assets/plates", Some(json!({"phase": "final", "tags": {"hero": "yes"}}))).await.unwrap();
+    assert_eq!((changed["phase"].as_str(), changed["tags"]["hero"].as_str()), (Some("final"), Some("yes")));
+    assert_eq!(due(&t).await, 1, "a final asset is due");
+    t.api_ok("PATCH", "/assets/plates", Some(json!({"phase": "wip"}))).await.unwrap();
+    assert_eq!(due(&t).await, 0, "and leaves the due list with its phase");
+    t.stop().await;
+}
+
 /// GIVEN a policy that is due
 /// WHEN it is disabled (a new version) THEN the evaluator does nothing;
 /// WHEN it is enabled again (another version) THEN its task names that version.

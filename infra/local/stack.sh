@@ -70,7 +70,15 @@ PY
 
 stop() {
   if [[ -f "$STATE/moto.pid" ]]; then
-    kill "$(cat "$STATE/moto.pid")" 2>/dev/null || true
+    local pid
+    pid="$(cat "$STATE/moto.pid")"
+    kill "$pid" 2>/dev/null || true
+    # A busy emulator can take a while to exit; it must be gone before another one binds the port.
+    for _ in $(seq 1 50); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.2
+    done
+    kill -9 "$pid" 2>/dev/null || true
     rm -f "$STATE/moto.pid"
   fi
 }

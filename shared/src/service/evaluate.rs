@@ -21,6 +21,9 @@ pub const EVALUATOR: &str = "slm:policy-evaluator";
 /// Due assets read per index query.
 const PAGE: usize = 100;
 
+/// Most due assets one dry-run reads (it answers an API call): beyond, it says `more_due`.
+pub const DRY_RUN_MAX_READS: usize = 20_000;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     /// Create and start tasks, at most this many.
@@ -73,7 +76,8 @@ pub struct Evaluation {
     pub tasks_created: usize,
     /// Assets read whose deciding policy was satisfied already or not due yet: moved on in the index.
     pub waiting: usize,
-    /// True when the run stopped at its cap with due assets left for the next run.
+    /// True when the run stopped at its cap (tasks started, or a dry-run's reads) with due
+    /// assets possibly left: for the next run, or beyond the dry-run's totals.
     pub more_due: bool,
     pub actions: Vec<PlannedAction>,
     pub totals: Totals,
@@ -98,7 +102,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
             loop {
                 let room = match mode {
                     Mode::Run { max_starts } => max_starts.saturating_sub(e.tasks_created),
-                    Mode::DryRun { .. } => PAGE,
+                    Mode::DryRun { .. } => DRY_RUN_MAX_READS.saturating_sub(e.assets_read),
                 };
                 if room == 0 {
                     e.more_due = true;
