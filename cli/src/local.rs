@@ -229,7 +229,7 @@ pub async fn run_task(command: TaskCommand) -> Result<()> {
     let saved = load()?;
     match command {
         TaskCommand::Request { asset_id, action, class, days, tier, request_id, caller } => {
-            let request_id = request_id.unwrap_or_else(|| uuid_like());
+            let request_id = request_id.unwrap_or_else(uuid_like);
             let body = json!({"action": action, "storage_class": class, "days": days, "tier": tier, "request_id": request_id});
             let out = call(&saved, &caller, "POST", &format!("/assets/{asset_id}/tasks"), Some(strip_nulls(body))).await?;
             println!("{}", serde_json::to_string_pretty(&out)?);

@@ -42,7 +42,7 @@ fn human(bytes: f64) -> String {
 /// scaled to `project_bytes` (the same files, each scaled up: media files are large, so the
 /// per-object overheads that dominate tiny demo files fade).
 pub fn print(lines: &[Line], prices: &PriceTable, project_bytes: f64) {
-    println!("\n{:<22} {:<16} {:>6} {:>10}  {:<13} {:<13} {}", "asset", "type", "files", "bytes", "before", "after", "state");
+    println!("\n{:<22} {:<16} {:>6} {:>10}  {:<13} {:<13} state", "asset", "type", "files", "bytes", "before", "after");
     for l in lines {
         let bytes: u64 = l.sizes.iter().sum();
         let after = l.after.map(|c| c.as_str()).unwrap_or("(purged)");

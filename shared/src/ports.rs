@@ -136,6 +136,9 @@ pub trait PolicyStore {
     fn current_policies(&self) -> impl Future<Output = Result<Vec<Policy>>> + Send;
 }
 
+/// Each file's current task id and step, by key.
+pub type Steps = std::collections::HashMap<String, (Option<String>, Option<FileStep>)>;
+
 pub trait FileStore {
     fn put_files(&self, files: &[FileRecord]) -> impl Future<Output = Result<()>> + Send;
     /// One page of an asset's files in one shard, strongly consistent, after `cursor`.
@@ -145,7 +148,7 @@ pub trait FileStore {
     /// or before, a later step when this task already moved it, None when the file is gone.
     fn lock_file(&self, file: &FileRecord, task_id: &TaskId) -> impl Future<Output = Result<Option<FileStep>>> + Send;
     /// The current task id and step of each file, by key.
-    fn steps_of(&self, files: &[FileRecord]) -> impl Future<Output = Result<std::collections::HashMap<String, (Option<String>, Option<FileStep>)>>> + Send;
+    fn steps_of(&self, files: &[FileRecord]) -> impl Future<Output = Result<Steps>> + Send;
     /// A restored file's window ended: it is archived again. False if it was not RESTORED.
     fn restore_expired(&self, file: &FileRecord) -> impl Future<Output = Result<bool>> + Send;
     fn find_by_object(&self, bucket: &str, key: &str) -> impl Future<Output = Result<Option<LocatedFile>>> + Send;

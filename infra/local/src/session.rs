@@ -28,17 +28,13 @@ pub struct Session {
     reader: slm_api::Handler,
 }
 
+#[derive(Default)]
 pub struct Options {
     pub versioned: bool,
     pub runner: RunnerOptions,
     pub parameters: BTreeMap<String, String>,
 }
 
-impl Default for Options {
-    fn default() -> Self {
-        Options { versioned: false, runner: RunnerOptions::default(), parameters: BTreeMap::new() }
-    }
-}
 
 /// Makes sure the emulator answers, starting it (and installing it) if needed, once per process.
 async fn emulator() -> Result<String> {

@@ -7,7 +7,7 @@ use crate::domain::policy::{DUE_SHARDS, due_shard};
 use crate::domain::{Action, Asset, AssetChange, AssetState, FileRecord, FileState, FileStep, Policy, RestoreTier, TaskCounters, TaskId, TaskStatus, Title};
 use crate::error::{Error, Result};
 use crate::ports::{
-    AssetStore, Committed, Created, DueGuard, DueIndex, FileStore, LocatedFile, PolicyRef, PolicyStore, Scope, Task, TaskStore, TitleStore, Transition,
+    AssetStore, Committed, Created, DueGuard, DueIndex, FileStore, LocatedFile, PolicyRef, PolicyStore, Scope, Steps, Task, TaskStore, TitleStore, Transition,
 };
 use chrono::NaiveDate;
 use aws_sdk_dynamodb::Client;
@@ -657,7 +657,7 @@ impl FileStore for DynamoStore {
         }
     }
 
-    async fn steps_of(&self, files: &[FileRecord]) -> Result<HashMap<String, (Option<String>, Option<FileStep>)>> {
+    async fn steps_of(&self, files: &[FileRecord]) -> Result<Steps> {
         self.read_steps(files).await
     }
 
@@ -698,7 +698,7 @@ impl DynamoStore {
     }
 
     /// The current task and step of each file, in one or a few BatchGetItem calls.
-    async fn read_steps(&self, files: &[FileRecord]) -> Result<HashMap<String, (Option<String>, Option<FileStep>)>> {
+    async fn read_steps(&self, files: &[FileRecord]) -> Result<Steps> {
         let mut found = HashMap::new();
         for chunk in files.chunks(100) {
             let keys: Vec<Item> = chunk

@@ -360,36 +360,6 @@ impl S3Objects {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::FileState;
-
-    fn file(key: &str, version: &str) -> FileRecord {
-        FileRecord {
-            asset_id: "a".into(),
-            shard: 0,
-            bucket: "media".into(),
-            key: key.into(),
-            version_id: version.into(),
-            size: 1,
-            etag: "\"e\"".into(),
-            storage_class: StorageClass::Standard,
-            state: FileState::Active,
-        }
-    }
-
-    #[test]
-    fn copy_source_encodes_each_segment_and_keeps_slashes() {
-        assert_eq!(copy_source(&file("show 1/cam+a/ü.exr", "null")), "media/show%201/cam%2Ba/%C3%BC.exr");
-    }
-
-    #[test]
-    fn copy_source_names_the_registered_version() {
-        assert_eq!(copy_source(&file("k", "v1")), "media/k?versionId=v1");
-    }
-}
-
 /// Routes a bucket's event notifications to slm's S3-events queue. With `keep_existing`, the
 /// bucket's other notification configurations are read and kept (an existing media bucket);
 /// without, slm's is the only one (a bucket created for slm, as on the local stack).
@@ -432,4 +402,34 @@ pub async fn connect_bucket(client: &Client, bucket: &str, queue_arn: &str, keep
         .await
         .map_err(|e| sdk_error("set bucket notifications", e))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::FileState;
+
+    fn file(key: &str, version: &str) -> FileRecord {
+        FileRecord {
+            asset_id: "a".into(),
+            shard: 0,
+            bucket: "media".into(),
+            key: key.into(),
+            version_id: version.into(),
+            size: 1,
+            etag: "\"e\"".into(),
+            storage_class: StorageClass::Standard,
+            state: FileState::Active,
+        }
+    }
+
+    #[test]
+    fn copy_source_encodes_each_segment_and_keeps_slashes() {
+        assert_eq!(copy_source(&file("show 1/cam+a/ü.exr", "null")), "media/show%201/cam%2Ba/%C3%BC.exr");
+    }
+
+    #[test]
+    fn copy_source_names_the_registered_version() {
+        assert_eq!(copy_source(&file("k", "v1")), "media/k?versionId=v1");
+    }
 }

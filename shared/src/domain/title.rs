@@ -32,10 +32,10 @@ pub struct TitleBody {
 impl TitleBody {
     pub fn into_title(self, title_id: &str, now: &str) -> Result<Title> {
         validate_id("title_id", title_id)?;
-        if let Some(name) = &self.name {
-            if name.is_empty() || name.chars().count() > 256 || name.chars().any(char::is_control) {
-                return Err(Error::validation("name must be 1-256 characters without control characters"));
-            }
+        if let Some(name) = &self.name
+            && (name.is_empty() || name.chars().count() > 256 || name.chars().any(char::is_control))
+        {
+            return Err(Error::validation("name must be 1-256 characters without control characters"));
         }
         if self.dates.len() > MAX_DATES {
             return Err(Error::validation(format!("a title has at most {MAX_DATES} dates, got {}", self.dates.len())));

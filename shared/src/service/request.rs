@@ -23,14 +23,13 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
         if asset.state == AssetState::Purged {
             return Err(Error::Conflict(format!("asset {asset_id} is purged; nothing is left to {}", action.name())));
         }
-        if let Action::Restore { tier: RestoreTier::Expedited, .. } = action {
-            if asset.storage_class == "DEEP_ARCHIVE" || asset.storage_class == "MIXED" {
+        if let Action::Restore { tier: RestoreTier::Expedited, .. } = action
+            && (asset.storage_class == "DEEP_ARCHIVE" || asset.storage_class == "MIXED") {
                 return Err(Error::validation(format!(
                     "Expedited restores are not available for DEEP_ARCHIVE and asset {asset_id} is in {}; use Standard or Bulk",
                     asset.storage_class
                 )));
             }
-        }
         let created = self.start_task(&asset, action, origin, caller, now, None).await?;
         let (task, created) = match created {
             Created::New(t) => (t, true),
@@ -67,18 +66,18 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
             plan_cursor: None,
         };
         let created = self.meta.create_task(&task).await?;
-        if let Created::New(task) | Created::Existing(task) = &created {
-            if task.status == TaskStatus::Pending {
-                let input = ExecutionInput {
-                    task_id: task.task_id.to_string(),
-                    asset_id: task.asset_id.clone(),
-                    action: task.action.name().to_string(),
-                    asset_type: task.asset_type.clone(),
-                    title_id: task.title_id.clone(),
-                };
-                let input = serde_json::to_string(&input).map_err(|e| Error::dependency("encode execution input", e))?;
-                self.orchestrator.start(&task.task_id, input).await?;
-            }
+        if let Created::New(task) | Created::Existing(task) = &created
+            && task.status == TaskStatus::Pending
+        {
+            let input = ExecutionInput {
+                task_id: task.task_id.to_string(),
+                asset_id: task.asset_id.clone(),
+                action: task.action.name().to_string(),
+                asset_type: task.asset_type.clone(),
+                title_id: task.title_id.clone(),
+            };
+            let input = serde_json::to_string(&input).map_err(|e| Error::dependency("encode execution input", e))?;
+            self.orchestrator.start(&task.task_id, input).await?;
         }
         Ok(created)
     }
