@@ -122,11 +122,11 @@ pub async fn run_policy(command: PolicyCommand) -> Result<()> {
                 println!(
                     "{:<24} {:>3} {:<8} {:>4} {:<28} {:>6}  {}",
                     p["policy_id"].as_str().unwrap_or("?"),
-                    p["version"],
-                    p["enabled"],
-                    p["priority"],
+                    p["version"].to_string(),
+                    p["enabled"].to_string(),
+                    p["priority"].to_string(),
                     p["anchor"].as_str().unwrap_or("?"),
-                    p["offset_days"],
+                    p["offset_days"].to_string(),
                     action_text(&p["action"])
                 );
             }
@@ -217,7 +217,7 @@ pub fn print_actions(e: &Value) {
             action_text(a),
             a["due"].as_str().unwrap_or("?"),
             format!("{} v{}", a["policy"]["policy_id"].as_str().unwrap_or("?"), a["policy"]["version"]),
-            a["files"],
+            a["files"].to_string(),
             size(&a["bytes"]),
             usd(&est["monthly_saving"]),
             usd(&est["transition_cost"]),
