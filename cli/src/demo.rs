@@ -81,12 +81,12 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
         let p = s.api_ok("POST", "/policies", Some(p)).await?;
         let action = &p["action"];
         println!(
-            "  {:<24} v{} priority {:>2}: {} {} {} days after {}",
+            "  {:<24} v{} priority {:>2}: {}{} {} days after {}",
             p["policy_id"].as_str().unwrap_or("?"),
             p["version"],
             p["priority"],
             action["action"].as_str().unwrap_or("?"),
-            action["storage_class"].as_str().map(|c| format!("to {c}")).unwrap_or_default(),
+            action["storage_class"].as_str().map(|c| format!(" to {c}")).unwrap_or_default(),
             p["offset_days"],
             p["anchor"].as_str().unwrap_or("?")
         );
