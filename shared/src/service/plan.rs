@@ -54,9 +54,10 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
             return Ok(PlanReport::Ignored(format!("task {task_id} is {}", task.status.as_str())));
         }
         if let Some(token) = &new_token
-            && !self.meta.store_token(&task_id, token).await? {
-                return Ok(PlanReport::Ignored(format!("task {task_id} stopped running")));
-            }
+            && !self.meta.store_token(&task_id, token).await?
+        {
+            return Ok(PlanReport::Ignored(format!("task {task_id} stopped running")));
+        }
         let Some(token) = new_token.or(task.task_token.clone()) else {
             return Err(Error::validation(format!("task {task_id} has no execution token to continue with")));
         };

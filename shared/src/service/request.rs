@@ -24,12 +24,13 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
             return Err(Error::Conflict(format!("asset {asset_id} is purged; nothing is left to {}", action.name())));
         }
         if let Action::Restore { tier: RestoreTier::Expedited, .. } = action
-            && (asset.storage_class == "DEEP_ARCHIVE" || asset.storage_class == "MIXED") {
-                return Err(Error::validation(format!(
-                    "Expedited restores are not available for DEEP_ARCHIVE and asset {asset_id} is in {}; use Standard or Bulk",
-                    asset.storage_class
-                )));
-            }
+            && (asset.storage_class == "DEEP_ARCHIVE" || asset.storage_class == "MIXED")
+        {
+            return Err(Error::validation(format!(
+                "Expedited restores are not available for DEEP_ARCHIVE and asset {asset_id} is in {}; use Standard or Bulk",
+                asset.storage_class
+            )));
+        }
         let created = self.start_task(&asset, action, origin, caller, now, None).await?;
         let (task, created) = match created {
             Created::New(t) => (t, true),
