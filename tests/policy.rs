@@ -137,6 +137,61 @@ async fn a_moved_launch_date_moves_eligibility() {
     t.stop().await;
 }
 
+/// GIVEN an asset whose files were deleted outside slm, and an archive policy due for it
+/// WHEN the policy's task fails and the evaluator runs again
+/// THEN the asset is held (reported, no second task) and leaves the due index.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failed_policy_task_is_held_not_retried() {
+    let t = TestStack::start("policy-held").await.unwrap();
+    title(&t, "show", json!({"launch": "2027-01-01"})).await;
+    asset(&t, "edit", "show", "editorial", "final", 2).await;
+    for key in t.classes("show/editorial/").await.unwrap().keys() {
+        t.clients.s3.delete_object().bucket(&t.bucket).key(key).send().await.unwrap();
+    }
+    policy(&t, "archive-edit", json!({"asset_types": ["editorial"]}), "title.launch", 0, json!({"action": "archive", "storage_class": "GLACIER"}), 10).await;
+    t.wait_rescheduled().await.unwrap();
+    let first = t.evaluate("2027-02-01T02:00:00Z").await.unwrap();
+    let task_id = first["actions"][0]["task_id"].as_str().unwrap().to_string();
+    assert_eq!(t.wait_task(&task_id, WAIT).await.unwrap()["status"], "FAILED");
+
+    let again = t.evaluate("2027-02-01T03:00:00Z").await.unwrap();
+    assert_eq!((again["tasks_created"].as_u64(), again["actions"][0]["outcome"].as_str()), (Some(0), Some("held")), "{again}");
+    assert_eq!(again["actions"][0]["task_id"].as_str(), Some(task_id.as_str()), "the held task is named");
+    let later = t.evaluate("2027-02-02T02:00:00Z").await.unwrap();
+    assert_eq!((later["assets_read"].as_u64(), later["tasks_created"].as_u64()), (Some(0), Some(0)), "not read again: {later}");
+    assert_eq!(t.count_items("TasksTable").await.unwrap(), 1);
+    t.stop().await;
+}
+
+/// GIVEN an archived asset with a requested restore still running, and a policy due for it
+/// WHEN the evaluator runs THEN it leaves the busy asset alone;
+/// WHEN the restore ends THEN the next run creates the policy's task.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_busy_asset_waits_for_its_running_task() {
+    let t = TestStack::start("policy-busy").await.unwrap();
+    title(&t, "show", json!({"launch": "2027-01-01"})).await;
+    asset(&t, "edit", "show", "editorial", "final", 2).await;
+    let archive = t.request("edit", json!({"action": "archive", "storage_class": "GLACIER", "request_id": "a"})).await.unwrap();
+    t.wait_task(&archive, WAIT).await.unwrap();
+    let restore = t.request("edit", json!({"action": "restore", "days": 1, "tier": "Bulk", "request_id": "r"})).await.unwrap();
+    t.wait_files("edit", WAIT, |f| f.values().all(|i| i.get("step").map(String::as_str) == Some("REQUESTED"))).await.unwrap();
+    policy(&t, "deep-edit", json!({"asset_types": ["editorial"]}), "title.launch", 0, json!({"action": "archive", "storage_class": "DEEP_ARCHIVE"}), 10).await;
+    t.wait_rescheduled().await.unwrap();
+
+    let busy = t.evaluate("2027-02-01T02:00:00Z").await.unwrap();
+    assert_eq!((busy["tasks_created"].as_u64(), busy["actions"][0]["outcome"].as_str()), (Some(0), Some("busy")), "{busy}");
+    assert_eq!(busy["actions"][0]["task_id"].as_str(), Some(restore.as_str()), "names the task that holds the asset");
+    let keys: Vec<String> = t.file_items("edit").await.unwrap().into_keys().collect();
+    t.restore_headers(&keys).await.unwrap();
+    assert_eq!(t.wait_task(&restore, WAIT).await.unwrap()["status"], "SUCCEEDED");
+
+    let after = t.evaluate("2027-02-01T03:00:00Z").await.unwrap();
+    assert_eq!(created(&after).len(), 1, "{after}");
+    wait_created(&t, &after).await;
+    assert_eq!(classes_of(&t.classes("show/editorial/").await.unwrap()), ["DEEP_ARCHIVE"]);
+    t.stop().await;
+}
+
 /// GIVEN a policy for final assets and an asset still in work
 /// WHEN the asset's phase changes to final (and back)
 /// THEN it comes into the policy's due list (and leaves it), with nothing else to do.
