@@ -192,6 +192,54 @@ async fn a_busy_asset_waits_for_its_running_task() {
     t.stop().await;
 }
 
+/// GIVEN "archive 90 days after launch unless read in the last 30 days" and two assets
+/// WHEN one is read 80 days after launch
+/// THEN the unread one is archived 90 days after launch, the read one 30 days after its read;
+/// accesses add up per day, an older read does not move the last access, bad records are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn recent_reads_hold_an_archive_back() {
+    let t = TestStack::start("policy-reads-recent").await.unwrap();
+    title(&t, "show", json!({"launch": "2027-03-01"})).await;
+    asset(&t, "quiet", "show", "editorial", "final", 1).await;
+    asset(&t, "read", "show", "editorial", "final", 1).await;
+    let doc = json!({"policy_id": "quiet-archive", "anchor": "title.launch", "offset_days": 90, "not_accessed_days": 30,
+        "selector": {"asset_types": ["editorial"]}, "action": {"action": "archive", "storage_class": "GLACIER_IR"}});
+    t.api_ok("POST", "/policies", Some(doc)).await.unwrap();
+    t.wait_rescheduled().await.unwrap();
+
+    let may_20: chrono::DateTime<chrono::Utc> = "2027-05-20T12:00:00Z".parse().unwrap();
+    let (status, out) = t.api_at(may_20, "POST", "/assets/read/accesses", Some(json!({"day": "2027-05-20", "count": 12}))).await;
+    assert_eq!(status, 200, "{out}");
+    assert_eq!((out["last_access_on"].as_str(), out["due_at"].as_str()), (Some("2027-05-20"), Some("2027-06-19")), "{out}");
+    t.api_at(may_20, "POST", "/assets/read/accesses", Some(json!({"day": "2027-05-20", "count": 3}))).await;
+    let (_, out) = t.api_at(may_20, "POST", "/assets/read/accesses", Some(json!({"day": "2027-04-01", "count": 1}))).await;
+    assert_eq!(out["last_access_on"], "2027-05-20", "an older read does not move the last access");
+    for (name, body, status) in [
+        ("zero", json!({"day": "2027-05-20", "count": 0}), 400),
+        ("future", json!({"day": "2027-06-20", "count": 1}), 400),
+        ("bad day", json!({"day": "2027-02-30", "count": 1}), 400),
+        ("unknown field", json!({"day": "2027-05-20", "count": 1, "user": "x"}), 400),
+    ] {
+        let (got, out) = t.api_at(may_20, "POST", "/assets/read/accesses", Some(body)).await;
+        assert_eq!(got, status, "{name}: {out}");
+    }
+    let (got, _) = t.api_at(may_20, "POST", "/assets/nope/accesses", Some(json!({"day": "2027-05-20", "count": 1}))).await;
+    assert_eq!(got, 404);
+    let days = t.api_ok("GET", "/assets/read/accesses", None).await.unwrap();
+    assert_eq!(days["accesses"], json!([{"day": "2027-04-01", "count": 1}, {"day": "2027-05-20", "count": 15}]), "refused records added nothing");
+
+    let first = t.evaluate("2027-05-30T02:00:00Z").await.unwrap();
+    assert_eq!(created(&first).keys().cloned().collect::<Vec<_>>(), ["quiet"], "{first}");
+    wait_created(&t, &first).await;
+    let early = t.evaluate("2027-06-18T02:00:00Z").await.unwrap();
+    assert_eq!(early["tasks_created"], 0, "{early}");
+    let quiet_enough = t.evaluate("2027-06-19T02:00:00Z").await.unwrap();
+    assert_eq!(created(&quiet_enough).keys().cloned().collect::<Vec<_>>(), ["read"], "{quiet_enough}");
+    wait_created(&t, &quiet_enough).await;
+    assert_eq!(classes_of(&t.classes("show/editorial/").await.unwrap()), ["GLACIER_IR"]);
+    t.stop().await;
+}
+
 /// GIVEN a policy for final assets and an asset still in work
 /// WHEN the asset's phase changes to final (and back)
 /// THEN it comes into the policy's due list (and leaves it), with nothing else to do.

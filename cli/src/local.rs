@@ -63,6 +63,24 @@ pub enum AssetCommand {
     Show {
         asset_id: String,
     },
+    /// Records reads of an asset on a day (access statistics; the last access is a policy anchor).
+    Access {
+        asset_id: String,
+        /// YYYY-MM-DD
+        #[arg(long)]
+        day: String,
+        #[arg(long, default_value_t = 1)]
+        count: u64,
+        #[arg(long = "as", default_value = LOCAL_ADMIN)]
+        caller: String,
+    },
+    /// An asset's accesses per day.
+    Accesses {
+        asset_id: String,
+        /// From this day on (YYYY-MM-DD).
+        #[arg(long)]
+        from: Option<String>,
+    },
     /// Changes the phase or tags of an asset (its due day follows).
     Change {
         asset_id: String,
@@ -212,6 +230,13 @@ pub async fn run_asset(command: AssetCommand) -> Result<()> {
             let body = json!({"asset_id": asset_id, "title_id": title_id, "asset_type": asset_type, "bucket": saved.bucket, "prefix": prefix,
                 "phase": phase, "tags": tags, "created_on": created_on});
             call(&saved, &caller, "POST", "/assets", Some(strip_nulls(body))).await?
+        }
+        AssetCommand::Access { asset_id, day, count, caller } => {
+            call(&saved, &caller, "POST", &format!("/assets/{asset_id}/accesses"), Some(json!({"day": day, "count": count}))).await?
+        }
+        AssetCommand::Accesses { asset_id, from } => {
+            let query = from.map(|f| format!("?from={f}")).unwrap_or_default();
+            call(&saved, LOCAL_ADMIN, "GET", &format!("/assets/{asset_id}/accesses{query}"), None).await?
         }
         AssetCommand::Change { asset_id, phase, tags, caller } => {
             let tags: Option<serde_json::Map<String, Value>> =

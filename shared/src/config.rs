@@ -12,6 +12,7 @@ pub struct Tables {
     pub tasks: String,
     pub titles: String,
     pub policies: String,
+    pub accesses: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +53,7 @@ impl Config {
                 tasks: required("TASKS_TABLE")?,
                 titles: required("TITLES_TABLE")?,
                 policies: required("POLICIES_TABLE")?,
+                accesses: required("ACCESSES_TABLE")?,
             },
             control_queue_url: required("CONTROL_QUEUE_URL")?,
             work_queue_url: required("WORK_QUEUE_URL")?,
@@ -98,12 +100,13 @@ mod tests {
         move |k| map.get(k).cloned()
     }
 
-    const REQUIRED: [(&str, &str); 8] = [
+    const REQUIRED: [(&str, &str); 9] = [
         ("ASSETS_TABLE", "a"),
         ("FILES_TABLE", "f"),
         ("TASKS_TABLE", "t"),
         ("TITLES_TABLE", "ti"),
         ("POLICIES_TABLE", "p"),
+        ("ACCESSES_TABLE", "ac"),
         ("CONTROL_QUEUE_URL", "c"),
         ("WORK_QUEUE_URL", "w"),
         ("STATE_MACHINE_ARN", "s"),

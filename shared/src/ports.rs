@@ -120,6 +120,15 @@ pub trait DueIndex {
     fn assets_page(&self, scope: &Scope, cursor: Option<&str>, limit: usize) -> impl Future<Output = Result<(Vec<Asset>, Option<String>)>> + Send;
 }
 
+/// Accesses per asset per day (the access statistics) and each asset's last access.
+pub trait AccessStore {
+    /// Adds `count` accesses on `day`; moves the asset's last access to `day` if it is later.
+    /// Returns the asset as it is after (None when it does not exist).
+    fn record_access(&self, asset: &Asset, day: NaiveDate, count: u64) -> impl Future<Output = Result<Option<Asset>>> + Send;
+    /// The asset's accesses per day, from `from` on, in day order.
+    fn accesses(&self, asset_id: &str, from: NaiveDate) -> impl Future<Output = Result<Vec<(NaiveDate, u64)>>> + Send;
+}
+
 pub trait TitleStore {
     /// Creates or replaces a title; returns the one it replaced.
     fn put_title(&self, title: &Title) -> impl Future<Output = Result<Option<Title>>> + Send;

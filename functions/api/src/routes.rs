@@ -5,7 +5,8 @@ use serde::Deserialize;
 use slm_core::domain::pricing::PriceTable;
 use slm_core::domain::title::parse_date;
 use slm_core::domain::{Action, AssetChange, NewAsset, PolicyDoc, TaskId, TitleBody};
-use slm_core::ports::{AssetStore, PolicyStore, TaskStore, TitleStore};
+use slm_core::ports::{AccessStore, AssetStore, PolicyStore, TaskStore, TitleStore};
+use slm_core::service::access::AccessBody;
 use slm_core::service::{AwsCore, Mode};
 use slm_core::{Error, Result};
 
@@ -150,6 +151,22 @@ pub async fn route(core: &AwsCore, request: ApiGatewayV2httpRequest) -> Result<(
             caller(&request)?;
             let change: AssetChange = body(&request)?;
             Ok((200, json(&core.change_asset(asset_id, &change).await?)?))
+        }
+        ("POST", ["assets", asset_id, "accesses"]) => {
+            caller(&request)?;
+            let access: AccessBody = body(&request)?;
+            let today = chrono::DateTime::from_timestamp_millis(request.request_context.time_epoch).unwrap_or_default().date_naive();
+            let asset = core.record_access(asset_id, &access, today).await?;
+            Ok((200, serde_json::json!({ "asset_id": asset.asset_id, "last_access_on": asset.last_access_on, "due_at": asset.due_at })))
+        }
+        ("GET", ["assets", asset_id, "accesses"]) => {
+            let from = match request.query_string_parameters.first("from") {
+                Some(d) => parse_date("from", d)?,
+                None => parse_date("from", "1970-01-01")?,
+            };
+            core.meta.get_asset(asset_id).await?.ok_or_else(|| Error::NotFound(format!("asset {asset_id}")))?;
+            let days: Vec<_> = core.meta.accesses(asset_id, from).await?.into_iter().map(|(day, count)| serde_json::json!({"day": day, "count": count})).collect();
+            Ok((200, serde_json::json!({ "asset_id": asset_id, "accesses": days })))
         }
         ("PUT", ["titles", title_id]) => {
             caller(&request)?;

@@ -94,7 +94,12 @@ impl Session {
     }
 
     pub async fn api_as(&self, caller: &str, method: &str, path: &str, body: Option<Value>) -> (i64, Value) {
-        call(&self.api, caller, method, path, body).await
+        call(&self.api, caller, method, path, body, Utc::now()).await
+    }
+
+    /// Calls the API as if at `now` (API Gateway's request time), for travelling in time.
+    pub async fn api_at(&self, now: chrono::DateTime<Utc>, method: &str, path: &str, body: Option<Value>) -> (i64, Value) {
+        call(&self.api, CALLER, method, path, body, now).await
     }
 
     /// Calls the API and fails on a 4xx or 5xx answer, naming the call.
@@ -186,7 +191,7 @@ impl Session {
     pub async fn wait_task(&self, task_id: &str, timeout: Duration) -> Result<Value> {
         let start = Instant::now();
         loop {
-            let (_, task) = call(&self.reader, CALLER, "GET", &format!("/tasks/{task_id}"), None).await;
+            let (_, task) = call(&self.reader, CALLER, "GET", &format!("/tasks/{task_id}"), None, Utc::now()).await;
             let status = task["status"].as_str().unwrap_or_default().to_string();
             if matches!(status.as_str(), "SUCCEEDED" | "PARTIALLY_FAILED" | "FAILED") && self.execution_ended(task_id).await? {
                 return Ok(task);
@@ -301,8 +306,8 @@ impl Session {
     }
 }
 
-async fn call(api: &slm_api::Handler, caller: &str, method: &str, path: &str, body: Option<Value>) -> (i64, Value) {
-    let request = crate::api_request(method, path, body.as_ref(), caller, Utc::now());
+async fn call(api: &slm_api::Handler, caller: &str, method: &str, path: &str, body: Option<Value>, now: chrono::DateTime<Utc>) -> (i64, Value) {
+    let request = crate::api_request(method, path, body.as_ref(), caller, now);
     let response = api.handle(request).await;
     let text = match response.body {
         Some(aws_lambda_events::encodings::Body::Text(t)) => t,

@@ -7,7 +7,7 @@ use crate::domain::policy::{DUE_SHARDS, due_shard};
 use crate::domain::{Action, Asset, AssetChange, AssetState, FileRecord, FileState, FileStep, Policy, RestoreTier, TaskCounters, TaskId, TaskStatus, Title};
 use crate::error::{Error, Result};
 use crate::ports::{
-    AssetStore, Committed, Created, DueGuard, DueIndex, FileStore, LocatedFile, PolicyRef, PolicyStore, Scope, Steps, Task, TaskStore, TitleStore, Transition,
+    AccessStore, AssetStore, Committed, Created, DueGuard, DueIndex, FileStore, LocatedFile, PolicyRef, PolicyStore, Scope, Steps, Task, TaskStore, TitleStore, Transition,
 };
 use chrono::NaiveDate;
 use aws_sdk_dynamodb::Client;
@@ -443,6 +443,60 @@ impl DynamoStore {
 /// goes last when an evaluation stops at its cap.
 pub fn due_shards_from(first: u32) -> impl Iterator<Item = u32> {
     (0..DUE_SHARDS).map(move |i| (first + i) % DUE_SHARDS)
+}
+
+impl AccessStore for DynamoStore {
+    async fn record_access(&self, asset: &Asset, day: NaiveDate, count: u64) -> Result<Option<Asset>> {
+        self.client
+            .update_item()
+            .table_name(&self.tables.accesses)
+            .key("asset_id", s(&asset.asset_id))
+            .key("day", s(day.to_string()))
+            .update_expression("ADD accesses :n SET title_id = :t, asset_type = :k")
+            .expression_attribute_values(":n", n(count))
+            .expression_attribute_values(":t", s(&asset.title_id))
+            .expression_attribute_values(":k", s(&asset.asset_type))
+            .send()
+            .await
+            .map_err(|e| sdk_error("record accesses", e))?;
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.tables.assets)
+            .key("asset_id", s(&asset.asset_id))
+            .update_expression("SET last_access_on = :d")
+            .condition_expression("attribute_exists(asset_id) AND (attribute_not_exists(last_access_on) OR last_access_on < :d)")
+            .expression_attribute_values(":d", s(day.to_string()))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match conditional("record last access", res)? {
+            Some(out) => out.attributes.as_ref().map(item_to_asset).transpose(),
+            // An earlier access than the last one: the asset is as it was.
+            None => self.get_asset(&asset.asset_id).await,
+        }
+    }
+
+    async fn accesses(&self, asset_id: &str, from: NaiveDate) -> Result<Vec<(NaiveDate, u64)>> {
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.tables.accesses)
+            .key_condition_expression("asset_id = :a AND #day >= :from")
+            .expression_attribute_names("#day", "day")
+            .expression_attribute_values(":a", s(asset_id))
+            .expression_attribute_values(":from", s(from.to_string()))
+            .into_paginator()
+            .items()
+            .send();
+        let mut out = Vec::new();
+        while let Some(item) = pages.next().await {
+            let item = item.map_err(|e| sdk_error("read accesses", e))?;
+            let day = get_date(&item, "day")?.ok_or_else(|| Error::dependency("read accesses", "day missing"))?;
+            out.push((day, get_n(&item, "accesses")));
+        }
+        Ok(out)
+    }
 }
 
 fn title_to_item(t: &Title) -> Item {

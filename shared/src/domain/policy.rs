@@ -190,6 +190,10 @@ pub struct PolicyDoc {
     pub anchor: Anchor,
     /// Signed so that a negative offset gets an error that says so, not a type error.
     pub offset_days: i64,
+    /// "Unless read in the last N days": the policy is not due before the asset's last access
+    /// (its creation when never read) plus this many days.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_accessed_days: Option<i64>,
     pub action: PolicyAction,
     #[serde(default)]
     pub priority: u32,
@@ -216,6 +220,11 @@ impl PolicyDoc {
         }
         if !(0..=MAX_OFFSET_DAYS).contains(&self.offset_days) {
             return Err(Error::validation(format!("offset_days must be between 0 and {MAX_OFFSET_DAYS}, got {}", self.offset_days)));
+        }
+        if let Some(quiet) = self.not_accessed_days
+            && !(0..=MAX_OFFSET_DAYS).contains(&quiet)
+        {
+            return Err(Error::validation(format!("not_accessed_days must be between 0 and {MAX_OFFSET_DAYS}, got {quiet}")));
         }
         if self.priority > MAX_PRIORITY {
             return Err(Error::validation(format!("priority must be between 0 and {MAX_PRIORITY}, got {}", self.priority)));
@@ -247,7 +256,14 @@ impl Policy {
             return None;
         }
         let anchor = self.doc.anchor.date(asset, title)?;
-        anchor.checked_add_days(Days::new(self.doc.offset_days as u64))
+        let due = anchor.checked_add_days(Days::new(self.doc.offset_days as u64))?;
+        match self.doc.not_accessed_days {
+            None => Some(due),
+            Some(quiet) => {
+                let accessed = Anchor::AssetLastAccess.date(asset, title)?;
+                Some(due.max(accessed.checked_add_days(Days::new(quiet as u64))?))
+            }
+        }
     }
 
     /// The task origin for this policy's action on an asset: the same policy version and due
@@ -383,6 +399,18 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn unless_read_recently_holds_the_due_day_back_until_the_asset_is_quiet() {
+        // Archive 90 days after launch unless read in the last 30 days.
+        let p = policy("q", r#"{"policy_id":"ID","anchor":"title.launch","offset_days":90,"not_accessed_days":30,"action":{"action":"archive","storage_class":"GLACIER"}}"#);
+        let mut a = asset("editorial", "final", "STANDARD");
+        assert_eq!(p.due_date(&a, Some(&title())), Some(date("2027-05-30")), "never read: launch + 90");
+        a.last_access_on = Some(date("2027-05-20"));
+        assert_eq!(p.due_date(&a, Some(&title())), Some(date("2027-06-19")), "read on May 20: 30 quiet days after it");
+        a.last_access_on = Some(date("2027-03-02"));
+        assert_eq!(p.due_date(&a, Some(&title())), Some(date("2027-05-30")), "an old read does not move it");
+    }
+
+    #[test]
     fn selectors_match_on_every_listed_dimension() {
         let p = policy("p", r#"{"policy_id":"ID","selector":{"asset_types":["vfx_plate"],"phases":["final"],"titles":["tln"],"tags":{"hero":"yes"}},"anchor":"asset.created","offset_days":0,"action":{"action":"purge"}}"#);
         let mut a = asset("vfx_plate", "final", "STANDARD");
@@ -488,6 +516,7 @@ pub(crate) mod tests {
             (base.replace(r#""offset_days":30"#, r#""offset_days":30,"selector":{"asset_types":["a b"]}"#), "asset_types"),
             (base.replace(r#""offset_days":30"#, r#""offset_days":30,"selector":{"kinds":["x"]}"#), "kinds"),
             (base.replace(r#""policy_id":"p","#, ""), "policy_id"),
+            (base.replace(r#""offset_days":30"#, r#""offset_days":30,"not_accessed_days":-1"#), "not_accessed_days"),
         ];
         for (text, needle) in cases {
             let err = PolicyDoc::parse(&text).unwrap_err();

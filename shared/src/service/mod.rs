@@ -1,6 +1,7 @@
 //! The use cases: what each function does, written once against the ports. The function crates,
 //! the local stack and the CLI all call these.
 
+pub mod access;
 mod complete;
 pub mod evaluate;
 mod plan;
@@ -18,13 +19,13 @@ use crate::adapters::{Clients, DynamoStore, S3Objects, SfnOrchestrator, SqsQueue
 use crate::config::Config;
 use crate::domain::{Action, FileRecord, Outcome, TaskId};
 use crate::error::Result;
-use crate::ports::{AssetStore, DueIndex, FileStore, ObjectStore, Orchestrator, PolicyStore, Queues, TaskStore, TitleStore};
+use crate::ports::{AccessStore, AssetStore, DueIndex, FileStore, ObjectStore, Orchestrator, PolicyStore, Queues, TaskStore, TitleStore};
 use serde::{Deserialize, Serialize};
 
 /// The metadata ports, as one bound.
-pub trait Metadata: AssetStore + FileStore + TaskStore + DueIndex + TitleStore + PolicyStore + Sync {}
+pub trait Metadata: AssetStore + FileStore + TaskStore + DueIndex + TitleStore + PolicyStore + AccessStore + Sync {}
 
-impl<T: AssetStore + FileStore + TaskStore + DueIndex + TitleStore + PolicyStore + Sync> Metadata for T {}
+impl<T: AssetStore + FileStore + TaskStore + DueIndex + TitleStore + PolicyStore + AccessStore + Sync> Metadata for T {}
 
 /// The core with its ports plugged in.
 #[derive(Clone, Debug)]
