@@ -455,3 +455,57 @@ async fn bad_policies_titles_and_changes_are_refused_and_store_nothing() {
     }
     t.stop().await;
 }
+
+/// GIVEN reads recorded for two asset types of a launched title (editorial read for three weeks
+/// after launch, plates again in week ten)
+/// WHEN the access report runs
+/// THEN it recommends archiving editorial 21 days and plates 77 days after launch, with the
+/// projected saving, as text and as a chart with a line per type.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_access_report_recommends_an_archive_offset_per_asset_type() {
+    let t = TestStack::start("policy-report").await.unwrap();
+    title(&t, "show", json!({"launch": "2027-03-01"})).await;
+    for i in 0..4 {
+        asset(&t, &format!("edit-{i}"), "show", "editorial", "final", 2).await;
+    }
+    for i in 0..2 {
+        asset(&t, &format!("plates-{i}"), "show", "vfx_plate", "final", 1).await;
+    }
+    let launch: chrono::NaiveDate = "2027-03-01".parse().unwrap();
+    let read = |asset: String, days: i64| {
+        let t = &t;
+        async move {
+            let day = launch + chrono::Days::new(days as u64);
+            let now = day.and_hms_opt(12, 0, 0).unwrap().and_utc();
+            let (status, out) = t.api_at(now, "POST", &format!("/assets/{asset}/accesses"), Some(json!({"day": day.to_string(), "count": 7}))).await;
+            assert_eq!(status, 200, "{out}");
+        }
+    };
+    for i in 0..4 {
+        for days in [0, 7, 14] {
+            read(format!("edit-{i}"), days).await;
+        }
+    }
+    for i in 0..2 {
+        for days in [0, 70] {
+            read(format!("plates-{i}"), days).await;
+        }
+    }
+    let config = slm_local::runner::function_config(t.stack.function("slm-api").unwrap(), &Default::default()).unwrap();
+    let core = slm_core::service::AwsCore::new(&t.clients, config);
+    let prices = slm_core::domain::pricing::PriceTable::bundled();
+    let report = core.access_report("launch", 7, 182, 0.01, slm_core::domain::StorageClass::GlacierIr, &prices).await.unwrap();
+    let by: BTreeMap<&str, _> = report.types.iter().map(|c| (c.asset_type.as_str(), c)).collect();
+    assert_eq!(by["editorial"].recommended_offset_days, Some(21));
+    assert_eq!(by["vfx_plate"].recommended_offset_days, Some(77));
+    assert_eq!((by["editorial"].assets, by["vfx_plate"].assets), (4, 2));
+    assert!((by["editorial"].points[0].1 - 1.0).abs() < 1e-12, "7 reads of each asset in a 7-day bin: {:?}", by["editorial"].points[0]);
+    let projected = by["editorial"].projected.unwrap();
+    assert!((projected.transition_cost - 8.0 / 1000.0 * 0.02).abs() < 1e-12, "8 files to GLACIER_IR: {projected:?}");
+    assert!(report.text().contains("21 days"), "{}", report.text());
+    let svg = report.svg();
+    assert_eq!(svg.matches("<polyline").count(), 2, "{svg}");
+    let (status, _) = t.api_at(launch.and_hms_opt(0, 0, 0).unwrap().and_utc(), "POST", "/assets/edit-0/accesses", Some(json!({"day": "2027-03-05", "count": 1}))).await;
+    assert_eq!(status, 400, "a day after tomorrow is refused");
+    t.stop().await;
+}

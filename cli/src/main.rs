@@ -47,6 +47,11 @@ enum Command {
     DryRun(policy::DryRunArgs),
     /// Runs the policy evaluator as its schedule would at a chosen time (creates and starts tasks).
     Evaluate(policy::EvaluateArgs),
+    /// Reports on the local stack.
+    Report {
+        #[command(subcommand)]
+        command: ReportCommand,
+    },
     /// Media buckets on AWS.
     Bucket {
         #[command(subcommand)]
@@ -56,6 +61,13 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Benchmarks on the local stack (figures for BENCHMARKS.md).
     Bench(bench::BenchArgs),
+}
+
+#[derive(Subcommand)]
+enum ReportCommand {
+    /// Reads per asset per day by asset type against days since launch, the recommended archive
+    /// offset per type and its projected saving (text or JSON, and an SVG chart).
+    Access(policy::AccessReportArgs),
 }
 
 #[derive(Subcommand)]
@@ -88,6 +100,7 @@ async fn main() -> Result<()> {
         Command::Title { command } => policy::run_title(command).await,
         Command::DryRun(args) => policy::dry_run(args).await,
         Command::Evaluate(args) => policy::evaluate(args).await,
+        Command::Report { command: ReportCommand::Access(args) } => policy::access_report(args).await,
         Command::Demo(args) => demo::demo(args).await,
         Command::Bench(args) => bench::bench(args).await,
     }

@@ -93,6 +93,50 @@ pub struct EvaluateArgs {
     pub json: bool,
 }
 
+#[derive(Args)]
+pub struct AccessReportArgs {
+    /// The title date days are counted from.
+    #[arg(long, default_value = "launch")]
+    pub anchor: String,
+    #[arg(long, default_value_t = 7)]
+    pub bin_days: i64,
+    #[arg(long, default_value_t = 364)]
+    pub horizon_days: i64,
+    /// Reads per asset per day under which an asset type counts as cold.
+    #[arg(long, default_value_t = 0.01)]
+    pub threshold: f64,
+    /// The class the projected savings archive to.
+    #[arg(long, default_value = "GLACIER_IR")]
+    pub target: String,
+    /// Also write the chart (SVG) here.
+    #[arg(long)]
+    pub svg: Option<PathBuf>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The access report: reads per asset per day by days since launch, by asset type, with the
+/// recommended archive offset and its saving. It reads the tables directly (an analytics job).
+pub async fn access_report(args: AccessReportArgs) -> Result<()> {
+    let saved = load()?;
+    let clients = clients(&saved.stack.endpoint).await;
+    let config = slm_local::runner::function_config(saved.stack.function("slm-api")?, &Default::default())?;
+    let core = slm_core::service::AwsCore::new(&clients, config);
+    let prices = slm_core::domain::pricing::PriceTable::bundled();
+    let report = core.access_report(&args.anchor, args.bin_days, args.horizon_days, args.threshold, args.target.parse()?, &prices).await?;
+    if let Some(path) = &args.svg {
+        std::fs::write(path, report.svg()).with_context(|| format!("writing {}", path.display()))?;
+    }
+    if args.json {
+        return print_json(&serde_json::to_value(&report)?);
+    }
+    print!("{}", report.text());
+    if let Some(path) = &args.svg {
+        println!("chart: {}", path.display());
+    }
+    Ok(())
+}
+
 fn read_doc(file: &PathBuf) -> Result<Value> {
     let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     serde_json::from_str(&text).with_context(|| format!("{} is not JSON", file.display()))

@@ -127,12 +127,16 @@ pub trait AccessStore {
     fn record_access(&self, asset: &Asset, day: NaiveDate, count: u64) -> impl Future<Output = Result<Option<Asset>>> + Send;
     /// The asset's accesses per day, from `from` on, in day order.
     fn accesses(&self, asset_id: &str, from: NaiveDate) -> impl Future<Output = Result<Vec<(NaiveDate, u64)>>> + Send;
+    /// Every day of every asset, for reports: (title, asset type, day, accesses).
+    fn all_accesses(&self) -> impl Future<Output = Result<Vec<(String, String, NaiveDate, u64)>>> + Send;
 }
 
 pub trait TitleStore {
     /// Creates or replaces a title; returns the one it replaced.
     fn put_title(&self, title: &Title) -> impl Future<Output = Result<Option<Title>>> + Send;
     fn get_title(&self, title_id: &str) -> impl Future<Output = Result<Option<Title>>> + Send;
+    /// Every title, for reports.
+    fn all_titles(&self) -> impl Future<Output = Result<Vec<Title>>> + Send;
 }
 
 pub trait PolicyStore {

@@ -497,6 +497,17 @@ impl AccessStore for DynamoStore {
         }
         Ok(out)
     }
+
+    async fn all_accesses(&self) -> Result<Vec<(String, String, NaiveDate, u64)>> {
+        let mut pages = self.client.scan().table_name(&self.tables.accesses).into_paginator().items().send();
+        let mut out = Vec::new();
+        while let Some(item) = pages.next().await {
+            let item = item.map_err(|e| sdk_error("read accesses", e))?;
+            let day = get_date(&item, "day")?.ok_or_else(|| Error::dependency("read accesses", "day missing"))?;
+            out.push((get_s(&item, "title_id")?, get_s(&item, "asset_type")?, day, get_n(&item, "accesses")));
+        }
+        Ok(out)
+    }
 }
 
 fn title_to_item(t: &Title) -> Item {
@@ -543,6 +554,15 @@ impl TitleStore for DynamoStore {
             .await
             .map_err(|e| sdk_error("get title", e))?;
         out.item.as_ref().map(item_to_title).transpose()
+    }
+
+    async fn all_titles(&self) -> Result<Vec<Title>> {
+        let mut pages = self.client.scan().table_name(&self.tables.titles).into_paginator().items().send();
+        let mut out = Vec::new();
+        while let Some(item) = pages.next().await {
+            out.push(item_to_title(&item.map_err(|e| sdk_error("read titles", e))?)?);
+        }
+        Ok(out)
     }
 }
 

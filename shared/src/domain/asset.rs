@@ -150,6 +150,13 @@ pub struct Asset {
     pub due_at: Option<String>,
 }
 
+impl Asset {
+    /// Its files' sizes as prices need them, from the aggregates kept at registration.
+    pub fn sizes(&self) -> super::pricing::Sizes {
+        super::pricing::Sizes { count: self.file_count, bytes: self.total_bytes, small_count: self.small_file_count, small_bytes: self.small_file_bytes }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

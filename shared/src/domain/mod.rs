@@ -6,6 +6,7 @@ pub mod file;
 pub mod multipart;
 pub mod policy;
 pub mod pricing;
+pub mod report;
 pub mod task;
 pub mod title;
 

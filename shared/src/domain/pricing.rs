@@ -23,6 +23,15 @@ pub struct Sizes {
     pub small_bytes: u64,
 }
 
+impl std::ops::AddAssign for Sizes {
+    fn add_assign(&mut self, other: Sizes) {
+        self.count += other.count;
+        self.bytes += other.bytes;
+        self.small_count += other.small_count;
+        self.small_bytes += other.small_bytes;
+    }
+}
+
 impl Sizes {
     pub fn of(sizes: &[u64]) -> Self {
         let small: Vec<u64> = sizes.iter().copied().filter(|s| *s < SMALL_OBJECT_BYTES).collect();

@@ -8,7 +8,7 @@ use super::schedule::Titles;
 use super::{Core, Metadata};
 use crate::adapters::dynamo::due_shards_from;
 use crate::domain::policy::{Decision, decide, next_due};
-use crate::domain::pricing::{Estimate, PriceTable, Sizes};
+use crate::domain::pricing::{Estimate, PriceTable};
 use crate::domain::{Action, Asset, AssetState, Policy, StorageClass, Title};
 use crate::error::Result;
 use crate::ports::{Created, DueGuard, ObjectStore, Orchestrator, PolicyRef, Queues};
@@ -201,7 +201,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
 /// class's minimum is over.
 fn estimate(asset: &Asset, title: Option<&Title>, policies: &[Policy], action: Action, day: NaiveDate, prices: &PriceTable) -> Option<Estimate> {
     let from: StorageClass = asset.storage_class.parse().ok()?;
-    let sizes = Sizes { count: asset.file_count, bytes: asset.total_bytes, small_count: asset.small_file_count, small_bytes: asset.small_file_bytes };
+    let sizes = asset.sizes();
     let to = match action {
         Action::Archive { storage_class } => Some(storage_class),
         _ => None,
