@@ -448,6 +448,10 @@ async fn bad_policies_titles_and_changes_are_refused_and_store_nothing() {
     assert_eq!(status, 400, "{out}");
     let (status, out) = t.api("PATCH", "/assets/nope", Some(json!({"phase": "final"}))).await;
     assert_eq!(status, 404, "{out}");
+    let (status, out) = t.api("PATCH", "/assets/edit", Some(json!({}))).await;
+    assert_eq!(status, 400, "nothing to change: {out}");
+    let (status, out) = t.api("PATCH", "/assets/edit", Some(json!({"tags": {"k\u{7}": "v"}}))).await;
+    assert_eq!(status, 400, "a control character in a tag: {out}");
     assert_eq!(t.api_ok("GET", "/assets/edit", None).await.unwrap()["phase"], "final");
     for body in [json!({"at": "2027-02-30"}), json!({"at": "2027-01-01", "limit": 0}), json!({"at": "2027-01-01", "when": "now"})] {
         let (status, out) = t.api("POST", "/dry-run", Some(body.clone())).await;
@@ -494,7 +498,7 @@ async fn the_access_report_recommends_an_archive_offset_per_asset_type() {
     let config = slm_local::runner::function_config(t.stack.function("slm-api").unwrap(), &Default::default()).unwrap();
     let core = slm_core::service::AwsCore::new(&t.clients, config);
     let prices = slm_core::domain::pricing::PriceTable::bundled();
-    let report = core.access_report("launch", 7, 182, 0.01, slm_core::domain::StorageClass::GlacierIr, &prices).await.unwrap();
+    let report = core.access_report("launch", 7, 182, 0.01, slm_core::domain::StorageClass::GlacierIr, prices).await.unwrap();
     let by: BTreeMap<&str, _> = report.types.iter().map(|c| (c.asset_type.as_str(), c)).collect();
     assert_eq!(by["editorial"].recommended_offset_days, Some(21));
     assert_eq!(by["vfx_plate"].recommended_offset_days, Some(77));

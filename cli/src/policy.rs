@@ -123,7 +123,7 @@ pub async fn access_report(args: AccessReportArgs) -> Result<()> {
     let config = slm_local::runner::function_config(saved.stack.function("slm-api")?, &Default::default())?;
     let core = slm_core::service::AwsCore::new(&clients, config);
     let prices = slm_core::domain::pricing::PriceTable::bundled();
-    let report = core.access_report(&args.anchor, args.bin_days, args.horizon_days, args.threshold, args.target.parse()?, &prices).await?;
+    let report = core.access_report(&args.anchor, args.bin_days, args.horizon_days, args.threshold, args.target.parse()?, prices).await?;
     if let Some(path) = &args.svg {
         std::fs::write(path, report.svg()).with_context(|| format!("writing {}", path.display()))?;
     }

@@ -99,6 +99,20 @@ pub enum Scope {
     All,
 }
 
+impl Scope {
+    /// A title's assets, or (None) every asset: the form a reschedule message carries.
+    pub fn of(title_id: Option<String>) -> Self {
+        title_id.map_or(Scope::All, |title_id| Scope::Title { title_id })
+    }
+
+    pub fn title_id(self) -> Option<String> {
+        match self {
+            Scope::Title { title_id } => Some(title_id),
+            Scope::All => None,
+        }
+    }
+}
+
 /// When a change of an asset's due day may be written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DueGuard {

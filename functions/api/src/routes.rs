@@ -206,7 +206,7 @@ pub async fn route(core: &AwsCore, request: ApiGatewayV2httpRequest) -> Result<(
         ("POST", ["dry-run"]) => {
             caller(&request)?;
             let dry: DryRunBody = body(&request)?;
-            let evaluation = core.evaluate(dry.time()?, dry.mode()?, &PriceTable::bundled()).await?;
+            let evaluation = core.evaluate(dry.time()?, dry.mode()?, PriceTable::bundled()).await?;
             Ok((200, json(&evaluation)?))
         }
         _ => Err(Error::NotFound(format!("no route {method} {path}"))),

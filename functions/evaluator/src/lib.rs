@@ -12,12 +12,11 @@ use slm_core::{Error, Result};
 
 pub struct Handler {
     core: AwsCore,
-    prices: PriceTable,
 }
 
 impl Handler {
     pub fn new(clients: &Clients, config: Config) -> Self {
-        Handler { core: AwsCore::new(clients, config), prices: PriceTable::bundled() }
+        Handler { core: AwsCore::new(clients, config) }
     }
 
     pub async fn handle(&self, event: EventBridgeEvent<serde_json::Value>) -> Result<Evaluation> {
@@ -25,7 +24,7 @@ impl Handler {
         let span = tracing::info_span!("evaluation", now = %now.to_rfc3339());
         let _enter = span.enter();
         let mode = Mode::Run { max_starts: self.core.config.evaluation_max_starts };
-        self.core.evaluate(now, mode, &self.prices).await
+        self.core.evaluate(now, mode, PriceTable::bundled()).await
     }
 }
 

@@ -3,7 +3,7 @@
 
 use super::sdk_error;
 use crate::config::Tables;
-use crate::domain::policy::{DUE_SHARDS, due_shard};
+use crate::domain::policy::due_shard;
 use crate::domain::{Action, Asset, AssetChange, AssetState, FileRecord, FileState, FileStep, Policy, RestoreTier, TaskCounters, TaskId, TaskStatus, Title};
 use crate::error::{Error, Result};
 use crate::ports::{
@@ -414,35 +414,45 @@ impl DueIndex for DynamoStore {
 }
 
 impl DynamoStore {
-    /// Writes asset items as they are (for seeding benchmarks): 25 per request.
+    /// Writes asset items as they are (for seeding benchmarks).
     pub async fn put_assets(&self, assets: &[(Asset, Option<NaiveDate>)]) -> Result<()> {
-        for chunk in assets.chunks(25) {
-            let requests: Vec<WriteRequest> = chunk
-                .iter()
-                .map(|(a, due)| {
-                    let mut item = asset_to_item(a);
-                    if let Some(d) = due {
-                        item.insert("due_at".into(), s(d.to_string()));
+        let items = assets.iter().map(|(a, due)| {
+            let mut item = asset_to_item(a);
+            if let Some(d) = due {
+                item.insert("due_at".into(), s(d.to_string()));
+            }
+            item
+        });
+        self.batch_put(&self.tables.assets, "write assets", items).await
+    }
+
+    /// Puts items 25 to a BatchWriteItem, retrying unprocessed items with backoff.
+    async fn batch_put(&self, table: &str, operation: &'static str, items: impl Iterator<Item = Item>) -> Result<()> {
+        let requests: Vec<WriteRequest> = items
+            .map(|item| WriteRequest::builder().put_request(PutRequest::builder().set_item(Some(item)).build().expect("item is set")).build())
+            .collect();
+        for chunk in requests.chunks(25) {
+            let mut pending = chunk.to_vec();
+            let mut attempt = 0u32;
+            while !pending.is_empty() {
+                let out = self.client.batch_write_item().request_items(table, pending).send().await.map_err(|e| sdk_error(operation, e))?;
+                pending = out.unprocessed_items.unwrap_or_default().remove(table).unwrap_or_default();
+                if !pending.is_empty() {
+                    attempt += 1;
+                    if attempt > 8 {
+                        return Err(Error::retryable(operation, "unprocessed items after 8 attempts"));
                     }
-                    let put = PutRequest::builder().set_item(Some(item)).build().expect("item is set");
-                    WriteRequest::builder().put_request(put).build()
-                })
-                .collect();
-            self.client
-                .batch_write_item()
-                .request_items(&self.tables.assets, requests)
-                .send()
-                .await
-                .map_err(|e| sdk_error("write assets", e))?;
+                    tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
+                }
+            }
         }
         Ok(())
     }
 }
 
-/// The shards of the due index, in an order that starts at `first`, so that no shard always
-/// goes last when an evaluation stops at its cap.
-pub fn due_shards_from(first: u32) -> impl Iterator<Item = u32> {
-    (0..DUE_SHARDS).map(move |i| (first + i) % DUE_SHARDS)
+/// Whether a transaction was cancelled by one of its conditions (as opposed to failing).
+fn transaction_cancelled<R>(e: &aws_smithy_runtime_api::client::result::SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError, R>) -> bool {
+    matches!(e.as_service_error(), Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(_)))
 }
 
 impl AccessStore for DynamoStore {
@@ -611,10 +621,7 @@ impl PolicyStore for DynamoStore {
             .await;
         match res {
             Ok(_) => Ok(true),
-            Err(e) if matches!(
-                e.as_service_error(),
-                Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(_))
-            ) => Ok(false),
+            Err(e) if transaction_cancelled(&e) => Ok(false),
             Err(e) => Err(sdk_error("store policy", e)),
         }
     }
@@ -657,34 +664,7 @@ impl PolicyStore for DynamoStore {
 
 impl FileStore for DynamoStore {
     async fn put_files(&self, files: &[FileRecord]) -> Result<()> {
-        for chunk in files.chunks(25) {
-            let mut requests: Vec<WriteRequest> = chunk
-                .iter()
-                .map(|f| {
-                    let put = PutRequest::builder().set_item(Some(file_to_item(f))).build().expect("item is set");
-                    WriteRequest::builder().put_request(put).build()
-                })
-                .collect();
-            let mut attempt = 0u32;
-            while !requests.is_empty() {
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.tables.files, requests)
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error("register files", e))?;
-                requests = out.unprocessed_items.unwrap_or_default().remove(&self.tables.files).unwrap_or_default();
-                if !requests.is_empty() {
-                    attempt += 1;
-                    if attempt > 8 {
-                        return Err(Error::retryable("register files", "unprocessed items after 8 attempts"));
-                    }
-                    tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
-                }
-            }
-        }
-        Ok(())
+        self.batch_put(&self.tables.files, "register files", files.iter().map(file_to_item)).await
     }
 
     async fn files_page(&self, asset_id: &str, shard: u32, cursor: Option<&str>, limit: usize) -> Result<(Vec<FileRecord>, Option<String>)> {
@@ -923,11 +903,7 @@ impl TaskStore for DynamoStore {
             .send()
             .await;
         let Err(err) = res else { return Ok(Created::New(task.clone())) };
-        let cancelled = matches!(
-            err.as_service_error(),
-            Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(_))
-        );
-        if !cancelled {
+        if !transaction_cancelled(&err) {
             return Err(sdk_error("create task", err));
         }
         // Read back what stopped it: the same task made before, or another task holding the asset.

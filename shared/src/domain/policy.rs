@@ -21,6 +21,12 @@ pub const DUE_SHARDS: u32 = 16;
 pub fn due_shard(asset_id: &str) -> u32 {
     super::file::shard_of(asset_id, DUE_SHARDS)
 }
+
+/// The shards of the due index, in an order that starts at `first`, so that no shard always
+/// goes last when an evaluation stops at its cap.
+pub fn due_shards_from(first: u32) -> impl Iterator<Item = u32> {
+    (0..DUE_SHARDS).map(move |i| (first + i) % DUE_SHARDS)
+}
 pub const MAX_PRIORITY: u32 = 1000;
 const MAX_SELECTOR_VALUES: usize = 100;
 

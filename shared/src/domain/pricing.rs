@@ -102,9 +102,11 @@ impl PriceTable {
         Ok(table)
     }
 
-    /// The table in config/prices.json, built into the functions (change the file and deploy).
-    pub fn bundled() -> Self {
-        Self::from_json(include_str!("../../../config/prices.json")).expect("config/prices.json is checked by the unit tests")
+    /// The table in config/prices.json, built into the functions (change the file and deploy),
+    /// parsed once per process.
+    pub fn bundled() -> &'static Self {
+        static TABLE: std::sync::OnceLock<PriceTable> = std::sync::OnceLock::new();
+        TABLE.get_or_init(|| Self::from_json(include_str!("../../../config/prices.json")).expect("config/prices.json is checked by the unit tests"))
     }
 
     pub fn class(&self, class: StorageClass) -> &ClassPrice {

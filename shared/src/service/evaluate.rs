@@ -6,8 +6,7 @@
 
 use super::schedule::Titles;
 use super::{Core, Metadata};
-use crate::adapters::dynamo::due_shards_from;
-use crate::domain::policy::{Decision, decide, next_due};
+use crate::domain::policy::{Decision, decide, due_shards_from, next_due};
 use crate::domain::pricing::{Estimate, PriceTable};
 use crate::domain::{Action, Asset, AssetState, Policy, StorageClass, Title};
 use crate::error::Result;

@@ -39,11 +39,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
             ControlMessage::Plan { task_id, task_token } => (task_id, Some(task_token)),
             ControlMessage::Continue { task_id } => (task_id, None),
             ControlMessage::Reschedule { title_id, cursor } => {
-                let scope = match title_id {
-                    Some(title_id) => crate::ports::Scope::Title { title_id },
-                    None => crate::ports::Scope::All,
-                };
-                let (assets, more) = self.reschedule_page(&scope, cursor.as_deref()).await?;
+                let (assets, more) = self.reschedule_page(&crate::ports::Scope::of(title_id), cursor.as_deref()).await?;
                 return Ok(PlanReport::Rescheduled { assets, more });
             }
         };

@@ -70,11 +70,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
     }
 
     async fn queue_reschedule(&self, scope: Scope, cursor: Option<String>) -> Result<()> {
-        let title_id = match scope {
-            Scope::Title { title_id } => Some(title_id),
-            Scope::All => None,
-        };
-        let message = ControlMessage::Reschedule { title_id, cursor };
+        let message = ControlMessage::Reschedule { title_id: scope.title_id(), cursor };
         let body = serde_json::to_string(&message).map_err(|e| Error::dependency("encode reschedule", e))?;
         self.queues.send_control(body).await
     }
