@@ -5,6 +5,7 @@
 use serde_json::{Value, json};
 use slm_e2e::{Options, TestStack, dedupe, tally};
 use std::collections::BTreeMap;
+use aws_sdk_s3::types::ServerSideEncryption;
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(300);
@@ -105,11 +106,12 @@ async fn a_purge_in_a_versioned_bucket_removes_every_version_and_delete_marker_o
     t.register("v-1", "show/v/", "editorial").await.unwrap();
     let neighbour = format!("{}.bak", keys[0]);
     t.clients.s3.put_object().bucket(&t.bucket).key(&neighbour).body(b"keep".to_vec().into()).send().await.unwrap();
-    // an archive makes one more version of each key
+    // an archive replaces each registered version by its copy
     let archive = t.request("v-1", json!({"action": "archive", "storage_class": "GLACIER_IR", "request_id": "a"})).await.unwrap();
     assert_eq!(t.wait_task(&archive, WAIT).await.unwrap()["status"], "SUCCEEDED");
     t.clients.s3.delete_object().bucket(&t.bucket).key(&keys[6]).send().await.unwrap();
-    assert!(t.all_versions("show/v/").await.unwrap().len() > 40 + 5);
+    // 20 copies, 5 versions from before registration, the neighbour and a delete marker
+    assert_eq!(t.all_versions("show/v/").await.unwrap().len(), 20 + 5 + 1 + 1);
 
     // WHEN the asset is purged
     let purge = t.request("v-1", json!({"action": "purge", "request_id": "p"})).await.unwrap();
@@ -119,6 +121,78 @@ async fn a_purge_in_a_versioned_bucket_removes_every_version_and_delete_marker_o
     assert_eq!(task["status"], "SUCCEEDED", "{task}");
     let left: Vec<String> = t.all_versions("show/v/").await.unwrap().into_iter().map(|(k, _)| k).collect();
     assert_eq!(left, vec![neighbour]);
+    t.stop().await;
+}
+
+/// (key, version id, storage class) of every version under a prefix, delete markers as "MARKER".
+async fn versions_with_class(t: &TestStack, prefix: &str) -> Vec<(String, String, String)> {
+    let out = t.clients.s3.list_object_versions().bucket(&t.bucket).prefix(prefix).send().await.unwrap();
+    let mut v: Vec<(String, String, String)> = out
+        .versions()
+        .iter()
+        .map(|v| (v.key().unwrap().to_string(), v.version_id().unwrap().to_string(), v.storage_class().map_or("STANDARD", |c| c.as_str()).to_string()))
+        .chain(out.delete_markers().iter().map(|m| (m.key().unwrap().to_string(), m.version_id().unwrap().to_string(), "MARKER".to_string())))
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_archive_in_a_versioned_bucket_leaves_no_registered_standard_version_and_keeps_kms_keys() {
+    // GIVEN a versioned bucket: three objects encrypted with a KMS key, two without, one of them
+    // with an older version from before registration, and one replaced after registration
+    const KMS_KEY: &str = "arn:aws:kms:us-east-1:123456789012:key/slm-test-key";
+    let t = TestStack::start_with("archive-versions", Options { versioned: true, ..Default::default() }).await.unwrap();
+    let s3 = &t.clients.s3;
+    let keys: Vec<String> = (0..6).map(|i| format!("show/k/f{i}.mov")).collect();
+    for (i, key) in keys.iter().enumerate() {
+        let put = s3.put_object().bucket(&t.bucket).key(key).body(vec![i as u8; 64].into()).metadata("camera", "B");
+        let put = match i < 3 {
+            true => put.server_side_encryption(ServerSideEncryption::AwsKms).ssekms_key_id(KMS_KEY),
+            false => put,
+        };
+        put.send().await.unwrap();
+    }
+    let history = s3.put_object().bucket(&t.bucket).key(&keys[3]).body(b"second".to_vec().into()).metadata("camera", "B").send().await.unwrap();
+    t.register("k-1", "show/k/", "editorial").await.unwrap();
+    let before = versions_with_class(&t, "show/k/").await;
+    let older = before.iter().find(|(k, v, _)| k == &keys[3] && Some(v.as_str()) != history.version_id()).unwrap().clone();
+    s3.put_object().bucket(&t.bucket).key(&keys[5]).body(b"replaced".to_vec().into()).send().await.unwrap();
+
+    // WHEN the asset is archived to GLACIER
+    let archive = t.request("k-1", json!({"action": "archive", "storage_class": "GLACIER", "request_id": "a"})).await.unwrap();
+    let task = t.wait_task(&archive, WAIT).await.unwrap();
+
+    // THEN five files are archived and the replaced one fails with the reason
+    assert_eq!(task["status"], "PARTIALLY_FAILED", "{task}");
+    assert_eq!(counts(&task), (6, 0, 5, 1, 0));
+    let files = t.file_items("k-1").await.unwrap();
+    assert!(files[&keys[5]]["reason"].contains("PreconditionFailed"), "{:?}", files[&keys[5]]);
+    // AND every archived key has exactly one version left of what slm registered: the GLACIER
+    // copy, which the registry names; the version from before registration is not slm's to delete
+    let after = versions_with_class(&t, "show/k/").await;
+    for key in &keys[..5] {
+        let mut left: Vec<&(String, String, String)> = after.iter().filter(|(k, _, _)| k == key).collect();
+        left.retain(|v| **v != older);
+        assert_eq!(left.len(), 1, "{key}: {left:?}");
+        assert_eq!(left[0].2, "GLACIER", "{key}: {left:?}");
+        assert_eq!(files[key]["version_id"], left[0].1, "{key}: the registry names the copy");
+    }
+    assert!(after.contains(&older), "an unregistered older version was deleted");
+    // the replaced key is untouched: both its versions are there, in STANDARD
+    let replaced: Vec<_> = after.iter().filter(|(k, _, _)| k == &keys[5]).collect();
+    assert_eq!(replaced.len(), 2, "{replaced:?}");
+    assert!(replaced.iter().all(|v| v.2 == "STANDARD"));
+    // AND the encrypted objects kept their key, and metadata came through
+    for (i, key) in keys[..5].iter().enumerate() {
+        let head = s3.head_object().bucket(&t.bucket).key(key).send().await.unwrap();
+        let kms = (head.server_side_encryption().map(|e| e.as_str()), head.ssekms_key_id());
+        match i < 3 {
+            true => assert_eq!(kms, (Some("aws:kms"), Some(KMS_KEY)), "{key}"),
+            false => assert_ne!(kms.0, Some("aws:kms"), "{key}"),
+        }
+        assert_eq!(head.metadata().and_then(|m| m.get("camera")).map(String::as_str), Some("B"), "{key}");
+    }
     t.stop().await;
 }
 

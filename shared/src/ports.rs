@@ -232,7 +232,10 @@ pub enum ObjectError {
 pub struct Copied {
     pub version_id: Option<String>,
     pub etag: Option<String>,
+    /// The object was in the target class already (S3 knew better than the registry): no copy.
+    pub skipped: bool,
 }
+
 
 /// What a restore request found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

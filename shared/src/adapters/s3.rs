@@ -7,14 +7,16 @@ use crate::domain::{FileRecord, RestoreTier, StorageClass};
 use crate::error::{Error, Result};
 use crate::ports::{Copied, ListedObject, ObjectError, ObjectStore, ObjectVersion, RestoreStarted};
 use aws_sdk_s3::Client;
+use aws_sdk_s3::operation::head_object::HeadObjectOutput;
 use aws_sdk_s3::operation::list_object_versions::ListObjectVersionsOutput;
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::types::{
     CompletedMultipartUpload, CompletedPart, Delete, GlacierJobParameters, MetadataDirective, ObjectIdentifier,
-    RestoreRequest, TaggingDirective, Tier,
+    RestoreRequest, ServerSideEncryption, TaggingDirective, Tier,
 };
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
@@ -33,28 +35,37 @@ impl S3Objects {
     }
 }
 
-fn object_error<E, R>(operation: &'static str, err: SdkError<E, R>) -> ObjectError
+fn object_error<E>(operation: &'static str, err: SdkError<E, HttpResponse>) -> ObjectError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
 {
     if is_transient(&err) {
         return ObjectError::Transient(Error::retryable(operation, err));
     }
+    // HEAD answers carry no body, so no code: name the error by its status.
+    let status = err.raw_response().map(|r| r.status().as_u16());
+    let by_status = match status {
+        Some(412) => Some("PreconditionFailed"),
+        Some(404) => Some("NoSuchKey"),
+        Some(403) => Some("AccessDenied"),
+        _ => None,
+    };
     let (code, message) = match err.as_service_error() {
         Some(se) => (
-            se.code().unwrap_or("Unknown").to_string(),
+            se.code().or(by_status).unwrap_or("Unknown").to_string(),
             se.message().unwrap_or(operation).to_string(),
         ),
-        None => ("Unknown".to_string(), format!("{operation}: {err}")),
+        None => (by_status.unwrap_or("Unknown").to_string(), format!("{operation}: {err}")),
     };
     ObjectError::Permanent { code: friendly_code(&code), message }
 }
 
-/// Some S3 errors arrive without a code (HEAD-style responses); name them by what they mean here.
+/// Name the codes a file fails with by what they mean here.
 fn friendly_code(code: &str) -> String {
     match code {
         "PreconditionFailed" => "PreconditionFailed (the object changed since it was registered)".to_string(),
+        // HEAD says NotFound where GET and COPY say NoSuchKey: one name for one meaning.
+        "NotFound" | "NoSuchKey" => "NoSuchKey (the object is gone)".to_string(),
         "InvalidObjectState" => "InvalidObjectState (the object is archived or not in a restorable class)".to_string(),
         other => other.to_string(),
     }
@@ -128,6 +139,12 @@ impl ObjectStore for S3Objects {
     }
 
     async fn copy_to_class(&self, file: &FileRecord, class: StorageClass) -> Result<Copied, ObjectError> {
+        // CopyObject applies the bucket's default encryption unless told otherwise: read the
+        // object's own (and check its ETag, which the copy's guard repeats) and copy with it.
+        let head = self.head_registered(file).await?;
+        if StorageClass::from_s3(head.storage_class().map(|c| c.as_str())).ok() == Some(class) {
+            return Ok(Copied { version_id: Some(file.version_id.clone()), etag: Some(file.etag.clone()), skipped: true });
+        }
         let out = self
             .client
             .copy_object()
@@ -138,12 +155,16 @@ impl ObjectStore for S3Objects {
             .storage_class(s3_class(class))
             .metadata_directive(MetadataDirective::Copy)
             .tagging_directive(TaggingDirective::Copy)
+            .set_server_side_encryption(kms(&head).then(|| ServerSideEncryption::AwsKms))
+            .set_ssekms_key_id(kms(&head).then(|| head.ssekms_key_id().map(str::to_string)).flatten())
+            .set_bucket_key_enabled(kms(&head).then_some(head.bucket_key_enabled()).flatten())
             .send()
             .await
             .map_err(|e| object_error("copy object", e))?;
         Ok(Copied {
             version_id: out.version_id().map(str::to_string),
             etag: out.copy_object_result().and_then(|r| r.e_tag()).map(str::to_string),
+            skipped: false,
         })
     }
 
@@ -153,16 +174,7 @@ impl ObjectStore for S3Objects {
             message: format!("{} bytes cannot be copied in parts", file.size),
         })?;
         // A multipart upload does not copy metadata or tags: read them and set them explicitly.
-        let head = self
-            .client
-            .head_object()
-            .bucket(&file.bucket)
-            .key(&file.key)
-            .set_version_id(version_arg(&file.version_id))
-            .if_match(&file.etag)
-            .send()
-            .await
-            .map_err(|e| object_error("read object metadata", e))?;
+        let head = self.head_registered(file).await?;
         let tags = self
             .client
             .get_object_tagging()
@@ -211,7 +223,7 @@ impl ObjectStore for S3Objects {
             Err(e) => Err(e),
         };
         match completed {
-            Ok(out) => Ok(Copied { version_id: out.version_id().map(str::to_string), etag: out.e_tag().map(str::to_string) }),
+            Ok(out) => Ok(Copied { version_id: out.version_id().map(str::to_string), etag: out.e_tag().map(str::to_string), skipped: false }),
             Err(e) => {
                 // Leave no incomplete upload billing behind.
                 let _ = self.client.abort_multipart_upload().bucket(&file.bucket).key(&file.key).upload_id(&upload_id).send().await;
@@ -270,7 +282,9 @@ impl ObjectStore for S3Objects {
         for chunk in versions.chunks(1000) {
             let objects = chunk
                 .iter()
-                .map(|v| ObjectIdentifier::builder().key(&v.key).set_version_id(version_arg(&v.version_id)).build())
+                // Always by version id, "null" too: without one, a versioned bucket would only get a
+                // delete marker on top of the current version.
+                .map(|v| ObjectIdentifier::builder().key(&v.key).version_id(&v.version_id).build())
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| ObjectError::Permanent { code: "InvalidRequest".into(), message: e.to_string() })?;
             let delete = Delete::builder()
@@ -299,7 +313,35 @@ impl ObjectStore for S3Objects {
     }
 }
 
+/// Whether the object is encrypted with a KMS key, which a copy must name to keep.
+fn kms(head: &HeadObjectOutput) -> bool {
+    matches!(head.server_side_encryption(), Some(ServerSideEncryption::AwsKms | ServerSideEncryption::AwsKmsDsse))
+}
+
 impl S3Objects {
+    /// The object's metadata, only while the registered version is the current one with the
+    /// registered ETag. In a versioned bucket, copying the registered version over a newer one
+    /// would bring old content back: a newer version fails the file like a changed ETag does.
+    async fn head_registered(&self, file: &FileRecord) -> Result<HeadObjectOutput, ObjectError> {
+        let head = self
+            .client
+            .head_object()
+            .bucket(&file.bucket)
+            .key(&file.key)
+            .if_match(&file.etag)
+            .send()
+            .await
+            .map_err(|e| object_error("read object metadata", e))?;
+        let current = head.version_id().unwrap_or("null");
+        if current != file.version_id {
+            return Err(ObjectError::Permanent {
+                code: friendly_code("PreconditionFailed"),
+                message: format!("version {current} replaced the registered version {}", file.version_id),
+            });
+        }
+        Ok(head)
+    }
+
     /// Every page of ListObjectVersions under a prefix.
     async fn version_pages(&self, bucket: &str, prefix: &str) -> Result<Vec<ListObjectVersionsOutput>, ObjectError> {
         let mut pages = Vec::new();

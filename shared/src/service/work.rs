@@ -19,6 +19,8 @@ pub struct BatchReport {
     pub failed: usize,
     /// Transitions recorded (the rest had been recorded before).
     pub recorded: usize,
+    /// Versions an archive's copies superseded, deleted.
+    pub superseded_deleted: usize,
 }
 
 /// The result of acting on one file.
@@ -94,6 +96,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
         }
         let committed = self.meta.commit(&task_id, &transitions).await?;
         report.recorded = committed.applied;
+        self.delete_superseded(&transitions, &mut report).await;
         if committed.maybe_complete {
             self.signal_if_complete(&task_id).await?;
         }
@@ -136,12 +139,36 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
         } else {
             self.objects.copy_to_class(file, class).await?
         };
-        let mut t = transition(file, FileStep::Done);
+        let mut t = match copied.skipped {
+            true => with_reason(transition(file, FileStep::Skipped), "already in the target class in S3"),
+            false => transition(file, FileStep::Done),
+        };
         t.new_class = Some(class);
         t.new_state = Some(FileState::Archived);
         t.new_version_id = copied.version_id;
         t.new_etag = copied.etag;
         Ok(t)
+    }
+
+    /// In a versioned bucket an archive's copy is a new version, and the version it was copied
+    /// from would go on billing in its old class: delete those, once the registry names the new
+    /// versions. Only versions slm registered and copied; a failure is logged and left to the
+    /// reconciler, which finds registered keys with a superseded version left.
+    async fn delete_superseded(&self, transitions: &[Transition], report: &mut BatchReport) {
+        let superseded: Vec<ObjectVersion> = transitions.iter().filter_map(superseded).collect();
+        let Some(bucket) = transitions.first().map(|t| t.file.bucket.as_str()) else { return };
+        if superseded.is_empty() {
+            return;
+        }
+        match self.objects.delete_versions(bucket, &superseded).await {
+            Ok(failures) => {
+                for (v, why) in &failures {
+                    tracing::warn!(key = %v.key, version = %v.version_id, why, "superseded version not deleted");
+                }
+                report.superseded_deleted += superseded.len() - failures.len();
+            }
+            Err(e) => tracing::warn!(error = %e, versions = superseded.len(), "superseded versions not deleted"),
+        }
     }
 
     /// Deletes every version and delete marker of each file, in as few DeleteObjects calls as
@@ -195,6 +222,14 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
         }
         results
     }
+}
+
+/// The version an archive's copy left behind: the registered one, when the copy made a new
+/// version (versioned bucket). An unversioned bucket's copy replaces the object (no version id).
+fn superseded(t: &Transition) -> Option<ObjectVersion> {
+    let new = t.new_version_id.as_deref().filter(|v| *v != "null")?;
+    (t.to == FileStep::Done && t.new_class.is_some() && new != t.file.version_id)
+        .then(|| ObjectVersion { key: t.file.key.clone(), version_id: t.file.version_id.clone(), delete_marker: false })
 }
 
 /// The same failure for every file of a batch.
