@@ -155,7 +155,7 @@ impl ObjectStore for S3Objects {
             .storage_class(s3_class(class))
             .metadata_directive(MetadataDirective::Copy)
             .tagging_directive(TaggingDirective::Copy)
-            .set_server_side_encryption(kms(&head).then(|| ServerSideEncryption::AwsKms))
+            .set_server_side_encryption(kms(&head).then(|| head.server_side_encryption().cloned()).flatten())
             .set_ssekms_key_id(kms(&head).then(|| head.ssekms_key_id().map(str::to_string)).flatten())
             .set_bucket_key_enabled(kms(&head).then_some(head.bucket_key_enabled()).flatten())
             .send()
