@@ -48,36 +48,6 @@ async fn bad_requests_are_refused_with_a_reason_and_create_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_second_task_on_a_busy_asset_is_refused_and_a_repeated_request_is_the_same_task() {
-    // GIVEN an archive just requested on an asset of 300 files (it runs for seconds)
-    let mut options = slm_e2e::Options::default();
-    options.runner.max_local_concurrency = 1;
-    let t = TestStack::start_with("conflict", options).await.unwrap();
-    let keys = t.put_objects("show/vfx/", 300, 16).await.unwrap();
-    t.register("vfx-1", "show/vfx/", "vfx_plate").await.unwrap();
-    let archive = json!({"action": "archive", "storage_class": "GLACIER", "request_id": "same"});
-    let (status, first) = t.api("POST", "/assets/vfx-1/tasks", Some(archive.clone())).await;
-    assert_eq!(status, 202, "{first}");
-
-    // WHEN the same request comes again, and a purge is asked for meanwhile
-    let (again_status, again) = t.api("POST", "/assets/vfx-1/tasks", Some(archive)).await;
-    let (purge_status, purge) = t.api("POST", "/assets/vfx-1/tasks", Some(json!({"action": "purge", "request_id": "p"}))).await;
-
-    // THEN the repeat returns the same task without creating one, and the purge is refused with why
-    assert_eq!((again_status, again["created"].as_bool()), (200, Some(false)), "{again}");
-    assert_eq!(again["task"]["task_id"], first["task"]["task_id"]);
-    assert_eq!(purge_status, 409, "{purge}");
-    let message = purge["message"].as_str().unwrap();
-    assert!(message.contains("active archive task") && message.contains(first["task"]["task_id"].as_str().unwrap()), "{message}");
-    let id = first["task"]["task_id"].as_str().unwrap();
-    let task = t.wait_task(id, WAIT).await.unwrap();
-    assert_eq!(task["status"], "SUCCEEDED");
-    assert_eq!(t.classes("show/vfx/").await.unwrap().len(), keys.len(), "the refused purge deleted nothing");
-    assert_eq!(t.count_items("TasksTable").await.unwrap(), 1);
-    t.stop().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn files_changed_outside_slm_fail_their_task_with_the_reason_and_a_failure_event() {
     // GIVEN two assets registered, then objects deleted behind slm's back: one of three in the
     // first asset, all of the second

@@ -248,6 +248,7 @@ fn seeded_asset(i: usize, title_id: &str) -> Asset {
         storage_class: "STANDARD".into(),
         active_task: None,
         active_action: None,
+        queued_task: None,
         registered_at: "2026-06-01T00:00:00Z".into(),
         due_at: None,
     }

@@ -43,8 +43,9 @@ pub enum Created {
     New(Task),
     /// The same request was made before: the existing task.
     Existing(Task),
-    /// Another task holds the asset.
-    AssetBusy { active_task: String, active_action: String },
+    /// Another task holds the asset (or is about to: a queued task whose turn came), and maybe
+    /// one waits in its queue slot.
+    AssetBusy { active_task: String, active_action: String, queued_task: Option<String> },
 }
 
 /// One file's move to a new step in a task, with the attributes it sets.
@@ -176,13 +177,22 @@ pub trait FileStore {
     fn lock_file(&self, file: &FileRecord, task_id: &TaskId) -> impl Future<Output = Result<Option<FileStep>>> + Send;
     /// The current task id and step of each file, by key.
     fn steps_of(&self, files: &[FileRecord]) -> impl Future<Output = Result<Steps>> + Send;
-    /// A restored file's window ended: it is archived again. False if it was not RESTORED.
+    /// A restored file's window ended: it is archived again, and its asset too if it was
+    /// RESTORED (it is no longer readable as a whole). False if the file was not RESTORED.
     fn restore_expired(&self, file: &FileRecord) -> impl Future<Output = Result<bool>> + Send;
     fn find_by_object(&self, bucket: &str, key: &str) -> impl Future<Output = Result<Option<LocatedFile>>> + Send;
 }
 
 pub trait TaskStore {
+    /// Persists a task that holds the asset, unless another task holds it or waits for it.
     fn create_task(&self, task: &Task) -> impl Future<Output = Result<Created>> + Send;
+    /// Persists a QUEUED task in the asset's queue slot: only while another task holds the
+    /// asset and the slot is free. AssetBusy when that does not hold.
+    fn queue_task(&self, task: &Task) -> impl Future<Output = Result<Created>> + Send;
+    /// Moves the asset's queued task into the active slot (QUEUED -> PENDING) once no task holds
+    /// it. Returns the task to start: the promoted one, or the active one still PENDING (its
+    /// start may have been lost); None when there is nothing to start.
+    fn promote_queued(&self, asset_id: &str) -> impl Future<Output = Result<Option<Task>>> + Send;
     fn get_task(&self, task_id: &TaskId) -> impl Future<Output = Result<Option<Task>>> + Send;
     /// Stores the execution's task token on a RUNNING task; false if the task is not RUNNING.
     fn store_token(&self, task_id: &TaskId, token: &str) -> impl Future<Output = Result<bool>> + Send;

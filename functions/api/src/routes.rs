@@ -140,7 +140,7 @@ pub async fn route(core: &AwsCore, request: ApiGatewayV2httpRequest) -> Result<(
             let origin = format!("request:{}", task_body.request_id);
             let requested = core.request_task(asset_id, action, &origin, &who, &now(&request)).await?;
             let status = if requested.created { 202 } else { 200 };
-            Ok((status, serde_json::json!({ "task": json(&requested.task)?, "created": requested.created })))
+            Ok((status, serde_json::json!({ "task": json(&requested.task)?, "created": requested.created, "conflict": requested.conflict })))
         }
         ("GET", ["tasks", task_id]) => {
             let id = TaskId::parse(task_id)?;

@@ -24,6 +24,7 @@ struct Body {
 #[serde(rename_all = "camelCase")]
 struct Record {
     event_name: String,
+    event_time: Option<String>,
     s3: Entity,
     glacier_event_data: Option<GlacierEventData>,
 }
@@ -86,6 +87,7 @@ fn change(r: Record) -> Result<S3Change> {
             bucket,
             key,
             expiry: r.glacier_event_data.and_then(|g| g.restore_event_data).and_then(|d| d.lifecycle_restoration_expiry_time),
+            at: r.event_time,
         },
         "ObjectRestore:Delete" => S3Change::RestoreExpired { bucket, key },
         name => S3Change::Other { name: name.to_string(), bucket, key },
@@ -107,6 +109,7 @@ mod tests {
                 bucket: "studio-media".into(),
                 key: "show-1/camera/A001 C002/frame_0001.ari".into(),
                 expiry: Some("2026-12-04T00:00:00.000Z".into()),
+                at: Some("2026-11-27T03:12:44.000Z".into()),
             }]
         );
     }

@@ -62,6 +62,8 @@ pub struct RunnerStats {
 
 pub struct Runner {
     stop: Arc<AtomicBool>,
+    /// Functions whose event sources are disabled for now (binary names).
+    paused: Arc<std::sync::Mutex<HashSet<String>>>,
     pollers: Vec<JoinHandle<()>>,
     pub stats: Arc<RunnerStats>,
     evaluator: Option<slm_evaluator::Handler>,
@@ -79,6 +81,7 @@ impl Runner {
     /// Starts polling every SQS event source of the stack.
     pub fn start(stack: &Stack, clients: &Clients, options: RunnerOptions) -> Result<Runner> {
         let stop = Arc::new(AtomicBool::new(false));
+        let paused = Arc::new(std::sync::Mutex::new(HashSet::new()));
         let stats = Arc::new(RunnerStats::default());
         let mut pollers = Vec::new();
         for f in &stack.functions {
@@ -100,6 +103,8 @@ impl Runner {
                         source: source.clone(),
                         handler: handler.clone(),
                         stop: stop.clone(),
+                        paused: paused.clone(),
+                        binary: f.binary.clone(),
                         stats: stats.clone(),
                         retry_visibility: options.retry_visibility_seconds,
                     };
@@ -111,7 +116,7 @@ impl Runner {
             Some(f) => Some(slm_evaluator::Handler::new(clients, function_config(f, &options.env_overrides)?)),
             None => None,
         };
-        Ok(Runner { stop, pollers, stats, evaluator, functions: stack.functions.clone() })
+        Ok(Runner { stop, paused, pollers, stats, evaluator, functions: stack.functions.clone() })
     }
 
     /// Sends a scheduled event at `time` to the function built as `binary`.
@@ -133,6 +138,17 @@ impl Runner {
         }
     }
 
+    /// Disables the event sources of the function built as `binary` (as disabling its event source
+    /// mappings would on AWS): messages wait in their queues. Invocations in flight finish.
+    pub fn pause(&self, binary: &str) {
+        self.paused.lock().expect("pause set").insert(binary.to_string());
+    }
+
+    /// Enables them again.
+    pub fn resume(&self, binary: &str) {
+        self.paused.lock().expect("pause set").remove(binary);
+    }
+
     /// Stops polling and waits for in-flight invocations to finish.
     pub async fn stop(self) {
         self.stop.store(true, Ordering::Relaxed);
@@ -147,6 +163,8 @@ struct Poller {
     source: LocalSqsSource,
     handler: Arc<SqsHandler>,
     stop: Arc<AtomicBool>,
+    paused: Arc<std::sync::Mutex<HashSet<String>>>,
+    binary: String,
     stats: Arc<RunnerStats>,
     retry_visibility: i32,
 }
@@ -155,6 +173,10 @@ impl Poller {
     async fn run(self) {
         let mut idle = Duration::from_millis(10);
         while !self.stop.load(Ordering::Relaxed) {
+            if self.paused.lock().expect("pause set").contains(&self.binary) {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
             match self.poll_once().await {
                 Ok(true) => idle = Duration::from_millis(10),
                 Ok(false) => {

@@ -165,6 +165,7 @@ fn item_to_asset(item: &Item) -> Result<Asset> {
         storage_class: get_s(item, "storage_class")?,
         active_task: opt_s(item, "active_task"),
         active_action: opt_s(item, "active_action"),
+        queued_task: opt_s(item, "queued_task"),
         registered_at: get_s(item, "registered_at")?,
         due_at: opt_s(item, "due_at"),
     })
@@ -716,7 +717,23 @@ impl FileStore for DynamoStore {
     }
 
     async fn restore_expired(&self, file: &FileRecord) -> Result<bool> {
-        self.end_restore(file).await
+        if !self.end_restore(file).await? {
+            return Ok(false);
+        }
+        // A restored asset is one whose every file can be read: the first window to end ends that.
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.tables.assets)
+            .key("asset_id", s(&file.asset_id))
+            .update_expression("SET asset_state = :archived")
+            .condition_expression("asset_state = :restored")
+            .expression_attribute_values(":archived", s(AssetState::Archived.as_str()))
+            .expression_attribute_values(":restored", s(AssetState::Restored.as_str()))
+            .send()
+            .await;
+        conditional("end asset restore", res)?;
+        Ok(true)
     }
 
     async fn find_by_object(&self, bucket: &str, key: &str) -> Result<Option<LocatedFile>> {
@@ -878,6 +895,23 @@ fn located(item: &Item) -> Result<LocatedFile> {
     })
 }
 
+impl DynamoStore {
+    /// What stopped a task from taking (or queueing for) an asset, read back.
+    async fn busy(&self, task: &Task) -> Result<Created> {
+        match self.get_asset(&task.asset_id).await? {
+            Some(Asset { active_task: Some(active), active_action, queued_task, .. }) if active != task.task_id.as_str() => {
+                Ok(Created::AssetBusy { active_task: active, active_action: active_action.unwrap_or_default(), queued_task })
+            }
+            // Between a task's end and its queued successor's start, the successor holds the asset.
+            Some(Asset { active_task: None, queued_task: Some(queued), .. }) => {
+                Ok(Created::AssetBusy { active_task: queued.clone(), active_action: String::new(), queued_task: Some(queued) })
+            }
+            None => Err(Error::NotFound(format!("asset {}", task.asset_id))),
+            Some(_) => Err(Error::retryable("create task", "transaction cancelled by a concurrent change")),
+        }
+    }
+}
+
 impl TaskStore for DynamoStore {
     async fn create_task(&self, task: &Task) -> Result<Created> {
         let put = Put::builder()
@@ -890,7 +924,10 @@ impl TaskStore for DynamoStore {
             .table_name(&self.tables.assets)
             .key("asset_id", s(&task.asset_id))
             .update_expression("SET active_task = :t, active_action = :a")
-            .condition_expression("attribute_exists(asset_id) AND attribute_not_exists(registering) AND (attribute_not_exists(active_task) OR active_task = :t)")
+            // A queued task goes first: nothing else takes the asset while one waits.
+            .condition_expression(
+                "attribute_exists(asset_id) AND attribute_not_exists(registering) AND (attribute_not_exists(active_task) OR active_task = :t) AND attribute_not_exists(queued_task)",
+            )
             .expression_attribute_values(":t", s(task.task_id.as_str()))
             .expression_attribute_values(":a", s(task.action.name()))
             .build()
@@ -910,12 +947,85 @@ impl TaskStore for DynamoStore {
         if let Some(existing) = self.get_task(&task.task_id).await? {
             return Ok(Created::Existing(existing));
         }
-        match self.get_asset(&task.asset_id).await? {
-            Some(Asset { active_task: Some(active), active_action, .. }) if active != task.task_id.as_str() => {
-                Ok(Created::AssetBusy { active_task: active, active_action: active_action.unwrap_or_default() })
+        self.busy(task).await
+    }
+
+    async fn queue_task(&self, task: &Task) -> Result<Created> {
+        let put = Put::builder()
+            .table_name(&self.tables.tasks)
+            .set_item(Some(task_to_item(task)))
+            .condition_expression("attribute_not_exists(task_id)")
+            .build()
+            .map_err(|e| Error::dependency("build task put", e))?;
+        let slot = Update::builder()
+            .table_name(&self.tables.assets)
+            .key("asset_id", s(&task.asset_id))
+            .update_expression("SET queued_task = :t")
+            .condition_expression("attribute_exists(active_task) AND active_task <> :t AND attribute_not_exists(queued_task)")
+            .expression_attribute_values(":t", s(task.task_id.as_str()))
+            .build()
+            .map_err(|e| Error::dependency("build queue slot", e))?;
+        let res = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put).build())
+            .transact_items(TransactWriteItem::builder().update(slot).build())
+            .send()
+            .await;
+        let Err(err) = res else { return Ok(Created::New(task.clone())) };
+        if !transaction_cancelled(&err) {
+            return Err(sdk_error("queue task", err));
+        }
+        if let Some(existing) = self.get_task(&task.task_id).await? {
+            return Ok(Created::Existing(existing));
+        }
+        self.busy(task).await
+    }
+
+    async fn promote_queued(&self, asset_id: &str) -> Result<Option<Task>> {
+        let Some(asset) = self.get_asset(asset_id).await? else { return Ok(None) };
+        let (active, queued) = (asset.active_task.as_deref().map(TaskId::parse).transpose()?, asset.queued_task.as_deref().map(TaskId::parse).transpose()?);
+        let task_id = match (active, queued) {
+            (Some(active), _) => {
+                // A task holds the asset: start it only if its start was lost (still PENDING).
+                return Ok(self.get_task(&active).await?.filter(|t| t.status == TaskStatus::Pending));
             }
-            None => Err(Error::NotFound(format!("asset {}", task.asset_id))),
-            Some(_) => Err(Error::retryable("create task", "transaction cancelled by a concurrent change")),
+            (None, Some(queued)) => queued,
+            (None, None) => return Ok(None),
+        };
+        let Some(task) = self.get_task(&task_id).await? else {
+            return Err(Error::dependency("promote queued task", format!("asset {asset_id} names queued task {task_id}, which does not exist")));
+        };
+        let take = Update::builder()
+            .table_name(&self.tables.assets)
+            .key("asset_id", s(asset_id))
+            .update_expression("SET active_task = :t, active_action = :a REMOVE queued_task")
+            .condition_expression("queued_task = :t AND attribute_not_exists(active_task)")
+            .expression_attribute_values(":t", s(task_id.as_str()))
+            .expression_attribute_values(":a", s(task.action.name()))
+            .build()
+            .map_err(|e| Error::dependency("build promotion", e))?;
+        let pending = Update::builder()
+            .table_name(&self.tables.tasks)
+            .key("task_id", s(task_id.as_str()))
+            .update_expression("SET task_status = :pending")
+            .condition_expression("task_status = :queued")
+            .expression_attribute_values(":pending", s(TaskStatus::Pending.as_str()))
+            .expression_attribute_values(":queued", s(TaskStatus::Queued.as_str()))
+            .build()
+            .map_err(|e| Error::dependency("build promotion", e))?;
+        let res = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(take).build())
+            .transact_items(TransactWriteItem::builder().update(pending).build())
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(Some(Task { status: TaskStatus::Pending, ..task })),
+            // Another promotion won, or a task took the asset first: nothing for this caller.
+            Err(e) if transaction_cancelled(&e) => Ok(None),
+            Err(e) => Err(sdk_error("promote queued task", e)),
         }
     }
 

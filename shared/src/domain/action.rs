@@ -111,6 +111,15 @@ impl FromStr for RestoreTier {
     }
 }
 
+/// When a restore window ends, as S3 computes it: the completion time plus the days, rounded up
+/// to the next midnight UTC. A restore of an object already restored moves its end the same way.
+pub fn restore_window_end(completed: chrono::DateTime<chrono::Utc>, days: u32) -> String {
+    let end = completed + chrono::Duration::days(i64::from(days));
+    let midnight = end.date_naive().and_hms_opt(0, 0, 0).expect("midnight exists").and_utc();
+    let end = if midnight == end { end } else { midnight + chrono::Duration::days(1) };
+    end.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
 /// Longest restore window S3 accepts, in days.
 pub const MAX_RESTORE_DAYS: u32 = 30_000;
 
@@ -198,6 +207,14 @@ mod tests {
             assert!(a.validate().is_err(), "{days} days accepted");
         }
         assert!(Action::Restore { days: 7, tier: RestoreTier::Bulk }.validate().is_ok());
+    }
+
+    #[test]
+    fn a_restore_window_ends_at_the_next_midnight_utc_after_its_days() {
+        let at = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&chrono::Utc);
+        assert_eq!(restore_window_end(at("2026-11-26T13:45:00Z"), 3), "2026-11-30T00:00:00Z");
+        assert_eq!(restore_window_end(at("2026-11-26T00:00:00Z"), 1), "2026-11-27T00:00:00Z");
+        assert_eq!(restore_window_end(at("2026-12-31T23:59:59Z"), 30), "2027-01-31T00:00:00Z");
     }
 
     #[test]

@@ -145,6 +145,8 @@ pub struct Asset {
     /// The task that holds the asset, if any: one active task per asset.
     pub active_task: Option<String>,
     pub active_action: Option<String>,
+    /// The task waiting for the active one to end (see the conflict matrix), if any.
+    pub queued_task: Option<String>,
     pub registered_at: String,
     /// The first day a policy may act on it ("0000-00-00": look again), as the due index holds it.
     pub due_at: Option<String>,

@@ -2,6 +2,7 @@
 
 pub mod action;
 pub mod asset;
+pub mod conflict;
 pub mod file;
 pub mod multipart;
 pub mod policy;

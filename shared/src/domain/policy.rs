@@ -351,6 +351,7 @@ pub(crate) mod tests {
             storage_class: class.into(),
             active_task: None,
             active_action: None,
+            queued_task: None,
             registered_at: "2026-06-01T00:00:00Z".into(),
             due_at: None,
         }

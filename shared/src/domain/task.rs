@@ -56,6 +56,8 @@ impl fmt::Display for TaskId {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum TaskStatus {
+    /// Waiting in its asset's queue slot for the running task to end.
+    Queued,
     Pending,
     Running,
     Succeeded,
@@ -66,6 +68,7 @@ pub enum TaskStatus {
 impl TaskStatus {
     pub fn as_str(self) -> &'static str {
         match self {
+            TaskStatus::Queued => "QUEUED",
             TaskStatus::Pending => "PENDING",
             TaskStatus::Running => "RUNNING",
             TaskStatus::Succeeded => "SUCCEEDED",
@@ -75,7 +78,7 @@ impl TaskStatus {
     }
 
     pub fn parse(s: &str) -> Result<Self> {
-        [Self::Pending, Self::Running, Self::Succeeded, Self::PartiallyFailed, Self::Failed]
+        [Self::Queued, Self::Pending, Self::Running, Self::Succeeded, Self::PartiallyFailed, Self::Failed]
             .into_iter()
             .find(|t| t.as_str() == s)
             .ok_or_else(|| Error::validation(format!("unknown task status {s:?}")))

@@ -3,14 +3,17 @@
 //! reported as ObjectRestore:Delete. Duplicate and unknown events change nothing.
 
 use super::{Core, Metadata};
-use crate::domain::{FileState, FileStep, TaskId};
+use crate::domain::action::restore_window_end;
+use crate::domain::{Action, FileState, FileStep, TaskId};
 use crate::error::{Error, Result};
 use crate::ports::{ObjectStore, Orchestrator, Queues, Transition};
 
 /// An S3 event, reduced to what slm acts on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum S3Change {
-    RestoreCompleted { bucket: String, key: String, expiry: Option<String> },
+    /// `expiry`: the window's end as S3 reports it; `at`: the event's time, from which the end
+    /// is computed when S3 (or an emulator) leaves it out.
+    RestoreCompleted { bucket: String, key: String, expiry: Option<String>, at: Option<String> },
     RestoreExpired { bucket: String, key: String },
     /// Anything else S3 reports (creates, copies, deletes, restore requests): noted, not acted on.
     Other { name: String, bucket: String, key: String },
@@ -26,7 +29,7 @@ pub enum EventResult {
 impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Sync> Core<M, O, Q, X> {
     pub async fn on_s3_change(&self, change: S3Change) -> Result<EventResult> {
         match change {
-            S3Change::RestoreCompleted { bucket, key, expiry } => self.restore_completed(&bucket, &key, expiry).await,
+            S3Change::RestoreCompleted { bucket, key, expiry, at } => self.restore_completed(&bucket, &key, expiry, at).await,
             S3Change::RestoreExpired { bucket, key } => {
                 let Some(located) = self.meta.find_by_object(&bucket, &key).await? else {
                     return Ok(EventResult::Ignored(format!("s3://{bucket}/{key} is not registered")));
@@ -40,7 +43,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
         }
     }
 
-    async fn restore_completed(&self, bucket: &str, key: &str, expiry: Option<String>) -> Result<EventResult> {
+    async fn restore_completed(&self, bucket: &str, key: &str, expiry: Option<String>, at: Option<String>) -> Result<EventResult> {
         let Some(located) = self.meta.find_by_object(bucket, key).await? else {
             return Ok(EventResult::Ignored(format!("s3://{bucket}/{key} is not registered")));
         };
@@ -55,6 +58,20 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
             }
             _ => return Ok(EventResult::Ignored("restore already recorded".into())),
         }
+        let expiry = match expiry {
+            Some(e) => Some(e),
+            None => {
+                let days = match self.meta.get_task(&task_id).await?.map(|t| t.action) {
+                    Some(Action::Restore { days, .. }) => days,
+                    _ => return Ok(EventResult::Ignored(format!("task {task_id} is not a restore"))),
+                };
+                let completed = at
+                    .as_deref()
+                    .and_then(|a| chrono::DateTime::parse_from_rfc3339(a).ok())
+                    .map_or_else(chrono::Utc::now, |a| a.with_timezone(&chrono::Utc));
+                Some(restore_window_end(completed, days))
+            }
+        };
         let t = Transition {
             file: located.file,
             from: FileStep::Requested,

@@ -63,6 +63,8 @@ pub enum ControlMessage {
     /// Sent when a title's dates (`title_id`) or a policy (no title: every asset) changed: put
     /// the assets at their new due day, a page at a time from `cursor`.
     Reschedule { title_id: Option<String>, cursor: Option<String> },
+    /// Sent by the state machine after a task released its asset: start the task queued for it.
+    StartQueued { asset_id: String },
 }
 
 /// A message on the work queue: one batch of files of one task.

@@ -31,6 +31,8 @@ pub enum PlanReport {
     Refused(String),
     /// A page of assets was put at their due days (`more`: a message carries on).
     Rescheduled { assets: usize, more: bool },
+    /// The task queued for an asset was started (None: none was waiting, or the asset is busy).
+    StartedQueued(Option<TaskId>),
 }
 
 impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Sync> Core<M, O, Q, X> {
@@ -41,6 +43,10 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
             ControlMessage::Reschedule { title_id, cursor } => {
                 let (assets, more) = self.reschedule_page(&crate::ports::Scope::of(title_id), cursor.as_deref()).await?;
                 return Ok(PlanReport::Rescheduled { assets, more });
+            }
+            ControlMessage::StartQueued { asset_id } => {
+                crate::domain::asset::validate_id("asset_id", &asset_id)?;
+                return Ok(PlanReport::StartedQueued(self.start_queued(&asset_id).await?));
             }
         };
         let Some(task) = self.meta.get_task(&task_id).await? else {

@@ -38,6 +38,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
             storage_class: String::new(),
             active_task: None,
             active_action: None,
+            queued_task: None,
             registered_at: now.to_string(),
             due_at: None,
         };

@@ -2,6 +2,7 @@
 
 use super::{Metadata, Core, ExecutionInput};
 use crate::domain::asset::validate_id;
+use crate::domain::conflict::{self, Answer};
 use crate::domain::{Action, Asset, AssetState, RestoreTier, TaskCounters, TaskId, TaskStatus};
 use crate::error::{Error, Result};
 use crate::ports::{Created, ObjectStore, Orchestrator, PolicyRef, Queues, Task};
@@ -10,8 +11,10 @@ use crate::ports::{Created, ObjectStore, Orchestrator, PolicyRef, Queues, Task};
 #[derive(Debug, Clone, PartialEq)]
 pub struct Requested {
     pub task: Task,
-    /// False when the same request was made before and this returns the task it made.
+    /// False when this returns a task made before: by the same request, or one it joined.
     pub created: bool,
+    /// Why a request that met another task got what it got (joined or queued), if it did.
+    pub conflict: Option<String>,
 }
 
 impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Sync> Core<M, O, Q, X> {
@@ -31,31 +34,90 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
                 asset.storage_class
             )));
         }
-        let created = self.start_task(&asset, action, origin, caller, now, None).await?;
-        let (task, created) = match created {
-            Created::New(t) => (t, true),
-            Created::Existing(t) => (t, false),
-            Created::AssetBusy { active_task, active_action } => {
-                return Err(Error::Conflict(format!(
-                    "asset {asset_id} has an active {active_action} task {active_task}; a {} request is refused until it ends",
-                    action.name()
-                )));
+        let requested = match self.start_task(&asset, action, origin, caller, now, None).await? {
+            Created::New(task) => Requested { task, created: true, conflict: None },
+            Created::Existing(task) => Requested { task, created: false, conflict: None },
+            Created::AssetBusy { active_task, queued_task, .. } => {
+                let task = self.new_task(&asset, action, origin, caller, now, None, TaskStatus::Queued);
+                self.meet(task, &active_task, queued_task.as_deref()).await?
             }
         };
-        tracing::info!(task_id = %task.task_id, asset_id, action = action.name(), created, "task requested");
-        Ok(Requested { task, created })
+        tracing::info!(task_id = %requested.task.task_id, asset_id, action = action.name(), created = requested.created, conflict = ?requested.conflict, "task requested");
+        Ok(requested)
+    }
+
+    /// A request that met a task holding the asset (and maybe one waiting): joined, queued or
+    /// refused by the conflict matrix (`domain::conflict`).
+    async fn meet(&self, task: Task, active: &str, queued: Option<&str>) -> Result<Requested> {
+        let get = |id: &str| {
+            let id = TaskId::parse(id);
+            async move { self.meta.get_task(&id?).await?.ok_or_else(|| Error::retryable("request task", format!("task {active} ended; request again"))) }
+        };
+        let running = get(active).await?;
+        let waiting = match queued.filter(|q| *q != active) {
+            Some(q) => Some(get(q).await?),
+            None => None,
+        };
+        let answer = match &waiting {
+            Some(w) => conflict::answer_queued(&running.action, &w.action, &task.action),
+            None => conflict::answer(&running.action, &task.action),
+        };
+        let refused = |why: &str| {
+            Error::Conflict(format!(
+                "asset {} has an active {} task {}: a {} request is refused: {why}",
+                task.asset_id,
+                running.action.fingerprint(),
+                running.task_id,
+                task.action.fingerprint()
+            ))
+        };
+        match answer {
+            Answer::Join => {
+                let joined = waiting.filter(|w| w.action == task.action).unwrap_or(running.clone());
+                let why = format!("joined task {} ({}), which does what was asked", joined.task_id, joined.status.as_str());
+                Ok(Requested { task: joined, created: false, conflict: Some(why) })
+            }
+            Answer::Refuse(why) => Err(refused(why)),
+            Answer::Queue(why) => match self.meta.queue_task(&task).await? {
+                Created::New(t) => Ok(Requested { task: t, created: true, conflict: Some(format!("queued behind task {}: {why}", running.task_id)) }),
+                Created::Existing(t) => Ok(Requested { task: t, created: false, conflict: None }),
+                Created::AssetBusy { .. } => Err(refused("another task took the queue slot first; request again")),
+            },
+        }
+    }
+
+    /// Starts the asset's queued task once the task before it ended (the state machine asks after
+    /// every Release), or a task whose start was lost. Returns the task started, if any.
+    pub async fn start_queued(&self, asset_id: &str) -> Result<Option<TaskId>> {
+        let Some(task) = self.meta.promote_queued(asset_id).await? else { return Ok(None) };
+        self.start_execution(&task).await?;
+        tracing::info!(task_id = %task.task_id, asset_id, "queued task started");
+        Ok(Some(task.task_id))
     }
 
     /// Persists the task (once: the same origin names the same task) and starts its execution
     /// while it is PENDING, also for a task found existing: a crash may have come between.
     pub(crate) async fn start_task(&self, asset: &Asset, action: Action, origin: &str, caller: &str, now: &str, policy: Option<PolicyRef>) -> Result<Created> {
-        let task = Task {
+        let task = self.new_task(asset, action, origin, caller, now, policy, TaskStatus::Pending);
+        let created = self.meta.create_task(&task).await?;
+        if let Created::New(task) | Created::Existing(task) = &created
+            && task.status == TaskStatus::Pending
+        {
+            self.start_execution(task).await?;
+        }
+        Ok(created)
+    }
+
+    /// The task a request or a policy asks for; its id derives from the asset, action and origin.
+    #[allow(clippy::too_many_arguments)]
+    fn new_task(&self, asset: &Asset, action: Action, origin: &str, caller: &str, now: &str, policy: Option<PolicyRef>, status: TaskStatus) -> Task {
+        Task {
             task_id: TaskId::derive(&asset.asset_id, &action, origin),
             asset_id: asset.asset_id.clone(),
             title_id: asset.title_id.clone(),
             asset_type: asset.asset_type.clone(),
             action,
-            status: TaskStatus::Pending,
+            status,
             requested_by: caller.to_string(),
             origin: origin.to_string(),
             created_at: now.to_string(),
@@ -65,21 +127,19 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
             policy,
             task_token: None,
             plan_cursor: None,
-        };
-        let created = self.meta.create_task(&task).await?;
-        if let Created::New(task) | Created::Existing(task) = &created
-            && task.status == TaskStatus::Pending
-        {
-            let input = ExecutionInput {
-                task_id: task.task_id.to_string(),
-                asset_id: task.asset_id.clone(),
-                action: task.action.name().to_string(),
-                asset_type: task.asset_type.clone(),
-                title_id: task.title_id.clone(),
-            };
-            let input = serde_json::to_string(&input).map_err(|e| Error::dependency("encode execution input", e))?;
-            self.orchestrator.start(&task.task_id, input).await?;
         }
-        Ok(created)
+    }
+
+    /// Starts the task's execution, named after the task: starting it twice is success.
+    async fn start_execution(&self, task: &Task) -> Result<()> {
+        let input = ExecutionInput {
+            task_id: task.task_id.to_string(),
+            asset_id: task.asset_id.clone(),
+            action: task.action.name().to_string(),
+            asset_type: task.asset_type.clone(),
+            title_id: task.title_id.clone(),
+        };
+        let input = serde_json::to_string(&input).map_err(|e| Error::dependency("encode execution input", e))?;
+        self.orchestrator.start(&task.task_id, input).await
     }
 }

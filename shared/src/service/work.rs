@@ -2,6 +2,7 @@
 //! each file's transition and the task's counters in one conditional transaction per batch.
 
 use super::{Metadata, Core, WorkBatch};
+use crate::domain::action::restore_window_end;
 use crate::domain::{Action, FileDecision, FileRecord, FileState, FileStep, StorageClass};
 use crate::error::{Error, Result};
 use crate::ports::{ObjectError, ObjectStore, ObjectVersion, Orchestrator, Queues, RestoreStarted, Transition};
@@ -123,8 +124,10 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
                         t
                     }
                     RestoreStarted::AlreadyRestored => {
+                        // S3 moved the window's end: from now, by the days asked.
                         let mut t = transition(file, FileStep::Done);
                         t.new_state = Some(FileState::Restored);
+                        t.restore_expiry = Some(restore_window_end(chrono::Utc::now(), days));
                         t
                     }
                 })
