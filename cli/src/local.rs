@@ -63,6 +63,10 @@ pub enum AssetCommand {
     Show {
         asset_id: String,
     },
+    /// What the reconciler repaired on an asset (kept 90 days).
+    Repairs {
+        asset_id: String,
+    },
     /// Records reads of an asset on a day (access statistics; the last access is a policy anchor).
     Access {
         asset_id: String,
@@ -245,6 +249,7 @@ pub async fn run_asset(command: AssetCommand) -> Result<()> {
             call(&saved, &caller, "PATCH", &format!("/assets/{asset_id}"), Some(body)).await?
         }
         AssetCommand::Show { asset_id } => call(&saved, LOCAL_ADMIN, "GET", &format!("/assets/{asset_id}"), None).await?,
+        AssetCommand::Repairs { asset_id } => call(&saved, LOCAL_ADMIN, "GET", &format!("/assets/{asset_id}/repairs"), None).await?,
     };
     println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(())

@@ -47,6 +47,8 @@ enum Command {
     DryRun(policy::DryRunArgs),
     /// Runs the policy evaluator as its schedule would at a chosen time (creates and starts tasks).
     Evaluate(policy::EvaluateArgs),
+    /// Runs the reconciler as its schedule would at a chosen time, and waits for its sweep.
+    Reconcile(policy::EvaluateArgs),
     /// Reports on the local stack.
     Report {
         #[command(subcommand)]
@@ -100,6 +102,7 @@ async fn main() -> Result<()> {
         Command::Title { command } => policy::run_title(command).await,
         Command::DryRun(args) => policy::dry_run(args).await,
         Command::Evaluate(args) => policy::evaluate(args).await,
+        Command::Reconcile(args) => policy::reconcile(args).await,
         Command::Report { command: ReportCommand::Access(args) } => policy::access_report(args).await,
         Command::Demo(args) => demo::demo(args).await,
         Command::Bench(args) => bench::bench(args).await,

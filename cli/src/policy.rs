@@ -212,6 +212,29 @@ pub async fn dry_run(args: DryRunArgs) -> Result<()> {
     Ok(())
 }
 
+pub async fn reconcile(args: EvaluateArgs) -> Result<()> {
+    let saved: Saved = load()?;
+    let clients = clients(&saved.stack.endpoint).await;
+    let runner = Runner::start(&saved.stack, &clients, RunnerOptions::default())?;
+    let out = runner.send_schedule("slm-reconciler", args.at).await;
+    let swept = match &out {
+        Ok(_) => slm_local::wait_empty(&clients.sqs, &saved.stack.queue("ReconcileQueue")?.url, std::time::Duration::from_secs(600)).await,
+        Err(_) => Ok(()),
+    };
+    runner.stop().await;
+    let out = out?;
+    swept?;
+    if args.json {
+        return print_json(&out);
+    }
+    println!("reconciliation at {}: {} open tasks checked, asset sweep done", out["at"].as_str().unwrap_or("?"), out["tasks_checked"]);
+    for (kind, n) in out["repairs"].as_object().into_iter().flatten() {
+        println!("  {kind}: {n}");
+    }
+    println!("each asset's repairs: slm asset repairs <asset>");
+    Ok(())
+}
+
 pub async fn evaluate(args: EvaluateArgs) -> Result<()> {
     let saved: Saved = load()?;
     let clients = clients(&saved.stack.endpoint).await;

@@ -13,6 +13,7 @@ pub struct Tables {
     pub titles: String,
     pub policies: String,
     pub accesses: String,
+    pub repairs: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,6 +21,7 @@ pub struct Config {
     pub tables: Tables,
     pub control_queue_url: String,
     pub work_queue_url: String,
+    pub reconcile_queue_url: String,
     pub state_machine_arn: String,
     /// Files per work message (and per DynamoDB transaction of their transitions).
     pub batch_size: usize,
@@ -34,6 +36,11 @@ pub struct Config {
     pub multipart_part_bytes: u64,
     /// Most tasks one policy evaluation starts; the rest wait for the next scheduled run.
     pub evaluation_max_starts: usize,
+    /// How long a task may stand still (or a PENDING or QUEUED task wait) before the reconciler
+    /// looks at it.
+    pub reconcile_grace_seconds: i64,
+    /// Keys one reconcile message compares before handing over to the next.
+    pub reconcile_keys_per_message: usize,
 }
 
 /// Largest batch: one transaction holds the batch's file transitions plus the task counter.
@@ -54,9 +61,11 @@ impl Config {
                 titles: required("TITLES_TABLE")?,
                 policies: required("POLICIES_TABLE")?,
                 accesses: required("ACCESSES_TABLE")?,
+                repairs: required("REPAIRS_TABLE")?,
             },
             control_queue_url: required("CONTROL_QUEUE_URL")?,
             work_queue_url: required("WORK_QUEUE_URL")?,
+            reconcile_queue_url: required("RECONCILE_QUEUE_URL")?,
             state_machine_arn: required("STATE_MACHINE_ARN")?,
             batch_size: optional(&get, "BATCH_SIZE", 99)?,
             plan_pages_per_invocation: optional(&get, "PLAN_PAGES_PER_INVOCATION", 20)?,
@@ -65,6 +74,8 @@ impl Config {
             multipart_threshold_bytes: optional(&get, "MULTIPART_THRESHOLD_BYTES", crate::domain::multipart::SINGLE_COPY_LIMIT)?,
             multipart_part_bytes: optional(&get, "MULTIPART_PART_BYTES", 512 * 1024 * 1024)?,
             evaluation_max_starts: optional(&get, "EVALUATION_MAX_STARTS", 200)?,
+            reconcile_grace_seconds: optional(&get, "RECONCILE_GRACE_SECONDS", 900)?,
+            reconcile_keys_per_message: optional(&get, "RECONCILE_KEYS_PER_MESSAGE", 1000)?,
         };
         config.validate()
     }
@@ -100,15 +111,17 @@ mod tests {
         move |k| map.get(k).cloned()
     }
 
-    const REQUIRED: [(&str, &str); 9] = [
+    const REQUIRED: [(&str, &str); 11] = [
         ("ASSETS_TABLE", "a"),
         ("FILES_TABLE", "f"),
         ("TASKS_TABLE", "t"),
         ("TITLES_TABLE", "ti"),
         ("POLICIES_TABLE", "p"),
         ("ACCESSES_TABLE", "ac"),
+        ("REPAIRS_TABLE", "r"),
         ("CONTROL_QUEUE_URL", "c"),
         ("WORK_QUEUE_URL", "w"),
+        ("RECONCILE_QUEUE_URL", "rq"),
         ("STATE_MACHINE_ARN", "s"),
     ];
 

@@ -27,6 +27,10 @@ pub struct Task {
     pub task_token: Option<String>,
     #[serde(skip)]
     pub plan_cursor: Option<String>,
+    /// When the task last moved (token stored, a page planned, files recorded); the reconciler
+    /// looks at tasks that stopped moving.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress_at: Option<String>,
 }
 
 /// A policy version, as recorded on the tasks it caused.
@@ -79,6 +83,38 @@ pub struct LocatedFile {
     pub file: FileRecord,
     pub task_id: Option<String>,
     pub step: Option<FileStep>,
+    pub restore_expiry: Option<String>,
+}
+
+/// A task's files counted by step (the reconciler's recount), with the files still waiting for
+/// a worker (QUEUED) or for S3 (REQUESTED), at most a bounded number of each.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Recount {
+    pub counters: TaskCounters,
+    pub queued: Vec<FileRecord>,
+    pub requested: Vec<FileRecord>,
+}
+
+/// What the reconciler reads and writes beyond the other stores.
+pub trait RepairStore {
+    /// Open tasks (QUEUED, PENDING or RUNNING) of one shard created before `before`, a page.
+    fn open_tasks(&self, shard: u32, before: &str, cursor: Option<&str>) -> impl Future<Output = Result<(Vec<Task>, Option<String>)>> + Send;
+    /// The asset's files after `after` in key order (across its shards): the first `limit`, and
+    /// whether more follow.
+    fn files_after(&self, asset: &Asset, after: Option<&str>, limit: usize) -> impl Future<Output = Result<(Vec<LocatedFile>, bool)>> + Send;
+    /// Counts a task's files by step, keeping at most `keep` QUEUED and REQUESTED files.
+    fn recount(&self, task: &Task, asset: &Asset, keep: usize) -> impl Future<Output = Result<Recount>> + Send;
+    /// Sets a task's counters to `to`, only while they are still `from`.
+    fn set_counters(&self, task_id: &TaskId, from: &TaskCounters, to: &TaskCounters) -> impl Future<Output = Result<bool>> + Send;
+    /// Registers one more file of an asset, once (a conditional put; the asset's totals move
+    /// only when the put happened). False when it was registered already.
+    fn register_file(&self, file: &FileRecord) -> impl Future<Output = Result<bool>> + Send;
+    /// Records what S3 holds now for a file no task acts on (new version, ETag, size, class,
+    /// state); false when a task took it meanwhile.
+    fn take_s3_state(&self, file: &FileRecord, now: &FileRecord) -> impl Future<Output = Result<bool>> + Send;
+    fn record_repair(&self, repair: &crate::domain::repair::Repair) -> impl Future<Output = Result<()>> + Send;
+    /// An asset's repairs, oldest first.
+    fn repairs(&self, asset_id: &str) -> impl Future<Output = Result<Vec<crate::domain::repair::Repair>>> + Send;
 }
 
 pub trait AssetStore {
@@ -257,6 +293,14 @@ pub enum RestoreStarted {
 }
 
 pub trait ObjectStore {
+    /// Versions and delete markers under `prefix` after the key `after`, in key order, for at
+    /// most about `max_keys` keys; true when more follow. The last key may be cut short (the
+    /// next call after it returns the rest is the caller's concern: see the reconciler).
+    fn versions_after(&self, bucket: &str, prefix: &str, after: Option<&str>, max_keys: usize)
+        -> impl Future<Output = Result<(Vec<crate::domain::repair::KeyVersion>, bool)>> + Send;
+    /// The end of the object's restore window when a restore has completed (HEAD's Restore
+    /// header), None while it is ongoing or there is none.
+    fn restored_until(&self, file: &FileRecord) -> impl Future<Output = Result<Option<String>, ObjectError>> + Send;
     fn list_latest(&self, bucket: &str, prefix: &str) -> impl Future<Output = Result<Vec<ListedObject>>> + Send;
     fn copy_to_class(&self, file: &FileRecord, class: StorageClass) -> impl Future<Output = Result<Copied, ObjectError>> + Send;
     fn multipart_copy_to_class(&self, file: &FileRecord, class: StorageClass, part_bytes: u64)
@@ -268,10 +312,11 @@ pub trait ObjectStore {
     fn delete_versions(&self, bucket: &str, versions: &[ObjectVersion]) -> impl Future<Output = Result<Vec<(ObjectVersion, String)>, ObjectError>> + Send;
 }
 
-/// The control queue (planner) and work queue (workers).
+/// The control queue (planner), work queue (workers) and reconcile queue (reconciler).
 pub trait Queues {
     fn send_work(&self, body: String) -> impl Future<Output = Result<()>> + Send;
     fn send_control(&self, body: String) -> impl Future<Output = Result<()>> + Send;
+    fn send_reconcile(&self, body: String) -> impl Future<Output = Result<()>> + Send;
 }
 
 pub trait Orchestrator {

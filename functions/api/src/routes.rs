@@ -159,6 +159,11 @@ pub async fn route(core: &AwsCore, request: ApiGatewayV2httpRequest) -> Result<(
             let asset = core.record_access(asset_id, &access, today).await?;
             Ok((200, serde_json::json!({ "asset_id": asset.asset_id, "last_access_on": asset.last_access_on, "due_at": asset.due_at })))
         }
+        ("GET", ["assets", asset_id, "repairs"]) => {
+            core.meta.get_asset(asset_id).await?.ok_or_else(|| Error::NotFound(format!("asset {asset_id}")))?;
+            let repairs = slm_core::ports::RepairStore::repairs(&core.meta, asset_id).await?;
+            Ok((200, serde_json::json!({ "asset_id": asset_id, "repairs": repairs })))
+        }
         ("GET", ["assets", asset_id, "accesses"]) => {
             let from = match request.query_string_parameters.first("from") {
                 Some(d) => parse_date("from", d)?,

@@ -83,3 +83,31 @@ pub fn api_request(method: &str, target: &str, body: Option<&serde_json::Value>,
     });
     serde_json::from_value(event).expect("a well-formed API Gateway event")
 }
+
+/// Messages in a queue, visible or in flight.
+pub async fn queue_depth(sqs: &aws_sdk_sqs::Client, url: &str) -> anyhow::Result<usize> {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let out = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(A::ApproximateNumberOfMessages)
+        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await?;
+    let attrs = out.attributes().cloned().unwrap_or_default();
+    let n = |a: A| attrs.get(&a).and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
+    Ok(n(A::ApproximateNumberOfMessages) + n(A::ApproximateNumberOfMessagesNotVisible))
+}
+
+/// Waits until a queue is empty (nothing visible or in flight).
+pub async fn wait_empty(sqs: &aws_sdk_sqs::Client, url: &str, timeout: std::time::Duration) -> anyhow::Result<()> {
+    let start = std::time::Instant::now();
+    loop {
+        let depth = queue_depth(sqs, url).await?;
+        if depth == 0 {
+            return Ok(());
+        }
+        anyhow::ensure!(start.elapsed() < timeout, "{url} still holds {depth} messages after {timeout:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}

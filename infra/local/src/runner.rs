@@ -24,6 +24,7 @@ enum SqsHandler {
     Planner(slm_planner::Handler),
     Worker(slm_worker::Handler),
     Completion(slm_completion::Handler),
+    Reconciler(slm_reconciler::Handler),
 }
 
 impl SqsHandler {
@@ -32,6 +33,7 @@ impl SqsHandler {
             SqsHandler::Planner(h) => h.handle(event).await,
             SqsHandler::Worker(h) => h.handle(event).await,
             SqsHandler::Completion(h) => h.handle(event).await,
+            SqsHandler::Reconciler(h) => h.handle_queue(event).await,
         }
     }
 }
@@ -67,6 +69,7 @@ pub struct Runner {
     pollers: Vec<JoinHandle<()>>,
     pub stats: Arc<RunnerStats>,
     evaluator: Option<slm_evaluator::Handler>,
+    reconciler: Option<slm_reconciler::Handler>,
     functions: Vec<LocalFunction>,
 }
 
@@ -93,6 +96,7 @@ impl Runner {
                 "slm-planner" => SqsHandler::Planner(slm_planner::Handler::new(clients, config)),
                 "slm-worker" => SqsHandler::Worker(slm_worker::Handler::new(clients, config)),
                 "slm-completion" => SqsHandler::Completion(slm_completion::Handler::new(clients, config)),
+                "slm-reconciler" => SqsHandler::Reconciler(slm_reconciler::Handler::new(clients, config)),
                 other => anyhow::bail!("{}: no local handler for binary {other}", f.logical_id),
             });
             for source in &f.sqs {
@@ -116,7 +120,11 @@ impl Runner {
             Some(f) => Some(slm_evaluator::Handler::new(clients, function_config(f, &options.env_overrides)?)),
             None => None,
         };
-        Ok(Runner { stop, paused, pollers, stats, evaluator, functions: stack.functions.clone() })
+        let reconciler = match stack.functions.iter().find(|f| f.binary == "slm-reconciler") {
+            Some(f) => Some(slm_reconciler::Handler::new(clients, function_config(f, &options.env_overrides)?)),
+            None => None,
+        };
+        Ok(Runner { stop, paused, pollers, stats, evaluator, reconciler, functions: stack.functions.clone() })
     }
 
     /// Sends a scheduled event at `time` to the function built as `binary`.
@@ -133,6 +141,10 @@ impl Runner {
             "slm-evaluator" => {
                 let handler = self.evaluator.as_ref().ok_or_else(|| anyhow!("no evaluator in the stack"))?;
                 Ok(serde_json::to_value(handler.handle(event).await?)?)
+            }
+            "slm-reconciler" => {
+                let handler = self.reconciler.as_ref().ok_or_else(|| anyhow!("no reconciler in the stack"))?;
+                Ok(serde_json::to_value(handler.handle_schedule(event).await?)?)
             }
             other => Err(anyhow!("no local scheduled handler for {other}")),
         }

@@ -117,6 +117,21 @@ impl Session {
         self.runner().send_schedule("slm-evaluator", time).await
     }
 
+    /// Runs the reconciler as its schedule would at `at` (RFC 3339) and waits for its asset
+    /// sweep to finish. Returns the scheduled run's report (the stuck tasks it repaired).
+    pub async fn reconcile(&self, at: &str) -> Result<Value> {
+        let time = chrono::DateTime::parse_from_rfc3339(at).with_context(|| format!("time {at}"))?.with_timezone(&Utc);
+        let report = self.runner().send_schedule("slm-reconciler", time).await?;
+        self.wait_idle(&["ReconcileQueue"], Duration::from_secs(120)).await?;
+        Ok(report)
+    }
+
+    /// An asset's recorded repairs, as (kind, subject), in the order recorded.
+    pub async fn repairs(&self, asset_id: &str) -> Result<Vec<(String, String)>> {
+        let out = self.api_ok("GET", &format!("/assets/{asset_id}/repairs"), None).await?;
+        Ok(out["repairs"].as_array().into_iter().flatten().map(|r| (r["kind"].as_str().unwrap_or_default().to_string(), r["subject"].as_str().unwrap_or_default().to_string())).collect())
+    }
+
     /// Waits until the reschedules that title and policy changes sent are done.
     pub async fn wait_rescheduled(&self) -> Result<()> {
         self.wait_idle(&["ControlQueue"], Duration::from_secs(120)).await
@@ -280,19 +295,7 @@ impl Session {
     }
 
     pub async fn queue_depth(&self, logical_id: &str) -> Result<usize> {
-        use aws_sdk_sqs::types::QueueAttributeName as A;
-        let out = self
-            .clients
-            .sqs
-            .get_queue_attributes()
-            .queue_url(&self.stack.queue(logical_id)?.url)
-            .attribute_names(A::ApproximateNumberOfMessages)
-            .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
-            .send()
-            .await?;
-        let attrs = out.attributes().cloned().unwrap_or_default();
-        let n = |a: A| attrs.get(&a).and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
-        Ok(n(A::ApproximateNumberOfMessages) + n(A::ApproximateNumberOfMessagesNotVisible))
+        crate::queue_depth(&self.clients.sqs, &self.stack.queue(logical_id)?.url).await
     }
 
     pub fn runner(&self) -> &Runner {

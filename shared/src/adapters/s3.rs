@@ -5,6 +5,7 @@ use super::{is_transient, sdk_error};
 use crate::domain::multipart::plan_parts;
 use crate::domain::{FileRecord, RestoreTier, StorageClass};
 use crate::error::{Error, Result};
+use crate::domain::repair::KeyVersion;
 use crate::ports::{Copied, ListedObject, ObjectError, ObjectStore, ObjectVersion, RestoreStarted};
 use aws_sdk_s3::Client;
 use aws_sdk_s3::operation::head_object::HeadObjectOutput;
@@ -114,6 +115,57 @@ impl Intercept for StatusCapture {
 }
 
 impl ObjectStore for S3Objects {
+    async fn versions_after(&self, bucket: &str, prefix: &str, after: Option<&str>, max_keys: usize) -> Result<(Vec<KeyVersion>, bool)> {
+        let page = self
+            .client
+            .list_object_versions()
+            .bucket(bucket)
+            .prefix(prefix)
+            .set_key_marker(after.map(str::to_string))
+            .max_keys(max_keys.clamp(1, 1000) as i32)
+            .send()
+            .await
+            .map_err(|e| sdk_error("list object versions", e))?;
+        let mut out = Vec::new();
+        for v in page.versions() {
+            out.push(KeyVersion {
+                key: v.key().unwrap_or_default().to_string(),
+                version_id: v.version_id().unwrap_or("null").to_string(),
+                etag: v.e_tag().unwrap_or_default().to_string(),
+                size: v.size().unwrap_or(0).max(0) as u64,
+                storage_class: StorageClass::from_s3(v.storage_class().map(|c| c.as_str()))?,
+                latest: v.is_latest() == Some(true),
+                delete_marker: false,
+            });
+        }
+        for m in page.delete_markers() {
+            out.push(KeyVersion {
+                key: m.key().unwrap_or_default().to_string(),
+                version_id: m.version_id().unwrap_or("null").to_string(),
+                etag: String::new(),
+                size: 0,
+                storage_class: StorageClass::Standard,
+                latest: m.is_latest() == Some(true),
+                delete_marker: true,
+            });
+        }
+        out.sort_by(|a, b| a.key.as_bytes().cmp(b.key.as_bytes()));
+        Ok((out, page.is_truncated() == Some(true)))
+    }
+
+    async fn restored_until(&self, file: &FileRecord) -> Result<Option<String>, ObjectError> {
+        let head = self
+            .client
+            .head_object()
+            .bucket(&file.bucket)
+            .key(&file.key)
+            .set_version_id(version_arg(&file.version_id))
+            .send()
+            .await
+            .map_err(|e| object_error("read restore status", e))?;
+        Ok(head.restore().and_then(parse_restore_header))
+    }
+
     async fn list_latest(&self, bucket: &str, prefix: &str) -> Result<Vec<ListedObject>> {
         let pages = self.version_pages(bucket, prefix).await.map_err(|e| match e {
             ObjectError::Transient(e) => e,
@@ -313,6 +365,17 @@ impl ObjectStore for S3Objects {
     }
 }
 
+/// The window's end from a completed restore's header (`ongoing-request="false",
+/// expiry-date="Fri, 27 Nov 2026 00:00:00 GMT"`), as RFC 3339; None while it is ongoing.
+fn parse_restore_header(header: &str) -> Option<String> {
+    if !header.contains("ongoing-request=\"false\"") {
+        return None;
+    }
+    let date = header.split("expiry-date=\"").nth(1)?.split('"').next()?;
+    let end = chrono::DateTime::parse_from_rfc2822(date).ok()?;
+    Some(end.with_timezone(&chrono::Utc).format("%Y-%m-%dT%H:%M:%SZ").to_string())
+}
+
 /// Whether the object is encrypted with a KMS key, which a copy must name to keep.
 fn kms(head: &HeadObjectOutput) -> bool {
     matches!(head.server_side_encryption(), Some(ServerSideEncryption::AwsKms | ServerSideEncryption::AwsKmsDsse))
@@ -468,6 +531,13 @@ mod tests {
     #[test]
     fn copy_source_encodes_each_segment_and_keeps_slashes() {
         assert_eq!(copy_source(&file("show 1/cam+a/ü.exr", "null")), "media/show%201/cam%2Ba/%C3%BC.exr");
+    }
+
+    #[test]
+    fn a_completed_restore_header_gives_the_window_end() {
+        let done = r#"ongoing-request="false", expiry-date="Fri, 27 Nov 2026 11:51:36 GMT""#;
+        assert_eq!(parse_restore_header(done).as_deref(), Some("2026-11-27T11:51:36Z"));
+        assert_eq!(parse_restore_header(r#"ongoing-request="true""#), None);
     }
 
     #[test]

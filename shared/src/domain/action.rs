@@ -35,6 +35,17 @@ impl StorageClass {
         }
     }
 
+    /// How cold a class is: policies only move assets to a colder class.
+    pub fn coldness(self) -> u8 {
+        match self {
+            StorageClass::Standard => 0,
+            StorageClass::StandardIa => 1,
+            StorageClass::GlacierIr => 2,
+            StorageClass::Glacier => 3,
+            StorageClass::DeepArchive => 4,
+        }
+    }
+
     /// Classes an archive may target.
     pub fn is_archive_target(self) -> bool {
         self != StorageClass::Standard

@@ -13,11 +13,13 @@ pub enum FileState {
     Restoring,
     Restored,
     Purged,
+    /// Deleted outside slm (found by the reconciler): kept in the registry, never acted on.
+    Missing,
 }
 
 impl FileState {
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Active, Self::Archived, Self::Restoring, Self::Restored, Self::Purged].into_iter().find(|f| f.as_str() == s)
+        [Self::Active, Self::Archived, Self::Restoring, Self::Restored, Self::Purged, Self::Missing].into_iter().find(|f| f.as_str() == s)
     }
 
     pub fn as_str(self) -> &'static str {
@@ -27,6 +29,7 @@ impl FileState {
             FileState::Restoring => "RESTORING",
             FileState::Restored => "RESTORED",
             FileState::Purged => "PURGED",
+            FileState::Missing => "MISSING",
         }
     }
 }
@@ -91,9 +94,19 @@ impl FileRecord {
         if self.state == FileState::Purged {
             return FileDecision::Skip("already purged");
         }
+        if self.state == FileState::Missing {
+            return FileDecision::Skip("deleted outside slm");
+        }
         match *action {
             Action::Archive { storage_class } if self.storage_class == storage_class => {
                 FileDecision::Skip("already in the target class")
+            }
+            Action::Archive { storage_class } if self.storage_class.coldness() > storage_class.coldness() => {
+                FileDecision::Skip("already in a colder class")
+            }
+            // S3 copies an object in GLACIER or DEEP_ARCHIVE only from a restored copy.
+            Action::Archive { storage_class } if self.storage_class.needs_restore() && self.state != FileState::Restored => {
+                FileDecision::Refuse(format!("{} must be restored before it can be copied to {storage_class}", self.storage_class))
             }
             Action::Archive { .. } => FileDecision::Act,
             Action::Restore { .. } if !self.storage_class.needs_restore() => {
@@ -141,6 +154,17 @@ mod tests {
         let a = Action::Archive { storage_class: StorageClass::Glacier };
         assert_eq!(file(StorageClass::Glacier).decide(&a), FileDecision::Skip("already in the target class"));
         assert_eq!(file(StorageClass::Standard).decide(&a), FileDecision::Act);
+    }
+
+    #[test]
+    fn archive_never_warms_a_file_and_copies_glacier_only_when_restored() {
+        let deep = Action::Archive { storage_class: StorageClass::DeepArchive };
+        let ir = Action::Archive { storage_class: StorageClass::GlacierIr };
+        assert_eq!(file(StorageClass::Glacier).decide(&ir), FileDecision::Skip("already in a colder class"));
+        assert!(matches!(file(StorageClass::Glacier).decide(&deep), FileDecision::Refuse(_)));
+        let restored = FileRecord { state: FileState::Restored, ..file(StorageClass::Glacier) };
+        assert_eq!(restored.decide(&deep), FileDecision::Act);
+        assert_eq!(file(StorageClass::GlacierIr).decide(&deep), FileDecision::Act);
     }
 
     #[test]

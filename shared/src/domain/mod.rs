@@ -7,6 +7,7 @@ pub mod file;
 pub mod multipart;
 pub mod policy;
 pub mod pricing;
+pub mod repair;
 pub mod report;
 pub mod task;
 pub mod title;

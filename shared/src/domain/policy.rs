@@ -117,22 +117,12 @@ impl PolicyAction {
         match self {
             PolicyAction::Purge => false,
             PolicyAction::Archive { storage_class } => {
-                asset.storage_class.parse::<StorageClass>().is_ok_and(|c| rank(c) >= rank(storage_class))
+                asset.storage_class.parse::<StorageClass>().is_ok_and(|c| c.coldness() >= storage_class.coldness())
             }
         }
     }
 }
 
-/// How cold a class is: archives only move assets to a colder class.
-pub fn rank(class: StorageClass) -> u8 {
-    match class {
-        StorageClass::Standard => 0,
-        StorageClass::StandardIa => 1,
-        StorageClass::GlacierIr => 2,
-        StorageClass::Glacier => 3,
-        StorageClass::DeepArchive => 4,
-    }
-}
 
 /// Which assets a policy applies to: every listed dimension must match (an empty one matches
 /// all); tags must all be present with the given values.
@@ -283,7 +273,7 @@ impl Policy {
     fn rank_key(&self) -> (Reverse<u32>, Reverse<usize>, u8, Reverse<u8>, &str) {
         let (kind, cold) = match self.doc.action {
             PolicyAction::Purge => (0, 0),
-            PolicyAction::Archive { storage_class } => (1, rank(storage_class)),
+            PolicyAction::Archive { storage_class } => (1, storage_class.coldness()),
         };
         (Reverse(self.doc.priority), Reverse(self.doc.selector.specificity()), kind, Reverse(cold), self.id())
     }

@@ -5,6 +5,7 @@ pub mod access;
 mod complete;
 pub mod evaluate;
 mod plan;
+pub mod reconcile;
 mod register;
 mod request;
 pub mod schedule;
@@ -13,19 +14,20 @@ mod work;
 pub use complete::{EventResult, S3Change};
 pub use evaluate::{Evaluation, Mode};
 pub use plan::PlanReport;
+pub use reconcile::{ReconcileMessage, Reconciliation};
 pub use work::BatchReport;
 
 use crate::adapters::{Clients, DynamoStore, S3Objects, SfnOrchestrator, SqsQueues};
 use crate::config::Config;
 use crate::domain::{Action, FileRecord, Outcome, TaskId};
 use crate::error::Result;
-use crate::ports::{AccessStore, AssetStore, DueIndex, FileStore, ObjectStore, Orchestrator, PolicyStore, Queues, TaskStore, TitleStore};
+use crate::ports::{AccessStore, AssetStore, RepairStore, DueIndex, FileStore, ObjectStore, Orchestrator, PolicyStore, Queues, TaskStore, TitleStore};
 use serde::{Deserialize, Serialize};
 
 /// The metadata ports, as one bound.
-pub trait Metadata: AssetStore + FileStore + TaskStore + DueIndex + TitleStore + PolicyStore + AccessStore + Sync {}
+pub trait Metadata: AssetStore + FileStore + TaskStore + DueIndex + TitleStore + PolicyStore + AccessStore + RepairStore + Sync {}
 
-impl<T: AssetStore + FileStore + TaskStore + DueIndex + TitleStore + PolicyStore + AccessStore + Sync> Metadata for T {}
+impl<T: AssetStore + FileStore + TaskStore + DueIndex + TitleStore + PolicyStore + AccessStore + RepairStore + Sync> Metadata for T {}
 
 /// The core with its ports plugged in.
 #[derive(Clone, Debug)]
@@ -45,7 +47,7 @@ impl AwsCore {
         Core {
             meta: DynamoStore::new(clients.dynamodb.clone(), config.tables.clone()),
             objects: S3Objects::new(clients.s3.clone()),
-            queues: SqsQueues::new(clients.sqs.clone(), config.control_queue_url.clone(), config.work_queue_url.clone()),
+            queues: SqsQueues::new(clients.sqs.clone(), config.control_queue_url.clone(), config.work_queue_url.clone(), config.reconcile_queue_url.clone()),
             orchestrator: SfnOrchestrator::new(clients.sfn.clone(), config.state_machine_arn.clone()),
             config,
         }

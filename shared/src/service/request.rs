@@ -127,11 +127,12 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
             policy,
             task_token: None,
             plan_cursor: None,
+            progress_at: None,
         }
     }
 
     /// Starts the task's execution, named after the task: starting it twice is success.
-    async fn start_execution(&self, task: &Task) -> Result<()> {
+    pub(crate) async fn start_execution(&self, task: &Task) -> Result<()> {
         let input = ExecutionInput {
             task_id: task.task_id.to_string(),
             asset_id: task.asset_id.clone(),

@@ -25,6 +25,9 @@ pub const BY_LOCATION_INDEX: &str = "ByLocation";
 pub const BY_DUE_INDEX: &str = "ByDue";
 /// The assets table's index by title: (title_id, asset_id).
 pub const BY_TITLE_INDEX: &str = "ByTitle";
+
+mod repair;
+pub use repair::OPEN_INDEX;
 /// The due day the state machine writes when a task ends: "look at this asset again".
 pub const RECHECK: &str = "0000-00-00";
 
@@ -73,6 +76,11 @@ fn get_n<T: std::str::FromStr + Default>(item: &Item, name: &str) -> T {
 
 fn get_bool(item: &Item, name: &str) -> bool {
     matches!(item.get(name), Some(AV::Bool(true)))
+}
+
+/// The wall-clock time of a write, for `progress_at`.
+fn now_rfc3339() -> String {
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 fn file_pk(asset_id: &str, shard: u32) -> String {
@@ -219,6 +227,8 @@ fn task_to_item(t: &Task) -> Item {
         ("failed".into(), n(0)),
         ("skipped".into(), n(0)),
         ("planning_done".into(), AV::Bool(false)),
+        // In the sparse Open index until the state machine records the task's end.
+        ("open_shard".into(), s(format!("{:02}", due_shard(t.task_id.as_str())))),
     ]);
     if let Some(p) = &t.policy {
         item.insert("policy_id".into(), s(&p.policy_id));
@@ -266,6 +276,7 @@ fn item_to_task(item: &Item) -> Result<Task> {
         policy: opt_s(item, "policy_id").map(|policy_id| PolicyRef { policy_id, version: get_n(item, "policy_version") }),
         task_token: opt_s(item, "task_token"),
         plan_cursor: opt_s(item, "plan_cursor"),
+        progress_at: opt_s(item, "progress_at"),
     })
 }
 
@@ -872,7 +883,8 @@ impl DynamoStore {
             .update_item()
             .table_name(&self.tables.tasks)
             .key("task_id", s(task_id.as_str()))
-            .update_expression("ADD outstanding :o, succeeded :d, failed :f, skipped :s")
+            .update_expression("SET progress_at = :now ADD outstanding :o, succeeded :d, failed :f, skipped :s")
+            .expression_attribute_values(":now", s(now_rfc3339()))
             .expression_attribute_values(":o", n(-finished))
             .expression_attribute_values(":d", n(done))
             .expression_attribute_values(":f", n(failed))
@@ -892,6 +904,7 @@ fn located(item: &Item) -> Result<LocatedFile> {
         file: item_to_file(item)?,
         task_id: opt_s(item, "task_id"),
         step: opt_s(item, "step").and_then(|v| FileStep::parse(&v)),
+        restore_expiry: opt_s(item, "restore_expiry"),
     })
 }
 
@@ -1048,9 +1061,10 @@ impl TaskStore for DynamoStore {
             .update_item()
             .table_name(&self.tables.tasks)
             .key("task_id", s(task_id.as_str()))
-            .update_expression("SET task_token = :tok")
+            .update_expression("SET task_token = :tok, progress_at = :now")
             .condition_expression("task_status = :running")
             .expression_attribute_values(":tok", s(token))
+            .expression_attribute_values(":now", s(now_rfc3339()))
             .expression_attribute_values(":running", s(TaskStatus::Running.as_str()))
             .send()
             .await;
@@ -1063,8 +1077,9 @@ impl TaskStore for DynamoStore {
             .update_item()
             .table_name(&self.tables.tasks)
             .key("task_id", s(task_id.as_str()))
-            .update_expression("SET plan_cursor = :next ADD planned :n, outstanding :n")
+            .update_expression("SET plan_cursor = :next, progress_at = :now ADD planned :n, outstanding :n")
             .expression_attribute_values(":next", s(next))
+            .expression_attribute_values(":now", s(now_rfc3339()))
             .expression_attribute_values(":n", n(planned));
         req = match prev {
             Some(p) => req.condition_expression("plan_cursor = :prev").expression_attribute_values(":prev", s(p)),

@@ -1,0 +1,271 @@
+//! The reconciler's reads and writes: open tasks through the sparse `Open` index, an asset's
+//! files in key order across its shards, recounts, idempotent registration of one file, and
+//! the record of repairs (kept 90 days by TTL).
+
+use super::*;
+use crate::domain::repair::Repair;
+use crate::domain::pricing::SMALL_OBJECT_BYTES;
+use crate::ports::{Recount, RepairStore};
+
+/// The sparse index of tasks not yet ended (`open_shard`, `created_at`).
+pub const OPEN_INDEX: &str = "Open";
+/// How long repairs are kept.
+const REPAIR_TTL_DAYS: i64 = 90;
+
+fn repair_to_item(r: &Repair) -> Item {
+    let expires = chrono::DateTime::parse_from_rfc3339(&r.at).map(|t| t.timestamp()).unwrap_or_else(|_| chrono::Utc::now().timestamp())
+        + REPAIR_TTL_DAYS * 86_400;
+    Item::from([
+        ("asset_id".into(), s(&r.asset_id)),
+        // Unique per repair and in time order: the time, then what it concerns.
+        ("repair_id".into(), s(format!("{}#{}#{}", r.at, r.kind.as_str(), r.subject))),
+        ("kind".into(), s(r.kind.as_str())),
+        ("subject".into(), s(&r.subject)),
+        ("detail".into(), s(&r.detail)),
+        ("at".into(), s(&r.at)),
+        ("expires_at".into(), n(expires)),
+    ])
+}
+
+fn item_to_repair(item: &Item) -> Result<Repair> {
+    let kind = get_s(item, "kind")?;
+    Ok(Repair {
+        asset_id: get_s(item, "asset_id")?,
+        kind: serde_json::from_value(serde_json::Value::String(kind.clone()))
+            .map_err(|_| Error::dependency("read repair", format!("unknown repair kind {kind}")))?,
+        subject: get_s(item, "subject")?,
+        detail: get_s(item, "detail")?,
+        at: get_s(item, "at")?,
+    })
+}
+
+impl RepairStore for DynamoStore {
+    async fn open_tasks(&self, shard: u32, before: &str, cursor: Option<&str>) -> Result<(Vec<Task>, Option<String>)> {
+        let shard = format!("{shard:02}");
+        let mut q = self
+            .client
+            .query()
+            .table_name(&self.tables.tasks)
+            .index_name(OPEN_INDEX)
+            .key_condition_expression("open_shard = :s AND created_at < :before")
+            .expression_attribute_values(":s", s(&shard))
+            .expression_attribute_values(":before", s(before))
+            .limit(100);
+        if let Some(c) = cursor {
+            let (created_at, task_id) = c.split_once('|').ok_or_else(|| Error::validation(format!("bad open-task cursor {c:?}")))?;
+            q = q
+                .exclusive_start_key("open_shard", s(&shard))
+                .exclusive_start_key("created_at", s(created_at))
+                .exclusive_start_key("task_id", s(task_id));
+        }
+        let out = q.send().await.map_err(|e| sdk_error("read open tasks", e))?;
+        let tasks = out.items().iter().map(item_to_task).collect::<Result<Vec<_>>>()?;
+        let next = out.last_evaluated_key().and_then(|k| Some(format!("{}|{}", opt_s(k, "created_at")?, opt_s(k, "task_id")?)));
+        Ok((tasks, next))
+    }
+
+    async fn files_after(&self, asset: &Asset, after: Option<&str>, limit: usize) -> Result<(Vec<LocatedFile>, bool)> {
+        // Each shard holds its files in key order: its first `limit` after `after` contain every
+        // file of that shard among the asset's first `limit`. Merged, the first `limit` are exact.
+        let shards = futures::future::try_join_all((0..asset.shards.max(1)).map(|shard| async move {
+            let pk = file_pk(&asset.asset_id, shard);
+            let mut q = self.client.query().table_name(&self.tables.files).consistent_read(true).limit(limit as i32 + 1);
+            q = match after {
+                Some(a) => q
+                    .key_condition_expression("pk = :pk AND object_key > :after")
+                    .expression_attribute_values(":after", s(a)),
+                None => q.key_condition_expression("pk = :pk"),
+            };
+            let out = q.expression_attribute_values(":pk", s(&pk)).send().await.map_err(|e| sdk_error("read asset files in order", e))?;
+            out.items().iter().map(located).collect::<Result<Vec<_>>>()
+        }))
+        .await?;
+        let mut all: Vec<LocatedFile> = shards.into_iter().flatten().collect();
+        all.sort_by(|a, b| a.file.key.as_bytes().cmp(b.file.key.as_bytes()));
+        let more = all.len() > limit;
+        all.truncate(limit);
+        Ok((all, more))
+    }
+
+    async fn recount(&self, task: &Task, asset: &Asset, keep: usize) -> Result<Recount> {
+        let mut out = Recount::default();
+        for shard in 0..asset.shards.max(1) {
+            let mut cursor: Option<String> = None;
+            loop {
+                let (page, next) = self.located_page(&asset.asset_id, shard, cursor.as_deref()).await?;
+                for f in page.into_iter().filter(|f| f.task_id.as_deref() == Some(task.task_id.as_str())) {
+                    let c = &mut out.counters;
+                    c.planned += 1;
+                    match f.step {
+                        Some(FileStep::Done) => c.succeeded += 1,
+                        Some(FileStep::Failed) => c.failed += 1,
+                        Some(FileStep::Skipped) => c.skipped += 1,
+                        Some(FileStep::Queued) => {
+                            c.outstanding += 1;
+                            if out.queued.len() < keep {
+                                out.queued.push(f.file);
+                            }
+                        }
+                        Some(FileStep::Requested) => {
+                            c.outstanding += 1;
+                            if out.requested.len() < keep {
+                                out.requested.push(f.file);
+                            }
+                        }
+                        None => {}
+                    }
+                }
+                match next {
+                    Some(n) => cursor = Some(n),
+                    None => break,
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn set_counters(&self, task_id: &TaskId, from: &TaskCounters, to: &TaskCounters) -> Result<bool> {
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.tables.tasks)
+            .key("task_id", s(task_id.as_str()))
+            .update_expression("SET planned = :p, outstanding = :o, succeeded = :d, failed = :f, skipped = :s")
+            .condition_expression("task_status = :running AND planned = :p0 AND outstanding = :o0 AND succeeded = :d0 AND failed = :f0 AND skipped = :s0")
+            .expression_attribute_values(":running", s(TaskStatus::Running.as_str()))
+            .expression_attribute_values(":p", n(to.planned))
+            .expression_attribute_values(":o", n(to.outstanding))
+            .expression_attribute_values(":d", n(to.succeeded))
+            .expression_attribute_values(":f", n(to.failed))
+            .expression_attribute_values(":s", n(to.skipped))
+            .expression_attribute_values(":p0", n(from.planned))
+            .expression_attribute_values(":o0", n(from.outstanding))
+            .expression_attribute_values(":d0", n(from.succeeded))
+            .expression_attribute_values(":f0", n(from.failed))
+            .expression_attribute_values(":s0", n(from.skipped))
+            .send()
+            .await;
+        Ok(conditional("set task counters", res)?.is_some())
+    }
+
+    async fn register_file(&self, file: &FileRecord) -> Result<bool> {
+        let res = self
+            .client
+            .put_item()
+            .table_name(&self.tables.files)
+            .set_item(Some(file_to_item(file)))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        if conditional("register file", res)?.is_none() {
+            return Ok(false);
+        }
+        let small = file.size < SMALL_OBJECT_BYTES;
+        self.client
+            .update_item()
+            .table_name(&self.tables.assets)
+            .key("asset_id", s(&file.asset_id))
+            .update_expression("ADD file_count :one, total_bytes :b, small_file_count :sc, small_file_bytes :sb")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":b", n(file.size))
+            .expression_attribute_values(":sc", n(u64::from(small)))
+            .expression_attribute_values(":sb", n(if small { file.size } else { 0 }))
+            .send()
+            .await
+            .map_err(|e| sdk_error("count registered file", e))?;
+        Ok(true)
+    }
+
+    async fn take_s3_state(&self, file: &FileRecord, now: &FileRecord) -> Result<bool> {
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.tables.files)
+            .key("pk", s(file_pk(&file.asset_id, file.shard)))
+            .key("object_key", s(&file.key))
+            .update_expression("SET version_id = :v, etag = :e, size_bytes = :z, storage_class = :c, file_state = :st REMOVE restore_expiry")
+            // Only while no task acts on it: a task's own steps are the truth while it runs.
+            .condition_expression("attribute_exists(pk) AND (attribute_not_exists(step) OR step IN (:done, :failed, :skipped))")
+            .expression_attribute_values(":v", s(&now.version_id))
+            .expression_attribute_values(":e", s(&now.etag))
+            .expression_attribute_values(":z", n(now.size))
+            .expression_attribute_values(":c", s(now.storage_class.as_str()))
+            .expression_attribute_values(":st", s(now.state.as_str()))
+            .expression_attribute_values(":done", s(FileStep::Done.as_str()))
+            .expression_attribute_values(":failed", s(FileStep::Failed.as_str()))
+            .expression_attribute_values(":skipped", s(FileStep::Skipped.as_str()))
+            .send()
+            .await;
+        if conditional("take S3 state", res)?.is_none() {
+            return Ok(false);
+        }
+        if now.size != file.size {
+            self.client
+                .update_item()
+                .table_name(&self.tables.assets)
+                .key("asset_id", s(&file.asset_id))
+                .update_expression("ADD total_bytes :d")
+                .expression_attribute_values(":d", n(now.size as i128 - file.size as i128))
+                .send()
+                .await
+                .map_err(|e| sdk_error("move asset bytes", e))?;
+        }
+        Ok(true)
+    }
+
+    async fn record_repair(&self, repair: &Repair) -> Result<()> {
+        self.client
+            .put_item()
+            .table_name(&self.tables.repairs)
+            .set_item(Some(repair_to_item(repair)))
+            .send()
+            .await
+            .map_err(|e| sdk_error("record repair", e))?;
+        Ok(())
+    }
+
+    async fn repairs(&self, asset_id: &str) -> Result<Vec<Repair>> {
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.tables.repairs)
+            .key_condition_expression("asset_id = :a")
+            .expression_attribute_values(":a", s(asset_id))
+            .into_paginator()
+            .items()
+            .send();
+        let mut out = Vec::new();
+        while let Some(item) = pages.next().await {
+            out.push(item_to_repair(&item.map_err(|e| sdk_error("read repairs", e))?)?);
+        }
+        Ok(out)
+    }
+}
+
+impl DynamoStore {
+    /// One page of a shard's file items with their steps.
+    async fn located_page(&self, asset_id: &str, shard: u32, cursor: Option<&str>) -> Result<(Vec<LocatedFile>, Option<String>)> {
+        let pk = file_pk(asset_id, shard);
+        let mut q = self.client.query().table_name(&self.tables.files).key_condition_expression("pk = :pk").expression_attribute_values(":pk", s(&pk)).consistent_read(true);
+        if let Some(after) = cursor {
+            q = q.exclusive_start_key("pk", s(&pk)).exclusive_start_key("object_key", s(after));
+        }
+        let out = q.send().await.map_err(|e| sdk_error("recount task files", e))?;
+        let files = out.items().iter().map(located).collect::<Result<Vec<_>>>()?;
+        Ok((files, out.last_evaluated_key().and_then(|k| opt_s(k, "object_key"))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::repair::RepairKind;
+
+    #[test]
+    fn repairs_round_trip_through_their_items_and_expire_after_90_days() {
+        let r = Repair { asset_id: "a".into(), kind: RepairKind::MarkedMissing, subject: "k/1".into(), detail: "gone".into(), at: "2027-01-01T00:00:00Z".into() };
+        let item = repair_to_item(&r);
+        assert_eq!(item_to_repair(&item).unwrap(), r);
+        assert_eq!(get_n::<i64>(&item, "expires_at"), 1_798_761_600 + 90 * 86_400);
+    }
+}

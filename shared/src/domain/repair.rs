@@ -1,0 +1,207 @@
+//! Anti-entropy: what the reconciler finds when it compares a registered file with what S3 holds
+//! under its key, and the record it keeps of each repair. Deciding is here; acting is the
+//! reconcile service's.
+
+use super::action::StorageClass;
+use super::file::FileState;
+use serde::{Deserialize, Serialize};
+
+/// One version or delete marker of a key, as S3 lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyVersion {
+    pub key: String,
+    pub version_id: String,
+    pub etag: String,
+    pub size: u64,
+    pub storage_class: StorageClass,
+    pub latest: bool,
+    pub delete_marker: bool,
+}
+
+/// What the registry says of one file, as the comparison needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registered {
+    pub version_id: String,
+    pub etag: String,
+    pub storage_class: StorageClass,
+    pub state: FileState,
+    pub restore_expiry: Option<String>,
+    /// A task is acting on the file (its step is not final): it is left alone.
+    pub in_flight: bool,
+}
+
+/// A difference between the registry and S3 for one key, and what repairs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Drift {
+    /// An object under the asset's prefix that is not registered (its ObjectCreated notification
+    /// was lost): register it.
+    Unregistered(KeyVersion),
+    /// The registered object is gone (deleted outside slm): the file is marked MISSING.
+    Missing,
+    /// The object was replaced outside slm: the registry takes what S3 holds now.
+    Changed(KeyVersion),
+    /// Same version, another class (a bucket lifecycle rule moved it): the registry follows.
+    ClassChanged(StorageClass),
+    /// The restore window ended and its ObjectRestore:Delete event was lost: archived again.
+    WindowEnded,
+    /// Older versions with the registered content left billing in STANDARD after an archive
+    /// (its delete of the copied-from version failed): deleted.
+    Superseded(Vec<KeyVersion>),
+}
+
+impl Drift {
+    pub fn kind(&self) -> RepairKind {
+        match self {
+            Drift::Unregistered(_) => RepairKind::Registered,
+            Drift::Missing => RepairKind::MarkedMissing,
+            Drift::Changed(_) => RepairKind::TookChange,
+            Drift::ClassChanged(_) => RepairKind::TookClass,
+            Drift::WindowEnded => RepairKind::EndedRestoreWindow,
+            Drift::Superseded(_) => RepairKind::DeletedSuperseded,
+        }
+    }
+}
+
+/// Compares one key: the registered file (None: not registered) against its listed versions.
+/// `today` is the reconciliation's time (RFC 3339), for restore windows.
+pub fn compare(file: Option<&Registered>, versions: &[KeyVersion], now: &str) -> Vec<Drift> {
+    let current = versions.iter().find(|v| v.latest && !v.delete_marker);
+    let Some(f) = file else {
+        return current.map(|c| vec![Drift::Unregistered(c.clone())]).unwrap_or_default();
+    };
+    if f.in_flight {
+        return vec![];
+    }
+    let Some(c) = current else {
+        return match f.state {
+            FileState::Purged | FileState::Missing => vec![],
+            _ => vec![Drift::Missing],
+        };
+    };
+    if c.version_id != f.version_id || c.etag != f.etag || matches!(f.state, FileState::Purged | FileState::Missing) {
+        return vec![Drift::Changed(c.clone())];
+    }
+    let mut drifts = Vec::new();
+    if c.storage_class != f.storage_class {
+        drifts.push(Drift::ClassChanged(c.storage_class));
+    } else if f.state == FileState::Restored && f.restore_expiry.as_deref().is_some_and(|end| end <= now) {
+        drifts.push(Drift::WindowEnded);
+    }
+    let superseded: Vec<KeyVersion> = versions
+        .iter()
+        .filter(|v| !v.latest && !v.delete_marker && v.etag == f.etag && v.storage_class == StorageClass::Standard)
+        .filter(|_| c.storage_class != StorageClass::Standard)
+        .cloned()
+        .collect();
+    if !superseded.is_empty() {
+        drifts.push(Drift::Superseded(superseded));
+    }
+    drifts
+}
+
+/// What the reconciler repaired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RepairKind {
+    Registered,
+    MarkedMissing,
+    TookChange,
+    TookClass,
+    EndedRestoreWindow,
+    DeletedSuperseded,
+    /// A stuck task's counters did not match its files' steps: set from the files.
+    Recounted,
+    /// Files still QUEUED for a stuck task (their work message lost): sent to the workers again.
+    Redrove,
+    /// A stuck task's planning stopped (its continuation lost): continued.
+    ContinuedPlanning,
+    /// A restore S3 completed whose ObjectRestore:Completed event was lost: recorded.
+    CompletedRestore,
+    /// A queued task on a free asset (its start message lost): started.
+    StartedQueued,
+    /// A task still PENDING (its execution start lost): started.
+    StartedExecution,
+    /// A stuck task complete by its files: its execution told.
+    Signalled,
+}
+
+impl RepairKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RepairKind::Registered => "registered",
+            RepairKind::MarkedMissing => "marked_missing",
+            RepairKind::TookChange => "took_change",
+            RepairKind::TookClass => "took_class",
+            RepairKind::EndedRestoreWindow => "ended_restore_window",
+            RepairKind::DeletedSuperseded => "deleted_superseded",
+            RepairKind::Recounted => "recounted",
+            RepairKind::Redrove => "redrove",
+            RepairKind::ContinuedPlanning => "continued_planning",
+            RepairKind::CompletedRestore => "completed_restore",
+            RepairKind::StartedQueued => "started_queued",
+            RepairKind::StartedExecution => "started_execution",
+            RepairKind::Signalled => "signalled",
+        }
+    }
+}
+
+/// One repair, as recorded (kept 90 days).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Repair {
+    pub asset_id: String,
+    pub kind: RepairKind,
+    /// The object key or the task id it concerns.
+    pub subject: String,
+    pub detail: String,
+    /// The reconciliation's time (RFC 3339).
+    pub at: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(version: &str, etag: &str, class: StorageClass, latest: bool) -> KeyVersion {
+        KeyVersion { key: "k".into(), version_id: version.into(), etag: etag.into(), size: 1, storage_class: class, latest, delete_marker: false }
+    }
+
+    fn reg(version: &str, etag: &str, class: StorageClass, state: FileState) -> Registered {
+        Registered { version_id: version.into(), etag: etag.into(), storage_class: class, state, restore_expiry: None, in_flight: false }
+    }
+
+    const NOW: &str = "2027-01-10T00:00:00Z";
+    use StorageClass::{Glacier, Standard};
+
+    #[test]
+    fn drift_by_case() {
+        let kinds = |d: Vec<Drift>| d.iter().map(|d| d.kind().as_str()).collect::<Vec<_>>().join(",");
+        let marker = KeyVersion { delete_marker: true, ..v("m", "", Standard, true) };
+        let mut restored = reg("1", "e", Glacier, FileState::Restored);
+        restored.restore_expiry = Some("2027-01-09T00:00:00Z".into());
+        let mut still = restored.clone();
+        still.restore_expiry = Some("2027-01-11T00:00:00Z".into());
+        let busy = Registered { in_flight: true, ..reg("1", "e", Standard, FileState::Active) };
+        let archived = reg("2", "e", Glacier, FileState::Archived);
+        let cases: Vec<(&str, Option<Registered>, Vec<KeyVersion>, &str)> = vec![
+            ("in sync", Some(reg("1", "e", Standard, FileState::Active)), vec![v("1", "e", Standard, true)], ""),
+            ("lost notification", None, vec![v("1", "e", Standard, true)], "registered"),
+            ("not registered, deleted", None, vec![marker.clone()], ""),
+            ("deleted outside slm", Some(reg("1", "e", Standard, FileState::Active)), vec![v("1", "e", Standard, false), marker.clone()], "marked_missing"),
+            ("gone entirely", Some(reg("1", "e", Standard, FileState::Archived)), vec![], "marked_missing"),
+            ("purged stays purged", Some(reg("1", "e", Standard, FileState::Purged)), vec![], ""),
+            ("missing stays missing", Some(reg("1", "e", Standard, FileState::Missing)), vec![], ""),
+            ("replaced outside slm", Some(reg("1", "e", Standard, FileState::Active)), vec![v("1", "e", Standard, false), v("2", "f", Standard, true)], "took_change"),
+            ("rewritten in place", Some(reg("null", "e", Standard, FileState::Active)), vec![v("null", "f", Standard, true)], "took_change"),
+            ("back after missing", Some(reg("1", "e", Standard, FileState::Missing)), vec![v("1", "e", Standard, true)], "took_change"),
+            ("moved by a lifecycle rule", Some(reg("1", "e", Standard, FileState::Active)), vec![v("1", "e", Glacier, true)], "took_class"),
+            ("window ended", Some(restored), vec![v("1", "e", Glacier, true)], "ended_restore_window"),
+            ("window open", Some(still), vec![v("1", "e", Glacier, true)], ""),
+            ("a task acts on it", Some(busy), vec![], ""),
+            ("superseded left", Some(archived.clone()), vec![v("2", "e", Glacier, true), v("1", "e", Standard, false)], "deleted_superseded"),
+            ("older content kept", Some(archived), vec![v("2", "e", Glacier, true), v("0", "old", Standard, false)], ""),
+        ];
+        for (name, file, versions, expected) in cases {
+            assert_eq!(kinds(compare(file.as_ref(), &versions, NOW)), expected, "{name}");
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! The reconciler end to end: drift made on purpose (objects created, replaced, deleted or moved
+//! to another class behind slm's back, a restore window whose event was lost, a superseded
+//! version left billing, tasks stuck by lost messages and a crash) is found, repaired and
+//! recorded, and a second run finds nothing more.
+
+use aws_sdk_dynamodb::types::AttributeValue as AV;
+use serde_json::json;
+use slm_e2e::{Options, TestStack};
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(180);
+
+fn later(hours: i64) -> String {
+    (chrono::Utc::now() + chrono::Duration::hours(hours)).to_rfc3339()
+}
+
+fn sorted(mut v: Vec<(String, String)>) -> Vec<(String, String)> {
+    v.sort();
+    v
+}
+
+fn pair(kind: &str, subject: &str) -> (String, String) {
+    (kind.to_string(), subject.to_string())
+}
+
+async fn status(t: &TestStack, task_id: &str) -> serde_json::Value {
+    t.api_ok("GET", &format!("/tasks/{task_id}"), None).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn drift_between_the_registry_and_s3_is_repaired_and_recorded() {
+    // GIVEN an asset of six files, and a second one restored for a day
+    let t = TestStack::start("drift").await.unwrap();
+    let s3 = &t.clients.s3;
+    let keys = t.put_objects("show/d/", 6, 16).await.unwrap();
+    t.register("d-1", "show/d/", "editorial").await.unwrap();
+    let restored = t.put_objects("show/r/", 2, 16).await.unwrap();
+    t.register("r-1", "show/r/", "editorial").await.unwrap();
+    let archive = t.request("r-1", json!({"action": "archive", "storage_class": "GLACIER", "request_id": "a"})).await.unwrap();
+    t.wait_task(&archive, WAIT).await.unwrap();
+    let restore = t.request("r-1", json!({"action": "restore", "days": 1, "tier": "Bulk", "request_id": "r"})).await.unwrap();
+    t.wait_files("r-1", WAIT, |f| f.values().all(|i| i.get("step").is_some_and(|s| s == "REQUESTED"))).await.unwrap();
+    t.restore_headers(&restored).await.unwrap();
+    assert_eq!(t.wait_task(&restore, WAIT).await.unwrap()["status"], "SUCCEEDED");
+    let untouched = t.file_items("d-1").await.unwrap();
+
+    // WHEN objects change behind slm's back: one created under the prefix (its notification
+    // lost), one deleted, one replaced, one moved to GLACIER in place (as a lifecycle rule
+    // would), and one created outside every asset's prefix
+    let late = "show/d/late.exr".to_string();
+    s3.put_object().bucket(&t.bucket).key(&late).body(vec![7u8; 40].into()).send().await.unwrap();
+    s3.delete_object().bucket(&t.bucket).key(&keys[1]).send().await.unwrap();
+    s3.put_object().bucket(&t.bucket).key(&keys[2]).body(b"changed content".to_vec().into()).send().await.unwrap();
+    s3.copy_object()
+        .bucket(&t.bucket)
+        .key(&keys[3])
+        .copy_source(format!("{}/{}", t.bucket, keys[3]))
+        .storage_class(aws_sdk_s3::types::StorageClass::Glacier)
+        .metadata_directive(aws_sdk_s3::types::MetadataDirective::Copy)
+        .send()
+        .await
+        .unwrap();
+    s3.put_object().bucket(&t.bucket).key("show/elsewhere/x.exr").body(b"x".to_vec().into()).send().await.unwrap();
+    // AND the reconciler runs ten days later: r-1's restore window has ended, its event lost
+    let at = later(240);
+    t.reconcile(&at).await.unwrap();
+
+    // THEN each drift is repaired and recorded, and nothing else is
+    assert_eq!(
+        sorted(t.repairs("d-1").await.unwrap()),
+        vec![pair("marked_missing", &keys[1]), pair("registered", &late), pair("took_change", &keys[2]), pair("took_class", &keys[3])]
+    );
+    assert_eq!(sorted(t.repairs("r-1").await.unwrap()), vec![pair("ended_restore_window", &restored[0]), pair("ended_restore_window", &restored[1])]);
+    let files = t.file_items("d-1").await.unwrap();
+    assert_eq!((files[&late]["file_state"].as_str(), files[&late]["size_bytes"].as_str()), ("ACTIVE", "40"));
+    assert_eq!(files[&keys[1]]["file_state"], "MISSING");
+    assert_eq!(files[&keys[2]]["size_bytes"], "15");
+    assert_ne!(files[&keys[2]]["etag"], untouched[&keys[2]]["etag"]);
+    assert_eq!((files[&keys[3]]["storage_class"].as_str(), files[&keys[3]]["file_state"].as_str()), ("GLACIER", "ARCHIVED"));
+    for key in [&keys[0], &keys[4], &keys[5]] {
+        assert_eq!(files[key], untouched[key], "{key} changed");
+    }
+    let asset = t.api_ok("GET", "/assets/d-1", None).await.unwrap();
+    assert_eq!((asset["file_count"].as_u64(), asset["total_bytes"].as_u64()), (Some(7), Some(6 * 16 + 40 - 1)), "{asset}");
+    let r = t.api_ok("GET", "/assets/r-1", None).await.unwrap();
+    assert_eq!(r["state"], "ARCHIVED", "{r}");
+    assert!(t.file_items("r-1").await.unwrap().values().all(|f| f["file_state"] == "ARCHIVED"));
+    assert_eq!(t.count_items("FilesTable").await.unwrap(), 7 + 2, "an object outside the assets' prefixes was registered");
+
+    // AND a second run finds nothing more
+    t.reconcile(&at).await.unwrap();
+    assert_eq!(t.repairs("d-1").await.unwrap().len(), 4);
+    assert_eq!(t.repairs("r-1").await.unwrap().len(), 2);
+
+    // AND a task skips the missing file and the one in a colder class, and acts on the one registered late
+    let archive = t.request("d-1", json!({"action": "archive", "storage_class": "GLACIER_IR", "request_id": "a"})).await.unwrap();
+    let task = t.wait_task(&archive, WAIT).await.unwrap();
+    assert_eq!((task["status"].as_str(), task["counters"]["skipped"].as_i64(), task["counters"]["succeeded"].as_i64()), (Some("SUCCEEDED"), Some(2), Some(5)), "{task}");
+    assert_eq!(t.classes("show/d/").await.unwrap()[&late], "GLACIER_IR");
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stuck_tasks_and_a_superseded_version_are_repaired_and_recorded() {
+    let t = TestStack::start_with("stuck", Options { versioned: true, ..Default::default() }).await.unwrap();
+    let (s3, ddb) = (&t.clients.s3, &t.clients.dynamodb);
+
+    // GIVEN a restore waiting for S3 whose completion events are lost (the completion function is
+    // paused), and a crash after one file's write before its counter moved
+    let s_keys = t.put_objects("show/s/", 3, 16).await.unwrap();
+    t.register("s-1", "show/s/", "editorial").await.unwrap();
+    let archive = t.request("s-1", json!({"action": "archive", "storage_class": "GLACIER", "request_id": "a"})).await.unwrap();
+    t.wait_task(&archive, WAIT).await.unwrap();
+    t.runner().pause("slm-completion");
+    let restore = t.request("s-1", json!({"action": "restore", "days": 2, "tier": "Bulk", "request_id": "r"})).await.unwrap();
+    t.wait_files("s-1", WAIT, |f| f.values().all(|i| i.get("step").is_some_and(|s| s == "REQUESTED"))).await.unwrap();
+    let crashed = &t.file_items("s-1").await.unwrap()[&s_keys[0]];
+    ddb.update_item()
+        .table_name(t.stack.table("FilesTable").unwrap())
+        .key("pk", AV::S(crashed["pk"].clone()))
+        .key("object_key", AV::S(s_keys[0].clone()))
+        .update_expression("SET step = :d, file_state = :r, restore_expiry = :e")
+        .expression_attribute_values(":d", AV::S("DONE".into()))
+        .expression_attribute_values(":r", AV::S("RESTORED".into()))
+        .expression_attribute_values(":e", AV::S(later(48)))
+        .send()
+        .await
+        .unwrap();
+
+    // AND an archive whose work messages were lost (the queue purged while the workers were
+    // paused), with a restore queued behind it
+    t.put_objects("show/w/", 3, 16).await.unwrap();
+    t.register("w-1", "show/w/", "editorial").await.unwrap();
+    t.runner().pause("slm-worker");
+    let lost = t.request("w-1", json!({"action": "archive", "storage_class": "GLACIER", "request_id": "a"})).await.unwrap();
+    t.wait_files("w-1", WAIT, |f| f.values().all(|i| i.get("step").is_some_and(|s| s == "QUEUED"))).await.unwrap();
+    for _ in 0..100 {
+        if status(&t, &lost).await["planning_done"] == true {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let queued = t.request("w-1", json!({"action": "restore", "days": 1, "tier": "Bulk", "request_id": "q"})).await.unwrap();
+    t.clients.sqs.purge_queue().queue_url(&t.stack.queue("WorkQueue").unwrap().url).send().await.unwrap();
+    t.runner().pause("slm-planner");
+    t.runner().resume("slm-worker");
+
+    // AND an archived file whose copied-from STANDARD version was left (a crash after the
+    // registry named the copy, before the old version's delete)
+    let v1 = s3.put_object().bucket(&t.bucket).key("show/v/f.mov").body(vec![1u8; 32].into()).send().await.unwrap();
+    t.register("v-1", "show/v/", "editorial").await.unwrap();
+    let copy = s3
+        .copy_object()
+        .bucket(&t.bucket)
+        .key("show/v/f.mov")
+        .copy_source(format!("{}/show/v/f.mov?versionId={}", t.bucket, v1.version_id().unwrap()))
+        .storage_class(aws_sdk_s3::types::StorageClass::Glacier)
+        .metadata_directive(aws_sdk_s3::types::MetadataDirective::Copy)
+        .send()
+        .await
+        .unwrap();
+    let v_item = &t.file_items("v-1").await.unwrap()["show/v/f.mov"];
+    ddb.update_item()
+        .table_name(t.stack.table("FilesTable").unwrap())
+        .key("pk", AV::S(v_item["pk"].clone()))
+        .key("object_key", AV::S("show/v/f.mov".into()))
+        .update_expression("SET version_id = :v, storage_class = :c, file_state = :s")
+        .expression_attribute_values(":v", AV::S(copy.version_id().unwrap().to_string()))
+        .expression_attribute_values(":c", AV::S("GLACIER".into()))
+        .expression_attribute_values(":s", AV::S("ARCHIVED".into()))
+        .send()
+        .await
+        .unwrap();
+
+    // WHEN the reconciler runs an hour later
+    t.reconcile(&later(1)).await.unwrap();
+
+    // THEN the restore is recounted, its completions found in S3, and it ends
+    let task = t.wait_task(&restore, WAIT).await.unwrap();
+    assert_eq!(task["status"], "SUCCEEDED", "{task}");
+    assert_eq!((task["counters"]["succeeded"].as_i64(), task["counters"]["outstanding"].as_i64()), (Some(3), Some(0)), "{task}");
+    let kinds: Vec<String> = t.repairs("s-1").await.unwrap().into_iter().map(|(k, _)| k).collect();
+    assert_eq!(kinds, ["completed_restore", "recounted", "signalled"], "(in the order of their ids: time, kind)");
+    assert!(t.file_items("s-1").await.unwrap().values().all(|f| f["file_state"] == "RESTORED" && f.contains_key("restore_expiry")));
+    // AND the lost work is sent again and the archive ends
+    assert_eq!(t.wait_task(&lost, WAIT).await.unwrap()["status"], "SUCCEEDED");
+    assert_eq!(t.repairs("w-1").await.unwrap(), vec![pair("redrove", &lost)]);
+    // AND the superseded version is deleted; the copy stays
+    assert_eq!(t.repairs("v-1").await.unwrap(), vec![pair("deleted_superseded", "show/v/f.mov")]);
+    assert_eq!(t.all_versions("show/v/").await.unwrap(), vec![("show/v/f.mov".to_string(), copy.version_id().unwrap().to_string())]);
+
+    // WHEN the message that would start the queued restore is lost too
+    t.wait_idle(&["WorkQueue"], WAIT).await.unwrap();
+    t.clients.sqs.purge_queue().queue_url(&t.stack.queue("ControlQueue").unwrap().url).send().await.unwrap();
+    t.runner().resume("slm-planner");
+    t.runner().resume("slm-completion");
+    assert_eq!(status(&t, &queued).await["status"], "QUEUED");
+
+    // THEN the next run starts it, and it runs to the end
+    t.reconcile(&later(2)).await.unwrap();
+    assert_eq!(t.repairs("w-1").await.unwrap().last().cloned(), Some(pair("started_queued", &queued)));
+    t.wait_files("w-1", WAIT, |f| f.values().all(|i| i.get("step").is_some_and(|s| s == "REQUESTED"))).await.unwrap();
+    let w_keys: Vec<String> = t.file_items("w-1").await.unwrap().into_keys().collect();
+    t.restore_headers(&w_keys).await.unwrap();
+    assert_eq!(t.wait_task(&queued, WAIT).await.unwrap()["status"], "SUCCEEDED");
+    t.stop().await;
+}
