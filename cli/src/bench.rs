@@ -251,5 +251,6 @@ fn seeded_asset(i: usize, title_id: &str) -> Asset {
         queued_task: None,
         registered_at: "2026-06-01T00:00:00Z".into(),
         due_at: None,
+        backfill_cursor: None,
     }
 }

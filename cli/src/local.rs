@@ -63,6 +63,27 @@ pub enum AssetCommand {
     Show {
         asset_id: String,
     },
+    /// Registers what the bucket holds already, in steps on the reconcile queue: every object
+    /// under a prefix (placed by the key layout), an inventory CSV's objects, or one asset of
+    /// any size (`--asset-id` with --title-id, --asset-type and its --prefix).
+    Backfill {
+        #[arg(long)]
+        prefix: Option<String>,
+        /// The key of an S3 Inventory CSV (uncompressed) in the bucket.
+        #[arg(long)]
+        inventory_key: Option<String>,
+        /// The inventory's fileSchema, from its manifest.json.
+        #[arg(long)]
+        inventory_schema: Option<String>,
+        #[arg(long)]
+        asset_id: Option<String>,
+        #[arg(long)]
+        title_id: Option<String>,
+        #[arg(long)]
+        asset_type: Option<String>,
+        #[arg(long = "as", default_value = LOCAL_ADMIN)]
+        caller: String,
+    },
     /// What the reconciler repaired on an asset (kept 90 days).
     Repairs {
         asset_id: String,
@@ -167,7 +188,8 @@ pub async fn run_local(command: LocalCommand) -> Result<()> {
             let params = [("MediaBucketNames".to_string(), bucket.clone())].into();
             let stack = slm_local::provision(&Template::load_default()?, &clients, &endpoint, prefix, &params).await?;
             clients.s3.create_bucket().bucket(&bucket).send().await.context("create media bucket")?;
-            slm_core::adapters::s3::connect_bucket(&clients.s3, &bucket, &stack.queue("S3EventsQueue")?.arn, false).await?;
+            let how = slm_core::adapters::s3::Connection { keep_existing: false, register_new: true };
+            slm_core::adapters::s3::connect_bucket(&clients.s3, &bucket, &stack.queue("S3EventsQueue")?.arn, how).await?;
             std::fs::write(saved_path(), serde_json::to_string_pretty(&Saved { stack, bucket: bucket.clone() })?)?;
             println!("local stack is up on {endpoint}; media bucket s3://{bucket}; run `slm local run` to start the functions");
             Ok(())
@@ -249,6 +271,19 @@ pub async fn run_asset(command: AssetCommand) -> Result<()> {
             call(&saved, &caller, "PATCH", &format!("/assets/{asset_id}"), Some(body)).await?
         }
         AssetCommand::Show { asset_id } => call(&saved, LOCAL_ADMIN, "GET", &format!("/assets/{asset_id}"), None).await?,
+        AssetCommand::Backfill { prefix, inventory_key, inventory_schema, asset_id, title_id, asset_type, caller } => {
+            let body = match asset_id {
+                Some(asset_id) => json!({"asset": {"asset_id": asset_id, "title_id": title_id, "asset_type": asset_type, "bucket": saved.bucket, "prefix": prefix}}),
+                None => json!({"bucket": saved.bucket, "prefix": prefix, "inventory_key": inventory_key, "inventory_schema": inventory_schema}),
+            };
+            let started = call(&saved, &caller, "POST", "/backfills", Some(strip_nulls(body))).await?;
+            let clients = clients(&saved.stack.endpoint).await;
+            let runner = Runner::start(&saved.stack, &clients, RunnerOptions::default())?;
+            let done = slm_local::wait_empty(&clients.sqs, &saved.stack.queue("ReconcileQueue")?.url, std::time::Duration::from_secs(3600)).await;
+            runner.stop().await;
+            done?;
+            json!({"started": started["backfill"], "done": true})
+        }
         AssetCommand::Repairs { asset_id } => call(&saved, LOCAL_ADMIN, "GET", &format!("/assets/{asset_id}/repairs"), None).await?,
     };
     println!("{}", serde_json::to_string_pretty(&out)?);

@@ -82,6 +82,10 @@ enum BucketCommand {
         /// The S3EventsQueueArn output of the deployed stack.
         #[arg(long)]
         queue_arn: String,
+        /// Only restore events: new objects are not registered as they arrive (a backfill or
+        /// the reconciler's sweep registers them).
+        #[arg(long)]
+        no_register_new: bool,
     },
 }
 
@@ -92,10 +96,12 @@ async fn main() -> Result<()> {
         Command::Local { command } => local::run_local(command).await,
         Command::Asset { command } => local::run_asset(command).await,
         Command::Task { command } => local::run_task(command).await,
-        Command::Bucket { command: BucketCommand::Connect { bucket, queue_arn } } => {
+        Command::Bucket { command: BucketCommand::Connect { bucket, queue_arn, no_register_new } } => {
             let clients = slm_core::adapters::Clients::from_env().await;
-            slm_core::adapters::s3::connect_bucket(&clients.s3, &bucket, &queue_arn, true).await?;
-            println!("s3://{bucket} now sends restore events to {queue_arn}");
+            let how = slm_core::adapters::s3::Connection { keep_existing: true, register_new: !no_register_new };
+            slm_core::adapters::s3::connect_bucket(&clients.s3, &bucket, &queue_arn, how).await?;
+            let what = if how.register_new { "restore and object-created" } else { "restore" };
+            println!("s3://{bucket} now sends {what} events to {queue_arn}");
             Ok(())
         }
         Command::Policy { command } => policy::run_policy(command).await,

@@ -39,8 +39,14 @@ pub struct Config {
     /// How long a task may stand still (or a PENDING or QUEUED task wait) before the reconciler
     /// looks at it.
     pub reconcile_grace_seconds: i64,
-    /// Keys one reconcile message compares before handing over to the next.
+    /// Keys one reconcile or backfill message compares or registers before handing over.
     pub reconcile_keys_per_message: usize,
+    /// Bytes of an inventory file one backfill message reads.
+    pub inventory_chunk_bytes: u64,
+    /// How object keys name their title, type and asset (registration on arrival and backfills).
+    pub asset_key_layout: crate::domain::layout::KeyLayout,
+    /// The media buckets slm manages (empty: not checked); requests naming another are refused.
+    pub media_buckets: Vec<String>,
 }
 
 /// Largest batch: one transaction holds the batch's file transitions plus the task counter.
@@ -76,6 +82,13 @@ impl Config {
             evaluation_max_starts: optional(&get, "EVALUATION_MAX_STARTS", 200)?,
             reconcile_grace_seconds: optional(&get, "RECONCILE_GRACE_SECONDS", 900)?,
             reconcile_keys_per_message: optional(&get, "RECONCILE_KEYS_PER_MESSAGE", 1000)?,
+            inventory_chunk_bytes: optional(&get, "INVENTORY_CHUNK_BYTES", 1 << 20)?,
+            asset_key_layout: get("ASSET_KEY_LAYOUT")
+                .filter(|v| !v.is_empty())
+                .map(|v| v.parse().map_err(|e: Error| Error::Config(format!("ASSET_KEY_LAYOUT: {e}"))))
+                .transpose()?
+                .unwrap_or_default(),
+            media_buckets: get("MEDIA_BUCKETS").unwrap_or_default().split(',').map(str::trim).filter(|b| !b.is_empty()).map(str::to_string).collect(),
         };
         config.validate()
     }

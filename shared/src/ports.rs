@@ -106,9 +106,6 @@ pub trait RepairStore {
     fn recount(&self, task: &Task, asset: &Asset, keep: usize) -> impl Future<Output = Result<Recount>> + Send;
     /// Sets a task's counters to `to`, only while they are still `from`.
     fn set_counters(&self, task_id: &TaskId, from: &TaskCounters, to: &TaskCounters) -> impl Future<Output = Result<bool>> + Send;
-    /// Registers one more file of an asset, once (a conditional put; the asset's totals move
-    /// only when the put happened). False when it was registered already.
-    fn register_file(&self, file: &FileRecord) -> impl Future<Output = Result<bool>> + Send;
     /// Records what S3 holds now for a file no task acts on (new version, ETag, size, class,
     /// state); false when a task took it meanwhile.
     fn take_s3_state(&self, file: &FileRecord, now: &FileRecord) -> impl Future<Output = Result<bool>> + Send;
@@ -122,7 +119,19 @@ pub trait AssetStore {
     fn begin_registration(&self, asset: &Asset) -> impl Future<Output = Result<bool>> + Send;
     /// Records the listed files' count, sizes and class, and makes the asset visible.
     fn finish_registration(&self, asset: &Asset, class: &str) -> impl Future<Output = Result<()>> + Send;
+    /// A registered asset (None while it is still being registered).
     fn get_asset(&self, asset_id: &str) -> impl Future<Output = Result<Option<Asset>>> + Send;
+    /// An asset whose registration is under way (a backfill), None otherwise.
+    fn get_registering(&self, asset_id: &str) -> impl Future<Output = Result<Option<Asset>>> + Send;
+    /// One page of a backfill of a registering asset: adds the page's sizes and moves the
+    /// stored cursor from `prev` to `next` (fenced on `prev`, so two deliveries of a message
+    /// cannot both count a page); `next` None ends the registration. The asset's class becomes
+    /// `class` if it has none, MIXED if it differs. False when the fence failed.
+    fn backfill_step(&self, asset_id: &str, prev: Option<&str>, next: Option<&str>, sizes: &crate::domain::pricing::Sizes, class: Option<&str>)
+        -> impl Future<Output = Result<bool>> + Send;
+    /// Creates an asset that files are then registered to one by one (on arrival, by a
+    /// backfill); false if the id exists.
+    fn create_asset(&self, asset: &Asset) -> impl Future<Output = Result<bool>> + Send;
     /// Changes what policies select on; the changed asset, or None if it does not exist.
     fn change_asset(&self, asset_id: &str, change: &AssetChange) -> impl Future<Output = Result<Option<Asset>>> + Send;
 }
@@ -205,6 +214,9 @@ pub type Steps = std::collections::HashMap<String, (Option<String>, Option<FileS
 
 pub trait FileStore {
     fn put_files(&self, files: &[FileRecord]) -> impl Future<Output = Result<()>> + Send;
+    /// Registers one more file of an asset, once (a conditional put; the asset's totals and
+    /// class move only when the put happened). False when it was registered already.
+    fn register_file(&self, file: &FileRecord) -> impl Future<Output = Result<bool>> + Send;
     /// One page of an asset's files in one shard, strongly consistent, after `cursor`.
     fn files_page(&self, asset_id: &str, shard: u32, cursor: Option<&str>, limit: usize)
         -> impl Future<Output = Result<(Vec<FileRecord>, Option<String>)>> + Send;
@@ -242,16 +254,6 @@ pub trait TaskStore {
     fn release_signal(&self, task_id: &TaskId) -> impl Future<Output = Result<()>> + Send;
     /// Failed files of a task, for the report (at most `limit`).
     fn failed_files(&self, task: &Task, limit: usize) -> impl Future<Output = Result<Vec<(String, String)>>> + Send;
-}
-
-/// An S3 object as listed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListedObject {
-    pub key: String,
-    pub version_id: String,
-    pub size: u64,
-    pub etag: String,
-    pub storage_class: StorageClass,
 }
 
 /// An object version or delete marker, for purges.
@@ -301,7 +303,12 @@ pub trait ObjectStore {
     /// The end of the object's restore window when a restore has completed (HEAD's Restore
     /// header), None while it is ongoing or there is none.
     fn restored_until(&self, file: &FileRecord) -> impl Future<Output = Result<Option<String>, ObjectError>> + Send;
-    fn list_latest(&self, bucket: &str, prefix: &str) -> impl Future<Output = Result<Vec<ListedObject>>> + Send;
+    /// Up to `len` bytes of an object from `start`, and the object's size.
+    fn read_range(&self, bucket: &str, key: &str, start: u64, len: u64) -> impl Future<Output = Result<(Vec<u8>, u64)>> + Send;
+    /// The current version of a key (HEAD), None when there is none.
+    fn head_current(&self, bucket: &str, key: &str) -> impl Future<Output = Result<Option<crate::domain::repair::KeyVersion>>> + Send;
+    /// The current version of every object under a prefix.
+    fn list_latest(&self, bucket: &str, prefix: &str) -> impl Future<Output = Result<Vec<crate::domain::repair::KeyVersion>>> + Send;
     fn copy_to_class(&self, file: &FileRecord, class: StorageClass) -> impl Future<Output = Result<Copied, ObjectError>> + Send;
     fn multipart_copy_to_class(&self, file: &FileRecord, class: StorageClass, part_bytes: u64)
         -> impl Future<Output = Result<Copied, ObjectError>> + Send;

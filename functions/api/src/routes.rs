@@ -126,6 +126,12 @@ pub async fn route(core: &AwsCore, request: ApiGatewayV2httpRequest) -> Result<(
             let asset = core.register_asset(new, &now(&request)).await?;
             Ok((201, json(&asset)?))
         }
+        ("POST", ["backfills"]) => {
+            caller(&request)?;
+            let backfill: slm_core::service::BackfillRequest = body(&request)?;
+            let started = core.start_backfill(backfill, &now(&request)).await?;
+            Ok((202, serde_json::json!({ "backfill": started })))
+        }
         ("GET", ["assets", asset_id]) => {
             let asset = core.meta.get_asset(asset_id).await?.ok_or_else(|| Error::NotFound(format!("asset {asset_id}")))?;
             Ok((200, json(&asset)?))

@@ -90,6 +90,7 @@ fn change(r: Record) -> Result<S3Change> {
             at: r.event_time,
         },
         "ObjectRestore:Delete" => S3Change::RestoreExpired { bucket, key },
+        name if name.starts_with("ObjectCreated:") => S3Change::Created { bucket, key, at: r.event_time },
         name => S3Change::Other { name: name.to_string(), bucket, key },
     })
 }
@@ -112,6 +113,15 @@ mod tests {
                 at: Some("2026-11-27T03:12:44.000Z".into()),
             }]
         );
+    }
+
+    #[test]
+    fn object_created_events_of_every_kind_are_creations() {
+        for name in ["ObjectCreated:Put", "ObjectCreated:CompleteMultipartUpload", "ObjectCreated:Post"] {
+            let body = format!(r#"{{"Records":[{{"eventName":"{name}","eventTime":"2026-11-26T10:00:00.000Z","s3":{{"bucket":{{"name":"b"}},"object":{{"key":"t%2Fcam%2Fa1%2Ff.ari"}}}}}}]}}"#);
+            let Notification::Changes(c) = parse_body(&body).unwrap() else { panic!("not changes") };
+            assert_eq!(c, vec![S3Change::Created { bucket: "b".into(), key: "t/cam/a1/f.ari".into(), at: Some("2026-11-26T10:00:00.000Z".into()) }], "{name}");
+        }
     }
 
     #[test]

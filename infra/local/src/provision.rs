@@ -140,6 +140,18 @@ impl Names<'_> {
                     let text = arg.as_str().ok_or_else(|| anyhow!("only the one-argument !Sub is supported locally"))?;
                     self.substitute(text)
                 }
+                "Join" => {
+                    let (sep, list) = match arg {
+                        Value::Sequence(seq) if seq.len() == 2 => (seq[0].as_str().unwrap_or_default(), &seq[1]),
+                        _ => bail!("!Join needs [delimiter, list]"),
+                    };
+                    let parts: Vec<String> = match list {
+                        Value::Sequence(items) => items.iter().map(|i| self.resolve(i)).collect::<Result<_>>()?,
+                        // A list parameter (CommaDelimitedList) resolves to its comma-separated text.
+                        other => self.resolve(other)?.split(',').map(str::to_string).collect(),
+                    };
+                    Ok(parts.join(sep))
+                }
                 other => bail!("intrinsic {other} is not supported locally"),
             };
         }

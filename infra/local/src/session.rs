@@ -31,6 +31,8 @@ pub struct Session {
 #[derive(Default)]
 pub struct Options {
     pub versioned: bool,
+    /// The bucket sends ObjectCreated events, so new objects are registered by the key layout.
+    pub register_new: bool,
     pub runner: RunnerOptions,
     pub parameters: BTreeMap<String, String>,
 }
@@ -80,7 +82,8 @@ impl Session {
                 .send()
                 .await?;
         }
-        slm_core::adapters::s3::connect_bucket(&clients.s3, &bucket, &stack.queue("S3EventsQueue")?.arn, false).await?;
+        let how = slm_core::adapters::s3::Connection { keep_existing: false, register_new: options.register_new };
+        slm_core::adapters::s3::connect_bucket(&clients.s3, &bucket, &stack.queue("S3EventsQueue")?.arn, how).await?;
         let api_config = crate::runner::function_config(stack.function("slm-api")?, &options.runner.env_overrides)?;
         let api = slm_api::Handler::new(&counted, api_config.clone());
         let reader = slm_api::Handler::new(&clients, api_config);

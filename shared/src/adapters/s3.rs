@@ -6,7 +6,7 @@ use crate::domain::multipart::plan_parts;
 use crate::domain::{FileRecord, RestoreTier, StorageClass};
 use crate::error::{Error, Result};
 use crate::domain::repair::KeyVersion;
-use crate::ports::{Copied, ListedObject, ObjectError, ObjectStore, ObjectVersion, RestoreStarted};
+use crate::ports::{Copied, ObjectError, ObjectStore, ObjectVersion, RestoreStarted};
 use aws_sdk_s3::Client;
 use aws_sdk_s3::operation::head_object::HeadObjectOutput;
 use aws_sdk_s3::operation::list_object_versions::ListObjectVersionsOutput;
@@ -153,6 +153,48 @@ impl ObjectStore for S3Objects {
         Ok((out, page.is_truncated() == Some(true)))
     }
 
+    async fn read_range(&self, bucket: &str, key: &str, start: u64, len: u64) -> Result<(Vec<u8>, u64)> {
+        let out = self
+            .client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .range(format!("bytes={start}-{}", start + len.max(1) - 1))
+            .send()
+            .await;
+        let out = match out {
+            Ok(o) => o,
+            // Reading at the end of an object (or an empty one): nothing left.
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 416) => return Ok((vec![], start)),
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => {
+                return Err(Error::validation(format!("s3://{bucket}/{key} does not exist")));
+            }
+            Err(e) => return Err(sdk_error("read object", e)),
+        };
+        // "bytes 0-99/1234": the total after the slash.
+        let total = out.content_range().and_then(|r| r.rsplit('/').next()).and_then(|t| t.parse().ok()).unwrap_or(start + out.content_length().unwrap_or(0).max(0) as u64);
+        let body = out.body.collect().await.map_err(|e| Error::retryable("read object body", e))?.into_bytes().to_vec();
+        Ok((body, total))
+    }
+
+    async fn head_current(&self, bucket: &str, key: &str) -> Result<Option<KeyVersion>> {
+        let res = self.client.head_object().bucket(bucket).key(key).send().await;
+        let head = match res {
+            Ok(h) => h,
+            Err(e) if e.raw_response().is_some_and(|r| matches!(r.status().as_u16(), 404 | 405)) => return Ok(None),
+            Err(e) => return Err(sdk_error("read object", e)),
+        };
+        Ok(Some(KeyVersion {
+            key: key.to_string(),
+            version_id: head.version_id().unwrap_or("null").to_string(),
+            etag: head.e_tag().unwrap_or_default().to_string(),
+            size: head.content_length().unwrap_or(0).max(0) as u64,
+            storage_class: StorageClass::from_s3(head.storage_class().map(|c| c.as_str()))?,
+            latest: true,
+            delete_marker: false,
+        }))
+    }
+
     async fn restored_until(&self, file: &FileRecord) -> Result<Option<String>, ObjectError> {
         let head = self
             .client
@@ -166,7 +208,7 @@ impl ObjectStore for S3Objects {
         Ok(head.restore().and_then(parse_restore_header))
     }
 
-    async fn list_latest(&self, bucket: &str, prefix: &str) -> Result<Vec<ListedObject>> {
+    async fn list_latest(&self, bucket: &str, prefix: &str) -> Result<Vec<KeyVersion>> {
         let pages = self.version_pages(bucket, prefix).await.map_err(|e| match e {
             ObjectError::Transient(e) => e,
             ObjectError::Permanent { code, message } => Error::validation(format!("cannot list s3://{bucket}/{prefix}: {code}: {message}")),
@@ -175,12 +217,14 @@ impl ObjectStore for S3Objects {
         let mut deleted = std::collections::HashSet::new();
         for page in &pages {
             for v in page.versions().iter().filter(|v| v.is_latest() == Some(true)) {
-                out.push(ListedObject {
+                out.push(KeyVersion {
                     key: v.key().unwrap_or_default().to_string(),
                     version_id: v.version_id().unwrap_or("null").to_string(),
                     size: v.size().unwrap_or(0).max(0) as u64,
                     etag: v.e_tag().unwrap_or_default().to_string(),
                     storage_class: StorageClass::from_s3(v.storage_class().map(|c| c.as_str()))?,
+                    latest: true,
+                    delete_marker: false,
                 });
             }
             // A key whose latest version is a delete marker is deleted: it is not registered.
@@ -465,10 +509,19 @@ impl S3Objects {
     }
 }
 
-/// Routes a bucket's event notifications to slm's S3-events queue. With `keep_existing`, the
-/// bucket's other notification configurations are read and kept (an existing media bucket);
-/// without, slm's is the only one (a bucket created for slm, as on the local stack).
-pub async fn connect_bucket(client: &Client, bucket: &str, queue_arn: &str, keep_existing: bool) -> Result<()> {
+/// How a bucket is connected to slm's S3-events queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Connection {
+    /// Read and keep the bucket's other notification configurations (an existing media
+    /// bucket); without, slm's is the only one (a bucket created for slm, as on the local stack).
+    pub keep_existing: bool,
+    /// Register new objects as they arrive (ObjectCreated, placed by the key layout).
+    pub register_new: bool,
+}
+
+/// Routes a bucket's event notifications to slm's S3-events queue.
+pub async fn connect_bucket(client: &Client, bucket: &str, queue_arn: &str, how: Connection) -> Result<()> {
+    let keep_existing = how.keep_existing;
     use aws_sdk_s3::operation::get_bucket_notification_configuration::GetBucketNotificationConfigurationOutput;
     use aws_sdk_s3::types::{Event, NotificationConfiguration, QueueConfiguration};
     const ID: &str = "slm-events";
@@ -482,14 +535,18 @@ pub async fn connect_bucket(client: &Client, bucket: &str, queue_arn: &str, keep
         false => GetBucketNotificationConfigurationOutput::builder().build(),
     };
     let mut queues: Vec<QueueConfiguration> = current.queue_configurations().iter().filter(|q| q.id() != Some(ID)).cloned().collect();
+    // Only what the completion handler acts on. Not ObjectCreated:Copy: an archive is a copy
+    // of every file and would flood the queue with events about registered keys; objects copied
+    // in from elsewhere are registered by the reconciler's sweep instead.
+    let mut events = vec!["s3:ObjectRestore:Completed", "s3:ObjectRestore:Delete"];
+    if how.register_new {
+        events.extend(["s3:ObjectCreated:Put", "s3:ObjectCreated:Post", "s3:ObjectCreated:CompleteMultipartUpload"]);
+    }
     queues.push(
         QueueConfiguration::builder()
             .id(ID)
             .queue_arn(queue_arn)
-            // Only what the completion handler acts on: every other event would be read and
-            // dropped, and a copy-heavy archive would flood the queue with ObjectCreated:Copy.
-            .events(Event::from("s3:ObjectRestore:Completed"))
-            .events(Event::from("s3:ObjectRestore:Delete"))
+            .set_events(Some(events.into_iter().map(Event::from).collect()))
             .build()
             .map_err(|e| Error::dependency("build notification configuration", e))?,
     );

@@ -83,7 +83,9 @@ const MAX_ID_LEN: usize = 128;
 pub fn validate_id(field: &str, value: &str) -> Result<()> {
     let ok = !value.is_empty()
         && value.len() <= MAX_ID_LEN
-        && value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        && value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        // "." and ".." name directories in paths and keys.
+        && value.chars().any(|c| c != '.');
     if ok {
         Ok(())
     } else {
@@ -150,6 +152,9 @@ pub struct Asset {
     pub registered_at: String,
     /// The first day a policy may act on it ("0000-00-00": look again), as the due index holds it.
     pub due_at: Option<String>,
+    /// The last key a backfill registered, while one is registering the asset's files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backfill_cursor: Option<String>,
 }
 
 impl Asset {

@@ -4,6 +4,7 @@ pub mod action;
 pub mod asset;
 pub mod conflict;
 pub mod file;
+pub mod layout;
 pub mod multipart;
 pub mod policy;
 pub mod pricing;

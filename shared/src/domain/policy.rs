@@ -344,6 +344,7 @@ pub(crate) mod tests {
             queued_task: None,
             registered_at: "2026-06-01T00:00:00Z".into(),
             due_at: None,
+            backfill_cursor: None,
         }
     }
 

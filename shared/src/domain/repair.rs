@@ -18,6 +18,30 @@ pub struct KeyVersion {
     pub delete_marker: bool,
 }
 
+/// A page of listed versions grouped by key, and the last key whose versions are all in it:
+/// when the listing goes on, its last key may continue on the next page, so the page is whole
+/// only up to the key before it (or the last key, when the page holds no other).
+pub fn whole_keys(versions: &[KeyVersion], truncated: bool) -> (std::collections::BTreeMap<&str, Vec<&KeyVersion>>, Option<String>) {
+    let mut keys: std::collections::BTreeMap<&str, Vec<&KeyVersion>> = std::collections::BTreeMap::new();
+    for v in versions {
+        keys.entry(v.key.as_str()).or_default().push(v);
+    }
+    let upper = match (truncated, keys.keys().next_back().copied()) {
+        (true, Some(last)) if keys.len() > 1 => {
+            keys.remove(last);
+            keys.keys().next_back().map(|k| k.to_string())
+        }
+        (true, Some(last)) => Some(last.to_string()),
+        _ => None,
+    };
+    (keys, upper)
+}
+
+/// The current version of a key among its listed versions (none when a delete marker is).
+pub fn current<'a>(versions: &[&'a KeyVersion]) -> Option<&'a KeyVersion> {
+    versions.iter().copied().find(|v| v.latest && !v.delete_marker)
+}
+
 /// What the registry says of one file, as the comparison needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Registered {
@@ -171,6 +195,17 @@ mod tests {
 
     const NOW: &str = "2027-01-10T00:00:00Z";
     use StorageClass::{Glacier, Standard};
+
+    #[test]
+    fn a_page_is_whole_up_to_the_key_before_its_last_when_the_listing_goes_on() {
+        let page = [KeyVersion { key: "a".into(), ..v("1", "e", Standard, true) }, KeyVersion { key: "b".into(), ..v("2", "e", Standard, false) }];
+        let (keys, upper) = whole_keys(&page, true);
+        assert_eq!((keys.keys().copied().collect::<Vec<_>>(), upper.as_deref()), (vec!["a"], Some("a")));
+        let (keys, upper) = whole_keys(&page, false);
+        assert_eq!((keys.len(), upper), (2, None));
+        let (keys, upper) = whole_keys(&page[1..], true);
+        assert_eq!((keys.len(), upper.as_deref()), (1, Some("b")), "a key of more versions than a page still makes progress");
+    }
 
     #[test]
     fn drift_by_case() {

@@ -1,6 +1,7 @@
 //! Completion: S3 event notifications turned into file state. A restore finishes hours after the
 //! worker asked for it, when S3 reports ObjectRestore:Completed; a restore window that ends is
-//! reported as ObjectRestore:Delete. Duplicate and unknown events change nothing.
+//! reported as ObjectRestore:Delete. New objects (ObjectCreated) are registered by the key
+//! layout. Duplicate and unknown events change nothing.
 
 use super::{Core, Metadata};
 use crate::domain::action::restore_window_end;
@@ -15,6 +16,8 @@ pub enum S3Change {
     /// is computed when S3 (or an emulator) leaves it out.
     RestoreCompleted { bucket: String, key: String, expiry: Option<String>, at: Option<String> },
     RestoreExpired { bucket: String, key: String },
+    /// A new object (ObjectCreated): registered if the key layout places it in an asset.
+    Created { bucket: String, key: String, at: Option<String> },
     /// Anything else S3 reports (creates, copies, deletes, restore requests): noted, not acted on.
     Other { name: String, bucket: String, key: String },
 }
@@ -37,6 +40,16 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
                 Ok(match self.meta.restore_expired(&located.file).await? {
                     true => EventResult::Applied,
                     false => EventResult::Ignored("file was not restored".into()),
+                })
+            }
+            S3Change::Created { bucket, key, at } => {
+                let today = at
+                    .as_deref()
+                    .and_then(|a| chrono::DateTime::parse_from_rfc3339(a).ok())
+                    .map_or_else(|| chrono::Utc::now().date_naive(), |a| a.with_timezone(&chrono::Utc).date_naive());
+                Ok(match self.register_object(&bucket, &key, None, today, None).await? {
+                    super::register::Registration::Registered { .. } => EventResult::Applied,
+                    super::register::Registration::Ignored(why) => EventResult::Ignored(why),
                 })
             }
             S3Change::Other { name, .. } => Ok(EventResult::Ignored(format!("{name} needs no action"))),

@@ -4,6 +4,7 @@
 pub mod access;
 mod complete;
 pub mod evaluate;
+mod backfill;
 mod plan;
 pub mod reconcile;
 mod register;
@@ -14,7 +15,8 @@ mod work;
 pub use complete::{EventResult, S3Change};
 pub use evaluate::{Evaluation, Mode};
 pub use plan::PlanReport;
-pub use reconcile::{ReconcileMessage, Reconciliation};
+pub use backfill::{BackfillRequest, BackfillStarted, BackfillStep};
+pub use reconcile::{ReconcileMessage, ReconcileReport, Reconciliation};
 pub use work::BatchReport;
 
 use crate::adapters::{Clients, DynamoStore, S3Objects, SfnOrchestrator, SqsQueues};

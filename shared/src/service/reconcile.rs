@@ -6,8 +6,8 @@
 
 use super::{Core, ControlMessage, Metadata, WorkBatch};
 use crate::domain::action::StorageClass;
-use crate::domain::repair::{Drift, KeyVersion, Registered, Repair, RepairKind, compare};
-use crate::domain::{Action, Asset, AssetState, FileRecord, FileState, FileStep, shard_of};
+use crate::domain::repair::{Drift, KeyVersion, Registered, Repair, RepairKind, compare, whole_keys};
+use crate::domain::{Action, Asset, AssetState, FileRecord, FileState, FileStep};
 use crate::error::{Error, Result};
 use crate::ports::{LocatedFile, ObjectStore, ObjectVersion, Orchestrator, Queues, Scope, Task, Transition};
 use chrono::{DateTime, Utc};
@@ -22,6 +22,20 @@ pub enum ReconcileMessage {
     Assets { at: String, cursor: Option<String> },
     /// One asset, from after the key `after`.
     Asset { at: String, asset_id: String, after: Option<String> },
+    /// A backfill of a prefix by the key layout, from after the key `after`.
+    Backfill { bucket: String, prefix: String, after: Option<String>, today: String },
+    /// A backfill of one registering asset, from its stored cursor.
+    BackfillAsset { asset_id: String },
+    /// A backfill from an inventory CSV in S3, from the byte `offset`.
+    Inventory { bucket: String, key: String, schema: String, offset: u64, today: String },
+}
+
+/// What one reconcile-queue message did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum ReconcileReport {
+    Swept(Reconciliation),
+    Backfilled(super::backfill::BackfillStep),
 }
 
 /// What one reconciler invocation looked at and repaired.
@@ -73,9 +87,9 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
         Ok(out)
     }
 
-    /// One message of the asset sweep.
-    pub async fn handle_reconcile(&self, message: ReconcileMessage) -> Result<Reconciliation> {
-        match message {
+    /// One message of the reconcile queue: a step of the asset sweep or of a backfill.
+    pub async fn handle_reconcile(&self, message: ReconcileMessage) -> Result<ReconcileReport> {
+        Ok(match message {
             ReconcileMessage::Assets { at, cursor } => {
                 let mut out = Reconciliation { at: at.clone(), ..Default::default() };
                 let (assets, next) = self.meta.assets_page(&Scope::All, cursor.as_deref(), ASSETS_PER_MESSAGE).await?;
@@ -85,7 +99,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
                 for asset in assets {
                     self.reconcile_asset(&asset, None, &at, &mut out).await?;
                 }
-                Ok(out)
+                ReconcileReport::Swept(out)
             }
             ReconcileMessage::Asset { at, asset_id, after } => {
                 crate::domain::asset::validate_id("asset_id", &asset_id)?;
@@ -93,9 +107,19 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
                 if let Some(asset) = self.meta.get_asset(&asset_id).await? {
                     self.reconcile_asset(&asset, after.as_deref(), &at, &mut out).await?;
                 }
-                Ok(out)
+                ReconcileReport::Swept(out)
             }
-        }
+            ReconcileMessage::Backfill { bucket, prefix, after, today } => {
+                ReconcileReport::Backfilled(self.backfill_prefix(&bucket, &prefix, after.as_deref(), &today).await?)
+            }
+            ReconcileMessage::BackfillAsset { asset_id } => {
+                crate::domain::asset::validate_id("asset_id", &asset_id)?;
+                ReconcileReport::Backfilled(self.backfill_asset(&asset_id).await?)
+            }
+            ReconcileMessage::Inventory { bucket, key, schema, offset, today } => {
+                ReconcileReport::Backfilled(self.backfill_inventory(&bucket, &key, &schema, offset, &today).await?)
+            }
+        })
     }
 
     async fn send_reconcile(&self, m: &ReconcileMessage) -> Result<()> {
@@ -197,21 +221,14 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
         let (files, files_more) = self.meta.files_after(asset, after, limit).await?;
         let (versions, listing_more) = self.objects.versions_after(&asset.bucket, &asset.prefix, after, limit).await?;
         // Compare up to the first key either side may not have shown in full.
-        let mut upper: Option<String> = files_more.then(|| files.last().map(|f| f.file.key.clone())).flatten();
-        if listing_more && let Some(last) = versions.last().map(|v| v.key.clone()) {
-            // The last listed key may have more versions on the next page: stop before it.
-            let bound = versions.iter().rev().map(|v| &v.key).find(|k| **k != last).cloned().unwrap_or(last);
-            upper = Some(match upper {
-                Some(u) if u.as_bytes() < bound.as_bytes() => u,
-                _ => bound,
-            });
-        }
+        let (listed, listing_upper) = whole_keys(&versions, listing_more);
+        let files_upper = files_more.then(|| files.last().map(|f| f.file.key.clone())).flatten();
+        let upper = match (files_upper, listing_upper) {
+            (Some(a), Some(b)) => Some(if a.as_bytes() < b.as_bytes() { a } else { b }),
+            (a, b) => a.or(b),
+        };
         let within = |k: &str| upper.as_deref().is_none_or(|u| k.as_bytes() <= u.as_bytes());
         let by_key: HashMap<&str, &LocatedFile> = files.iter().map(|f| (f.file.key.as_str(), f)).collect();
-        let mut listed: BTreeMap<&str, Vec<KeyVersion>> = BTreeMap::new();
-        for v in &versions {
-            listed.entry(v.key.as_str()).or_default().push(v.clone());
-        }
         let keys: BTreeSet<&str> = by_key.keys().copied().chain(listed.keys().copied()).filter(|k| within(k)).collect();
         for key in keys {
             out.keys_compared += 1;
@@ -224,8 +241,8 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
                 restore_expiry: l.restore_expiry.clone(),
                 in_flight: l.step.is_some_and(|s| !s.is_final()),
             });
-            let vs = listed.get(key).map(Vec::as_slice).unwrap_or_default();
-            for drift in compare(registered.as_ref(), vs, at) {
+            let vs: Vec<KeyVersion> = listed.get(key).into_iter().flatten().map(|v| (*v).clone()).collect();
+            for drift in compare(registered.as_ref(), &vs, at) {
                 self.repair_drift(asset, key, located.map(|l| &l.file), drift, out).await?;
             }
         }
@@ -252,18 +269,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
                 if self.meta.find_by_object(&asset.bucket, key).await?.is_some() {
                     return Ok(());
                 }
-                let f = FileRecord {
-                    asset_id: id.to_string(),
-                    shard: shard_of(key, asset.shards),
-                    bucket: asset.bucket.clone(),
-                    key: key.to_string(),
-                    version_id: v.version_id.clone(),
-                    size: v.size,
-                    etag: v.etag.clone(),
-                    storage_class: v.storage_class,
-                    state: state_for(v.storage_class),
-                };
-                if !self.meta.register_file(&f).await? {
+                if !self.meta.register_file(&super::register::file_of(asset, &v)).await? {
                     return Ok(());
                 }
                 format!("{} bytes in {}, version {}", v.size, v.storage_class, v.version_id)

@@ -121,7 +121,6 @@ fn asset_to_item(a: &Asset) -> Item {
         ("file_count".into(), n(a.file_count)),
         ("total_bytes".into(), n(a.total_bytes)),
         ("asset_state".into(), s(a.state.as_str())),
-        ("storage_class".into(), s(&a.storage_class)),
         ("registered_at".into(), s(&a.registered_at)),
         ("phase".into(), s(&a.phase)),
         ("tags".into(), AV::M(a.tags.iter().map(|(k, v)| (k.clone(), s(v))).collect())),
@@ -132,6 +131,10 @@ fn asset_to_item(a: &Asset) -> Item {
     ]);
     if let Some(t) = &a.active_task {
         item.insert("active_task".into(), s(t));
+    }
+    // Absent until known: an asset registered file by file takes its first file's class.
+    if !a.storage_class.is_empty() {
+        item.insert("storage_class".into(), s(&a.storage_class));
     }
     if let Some(d) = a.last_access_on {
         item.insert("last_access_on".into(), s(d.to_string()));
@@ -170,10 +173,11 @@ fn item_to_asset(item: &Item) -> Result<Asset> {
         small_file_count: get_n(item, "small_file_count"),
         small_file_bytes: get_n(item, "small_file_bytes"),
         state: AssetState::parse(&state).ok_or_else(|| Error::dependency("read asset", format!("unknown asset state {state}")))?,
-        storage_class: get_s(item, "storage_class")?,
+        storage_class: opt_s(item, "storage_class").unwrap_or_default(),
         active_task: opt_s(item, "active_task"),
         active_action: opt_s(item, "active_action"),
         queued_task: opt_s(item, "queued_task"),
+        backfill_cursor: opt_s(item, "backfill_cursor"),
         registered_at: get_s(item, "registered_at")?,
         due_at: opt_s(item, "due_at"),
     })
@@ -297,6 +301,78 @@ impl AssetStore for DynamoStore {
         Ok(conditional("register asset", res)?.is_some())
     }
 
+    async fn backfill_step(&self, asset_id: &str, prev: Option<&str>, next: Option<&str>, sizes: &crate::domain::pricing::Sizes, class: Option<&str>) -> Result<bool> {
+        let mut set = vec![];
+        let mut remove = vec![];
+        match next {
+            Some(_) => set.push("backfill_cursor = :next"),
+            None => remove.extend(["backfill_cursor", "registering"]),
+        }
+        if class.is_some() {
+            set.push("storage_class = if_not_exists(storage_class, :class)");
+        }
+        let mut expr = String::new();
+        if !set.is_empty() {
+            expr.push_str(&format!("SET {} ", set.join(", ")));
+        }
+        expr.push_str("ADD file_count :c, total_bytes :b, small_file_count :sc, small_file_bytes :sb");
+        if !remove.is_empty() {
+            expr.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.tables.assets)
+            .key("asset_id", s(asset_id))
+            .update_expression(expr)
+            .expression_attribute_values(":c", n(sizes.count))
+            .expression_attribute_values(":b", n(sizes.bytes))
+            .expression_attribute_values(":sc", n(sizes.small_count))
+            .expression_attribute_values(":sb", n(sizes.small_bytes))
+            .expression_attribute_values(":t", AV::Bool(true))
+            .return_values(ReturnValue::AllNew);
+        if let Some(next) = next {
+            req = req.expression_attribute_values(":next", s(next));
+        }
+        if let Some(class) = class {
+            req = req.expression_attribute_values(":class", s(class));
+        }
+        req = match prev {
+            Some(p) => req.condition_expression("registering = :t AND backfill_cursor = :prev").expression_attribute_values(":prev", s(p)),
+            None => req.condition_expression("registering = :t AND attribute_not_exists(backfill_cursor)"),
+        };
+        let Some(out) = conditional("backfill asset files", req.send().await)? else { return Ok(false) };
+        let stored = out.attributes().and_then(|a| opt_s(a, "storage_class"));
+        if let (Some(class), Some(stored)) = (class, stored)
+            && stored != class
+            && stored != "MIXED"
+        {
+            self.client
+                .update_item()
+                .table_name(&self.tables.assets)
+                .key("asset_id", s(asset_id))
+                .update_expression("SET storage_class = :m")
+                .expression_attribute_values(":m", s("MIXED"))
+                .send()
+                .await
+                .map_err(|e| sdk_error("mark asset class mixed", e))?;
+        }
+        Ok(true)
+    }
+
+    async fn create_asset(&self, asset: &Asset) -> Result<bool> {
+        let item = asset_to_item(asset);
+        let res = self
+            .client
+            .put_item()
+            .table_name(&self.tables.assets)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(asset_id)")
+            .send()
+            .await;
+        Ok(conditional("create asset", res)?.is_some())
+    }
+
     async fn finish_registration(&self, asset: &Asset, class: &str) -> Result<()> {
         self.client
             .update_item()
@@ -317,17 +393,15 @@ impl AssetStore for DynamoStore {
     }
 
     async fn get_asset(&self, asset_id: &str) -> Result<Option<Asset>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.tables.assets)
-            .key("asset_id", s(asset_id))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| sdk_error("get asset", e))?;
-        match out.item {
+        match self.asset_item(asset_id).await? {
             Some(item) if !get_bool(&item, "registering") => item_to_asset(&item).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    async fn get_registering(&self, asset_id: &str) -> Result<Option<Asset>> {
+        match self.asset_item(asset_id).await? {
+            Some(item) if get_bool(&item, "registering") => item_to_asset(&item).map(Some),
             _ => Ok(None),
         }
     }
@@ -675,6 +749,50 @@ impl PolicyStore for DynamoStore {
 }
 
 impl FileStore for DynamoStore {
+    async fn register_file(&self, file: &FileRecord) -> Result<bool> {
+        let res = self
+            .client
+            .put_item()
+            .table_name(&self.tables.files)
+            .set_item(Some(file_to_item(file)))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        if conditional("register file", res)?.is_none() {
+            return Ok(false);
+        }
+        let small = file.size < crate::domain::pricing::SMALL_OBJECT_BYTES;
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.tables.assets)
+            .key("asset_id", s(&file.asset_id))
+            // The asset's class: the first file's, MIXED once files differ.
+            .update_expression("SET storage_class = if_not_exists(storage_class, :c) ADD file_count :one, total_bytes :b, small_file_count :sc, small_file_bytes :sb")
+            .expression_attribute_values(":c", s(file.storage_class.as_str()))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":b", n(file.size))
+            .expression_attribute_values(":sc", n(u64::from(small)))
+            .expression_attribute_values(":sb", n(if small { file.size } else { 0 }))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(|e| sdk_error("count registered file", e))?;
+        let class = out.attributes().and_then(|a| opt_s(a, "storage_class")).unwrap_or_default();
+        if class != file.storage_class.as_str() && class != "MIXED" {
+            self.client
+                .update_item()
+                .table_name(&self.tables.assets)
+                .key("asset_id", s(&file.asset_id))
+                .update_expression("SET storage_class = :m")
+                .expression_attribute_values(":m", s("MIXED"))
+                .send()
+                .await
+                .map_err(|e| sdk_error("mark asset class mixed", e))?;
+        }
+        Ok(true)
+    }
+
     async fn put_files(&self, files: &[FileRecord]) -> Result<()> {
         self.batch_put(&self.tables.files, "register files", files.iter().map(file_to_item)).await
     }
@@ -909,6 +1027,19 @@ fn located(item: &Item) -> Result<LocatedFile> {
 }
 
 impl DynamoStore {
+    async fn asset_item(&self, asset_id: &str) -> Result<Option<Item>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.assets)
+            .key("asset_id", s(asset_id))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("get asset", e))?;
+        Ok(out.item)
+    }
+
     /// What stopped a task from taking (or queueing for) an asset, read back.
     async fn busy(&self, task: &Task) -> Result<Created> {
         match self.get_asset(&task.asset_id).await? {

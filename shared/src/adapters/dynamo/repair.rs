@@ -4,7 +4,6 @@
 
 use super::*;
 use crate::domain::repair::Repair;
-use crate::domain::pricing::SMALL_OBJECT_BYTES;
 use crate::ports::{Recount, RepairStore};
 
 /// The sparse index of tasks not yet ended (`open_shard`, `created_at`).
@@ -146,34 +145,6 @@ impl RepairStore for DynamoStore {
             .send()
             .await;
         Ok(conditional("set task counters", res)?.is_some())
-    }
-
-    async fn register_file(&self, file: &FileRecord) -> Result<bool> {
-        let res = self
-            .client
-            .put_item()
-            .table_name(&self.tables.files)
-            .set_item(Some(file_to_item(file)))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        if conditional("register file", res)?.is_none() {
-            return Ok(false);
-        }
-        let small = file.size < SMALL_OBJECT_BYTES;
-        self.client
-            .update_item()
-            .table_name(&self.tables.assets)
-            .key("asset_id", s(&file.asset_id))
-            .update_expression("ADD file_count :one, total_bytes :b, small_file_count :sc, small_file_bytes :sb")
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":b", n(file.size))
-            .expression_attribute_values(":sc", n(u64::from(small)))
-            .expression_attribute_values(":sb", n(if small { file.size } else { 0 }))
-            .send()
-            .await
-            .map_err(|e| sdk_error("count registered file", e))?;
-        Ok(true)
     }
 
     async fn take_s3_state(&self, file: &FileRecord, now: &FileRecord) -> Result<bool> {
