@@ -133,13 +133,13 @@ async fn stuck_tasks_and_a_superseded_version_are_repaired_and_recorded() {
     t.register("w-1", "show/w/", "editorial").await.unwrap();
     t.runner().pause("slm-worker");
     let lost = t.request("w-1", json!({"action": "archive", "storage_class": "GLACIER", "request_id": "a"})).await.unwrap();
-    t.wait_files("w-1", WAIT, |f| f.values().all(|i| i.get("step").is_some_and(|s| s == "QUEUED"))).await.unwrap();
-    for _ in 0..100 {
+    for _ in 0..300 {
         if status(&t, &lost).await["planning_done"] == true {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    assert_eq!(status(&t, &lost).await["counters"]["outstanding"], 3, "planned, waiting for the workers");
     let queued = t.request("w-1", json!({"action": "restore", "days": 1, "tier": "Bulk", "request_id": "q"})).await.unwrap();
     t.clients.sqs.purge_queue().queue_url(&t.stack.queue("WorkQueue").unwrap().url).send().await.unwrap();
     t.runner().pause("slm-planner");

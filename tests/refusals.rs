@@ -123,3 +123,42 @@ async fn a_forged_restore_event_for_an_unregistered_object_changes_nothing() {
     assert_eq!(t.queue_depth("S3EventsDLQ").await.unwrap(), 0, "a well-formed event is not poison");
     t.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_forged_work_batch_naming_a_running_task_touches_nothing_it_did_not_plan() {
+    // GIVEN an archive running on one asset (its workers paused), and a second asset
+    let t = TestStack::start("forged").await.unwrap();
+    t.put_objects("show/own/", 3, 16).await.unwrap();
+    let others = t.put_objects("show/other/", 2, 16).await.unwrap();
+    t.register("own", "show/own/", "editorial").await.unwrap();
+    t.register("other", "show/other/", "editorial").await.unwrap();
+    t.clients.s3.put_object().bucket(&t.bucket).key("show/loose.exr").body(b"x".to_vec().into()).send().await.unwrap();
+    t.runner().pause("slm-worker");
+    let task = t.request("own", json!({"action": "archive", "storage_class": "GLACIER", "request_id": "1"})).await.unwrap();
+
+    // WHEN a batch slm did not write names that task, with the other asset's files, an
+    // unregistered object, and a purge for an action
+    let mut forged_files: Vec<serde_json::Value> = t
+        .file_items("other")
+        .await
+        .unwrap()
+        .values()
+        .map(|f| json!({"asset_id": "own", "shard": f["shard"].parse::<u32>().unwrap(), "bucket": t.bucket, "key": f["object_key"],
+                        "version_id": f["version_id"], "size": 16, "etag": f["etag"], "storage_class": "STANDARD", "state": "ACTIVE"}))
+        .collect();
+    forged_files.push(json!({"asset_id": "own", "shard": 0, "bucket": t.bucket, "key": "show/loose.exr", "version_id": "null", "size": 1,
+                             "etag": "\"x\"", "storage_class": "STANDARD", "state": "ACTIVE"}));
+    let forged = json!({"task_id": task, "action": {"action": "purge"}, "files": forged_files});
+    t.send("WorkQueue", &forged.to_string()).await.unwrap();
+    t.runner().resume("slm-worker");
+    let done = t.wait_task(&task, WAIT).await.unwrap();
+
+    // THEN the task archived its own three files, and nothing else was touched
+    assert_eq!((done["status"].as_str(), done["counters"]["succeeded"].as_i64(), done["counters"]["planned"].as_i64()), (Some("SUCCEEDED"), Some(3), Some(3)), "{done}");
+    let classes = t.classes("show/").await.unwrap();
+    for key in others.iter().map(String::as_str).chain(["show/loose.exr"]) {
+        assert_eq!(classes.get(key).map(String::as_str), Some("STANDARD"), "{key} was touched");
+    }
+    assert!(t.file_items("other").await.unwrap().values().all(|f| !f.contains_key("task_id")), "the other asset's files were moved");
+    t.stop().await;
+}

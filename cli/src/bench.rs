@@ -25,11 +25,18 @@ pub struct BenchArgs {
     /// Tasks the measured evaluation run may start (its EVALUATION_MAX_STARTS).
     #[arg(long, default_value_t = 50)]
     pub evaluation_cap: usize,
+    /// Instead: planning one archive of an asset of this many files (seeded in the metadata;
+    /// the workers are paused, so no S3 call is made): planning time and peak memory.
+    #[arg(long)]
+    pub plan_files: Option<usize>,
 }
 
 pub async fn bench(args: BenchArgs) -> Result<()> {
     if let Some(assets) = args.evaluation_assets {
         return evaluation(assets, args.evaluation_cap).await;
+    }
+    if let Some(files) = args.plan_files {
+        return planning(files).await;
     }
     let s = Session::start_with("bench", Options::default()).await?;
     let n = args.files;
@@ -253,4 +260,119 @@ fn seeded_asset(i: usize, title_id: &str) -> Asset {
         due_at: None,
         backfill_cursor: None,
     }
+}
+
+/// The process's resident memory now and at its peak, in MiB (Linux /proc; 0 elsewhere).
+fn memory_mib() -> (f64, f64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status.lines().find(|l| l.starts_with(name)).and_then(|l| l.split_whitespace().nth(1)).and_then(|kb| kb.parse::<f64>().ok()).unwrap_or(0.0) / 1024.0
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// Planning one archive of an asset of `n` files: the file items are written straight into the
+/// table (as a backfill would), then a task is requested with the workers paused and timed until
+/// its planning is done. Memory is sampled while it plans; the seeding writes in bounded chunks.
+async fn planning(n: usize) -> Result<()> {
+    use futures::StreamExt;
+    let s = Session::start_with("bench-plan", Options::default()).await?;
+    s.runner().pause("slm-worker");
+    let config = function_config(s.stack.function("slm-api")?, &Default::default())?;
+    let store = DynamoStore::new(s.clients.dynamodb.clone(), config.tables.clone());
+    let shards = slm_core::domain::shards_for(n as u64, config.file_shards);
+    println!("benchmark: planning an archive of one asset of {n} files on the local stack ({}); {shards} shards", s.stack.endpoint);
+    let mut asset = seeded_asset(0, "bench");
+    asset.shards = shards;
+    asset.asset_id = "million-1".into();
+    asset.prefix = "bench/million/".into();
+    asset.bucket = s.bucket.clone();
+    asset.file_count = n as u64;
+    asset.total_bytes = n as u64 * (48 << 20);
+    store.put_assets(&[(asset.clone(), None)]).await?;
+
+    let seed_start = Instant::now();
+    let mut per_shard = vec![0u64; shards as usize];
+    const CHUNK: usize = 10_000;
+    let chunks = n.div_ceil(CHUNK);
+    let mut seeded = futures::stream::iter(0..chunks)
+        .map(|c| {
+            let store = store.clone();
+            let asset = asset.clone();
+            async move {
+                let files: Vec<slm_core::domain::FileRecord> = (c * CHUNK..((c + 1) * CHUNK).min(n))
+                    .map(|i| {
+                        let key = format!("bench/million/reel_{:04}/frame_{i:07}.exr", i / 1000);
+                        slm_core::domain::FileRecord {
+                            asset_id: asset.asset_id.clone(),
+                            shard: slm_core::domain::shard_of(&key, asset.shards),
+                            bucket: asset.bucket.clone(),
+                            key,
+                            version_id: "null".into(),
+                            size: 48 << 20,
+                            etag: "\"0123456789abcdef0123456789abcdef\"".into(),
+                            storage_class: slm_core::domain::StorageClass::Standard,
+                            state: slm_core::domain::FileState::Active,
+                        }
+                    })
+                    .collect();
+                let shards: Vec<u32> = files.iter().map(|f| f.shard).collect();
+                slm_core::ports::FileStore::put_files(&store, &files).await.map(|()| shards)
+            }
+        })
+        .buffer_unordered(4);
+    let mut done = 0usize;
+    while let Some(chunk) = seeded.next().await {
+        for shard in chunk? {
+            per_shard[shard as usize] += 1;
+            done += 1;
+        }
+        if done % 100_000 < CHUNK {
+            println!("  seeded {done} file items ({:.0} s)", seed_start.elapsed().as_secs_f64());
+        }
+    }
+    drop(seeded);
+    let seed = seed_start.elapsed().as_secs_f64();
+    let mean = n as f64 / shards as f64;
+    let max = *per_shard.iter().max().unwrap_or(&0) as f64;
+    let min = *per_shard.iter().min().unwrap_or(&0) as f64;
+
+    let (rss_before, _) = memory_mib();
+    s.counter.reset();
+    let start = Instant::now();
+    let task = s.request("million-1", json!({"action": "archive", "storage_class": "GLACIER", "request_id": "plan"})).await?;
+    let mut peak_rss = rss_before;
+    let mut last_print = Instant::now();
+    let planned = loop {
+        let t = s.api_ok("GET", &format!("/tasks/{task}"), None).await?;
+        peak_rss = peak_rss.max(memory_mib().0);
+        if t["planning_done"] == true {
+            break t["counters"]["planned"].as_u64().unwrap_or(0);
+        }
+        if last_print.elapsed() > Duration::from_secs(30) {
+            println!("  planned {} of {n} ({:.0} s, RSS {:.0} MiB)", t["counters"]["planned"], start.elapsed().as_secs_f64(), memory_mib().0);
+            last_print = Instant::now();
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let plan = start.elapsed().as_secs_f64();
+    let requests = s.counter.snapshot();
+    let invocations = requests.get("sqs:SendMessage").copied().unwrap_or(0);
+    let (_, hwm) = memory_mib();
+    println!();
+    println!("| measure | value |");
+    println!("| --- | --- |");
+    println!("| files in the asset | {n} |");
+    println!("| seeding the file items (BatchWriteItem, 4 at once) | {seed:.0} s |");
+    println!("| files per partition key (`<asset>#<shard>`): min / mean / max | {min:.0} / {mean:.0} / {max:.0} (max {:.3} of the mean) |", max / mean);
+    println!("| planning: request to planning done | {plan:.0} s ({:.0} files/s) |", planned as f64 / plan);
+    println!("| files planned | {planned} |");
+    println!("| process RSS before planning / peak while planning | {rss_before:.0} MiB / {peak_rss:.0} MiB |");
+    println!("| process high-water mark (includes seeding) | {hwm:.0} MiB |");
+    println!("| messages sent by the planner (work batches and continuations) | {invocations} |");
+    println!("| requests per file planned | {} |", per_op(&requests, planned));
+    // The work queue holds every batch: drop them rather than let a paused worker inherit them.
+    s.clients.sqs.purge_queue().queue_url(&s.stack.queue("WorkQueue")?.url).send().await?;
+    s.stop().await;
+    Ok(())
 }

@@ -25,7 +25,7 @@ pub struct Config {
     pub state_machine_arn: String,
     /// Files per work message (and per DynamoDB transaction of their transitions).
     pub batch_size: usize,
-    /// Pages of `batch_size` files one planner invocation plans before handing over to the next.
+    /// Pages (of 10 work batches) one planner invocation plans before handing over to the next.
     pub plan_pages_per_invocation: usize,
     /// Partitions an asset's file items are spread over.
     pub file_shards: u32,
@@ -74,7 +74,7 @@ impl Config {
             reconcile_queue_url: required("RECONCILE_QUEUE_URL")?,
             state_machine_arn: required("STATE_MACHINE_ARN")?,
             batch_size: optional(&get, "BATCH_SIZE", 99)?,
-            plan_pages_per_invocation: optional(&get, "PLAN_PAGES_PER_INVOCATION", 20)?,
+            plan_pages_per_invocation: optional(&get, "PLAN_PAGES_PER_INVOCATION", 4)?,
             file_shards: optional(&get, "FILE_SHARDS", 16)?,
             worker_concurrency: optional(&get, "WORKER_CONCURRENCY", 16)?,
             multipart_threshold_bytes: optional(&get, "MULTIPART_THRESHOLD_BYTES", crate::domain::multipart::SINGLE_COPY_LIMIT)?,

@@ -209,22 +209,21 @@ pub trait PolicyStore {
     fn current_policies(&self) -> impl Future<Output = Result<Vec<Policy>>> + Send;
 }
 
-/// Each file's current task id and step, by key.
-pub type Steps = std::collections::HashMap<String, (Option<String>, Option<FileStep>)>;
+/// Registered files with their current task id and step, by key.
+pub type Registry = std::collections::HashMap<String, LocatedFile>;
 
 pub trait FileStore {
     fn put_files(&self, files: &[FileRecord]) -> impl Future<Output = Result<()>> + Send;
     /// Registers one more file of an asset, once (a conditional put; the asset's totals and
     /// class move only when the put happened). False when it was registered already.
     fn register_file(&self, file: &FileRecord) -> impl Future<Output = Result<bool>> + Send;
-    /// One page of an asset's files in one shard, strongly consistent, after `cursor`.
+    /// One page of an asset's files in one shard, strongly consistent, after `cursor`, each
+    /// with its current task and step.
     fn files_page(&self, asset_id: &str, shard: u32, cursor: Option<&str>, limit: usize)
-        -> impl Future<Output = Result<(Vec<FileRecord>, Option<String>)>> + Send;
-    /// Locks a file for a task (QUEUED) and returns its step in this task: QUEUED when locked now
-    /// or before, a later step when this task already moved it, None when the file is gone.
-    fn lock_file(&self, file: &FileRecord, task_id: &TaskId) -> impl Future<Output = Result<Option<FileStep>>> + Send;
-    /// The current task id and step of each file, by key.
-    fn steps_of(&self, files: &[FileRecord]) -> impl Future<Output = Result<Steps>> + Send;
+        -> impl Future<Output = Result<(Vec<LocatedFile>, Option<String>)>> + Send;
+    /// The registered items of these files of an asset (by the asset given, not the files' own
+    /// claim), with their current task and step, by key; files not registered are absent.
+    fn steps_of(&self, asset_id: &str, files: &[FileRecord]) -> impl Future<Output = Result<Registry>> + Send;
     /// A restored file's window ended: it is archived again, and its asset too if it was
     /// RESTORED (it is no longer readable as a whole). False if the file was not RESTORED.
     fn restore_expired(&self, file: &FileRecord) -> impl Future<Output = Result<bool>> + Send;

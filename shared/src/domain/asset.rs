@@ -50,6 +50,10 @@ pub struct NewAsset {
     /// The asset's creation date (YYYY-MM-DD), an anchor of policies; the registration day if absent.
     #[serde(default)]
     pub created_on: Option<String>,
+    /// About how many files it has, for a backfill: its file items are spread over more
+    /// partitions the larger it is (a registration that lists the prefix counts them itself).
+    #[serde(default)]
+    pub expected_files: Option<u64>,
 }
 
 /// What a caller may change on a registered asset (policies select on these).
@@ -178,6 +182,7 @@ mod tests {
             phase: "final".into(),
             tags: BTreeMap::new(),
             created_on: None,
+            expected_files: None,
         }
     }
 

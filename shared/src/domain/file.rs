@@ -123,6 +123,18 @@ impl FileRecord {
     }
 }
 
+/// Files per partition key an asset is sized for: its shard count grows with its size, so
+/// that no partition key holds (and takes the writes of) much more than this many files.
+pub const FILES_PER_SHARD: u64 = 1000;
+/// Most shards an asset has (keys `<asset>#000` to `<asset>#999`).
+pub const MAX_SHARDS: u32 = 1000;
+
+/// The shards of an asset of `files` files: at least `min` (FILE_SHARDS), one per
+/// FILES_PER_SHARD files, at most MAX_SHARDS.
+pub fn shards_for(files: u64, min: u32) -> u32 {
+    (files.div_ceil(FILES_PER_SHARD).min(u64::from(MAX_SHARDS)) as u32).max(min).min(MAX_SHARDS)
+}
+
 /// The shard of a key: a stable hash, so the planner and the registry agree without a lookup.
 pub fn shard_of(key: &str, shards: u32) -> u32 {
     let digest = Sha256::digest(key.as_bytes());
@@ -180,6 +192,15 @@ mod tests {
     fn expedited_restore_of_deep_archive_is_refused_per_file() {
         let r = Action::Restore { days: 1, tier: RestoreTier::Expedited };
         assert!(matches!(file(StorageClass::DeepArchive).decide(&r), FileDecision::Refuse(_)));
+    }
+
+    #[test]
+    fn shards_grow_with_the_asset() {
+        assert_eq!(shards_for(0, 16), 16);
+        assert_eq!(shards_for(5_000, 16), 16);
+        assert_eq!(shards_for(100_000, 16), 100);
+        assert_eq!(shards_for(1_000_000, 16), 1000);
+        assert_eq!(shards_for(50_000_000, 16), 1000);
     }
 
     #[test]

@@ -7,8 +7,7 @@
 use super::{Metadata, ControlMessage, Core, WorkBatch};
 use crate::domain::{Asset, FileRecord, FileStep, Outcome, TaskId, TaskStatus};
 use crate::error::{Error, Result};
-use crate::ports::{ObjectStore, Orchestrator, Queues, Task};
-use futures::{StreamExt, TryStreamExt};
+use crate::ports::{LocatedFile, ObjectStore, Orchestrator, Queues, Task};
 use serde::{Deserialize, Serialize};
 
 /// Where planning stands: the shard being read and the last key planned in it.
@@ -34,6 +33,9 @@ pub enum PlanReport {
     /// The task queued for an asset was started (None: none was waiting, or the asset is busy).
     StartedQueued(Option<TaskId>),
 }
+
+/// Work batches one planned page holds.
+const BATCHES_PER_PAGE: usize = 10;
 
 impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Sync> Core<M, O, Q, X> {
     pub async fn handle_control(&self, message: ControlMessage) -> Result<PlanReport> {
@@ -91,13 +93,18 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
             if cursor.shard >= asset.shards {
                 break;
             }
+            // A page is several work batches: one query reads them all (a query's cost grows
+            // with the page far less than the number of queries does).
             let (files, next) = self
                 .meta
-                .files_page(&asset.asset_id, cursor.shard, cursor.after.as_deref(), self.config.batch_size)
+                .files_page(&asset.asset_id, cursor.shard, cursor.after.as_deref(), self.config.batch_size * BATCHES_PER_PAGE)
                 .await?;
-            let (owned, queued) = self.lock_page(files, task_id).await?;
-            if !queued.is_empty() {
-                let batch = WorkBatch { task_id: task_id.clone(), action: task.action, files: queued };
+            // Every file of the page is in the task; those this task moved already (a page planned
+            // again after a crash) are not sent again.
+            let owned = files.len();
+            let queued: Vec<FileRecord> = files.into_iter().filter(|l| !moved_by(l, task_id)).map(|l| l.file).collect();
+            for files in queued.chunks(self.config.batch_size) {
+                let batch = WorkBatch { task_id: task_id.clone(), action: task.action, files: files.to_vec() };
                 let body = serde_json::to_string(&batch).map_err(|e| Error::dependency("encode work batch", e))?;
                 // Sent before the cursor moves: a crash in between re-sends the page (the workers'
                 // conditional transitions make that harmless) rather than losing it.
@@ -125,19 +132,9 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
         self.signal_if_complete(task_id).await?;
         Ok(PlanReport::Planned { files: planned })
     }
+}
 
-    /// Locks a page of files; returns how many belong to the task and those still to act on.
-    async fn lock_page(&self, files: Vec<FileRecord>, task_id: &TaskId) -> Result<(usize, Vec<FileRecord>)> {
-        let steps: Vec<(FileRecord, Option<FileStep>)> = futures::stream::iter(files)
-            .map(|f| async move {
-                let step = self.meta.lock_file(&f, task_id).await?;
-                Ok::<_, Error>((f, step))
-            })
-            .buffered(16)
-            .try_collect()
-            .await?;
-        let owned = steps.iter().filter(|(_, s)| s.is_some()).count();
-        let queued = steps.into_iter().filter(|(_, s)| *s == Some(FileStep::Queued)).map(|(f, _)| f).collect();
-        Ok((owned, queued))
-    }
+/// Whether the task moved the file past QUEUED already (a planned file is QUEUED until then).
+pub(crate) fn moved_by(l: &LocatedFile, task_id: &TaskId) -> bool {
+    l.task_id.as_deref() == Some(task_id.as_str()) && l.step.is_some_and(|s| s != FileStep::Queued)
 }

@@ -7,7 +7,7 @@ use crate::domain::pricing::Sizes;
 use crate::domain::title::parse_date;
 use crate::domain::layout::Placement;
 use crate::domain::repair::KeyVersion;
-use crate::domain::{Asset, AssetState, FileRecord, FileState, NewAsset, shard_of};
+use crate::domain::{Asset, AssetState, FileRecord, FileState, NewAsset, shard_of, shards_for};
 use chrono::NaiveDate;
 use crate::error::{Error, Result};
 use crate::ports::{ObjectStore, Orchestrator, Queues};
@@ -21,6 +21,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
             return Err(Error::validation(format!("no objects under s3://{}/{}", new.bucket, new.prefix)));
         }
         let mut asset = self.new_asset(new, now)?;
+        asset.shards = shards_for(listed.len() as u64, self.config.file_shards);
         if !self.meta.begin_registration(&asset).await? {
             return Err(Error::Conflict(format!("asset {} is registered already", asset.asset_id)));
         }
@@ -43,7 +44,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
     /// The asset a registration asks for, with no files yet.
     pub(crate) fn new_asset(&self, new: NewAsset, now: &str) -> Result<Asset> {
         new.validate()?;
-        let shards = self.config.file_shards;
+        let shards = shards_for(new.expected_files.unwrap_or(0), self.config.file_shards);
         let created_on = match &new.created_on {
             Some(d) => parse_date("created_on", d)?,
             None => parse_date("registration time", now.get(..10).unwrap_or_default())?,
@@ -132,6 +133,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
                 phase: crate::domain::asset::default_phase(),
                 tags: Default::default(),
                 created_on: Some(today.to_string()),
+                expected_files: None,
             };
             let asset = self.new_asset(new, &format!("{today}T00:00:00Z"))?;
             if self.meta.create_asset(&asset).await? {

@@ -1,9 +1,10 @@
 //! The worker: acts on one batch of files of one task (copy, restore or delete), then records
 //! each file's transition and the task's counters in one conditional transaction per batch.
 
+use super::plan::moved_by;
 use super::{Metadata, Core, WorkBatch};
 use crate::domain::action::restore_window_end;
-use crate::domain::{Action, FileDecision, FileRecord, FileState, FileStep, StorageClass};
+use crate::domain::{Action, FileDecision, FileRecord, FileState, FileStep, StorageClass, TaskStatus};
 use crate::error::{Error, Result};
 use crate::ports::{ObjectError, ObjectStore, ObjectVersion, Orchestrator, Queues, RestoreStarted, Transition};
 use futures::StreamExt;
@@ -52,14 +53,27 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
     /// then skipped as no longer QUEUED.
     pub async fn run_batch(&self, batch: WorkBatch) -> Result<BatchReport> {
         let task_id = batch.task_id.clone();
-        let steps = self.meta.steps_of(&batch.files).await?;
-        let ours = |f: &FileRecord| matches!(steps.get(&f.key), Some((Some(t), Some(FileStep::Queued))) if t == task_id.as_str());
-        let (todo, stale): (Vec<FileRecord>, Vec<FileRecord>) = batch.files.into_iter().partition(|f| ours(f));
-        let mut report = BatchReport { stale: stale.len(), ..Default::default() };
+        // Only a running task's batch acts, with the task's own action, on files registered to
+        // the task's asset that the task has not moved yet, as the registry holds them: a batch
+        // redelivered late, or one slm did not write, changes nothing.
+        let task = match self.meta.get_task(&task_id).await? {
+            Some(t) if t.status == TaskStatus::Running => t,
+            _ => return Ok(BatchReport { stale: batch.files.len(), ..Default::default() }),
+        };
+        let registry = self.meta.steps_of(&task.asset_id, &batch.files).await?;
+        let asked = batch.files.len();
+        let todo: Vec<FileRecord> = batch
+            .files
+            .iter()
+            .filter_map(|f| registry.get(&f.key))
+            .filter(|l| l.file.asset_id == task.asset_id && !moved_by(l, &task_id))
+            .map(|l| l.file.clone())
+            .collect();
+        let mut report = BatchReport { stale: asked - todo.len(), ..Default::default() };
         if todo.is_empty() {
             return Ok(report);
         }
-        let results = match batch.action {
+        let results = match task.action {
             Action::Purge => self.purge(todo).await,
             action => {
                 futures::stream::iter(todo)

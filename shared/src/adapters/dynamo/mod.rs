@@ -7,7 +7,7 @@ use crate::domain::policy::due_shard;
 use crate::domain::{Action, Asset, AssetChange, AssetState, FileRecord, FileState, FileStep, Policy, RestoreTier, TaskCounters, TaskId, TaskStatus, Title};
 use crate::error::{Error, Result};
 use crate::ports::{
-    AccessStore, AssetStore, Committed, Created, DueGuard, DueIndex, FileStore, LocatedFile, PolicyRef, PolicyStore, Scope, Steps, Task, TaskStore, TitleStore, Transition,
+    AccessStore, AssetStore, Committed, Created, DueGuard, DueIndex, FileStore, LocatedFile, PolicyRef, PolicyStore, Registry, Scope, Task, TaskStore, TitleStore, Transition,
 };
 use chrono::NaiveDate;
 use aws_sdk_dynamodb::Client;
@@ -797,7 +797,7 @@ impl FileStore for DynamoStore {
         self.batch_put(&self.tables.files, "register files", files.iter().map(file_to_item)).await
     }
 
-    async fn files_page(&self, asset_id: &str, shard: u32, cursor: Option<&str>, limit: usize) -> Result<(Vec<FileRecord>, Option<String>)> {
+    async fn files_page(&self, asset_id: &str, shard: u32, cursor: Option<&str>, limit: usize) -> Result<(Vec<LocatedFile>, Option<String>)> {
         let pk = file_pk(asset_id, shard);
         let mut q = self
             .client
@@ -811,38 +811,13 @@ impl FileStore for DynamoStore {
             q = q.exclusive_start_key("pk", s(&pk)).exclusive_start_key("object_key", s(after));
         }
         let out = q.send().await.map_err(|e| sdk_error("read asset files", e))?;
-        let files = out.items().iter().map(item_to_file).collect::<Result<Vec<_>>>()?;
+        let files = out.items().iter().map(located).collect::<Result<Vec<_>>>()?;
         let next = out.last_evaluated_key().and_then(|k| opt_s(k, "object_key"));
         Ok((files, next))
     }
 
-    async fn lock_file(&self, file: &FileRecord, task_id: &TaskId) -> Result<Option<FileStep>> {
-        // The asset lock makes this task the only active one on the asset, so a file held by an
-        // earlier (ended) task is taken over. A file this task already moved past QUEUED stays.
-        let res = self
-            .client
-            .update_item()
-            .table_name(&self.tables.files)
-            .key("pk", s(file_pk(&file.asset_id, file.shard)))
-            .key("object_key", s(&file.key))
-            .update_expression("SET task_id = :t, step = :q REMOVE reason")
-            .condition_expression("attribute_exists(pk) AND (attribute_not_exists(task_id) OR task_id <> :t OR step = :q)")
-            .expression_attribute_values(":t", s(task_id.as_str()))
-            .expression_attribute_values(":q", s(FileStep::Queued.as_str()))
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(Some(FileStep::Queued)),
-            Err(e) if e.as_service_error().is_some_and(is_conditional_failure) => {
-                let located = self.get_file_item(&file_pk(&file.asset_id, file.shard), &file.key).await?;
-                Ok(located.and_then(|l| l.step))
-            }
-            Err(e) => Err(sdk_error("lock file", e)),
-        }
-    }
-
-    async fn steps_of(&self, files: &[FileRecord]) -> Result<Steps> {
-        self.read_steps(files).await
+    async fn steps_of(&self, asset_id: &str, files: &[FileRecord]) -> Result<Registry> {
+        self.read_steps(asset_id, files).await
     }
 
     async fn restore_expired(&self, file: &FileRecord) -> Result<bool> {
@@ -898,17 +873,16 @@ impl DynamoStore {
     }
 
     /// The current task and step of each file, in one or a few BatchGetItem calls.
-    async fn read_steps(&self, files: &[FileRecord]) -> Result<Steps> {
+    async fn read_steps(&self, asset_id: &str, files: &[FileRecord]) -> Result<Registry> {
         let mut found = HashMap::new();
         for chunk in files.chunks(100) {
             let keys: Vec<Item> = chunk
                 .iter()
-                .map(|f| Item::from([("pk".into(), s(file_pk(&f.asset_id, f.shard))), ("object_key".into(), s(&f.key))]))
+                .map(|f| Item::from([("pk".into(), s(file_pk(asset_id, f.shard))), ("object_key".into(), s(&f.key))]))
                 .collect();
             let mut request = KeysAndAttributes::builder()
                 .set_keys(Some(keys))
                 .consistent_read(true)
-                .projection_expression("object_key, task_id, step")
                 .build()
                 .map_err(|e| Error::dependency("build file read", e))?;
             let mut attempt = 0u32;
@@ -921,8 +895,7 @@ impl DynamoStore {
                     .await
                     .map_err(|e| sdk_error("read file steps", e))?;
                 for item in out.responses.unwrap_or_default().remove(&self.tables.files).unwrap_or_default() {
-                    let step = opt_s(&item, "step").and_then(|v| FileStep::parse(&v));
-                    found.insert(get_s(&item, "object_key")?, (opt_s(&item, "task_id"), step));
+                    found.insert(get_s(&item, "object_key")?, located(&item)?);
                 }
                 match out.unprocessed_keys.unwrap_or_default().remove(&self.tables.files) {
                     Some(rest) if !rest.keys().is_empty() => {
@@ -960,7 +933,7 @@ impl DynamoStore {
     /// One file's transition as a conditional UpdateItem: it applies only while the file is
     /// still at `from` in this task.
     fn transition_request(&self, task_id: &TaskId, t: &Transition) -> UpdateItemFluentBuilder {
-        let mut set = vec!["step = :to"];
+        let mut set = vec!["step = :to", "task_id = :t"];
         let mut values: Item = Item::from([
             (":to".into(), s(t.to.as_str())),
             (":from".into(), s(t.from.as_str())),
@@ -984,7 +957,12 @@ impl DynamoStore {
             .key("pk", s(file_pk(&t.file.asset_id, t.file.shard)))
             .key("object_key", s(&t.file.key))
             .update_expression(format!("SET {}", set.join(", ")))
-            .condition_expression("task_id = :t AND step = :from")
+            // A file is QUEUED for a task until the task first moves it: planned files are not
+            // written, so "not yet this task's" (another task's, or none) counts as QUEUED.
+            .condition_expression(match t.from {
+                FileStep::Queued => "attribute_exists(pk) AND (attribute_not_exists(task_id) OR task_id <> :t OR step = :from)",
+                _ => "task_id = :t AND step = :from",
+            })
             .set_expression_attribute_values(Some(values))
     }
 

@@ -91,11 +91,17 @@ impl RepairStore for DynamoStore {
         for shard in 0..asset.shards.max(1) {
             let mut cursor: Option<String> = None;
             loop {
-                let (page, next) = self.located_page(&asset.asset_id, shard, cursor.as_deref()).await?;
-                for f in page.into_iter().filter(|f| f.task_id.as_deref() == Some(task.task_id.as_str())) {
+                let (page, next) = FileStore::files_page(self, &asset.asset_id, shard, cursor.as_deref(), 1000).await?;
+                for f in page {
                     let c = &mut out.counters;
                     c.planned += 1;
-                    match f.step {
+                    // A file the task has not moved yet is QUEUED for it (planned files are not
+                    // written; the reconciler recounts only tasks whose planning is done).
+                    let step = match f.task_id.as_deref() == Some(task.task_id.as_str()) {
+                        true => f.step,
+                        false => Some(FileStep::Queued),
+                    };
+                    match step {
                         Some(FileStep::Done) => c.succeeded += 1,
                         Some(FileStep::Failed) => c.failed += 1,
                         Some(FileStep::Skipped) => c.skipped += 1,
@@ -210,20 +216,6 @@ impl RepairStore for DynamoStore {
             out.push(item_to_repair(&item.map_err(|e| sdk_error("read repairs", e))?)?);
         }
         Ok(out)
-    }
-}
-
-impl DynamoStore {
-    /// One page of a shard's file items with their steps.
-    async fn located_page(&self, asset_id: &str, shard: u32, cursor: Option<&str>) -> Result<(Vec<LocatedFile>, Option<String>)> {
-        let pk = file_pk(asset_id, shard);
-        let mut q = self.client.query().table_name(&self.tables.files).key_condition_expression("pk = :pk").expression_attribute_values(":pk", s(&pk)).consistent_read(true);
-        if let Some(after) = cursor {
-            q = q.exclusive_start_key("pk", s(&pk)).exclusive_start_key("object_key", s(after));
-        }
-        let out = q.send().await.map_err(|e| sdk_error("recount task files", e))?;
-        let files = out.items().iter().map(located).collect::<Result<Vec<_>>>()?;
-        Ok((files, out.last_evaluated_key().and_then(|k| opt_s(k, "object_key"))))
     }
 }
 
