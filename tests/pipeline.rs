@@ -267,3 +267,32 @@ async fn an_object_over_the_multipart_threshold_is_copied_in_parts_keeping_metad
     assert!(files[&keys[0]]["etag"].ends_with("-3\""), "the registry follows the new ETag");
     t.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_restore_of_a_partly_archived_asset_restores_only_the_archived_files() {
+    // GIVEN an asset of three files: one in GLACIER, one in GLACIER_IR, one in STANDARD
+    let t = TestStack::start("partial-restore").await.unwrap();
+    let classes = [("GLACIER", "show/m/cold.mov"), ("GLACIER_IR", "show/m/instant.mov"), ("STANDARD", "show/m/hot.mov")];
+    for (class, key) in classes {
+        t.clients.s3.put_object().bucket(&t.bucket).key(key).body(vec![1u8; 16].into()).storage_class(class.into()).send().await.unwrap();
+    }
+    let asset = t.register("m-1", "show/m/", "editorial").await.unwrap();
+    assert_eq!(asset["storage_class"], "MIXED");
+
+    // WHEN it is restored
+    let restore = t.request("m-1", json!({"action": "restore", "days": 2, "tier": "Standard", "request_id": "r"})).await.unwrap();
+    t.wait_files("m-1", WAIT, |f| f["show/m/cold.mov"].get("step").map(String::as_str) == Some("REQUESTED")).await.unwrap();
+    t.restore_headers(&["show/m/cold.mov".to_string()]).await.unwrap();
+    let task = t.wait_task(&restore, WAIT).await.unwrap();
+
+    // THEN only the GLACIER file was restored; the others are readable as they are
+    assert_eq!(counts(&task), (3, 0, 1, 0, 2), "{task}");
+    let files = t.file_items("m-1").await.unwrap();
+    assert_eq!((files["show/m/cold.mov"]["file_state"].as_str(), files["show/m/cold.mov"].contains_key("restore_expiry")), ("RESTORED", true));
+    for key in ["show/m/instant.mov", "show/m/hot.mov"] {
+        assert_eq!((files[key]["step"].as_str(), files[key]["reason"].as_str()), ("SKIPPED", "readable without a restore"), "{key}");
+    }
+    let instant = t.clients.s3.head_object().bucket(&t.bucket).key("show/m/instant.mov").send().await.unwrap();
+    assert_eq!(instant.restore(), None, "GLACIER_IR needs no restore request");
+    t.stop().await;
+}

@@ -29,6 +29,10 @@ pub struct BenchArgs {
     /// the workers are paused, so no S3 call is made): planning time and peak memory.
     #[arg(long)]
     pub plan_files: Option<usize>,
+    /// With --plan-files: stop after this many planned pages (of ten work batches) rather than
+    /// planning every file (the emulator's queries walk the whole table: see BENCHMARKS.md).
+    #[arg(long)]
+    pub plan_pages: Option<usize>,
 }
 
 pub async fn bench(args: BenchArgs) -> Result<()> {
@@ -36,7 +40,7 @@ pub async fn bench(args: BenchArgs) -> Result<()> {
         return evaluation(assets, args.evaluation_cap).await;
     }
     if let Some(files) = args.plan_files {
-        return planning(files).await;
+        return planning(files, args.plan_pages).await;
     }
     let s = Session::start_with("bench", Options::default()).await?;
     let n = args.files;
@@ -274,7 +278,7 @@ fn memory_mib() -> (f64, f64) {
 /// Planning one archive of an asset of `n` files: the file items are written straight into the
 /// table (as a backfill would), then a task is requested with the workers paused and timed until
 /// its planning is done. Memory is sampled while it plans; the seeding writes in bounded chunks.
-async fn planning(n: usize) -> Result<()> {
+async fn planning(n: usize, pages: Option<usize>) -> Result<()> {
     use futures::StreamExt;
     let s = Session::start_with("bench-plan", Options::default()).await?;
     s.runner().pause("slm-worker");
@@ -337,6 +341,24 @@ async fn planning(n: usize) -> Result<()> {
     let max = *per_shard.iter().max().unwrap_or(&0) as f64;
     let min = *per_shard.iter().min().unwrap_or(&0) as f64;
 
+    // The floor: the one query a planned page costs, raw, on the same table (three samples).
+    let files_table = config.tables.files.clone();
+    let raw_start = Instant::now();
+    for shard in [0u32, shards / 2, shards - 1] {
+        s.clients
+            .dynamodb
+            .query()
+            .table_name(&files_table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(format!("million-1#{shard:03}")))
+            .consistent_read(true)
+            .limit((config.batch_size * 10) as i32)
+            .send()
+            .await?;
+    }
+    let raw_query = raw_start.elapsed().as_secs_f64() / 3.0;
+    let target = pages.map_or(n as u64, |p| (p * config.batch_size * 10).min(n) as u64);
+
     let (rss_before, _) = memory_mib();
     s.counter.reset();
     let start = Instant::now();
@@ -346,8 +368,10 @@ async fn planning(n: usize) -> Result<()> {
     let planned = loop {
         let t = s.api_ok("GET", &format!("/tasks/{task}"), None).await?;
         peak_rss = peak_rss.max(memory_mib().0);
-        if t["planning_done"] == true {
-            break t["counters"]["planned"].as_u64().unwrap_or(0);
+        let so_far = t["counters"]["planned"].as_u64().unwrap_or(0);
+        if t["planning_done"] == true || so_far >= target {
+            s.runner().pause("slm-planner");
+            break so_far;
         }
         if last_print.elapsed() > Duration::from_secs(30) {
             println!("  planned {} of {n} ({:.0} s, RSS {:.0} MiB)", t["counters"]["planned"], start.elapsed().as_secs_f64(), memory_mib().0);
@@ -365,11 +389,16 @@ async fn planning(n: usize) -> Result<()> {
     println!("| files in the asset | {n} |");
     println!("| seeding the file items (BatchWriteItem, 4 at once) | {seed:.0} s |");
     println!("| files per partition key (`<asset>#<shard>`): min / mean / max | {min:.0} / {mean:.0} / {max:.0} (max {:.3} of the mean) |", max / mean);
-    println!("| planning: request to planning done | {plan:.0} s ({:.0} files/s) |", planned as f64 / plan);
-    println!("| files planned | {planned} |");
+    let page_files = (config.batch_size * 10) as f64;
+    let per_page = plan / (planned as f64 / page_files);
+    println!("| files planned (pages of {page_files:.0}) | {planned} of {n} |");
+    println!("| planning: request to the last page counted | {plan:.0} s ({:.1} s per page, {:.0} files/s) |", per_page, planned as f64 / plan);
+    println!("| floor: the page's one query, raw, on the same table | {raw_query:.1} s (planner per page / raw query = {:.2}) |", per_page / raw_query);
+    println!("| every file at this rate | {:.0} pages, {:.1} h on the emulator |", n as f64 / page_files, n as f64 / page_files * per_page / 3600.0);
     println!("| process RSS before planning / peak while planning | {rss_before:.0} MiB / {peak_rss:.0} MiB |");
     println!("| process high-water mark (includes seeding) | {hwm:.0} MiB |");
-    println!("| messages sent by the planner (work batches and continuations) | {invocations} |");
+    println!("| messages sent (work batches, continuations) | {invocations} |");
+    println!("| requests while planning, by operation (functions and API; state machine calls not counted) | {} |", per_op(&requests, 1));
     println!("| requests per file planned | {} |", per_op(&requests, planned));
     // The work queue holds every batch: drop them rather than let a paused worker inherit them.
     s.clients.sqs.purge_queue().queue_url(&s.stack.queue("WorkQueue")?.url).send().await?;

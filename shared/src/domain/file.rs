@@ -18,6 +18,11 @@ pub enum FileState {
 }
 
 impl FileState {
+    /// The state of a file S3 holds in `class`, as registration records it.
+    pub fn of_class(class: StorageClass) -> Self {
+        if class.is_archive_target() { FileState::Archived } else { FileState::Active }
+    }
+
     pub fn parse(s: &str) -> Option<Self> {
         [Self::Active, Self::Archived, Self::Restoring, Self::Restored, Self::Purged, Self::Missing].into_iter().find(|f| f.as_str() == s)
     }

@@ -70,13 +70,13 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
                 if !self.meta.begin_registration(&asset).await? {
                     return Err(Error::Conflict(format!("asset {} is registered already", asset.asset_id)));
                 }
-                self.send_backfill(&ReconcileMessage::BackfillAsset { asset_id: asset.asset_id.clone() }).await?;
+                self.send_reconcile(&ReconcileMessage::BackfillAsset { asset_id: asset.asset_id.clone() }).await?;
                 BackfillStarted { kind: "asset", bucket: asset.bucket, source: asset.prefix }
             }
             BackfillRequest { asset: None, bucket: Some(bucket), prefix: Some(prefix), inventory_key: None, inventory_schema: None } => {
                 self.check_bucket(&bucket)?;
                 check_key_text("prefix", &prefix)?;
-                self.send_backfill(&ReconcileMessage::Backfill { bucket: bucket.clone(), prefix: prefix.clone(), after: None, today }).await?;
+                self.send_reconcile(&ReconcileMessage::Backfill { bucket: bucket.clone(), prefix: prefix.clone(), after: None, today }).await?;
                 BackfillStarted { kind: "prefix", bucket, source: prefix }
             }
             BackfillRequest { asset: None, bucket: Some(bucket), prefix: None, inventory_key: Some(key), inventory_schema } => {
@@ -87,7 +87,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
                 }
                 let schema = inventory_schema.unwrap_or_else(|| DEFAULT_INVENTORY_SCHEMA.to_string());
                 InventorySchema::parse(&schema)?;
-                self.send_backfill(&ReconcileMessage::Inventory { bucket: bucket.clone(), key: key.clone(), schema, offset: 0, today }).await?;
+                self.send_reconcile(&ReconcileMessage::Inventory { bucket: bucket.clone(), key: key.clone(), schema, offset: 0, today }).await?;
                 BackfillStarted { kind: "inventory", bucket, source: key }
             }
             _ => {
@@ -108,10 +108,6 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
         Ok(())
     }
 
-    pub(crate) async fn send_backfill(&self, m: &ReconcileMessage) -> Result<()> {
-        self.queues.send_reconcile(serde_json::to_string(m).map_err(|e| Error::dependency("encode backfill message", e))?).await
-    }
-
     /// A page of a prefix: each current object placed by the layout and registered once.
     pub(crate) async fn backfill_prefix(&self, bucket: &str, prefix: &str, after: Option<&str>, today: &str) -> Result<BackfillStep> {
         let today = parse_date("today", today)?;
@@ -120,7 +116,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
         let mut step = BackfillStep { more: upper.is_some(), ..Default::default() };
         if let Some(upper) = &upper {
             let next = ReconcileMessage::Backfill { bucket: bucket.into(), prefix: prefix.into(), after: Some(upper.clone()), today: today.to_string() };
-            self.send_backfill(&next).await?;
+            self.send_reconcile(&next).await?;
         }
         for (key, vs) in keys {
             let Some(v) = current(&vs) else { continue };
@@ -168,7 +164,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
         }
         let step = BackfillStep { registered: files.len(), more: upper.is_some(), ..Default::default() };
         match upper {
-            Some(_) => self.send_backfill(&ReconcileMessage::BackfillAsset { asset_id: asset_id.into() }).await?,
+            Some(_) => self.send_reconcile(&ReconcileMessage::BackfillAsset { asset_id: asset_id.into() }).await?,
             None => {
                 if let Some(done) = self.meta.get_asset(asset_id).await? {
                     self.reschedule(&done, &self.meta.current_policies().await?, &mut super::schedule::Titles::default()).await?;
@@ -196,7 +192,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
         let mut step = BackfillStep { more: next < total, ..Default::default() };
         if step.more {
             let m = ReconcileMessage::Inventory { bucket: bucket.into(), key: key.into(), schema: schema.text.clone(), offset: next, today: today.to_string() };
-            self.send_backfill(&m).await?;
+            self.send_reconcile(&m).await?;
         }
         let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(&chunk[..usable]);
         for (i, record) in reader.records().enumerate() {

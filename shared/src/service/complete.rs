@@ -60,17 +60,22 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
         let Some(located) = self.meta.find_by_object(bucket, key).await? else {
             return Ok(EventResult::Ignored(format!("s3://{bucket}/{key} is not registered")));
         };
-        let Some(task_id) = located.task_id.as_deref().map(TaskId::parse).transpose()? else {
-            return Ok(EventResult::Ignored("no task awaits this restore".into()));
-        };
-        match located.step {
-            Some(FileStep::Requested) => {}
-            // The worker has not recorded its request yet: let the message come back later.
-            Some(FileStep::Queued) => {
-                return Err(Error::retryable("complete restore", format!("restore of {key} completed before its request was recorded")));
+        let not_yet = || Error::retryable("complete restore", format!("restore of {key} completed before its request was recorded"));
+        let task_id = located.task_id.as_deref().map(TaskId::parse).transpose()?;
+        let task_id = match (task_id, located.step) {
+            (Some(t), Some(FileStep::Requested)) => t,
+            (Some(_), Some(FileStep::Queued)) => return Err(not_yet()),
+            (task_id, _) => {
+                // The file's step is an earlier task's (or none): if a restore holds its asset,
+                // the worker has not recorded this file's request yet; let the message come back.
+                let asset = self.meta.get_asset(&located.file.asset_id).await?;
+                let waiting = asset.is_some_and(|a| a.active_action.as_deref() == Some("restore") && a.active_task.as_deref() != task_id.as_ref().map(TaskId::as_str));
+                return match waiting {
+                    true => Err(not_yet()),
+                    false => Ok(EventResult::Ignored("no restore awaits this completion, or it is recorded already".into())),
+                };
             }
-            _ => return Ok(EventResult::Ignored("restore already recorded".into())),
-        }
+        };
         let expiry = match expiry {
             Some(e) => Some(e),
             None => {

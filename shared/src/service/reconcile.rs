@@ -59,10 +59,6 @@ fn rfc3339(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
-fn state_for(class: StorageClass) -> FileState {
-    if class.is_archive_target() { FileState::Archived } else { FileState::Active }
-}
-
 impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Sync> Core<M, O, Q, X> {
     /// The scheduled run at `now`: open tasks first, then the asset sweep is started.
     pub async fn reconcile(&self, now: DateTime<Utc>) -> Result<Reconciliation> {
@@ -75,7 +71,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
                 let (tasks, next) = self.meta.open_tasks(shard, &before, cursor.as_deref()).await?;
                 for task in tasks {
                     out.tasks_checked += 1;
-                    self.reconcile_task(&task, &at, &before, &mut out).await?;
+                    self.reconcile_task(&task, &before, &mut out).await?;
                 }
                 match next {
                     Some(n) => cursor = Some(n),
@@ -122,7 +118,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
         })
     }
 
-    async fn send_reconcile(&self, m: &ReconcileMessage) -> Result<()> {
+    pub(crate) async fn send_reconcile(&self, m: &ReconcileMessage) -> Result<()> {
         self.queues.send_reconcile(serde_json::to_string(m).map_err(|e| Error::dependency("encode reconcile message", e))?).await
     }
 
@@ -136,7 +132,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
 
     /// An open task older than the grace period: started if its start was lost, and if it is
     /// RUNNING but stopped moving, recounted, re-driven and signalled as its files say.
-    async fn reconcile_task(&self, task: &Task, at: &str, before: &str, out: &mut Reconciliation) -> Result<()> {
+    async fn reconcile_task(&self, task: &Task, before: &str, out: &mut Reconciliation) -> Result<()> {
         let (id, asset_id) = (task.task_id.as_str(), task.asset_id.as_str());
         match task.status {
             crate::domain::TaskStatus::Queued => {
@@ -170,7 +166,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
                     }
                     self.repaired(out, asset_id, RepairKind::Redrove, id, format!("{} files still QUEUED sent to the workers again", recount.queued.len())).await?;
                 }
-                let completed = self.complete_lost_restores(task, &recount.requested, at).await?;
+                let completed = self.complete_lost_restores(task, &recount.requested).await?;
                 if completed > 0 {
                     self.repaired(out, asset_id, RepairKind::CompletedRestore, id, format!("{completed} files restored by S3 without a recorded completion")).await?;
                 }
@@ -184,7 +180,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
     }
 
     /// REQUESTED restore files that S3 reports restored: their completion event was lost.
-    async fn complete_lost_restores(&self, task: &Task, requested: &[FileRecord], _at: &str) -> Result<usize> {
+    async fn complete_lost_restores(&self, task: &Task, requested: &[FileRecord]) -> Result<usize> {
         if !matches!(task.action, Action::Restore { .. }) || requested.is_empty() {
             return Ok(0);
         }
@@ -281,13 +277,13 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
                 format!("version {} is gone from S3", f.version_id)
             }
             (Drift::Changed(v), Some(f)) => {
-                if !self.meta.take_s3_state(f, &taken(f, v.storage_class, Some(&v), state_for(v.storage_class))).await? {
+                if !self.meta.take_s3_state(f, &taken(f, v.storage_class, Some(&v), FileState::of_class(v.storage_class))).await? {
                     return Ok(());
                 }
                 format!("version {} ({}) replaced by {} ({}, {} bytes)", f.version_id, f.etag, v.version_id, v.etag, v.size)
             }
             (Drift::ClassChanged(class), Some(f)) => {
-                if !self.meta.take_s3_state(f, &taken(f, class, None, state_for(class))).await? {
+                if !self.meta.take_s3_state(f, &taken(f, class, None, FileState::of_class(class))).await? {
                     return Ok(());
                 }
                 format!("{} -> {class}", f.storage_class)

@@ -164,6 +164,6 @@ pub(crate) fn file_of(asset: &Asset, v: &KeyVersion) -> FileRecord {
         size: v.size,
         etag: v.etag.clone(),
         storage_class: v.storage_class,
-        state: if v.storage_class.is_archive_target() { FileState::Archived } else { FileState::Active },
+        state: FileState::of_class(v.storage_class),
     }
 }
