@@ -283,4 +283,37 @@ mod tests {
         let err = body::<TaskBody>(&request).unwrap_err();
         assert!(err.to_string().contains("larger than"), "{err}");
     }
+
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Any task-request body is an action or a validation error.
+            #[test]
+            fn fuzz_task_bodies(action in "(archive|restore|purge|x)", class in proptest::option::of(any::<String>()), days in proptest::option::of(any::<u32>()), tier in proptest::option::of(any::<String>()), extra in proptest::option::of("[a-z]{1,6}")) {
+                let mut body = serde_json::json!({"action": action, "storage_class": class, "days": days, "tier": tier, "request_id": "r"});
+                if let Some(k) = extra {
+                    body[k] = serde_json::json!(1);
+                }
+                match slm_core::json::parse::<TaskBody>("request body", &body.to_string()).and_then(|b| b.to_action()) {
+                    Ok(a) => { let _ = a.validate(); }
+                    Err(e) => prop_assert_eq!(e.kind(), slm_core::ErrorKind::Validation),
+                }
+            }
+
+            /// Any dry-run body is a day and a limit, or a validation error.
+            #[test]
+            fn fuzz_dry_run_bodies(at in any::<String>(), limit in proptest::option::of(any::<usize>())) {
+                let body = serde_json::json!({"at": at, "limit": limit});
+                if let Ok(b) = slm_core::json::parse::<DryRunBody>("request body", &body.to_string()) {
+                    for r in [b.time().map(|_| ()), b.mode().map(|_| ())] {
+                        if let Err(e) = r {
+                            prop_assert_eq!(e.kind(), slm_core::ErrorKind::Validation);
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

@@ -149,4 +149,35 @@ mod tests {
         assert!(decode_key("%FF%FE").is_err());
         assert!(decode_key("").is_err());
     }
+
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Any body is an event or a validation error; decoded keys are never empty or long.
+            #[test]
+            fn fuzz_any_body_is_an_event_or_refused(body in any::<String>()) {
+                if let Err(e) = parse_body(&body) {
+                    prop_assert_eq!(e.kind(), slm_core::ErrorKind::Validation);
+                }
+            }
+
+            #[test]
+            fn fuzz_event_shaped_bodies_with_odd_names_and_keys(name in "(ObjectCreated|ObjectRestore|ObjectRemoved|x):[A-Za-z]{0,12}", key in any::<String>(), bucket in any::<String>(), time in any::<String>()) {
+                let body = serde_json::json!({"Records": [{"eventName": name, "eventTime": time,
+                    "s3": {"bucket": {"name": bucket}, "object": {"key": key}}}]}).to_string();
+                match parse_body(&body) {
+                    Ok(Notification::Changes(changes)) => {
+                        for c in changes {
+                            let (S3Change::Created { key, .. } | S3Change::RestoreCompleted { key, .. } | S3Change::RestoreExpired { key, .. } | S3Change::Other { key, .. }) = c;
+                            prop_assert!(!key.is_empty() && key.len() <= 1024);
+                        }
+                    }
+                    Ok(Notification::Test) => prop_assert!(false, "not a test event"),
+                    Err(e) => prop_assert_eq!(e.kind(), slm_core::ErrorKind::Validation),
+                }
+            }
+        }
+    }
 }
