@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Every test of slm: template lint (cfn-lint, sam validate --lint), unit tests, and the
-# end-to-end suite on a fresh local stack. Needs only the Rust toolchain and python3.
+# Every test of slm: template lint (cfn-lint, sam validate --lint), unit tests (among them the
+# least-privilege check of template.yaml and the parsers' property tests), and the end-to-end
+# suite on a fresh local stack. Needs only the Rust toolchain and python3.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 

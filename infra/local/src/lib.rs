@@ -5,6 +5,7 @@ pub mod provision;
 pub mod runner;
 pub mod session;
 pub mod template;
+pub mod least_privilege;
 
 pub use provision::{Stack, provision};
 pub use runner::Runner;

@@ -65,7 +65,12 @@ impl Template {
 
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let doc: Value = serde_yaml_ng::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        Self::parse(&text, path).with_context(|| format!("parsing {}", path.display()))
+    }
+
+    /// A template from its text; `path` names where it lives (files it refers to are beside it).
+    pub fn parse(text: &str, path: &Path) -> Result<Self> {
+        let doc: Value = serde_yaml_ng::from_str(text)?;
         let mapping = |key: &str| get(&doc, key).and_then(Value::as_mapping).cloned().unwrap_or_default();
         let parameters = mapping("Parameters")
             .into_iter()

@@ -1,0 +1,204 @@
+//! Least privilege, checked over template.yaml (part of the test command):
+//!
+//! - no IAM action with a wildcard (`*`, `s3:*`, `s3:Get*`);
+//! - every resource a grant names is the stack's own: a resource of the template (`!Ref`,
+//!   `!GetAtt X.Arn`, `${X.Arn}` in a `!Sub`), its indexes, or the managed media buckets and their
+//!   objects (from the `MediaBucketNames` parameter); no literal ARN and no `*`;
+//! - every queue that the stack's code sends to and the events topic have a resource policy that
+//!   admits only the stack's own senders (a Deny for every other principal).
+
+use crate::template::{Template, intrinsic};
+use serde_yaml_ng::Value;
+
+fn get<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
+    v.as_mapping()?.get(key)
+}
+
+fn list(v: Option<&Value>) -> Vec<&Value> {
+    match v {
+        Some(Value::Sequence(s)) => s.iter().collect(),
+        Some(other) => vec![other],
+        None => vec![],
+    }
+}
+
+/// The IAM statements the template grants, with where they are.
+fn grants(t: &Template) -> Vec<(String, &Value)> {
+    let mut out = Vec::new();
+    for (id, r) in &t.resources {
+        if matches!(r.kind.as_str(), "AWS::Serverless::Function" | "AWS::Serverless::StateMachine") {
+            for (i, policy) in list(get(&r.properties, "Policies")).into_iter().enumerate() {
+                match get(policy, "Statement") {
+                    Some(statements) => out.extend(list(Some(statements)).into_iter().map(|s| (format!("{id} policy {i}"), s))),
+                    // A SAM policy template or a managed policy: its grants are not in view.
+                    None => out.push((format!("{id} policy {i}"), policy)),
+                }
+            }
+        }
+        if matches!(r.kind.as_str(), "AWS::IAM::Role" | "AWS::IAM::Policy" | "AWS::IAM::ManagedPolicy") {
+            out.push((format!("{id} (an IAM resource: declare grants on the function)"), &r.properties));
+        }
+    }
+    out
+}
+
+/// Why a resource a grant names is not the stack's own, if it is not.
+fn foreign(t: &Template, resource: &Value) -> Option<String> {
+    let own = |name: &str| t.resources.contains_key(name);
+    let Some((f, arg)) = intrinsic(resource) else {
+        return Some(format!("literal resource {resource:?}"));
+    };
+    match f.as_str() {
+        "Ref" => (!own(arg.as_str().unwrap_or_default())).then(|| format!("!Ref {arg:?} is not a resource of the stack")),
+        "GetAtt" => {
+            let target = arg.as_str().and_then(|s| s.split('.').next()).unwrap_or_default();
+            (!own(target)).then(|| format!("!GetAtt {arg:?} is not a resource of the stack"))
+        }
+        "Sub" => sub_is_own(t, arg),
+        // The media buckets: !Split [",", !Sub ["arn:aws:s3:::${Buckets}[/*]", {Buckets: !Join [..., !Ref MediaBucketNames]}]]
+        "Split" => {
+            let inner = arg.as_sequence().and_then(|s| s.get(1))?;
+            match intrinsic(inner) {
+                Some((f, a)) if f == "Sub" => sub_is_own(t, a),
+                _ => Some(format!("!Split of {inner:?}")),
+            }
+        }
+        other => Some(format!("!{other} resources are not checked")),
+    }
+}
+
+/// A `!Sub` names only the stack's resources (`${X.Arn}`), pseudo parameters, and the media
+/// buckets' ARNs (`arn:aws:s3:::${Buckets}` or their objects, `/*`).
+fn sub_is_own(t: &Template, arg: &Value) -> Option<String> {
+    let (text, vars) = match arg {
+        Value::String(s) => (s.as_str(), None),
+        Value::Sequence(seq) => (seq.first().and_then(Value::as_str).unwrap_or_default(), seq.get(1)),
+        _ => return Some(format!("!Sub {arg:?}")),
+    };
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        let end = rest[start..].find('}').map(|e| e + start)?;
+        let name = &rest[start + 2..end];
+        let target = name.split('.').next().unwrap_or_default();
+        let ok = name.starts_with("AWS::")
+            || t.resources.contains_key(target)
+            || vars.and_then(|v| get(v, name)).is_some_and(|v| format!("{v:?}").contains("MediaBucketNames"));
+        if !ok {
+            return Some(format!("${{{name}}} in {text:?} is not the stack's"));
+        }
+        rest = &rest[end + 1..];
+    }
+    let wildcard = text.replace("${Buckets}/*", "").replace("/index/", "");
+    wildcard.contains('*').then(|| format!("a wildcard in {text:?}"))
+}
+
+/// What the template grants beyond least privilege, one line each (empty: nothing).
+pub fn violations(t: &Template) -> Vec<String> {
+    let mut out = Vec::new();
+    for (at, statement) in grants(t) {
+        if get(statement, "Action").is_none() {
+            out.push(format!("{at}: not an inline statement (policy templates and managed policies are not allowed)"));
+            continue;
+        }
+        for action in list(get(statement, "Action")) {
+            let a = action.as_str().unwrap_or_default();
+            if a.is_empty() || a.contains('*') {
+                out.push(format!("{at}: action {action:?} is a wildcard or not a name"));
+            }
+        }
+        for resource in list(get(statement, "Resource")) {
+            if let Some(why) = foreign(t, resource) {
+                out.push(format!("{at}: {why}"));
+            }
+        }
+    }
+    // Resource policies: who may send to the queues slm's code sends to, and publish events.
+    let denies = |policy_kind: &str, list_key: &str, target: &str, action: &str| {
+        t.of_kind(policy_kind).any(|(_, p)| {
+            let covers = list(get(&p.properties, list_key)).iter().any(|q| intrinsic(q).is_some_and(|(_, a)| a.as_str() == Some(target)));
+            let statements = get(&p.properties, "PolicyDocument").and_then(|d| get(d, "Statement"));
+            covers
+                && list(statements).iter().any(|s| {
+                    get(s, "Effect").and_then(Value::as_str) == Some("Deny")
+                        && list(get(s, "Action")).iter().any(|a| a.as_str() == Some(action))
+                        && get(s, "Condition").is_some()
+                })
+        })
+    };
+    for (id, _) in t.of_kind("AWS::SQS::Queue") {
+        let sent_to = t.resources.values().any(|r| r.kind != "AWS::SQS::QueuePolicy" && format!("{:?}", r.properties).contains(&format!("{id}.Arn")) && format!("{:?}", r.properties).contains("sqs:SendMessage"));
+        if sent_to && !denies("AWS::SQS::QueuePolicy", "Queues", id, "sqs:SendMessage") {
+            out.push(format!("{id}: no queue policy denying senders other than the stack's"));
+        }
+    }
+    for (id, _) in t.of_kind("AWS::SNS::Topic") {
+        if !denies("AWS::SNS::TopicPolicy", "Topics", id, "sns:Publish") {
+            out.push(format!("{id}: no topic policy denying publishers other than the stack's"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn template(resources: &str) -> Template {
+        let text = format!("Parameters:\n  MediaBucketNames:\n    Type: CommaDelimitedList\nResources:\n{resources}");
+        Template::parse(&text, Path::new("template.yaml")).unwrap()
+    }
+
+    #[test]
+    fn the_stack_grants_least_privilege() {
+        let t = Template::load_default().unwrap();
+        assert_eq!(violations(&t), Vec::<String>::new());
+    }
+
+    #[test]
+    fn wildcards_foreign_resources_and_open_queues_are_found() {
+        let t = template(
+            r#"
+  Q:
+    Type: AWS::SQS::Queue
+  T:
+    Type: AWS::SNS::Topic
+  F:
+    Type: AWS::Serverless::Function
+    Properties:
+      Policies:
+        - Statement:
+            - Effect: Allow
+              Action: [s3:*, sqs:SendMessage]
+              Resource: [!GetAtt Q.Arn, "*", !GetAtt Other.Arn, "arn:aws:s3:::someone-elses/*"]
+        - AmazonS3FullAccess
+"#,
+        );
+        let found = violations(&t).join("\n");
+        for expected in ["\"s3:*\"", "literal resource", "Other.Arn", "someone-elses", "not an inline statement", "Q: no queue policy", "T: no topic policy"] {
+            assert!(found.contains(expected), "{expected} not found in:\n{found}");
+        }
+    }
+
+    #[test]
+    fn the_media_bucket_form_and_stack_arns_pass() {
+        let t = template(
+            r#"
+  Tbl:
+    Type: AWS::DynamoDB::Table
+  F:
+    Type: AWS::Serverless::Function
+    Properties:
+      Policies:
+        - Statement:
+            - Effect: Allow
+              Action: [dynamodb:Query, s3:GetObject]
+              Resource:
+                - !Sub ${Tbl.Arn}/index/ByX
+                - !Split [",", !Sub ["arn:aws:s3:::${Buckets}/*", {Buckets: !Join ["/*,arn:aws:s3:::", !Ref MediaBucketNames]}]]
+                - !Sub arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:alias/aws/sns
+"#,
+        );
+        assert_eq!(violations(&t), Vec::<String>::new());
+    }
+}
