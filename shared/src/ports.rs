@@ -67,6 +67,23 @@ pub struct Transition {
     pub reason: Option<String>,
 }
 
+impl Transition {
+    /// A restore S3 completed: REQUESTED -> DONE, the file RESTORED until `expiry`.
+    pub fn restored(file: FileRecord, expiry: Option<String>) -> Self {
+        Transition {
+            file,
+            from: FileStep::Requested,
+            to: FileStep::Done,
+            new_class: None,
+            new_state: Some(crate::domain::FileState::Restored),
+            new_version_id: None,
+            new_etag: None,
+            restore_expiry: expiry,
+            reason: None,
+        }
+    }
+}
+
 /// What a commit did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Committed {

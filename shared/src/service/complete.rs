@@ -5,7 +5,7 @@
 
 use super::{Core, Metadata};
 use crate::domain::action::restore_window_end;
-use crate::domain::{Action, FileState, FileStep, TaskId};
+use crate::domain::{Action, FileStep, TaskId};
 use crate::error::{Error, Result};
 use crate::ports::{ObjectStore, Orchestrator, Queues, Transition};
 
@@ -90,17 +90,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
                 Some(restore_window_end(completed, days))
             }
         };
-        let t = Transition {
-            file: located.file,
-            from: FileStep::Requested,
-            to: FileStep::Done,
-            new_class: None,
-            new_state: Some(FileState::Restored),
-            new_version_id: None,
-            new_etag: None,
-            restore_expiry: expiry,
-            reason: None,
-        };
+        let t = Transition::restored(located.file, expiry);
         let committed = self.meta.commit(&task_id, std::slice::from_ref(&t)).await?;
         if committed.maybe_complete {
             self.signal_if_complete(&task_id).await?;

@@ -7,7 +7,7 @@
 use super::{Core, ControlMessage, Metadata, WorkBatch};
 use crate::domain::action::StorageClass;
 use crate::domain::repair::{Drift, KeyVersion, Registered, Repair, RepairKind, compare, whole_keys};
-use crate::domain::{Action, Asset, AssetState, FileRecord, FileState, FileStep};
+use crate::domain::{Action, Asset, AssetState, FileRecord, FileState};
 use crate::error::{Error, Result};
 use crate::ports::{LocatedFile, ObjectStore, ObjectVersion, Orchestrator, Queues, Scope, Task, Transition};
 use chrono::{DateTime, Utc};
@@ -187,17 +187,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
         let mut transitions = Vec::new();
         for f in requested {
             match self.objects.restored_until(f).await {
-                Ok(Some(end)) => transitions.push(Transition {
-                    file: f.clone(),
-                    from: FileStep::Requested,
-                    to: FileStep::Done,
-                    new_class: None,
-                    new_state: Some(FileState::Restored),
-                    new_version_id: None,
-                    new_etag: None,
-                    restore_expiry: Some(end),
-                    reason: None,
-                }),
+                Ok(Some(end)) => transitions.push(Transition::restored(f.clone(), Some(end))),
                 Ok(None) => {}
                 Err(e) => tracing::warn!(key = %f.key, error = %e, "restore status unknown"),
             }

@@ -1005,6 +1005,33 @@ fn located(item: &Item) -> Result<LocatedFile> {
 }
 
 impl DynamoStore {
+    /// Puts a new task and changes its asset (takes its lock, or its queue slot) in one
+    /// transaction. When a condition stops it, reads back why: the same task made before, or
+    /// another task holding (or waiting for) the asset.
+    async fn put_task_with(&self, task: &Task, asset: Update, what: &'static str) -> Result<Created> {
+        let put = Put::builder()
+            .table_name(&self.tables.tasks)
+            .set_item(Some(task_to_item(task)))
+            .condition_expression("attribute_not_exists(task_id)")
+            .build()
+            .map_err(|e| Error::dependency("build task put", e))?;
+        let res = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put).build())
+            .transact_items(TransactWriteItem::builder().update(asset).build())
+            .send()
+            .await;
+        let Err(err) = res else { return Ok(Created::New(task.clone())) };
+        if !transaction_cancelled(&err) {
+            return Err(sdk_error(what, err));
+        }
+        if let Some(existing) = self.get_task(&task.task_id).await? {
+            return Ok(Created::Existing(existing));
+        }
+        self.busy(task).await
+    }
+
     async fn asset_item(&self, asset_id: &str) -> Result<Option<Item>> {
         let out = self
             .client
@@ -1036,12 +1063,6 @@ impl DynamoStore {
 
 impl TaskStore for DynamoStore {
     async fn create_task(&self, task: &Task) -> Result<Created> {
-        let put = Put::builder()
-            .table_name(&self.tables.tasks)
-            .set_item(Some(task_to_item(task)))
-            .condition_expression("attribute_not_exists(task_id)")
-            .build()
-            .map_err(|e| Error::dependency("build task put", e))?;
         let lock = Update::builder()
             .table_name(&self.tables.assets)
             .key("asset_id", s(&task.asset_id))
@@ -1054,31 +1075,10 @@ impl TaskStore for DynamoStore {
             .expression_attribute_values(":a", s(task.action.name()))
             .build()
             .map_err(|e| Error::dependency("build asset lock", e))?;
-        let res = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(put).build())
-            .transact_items(TransactWriteItem::builder().update(lock).build())
-            .send()
-            .await;
-        let Err(err) = res else { return Ok(Created::New(task.clone())) };
-        if !transaction_cancelled(&err) {
-            return Err(sdk_error("create task", err));
-        }
-        // Read back what stopped it: the same task made before, or another task holding the asset.
-        if let Some(existing) = self.get_task(&task.task_id).await? {
-            return Ok(Created::Existing(existing));
-        }
-        self.busy(task).await
+        self.put_task_with(task, lock, "create task").await
     }
 
     async fn queue_task(&self, task: &Task) -> Result<Created> {
-        let put = Put::builder()
-            .table_name(&self.tables.tasks)
-            .set_item(Some(task_to_item(task)))
-            .condition_expression("attribute_not_exists(task_id)")
-            .build()
-            .map_err(|e| Error::dependency("build task put", e))?;
         let slot = Update::builder()
             .table_name(&self.tables.assets)
             .key("asset_id", s(&task.asset_id))
@@ -1087,21 +1087,7 @@ impl TaskStore for DynamoStore {
             .expression_attribute_values(":t", s(task.task_id.as_str()))
             .build()
             .map_err(|e| Error::dependency("build queue slot", e))?;
-        let res = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(put).build())
-            .transact_items(TransactWriteItem::builder().update(slot).build())
-            .send()
-            .await;
-        let Err(err) = res else { return Ok(Created::New(task.clone())) };
-        if !transaction_cancelled(&err) {
-            return Err(sdk_error("queue task", err));
-        }
-        if let Some(existing) = self.get_task(&task.task_id).await? {
-            return Ok(Created::Existing(existing));
-        }
-        self.busy(task).await
+        self.put_task_with(task, slot, "queue task").await
     }
 
     async fn promote_queued(&self, asset_id: &str) -> Result<Option<Task>> {
