@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use serde_json::{Value, json};
 use slm_core::domain::StorageClass;
-use slm_local::session::{Options, Session};
+use slm_local::session::{ADMIN, CALLER, Options, Session};
 use std::time::{Duration, Instant};
 
 #[derive(Args)]
@@ -25,6 +25,29 @@ struct DemoAsset {
 }
 
 const TITLE: &str = "the-long-night";
+const EDITORIAL_APP: &str = "arn:aws:iam::123456789012:role/editorial-app";
+const LEGAL_APP: &str = "arn:aws:iam::123456789012:role/legal-app";
+
+/// Grants as "restore on editorial in the-long-night; hold".
+fn grants_text(grants: &Value) -> String {
+    let list = |v: &Value| v.as_array().map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(","));
+    grants
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|g| {
+            let mut text = list(&g["actions"]).unwrap_or_default();
+            if let Some(t) = list(&g["asset_types"]) {
+                text.push_str(&format!(" on {t}"));
+            }
+            if let Some(t) = list(&g["title_ids"]) {
+                text.push_str(&format!(" in {t}"));
+            }
+            text
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
 
 const PRODUCTION: [DemoAsset; 4] = [
     DemoAsset { id: "tln-camera-a001", kind: "camera_original", phase: "final", files: 400, bytes: 8192 },
@@ -93,6 +116,19 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
     }
     s.wait_rescheduled().await?;
 
+    // Only designated applications: the administrator (the template's AdminPrincipal) registers
+    // an editorial app that may restore editorial assets, and a legal app that may place holds.
+    println!("\napplications (registered by the administrator; every call is authorized by its IAM principal):");
+    for (principal, name, grants) in [
+        (EDITORIAL_APP, "editorial", json!([{"actions": ["restore"], "asset_types": ["editorial"], "title_ids": [TITLE]}])),
+        (LEGAL_APP, "legal", json!([{"actions": ["hold"]}])),
+    ] {
+        let (status, out) = s.api_as(ADMIN, "PUT", "/applications", Some(json!({"principal": principal, "name": name, "grants": grants}))).await;
+        anyhow::ensure!(status == 201, "register {name}: {status} {out}");
+        println!("  {name:<16} {principal}: {}", grants_text(&out["application"]["grants"]));
+    }
+    println!("  post-production  {CALLER}: everything but the registry");
+
     let dry = s.api_ok("POST", "/dry-run", Some(json!({"at": "2027-09-01"}))).await?;
     println!("\ndry-run for 2027-09-01: what the policies would have done by then (nothing is created)");
     crate::policy::print_actions(&dry);
@@ -103,8 +139,12 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
 
     // A restore finishes when S3 says so: on AWS hours later; the emulator says so when the
     // object is next read, so the demo reads the files back as an editor would.
-    println!("\n2027-05-10  an editor asks for the reel back for 7 days (a request, not a policy)");
-    let out = s.api_ok("POST", "/assets/tln-editorial-reel1/tasks", Some(json!({"action": "restore", "days": 7, "tier": "Bulk", "request_id": "demo-restore"}))).await?;
+    println!("\n2027-05-10  an editor asks for the reel back for 7 days (a request of the editorial app, not a policy)");
+    let (status, out) = s.api_as(EDITORIAL_APP, "POST", "/assets/tln-editorial-reel1/tasks", Some(json!({"action": "purge", "request_id": "demo-oops"}))).await;
+    anyhow::ensure!(status == 403, "the editorial app purged: {status} {out}");
+    println!("  its purge of the reel is refused ({status}): {}", out["message"].as_str().unwrap_or("?"));
+    let (status, out) = s.api_as(EDITORIAL_APP, "POST", "/assets/tln-editorial-reel1/tasks", Some(json!({"action": "restore", "days": 7, "tier": "Bulk", "request_id": "demo-restore"}))).await;
+    anyhow::ensure!(status == 202, "restore: {status} {out}");
     let restore_id = out["task"]["task_id"].as_str().context("task id")?.to_string();
     s.wait_files("tln-editorial-reel1", Duration::from_secs(300), |f| f.values().all(|i| i.get("step").map(String::as_str) == Some("REQUESTED"))).await?;
     let keys: Vec<String> = s.file_items("tln-editorial-reel1").await?.into_keys().collect();
@@ -116,7 +156,20 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
     s.api_ok("PUT", &format!("/titles/{TITLE}"), Some(json!({"name": "The Long Night", "dates": {"post_production_end": "2027-01-15", "launch": "2027-04-01"}}))).await?;
     s.wait_rescheduled().await?;
     evaluate(&s, "2027-08-28T02:00:00Z", "180 days after the old launch date").await?;
-    evaluate(&s, "2027-09-28T02:00:00Z", "180 days after the new launch date").await?;
+    println!("\n2027-09-20  legal places a hold on the title (a dispute over the cut): nothing of it may be purged");
+    let (status, out) = s.api_as(LEGAL_APP, "PUT", &format!("/titles/{TITLE}/hold"), Some(json!({"reason": "matter 2027-114, dispute over the cut"}))).await;
+    anyhow::ensure!(status == 201, "hold: {status} {out}");
+    let held = evaluate(&s, "2027-09-28T02:00:00Z", "180 days after the new launch date, under the hold").await?;
+    anyhow::ensure!(held["legal_holds"] == 1, "the purge was not held: {held}");
+    println!("\n2027-10-04  the matter is settled: legal releases the hold");
+    let (status, out) = s.api_as(LEGAL_APP, "DELETE", &format!("/titles/{TITLE}/hold"), None).await;
+    anyhow::ensure!(status == 200, "release: {status} {out}");
+    evaluate(&s, "2027-10-05T02:00:00Z", "the next evaluation after the release").await?;
+
+    println!("\naudit trail of tln-temp-renders (every request and policy decision on it, newest first):");
+    for e in s.audit("asset=tln-temp-renders").await?.iter().filter(|e| !e["action"].as_str().unwrap_or_default().starts_with("GET ")) {
+        println!("  {}", crate::security::line(e));
+    }
 
     let events = slm_local::session::dedupe(&s.drain_events().await?);
     println!("\ncompletion events received by a subscriber: {}", events.len());

@@ -13,8 +13,9 @@ use slm_local::{Stack, Template};
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// The identity local commands use unless `--as` names another.
-pub const LOCAL_ADMIN: &str = "arn:aws:iam::123456789012:role/slm-local-admin";
+/// The identity local commands use unless `--as` names another: the local stack's first
+/// administrator (its AdminPrincipal).
+pub const LOCAL_ADMIN: &str = slm_local::session::ADMIN;
 
 #[derive(Subcommand)]
 pub enum LocalCommand {
@@ -185,7 +186,7 @@ pub async fn run_local(command: LocalCommand) -> Result<()> {
             }
             let prefix = "slm";
             let bucket = "slm-local-media".to_string();
-            let params = [("MediaBucketNames".to_string(), bucket.clone())].into();
+            let params = [("MediaBucketNames".to_string(), bucket.clone()), ("AdminPrincipal".to_string(), LOCAL_ADMIN.to_string())].into();
             let stack = slm_local::provision(&Template::load_default()?, &clients, &endpoint, prefix, &params).await?;
             clients.s3.create_bucket().bucket(&bucket).send().await.context("create media bucket")?;
             let how = slm_core::adapters::s3::Connection { keep_existing: false, register_new: true };

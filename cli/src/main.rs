@@ -5,6 +5,7 @@ mod demo;
 mod local;
 mod policy;
 mod report;
+mod security;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -49,6 +50,18 @@ enum Command {
     Evaluate(policy::EvaluateArgs),
     /// Runs the reconciler as its schedule would at a chosen time, and waits for its sweep.
     Reconcile(policy::EvaluateArgs),
+    /// The applications that may call the API, with their grants (administrators only).
+    App {
+        #[command(subcommand)]
+        command: security::AppCommand,
+    },
+    /// Legal holds on assets and titles: no purge while one stands.
+    Hold {
+        #[command(subcommand)]
+        command: security::HoldCommand,
+    },
+    /// The audit trail of an asset, a title, a policy or a caller: every request, accepted or refused.
+    Audit(security::AuditArgs),
     /// Reports on the local stack.
     Report {
         #[command(subcommand)]
@@ -110,6 +123,9 @@ async fn main() -> Result<()> {
         Command::Evaluate(args) => policy::evaluate(args).await,
         Command::Reconcile(args) => policy::reconcile(args).await,
         Command::Report { command: ReportCommand::Access(args) } => policy::access_report(args).await,
+        Command::App { command } => security::run_app(command).await,
+        Command::Hold { command } => security::run_hold(command).await,
+        Command::Audit(args) => security::audit(args).await,
         Command::Demo(args) => demo::demo(args).await,
         Command::Bench(args) => bench::bench(args).await,
     }

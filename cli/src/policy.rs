@@ -290,6 +290,9 @@ pub fn print_actions(e: &Value) {
             usd(&est["transition_cost"]),
             a["outcome"].as_str().unwrap_or("?")
         );
+        if let Some(reason) = a["reason"].as_str() {
+            println!("  {:<22} {reason}", "");
+        }
     }
     let t = &e["totals"];
     println!(

@@ -14,6 +14,9 @@ pub struct Tables {
     pub policies: String,
     pub accesses: String,
     pub repairs: String,
+    pub applications: String,
+    pub audit: String,
+    pub holds: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +50,11 @@ pub struct Config {
     pub asset_key_layout: crate::domain::layout::KeyLayout,
     /// The media buckets slm manages (empty: not checked); requests naming another are refused.
     pub media_buckets: Vec<String>,
+    /// The first administrator (the template's AdminPrincipal), as a registry key: every
+    /// permission, whatever the registry holds. None: only the registry's applications.
+    pub admin_principal: Option<String>,
+    /// Days an audit entry is kept (its TTL).
+    pub audit_retention_days: i64,
 }
 
 /// Largest batch: one transaction holds the batch's file transitions plus the task counter.
@@ -68,6 +76,9 @@ impl Config {
                 policies: required("POLICIES_TABLE")?,
                 accesses: required("ACCESSES_TABLE")?,
                 repairs: required("REPAIRS_TABLE")?,
+                applications: required("APPLICATIONS_TABLE")?,
+                audit: required("AUDIT_TABLE")?,
+                holds: required("HOLDS_TABLE")?,
             },
             control_queue_url: required("CONTROL_QUEUE_URL")?,
             work_queue_url: required("WORK_QUEUE_URL")?,
@@ -88,6 +99,11 @@ impl Config {
                 .map(|v| v.parse().map_err(|e: Error| Error::Config(format!("ASSET_KEY_LAYOUT: {e}"))))
                 .transpose()?
                 .unwrap_or_default(),
+            admin_principal: get("ADMIN_PRINCIPAL")
+                .filter(|v| !v.is_empty())
+                .map(|v| crate::domain::grant::principal_of(&v).map_err(|e| Error::Config(format!("ADMIN_PRINCIPAL: {e}"))))
+                .transpose()?,
+            audit_retention_days: optional(&get, "AUDIT_RETENTION_DAYS", 400)?,
             media_buckets: get("MEDIA_BUCKETS").unwrap_or_default().split(',').map(str::trim).filter(|b| !b.is_empty()).map(str::to_string).collect(),
         };
         config.validate()
@@ -124,7 +140,7 @@ mod tests {
         move |k| map.get(k).cloned()
     }
 
-    const REQUIRED: [(&str, &str); 11] = [
+    const REQUIRED: [(&str, &str); 14] = [
         ("ASSETS_TABLE", "a"),
         ("FILES_TABLE", "f"),
         ("TASKS_TABLE", "t"),
@@ -132,6 +148,9 @@ mod tests {
         ("POLICIES_TABLE", "p"),
         ("ACCESSES_TABLE", "ac"),
         ("REPAIRS_TABLE", "r"),
+        ("APPLICATIONS_TABLE", "ap"),
+        ("AUDIT_TABLE", "au"),
+        ("HOLDS_TABLE", "h"),
         ("CONTROL_QUEUE_URL", "c"),
         ("WORK_QUEUE_URL", "w"),
         ("RECONCILE_QUEUE_URL", "rq"),
@@ -154,5 +173,15 @@ mod tests {
         let mut too_big = REQUIRED.to_vec();
         too_big.push(("BATCH_SIZE", "100"));
         assert!(Config::from_lookup(env(&too_big)).is_err());
+    }
+
+    #[test]
+    fn the_first_administrator_is_an_iam_principal() {
+        let mut admin = REQUIRED.to_vec();
+        admin.push(("ADMIN_PRINCIPAL", "arn:aws:sts::123456789012:assumed-role/ops/alice"));
+        assert_eq!(Config::from_lookup(env(&admin)).unwrap().admin_principal.as_deref(), Some("arn:aws:iam::123456789012:role/ops"));
+        let mut bad = REQUIRED.to_vec();
+        bad.push(("ADMIN_PRINCIPAL", "*"));
+        assert!(Config::from_lookup(env(&bad)).unwrap_err().to_string().contains("ADMIN_PRINCIPAL"));
     }
 }

@@ -15,6 +15,9 @@ pub enum Error {
     /// The thing asked for does not exist.
     #[error("not found: {0}")]
     NotFound(String),
+    /// The caller may not do this: not a registered application, or beyond its grants.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
     /// The request conflicts with the current state (for example another active task).
     #[error("conflict: {0}")]
     Conflict(String),
@@ -42,6 +45,7 @@ pub enum Error {
 pub enum ErrorKind {
     Validation,
     NotFound,
+    Forbidden,
     Conflict,
     Retryable,
     Dependency,
@@ -53,6 +57,7 @@ impl ErrorKind {
         match self {
             ErrorKind::Validation => "Validation",
             ErrorKind::NotFound => "NotFound",
+            ErrorKind::Forbidden => "Forbidden",
             ErrorKind::Conflict => "Conflict",
             ErrorKind::Retryable => "Retryable",
             ErrorKind::Dependency => "Dependency",
@@ -66,6 +71,7 @@ impl Error {
         match self {
             Error::Validation(_) => ErrorKind::Validation,
             Error::NotFound(_) => ErrorKind::NotFound,
+            Error::Forbidden(_) => ErrorKind::Forbidden,
             Error::Conflict(_) => ErrorKind::Conflict,
             Error::Retryable { .. } => ErrorKind::Retryable,
             Error::Dependency { .. } => ErrorKind::Dependency,

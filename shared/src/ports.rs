@@ -348,3 +348,35 @@ pub trait Orchestrator {
     fn succeed(&self, token: &str, outcome: &Outcome) -> impl Future<Output = Result<()>> + Send;
     fn fail(&self, token: &str, error: &str, cause: &str) -> impl Future<Output = Result<()>> + Send;
 }
+
+/// The application registry: which IAM principals may call the API, with what grants.
+pub trait ApplicationStore {
+    fn get_application(&self, principal: &str) -> impl Future<Output = Result<Option<crate::domain::grant::Application>>> + Send;
+    /// Creates or replaces the principal's entry; returns the one it replaced.
+    fn put_application(&self, app: &crate::domain::grant::Application) -> impl Future<Output = Result<Option<crate::domain::grant::Application>>> + Send;
+    /// Removes the principal's entry; returns it (None if there was none).
+    fn delete_application(&self, principal: &str) -> impl Future<Output = Result<Option<crate::domain::grant::Application>>> + Send;
+    fn applications(&self) -> impl Future<Output = Result<Vec<crate::domain::grant::Application>>> + Send;
+}
+
+/// The audit trail.
+pub trait AuditStore {
+    /// Writes the entry, kept `keep_days` (a second write of the same entry, with its outcome,
+    /// replaces the first).
+    fn record_audit(&self, entry: &crate::domain::audit::AuditEntry, keep_days: i64) -> impl Future<Output = Result<()>> + Send;
+    /// Entries newest first, a page of at most `limit` after `cursor`; the next page's cursor.
+    fn audit_page(&self, query: &crate::domain::audit::AuditQuery, limit: usize, cursor: Option<&str>)
+        -> impl Future<Output = Result<(Vec<crate::domain::audit::AuditEntry>, Option<String>)>> + Send;
+}
+
+/// Legal holds on assets and titles.
+pub trait HoldStore {
+    /// Places the hold; false (and the hold in place kept) when the subject is held already.
+    fn place_hold(&self, hold: &crate::domain::hold::Hold) -> impl Future<Output = Result<bool>> + Send;
+    /// Releases the subject's hold; returns it (None if there was none).
+    fn release_hold(&self, subject: &crate::domain::hold::HoldSubject) -> impl Future<Output = Result<Option<crate::domain::hold::Hold>>> + Send;
+    /// The holds on an asset and on its title (strongly consistent).
+    fn holds_on(&self, asset_id: &str, title_id: &str) -> impl Future<Output = Result<Vec<crate::domain::hold::Hold>>> + Send;
+    /// Every hold in place.
+    fn holds(&self) -> impl Future<Output = Result<Vec<crate::domain::hold::Hold>>> + Send;
+}

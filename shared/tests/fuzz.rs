@@ -7,6 +7,8 @@
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use slm_core::ErrorKind;
+use slm_core::domain::grant::{ApplicationBody, Permission, Scope, principal_of};
+use slm_core::domain::hold::HoldBody;
 use slm_core::domain::layout::KeyLayout;
 use slm_core::domain::{AssetChange, NewAsset, PolicyDoc, TitleBody};
 use slm_core::json::parse;
@@ -53,6 +55,12 @@ fn every_parser(text: &str) {
     check::<ControlMessage>("control message", text);
     check::<WorkBatch>("work batch", text);
     check::<ReconcileMessage>("reconcile message", text);
+    check::<HoldBody>("hold", text);
+    if let Ok(body) = parse::<ApplicationBody>("application", text)
+        && let Err(e) = body.into_application("admin", "now")
+    {
+        assert_eq!(e.kind(), ErrorKind::Validation, "application: {e}");
+    }
     if let Err(e) = PolicyDoc::parse(text) {
         assert_eq!(e.kind(), ErrorKind::Validation, "policy: {e}");
     }
@@ -120,6 +128,46 @@ proptest! {
                 prop_assert!(key.starts_with(&p.prefix) && key.len() > p.prefix.len(), "{key:?} {p:?}");
                 for id in [&p.title_id, &p.asset_type, &p.asset_id] {
                     prop_assert!(slm_core::domain::asset::validate_id("id", id).is_ok());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn fuzz_a_caller_is_an_iam_role_or_user_or_nobody(arn in prop_oneof![
+        any::<String>(),
+        "arn:aws:(iam|sts)::[0-9]{12}:(role|user|assumed-role)/[A-Za-z0-9+=,.@_/é-]{0,20}",
+    ]) {
+        // Whatever API Gateway hands over, the registry key is a role or user ARN of a fixed
+        // shape, or the caller is nobody.
+        if let Ok(key) = principal_of(&arn) {
+            let rest = key.strip_prefix("arn:").unwrap();
+            let (_, tail) = rest.split_once(":iam::").unwrap();
+            let (account, name) = tail.split_once(':').unwrap();
+            prop_assert!(account.len() == 12 && account.chars().all(|c| c.is_ascii_digit()));
+            prop_assert!(name.starts_with("role/") || name.starts_with("user/"), "{key}");
+            prop_assert_eq!(name.matches('/').count(), 1);
+            prop_assert_eq!(principal_of(&key).unwrap(), key.clone(), "a key is its own key");
+        }
+    }
+
+    #[test]
+    fn fuzz_an_accepted_application_grants_only_what_it_lists(value in any_json(), actions in prop::collection::vec("(archive|restore|purge|hold|admin|x)", 0..4)) {
+        let mut body = json!({"principal": "arn:aws:iam::123456789012:role/app", "name": "app", "grants": [{"actions": actions}]});
+        if let Value::Object(extra) = value {
+            for (k, v) in extra.into_iter().take(1) {
+                body["grants"][0][k] = v;
+            }
+        }
+        if let Ok(app) = parse::<ApplicationBody>("application", &body.to_string()).and_then(|b| b.into_application("admin", "now")) {
+            for p in Permission::ALL {
+                let listed = app.grants.iter().any(|g| g.actions.contains(&p));
+                if !listed {
+                    prop_assert!(!app.allows(p, &Scope::UNSCOPED) && !app.allows(p, &Scope::asset("t", "x")), "{p} allowed: {app:?}");
+                }
+                // A scope that lists types or titles never serves a request naming none.
+                for g in app.grants.iter().filter(|g| g.asset_types.is_some() || g.title_ids.is_some()) {
+                    prop_assert!(!g.allows(p, &Scope::UNSCOPED));
                 }
             }
         }

@@ -4,10 +4,14 @@ use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use serde::Deserialize;
 use slm_core::domain::pricing::PriceTable;
 use slm_core::domain::title::parse_date;
-use slm_core::domain::{Action, AssetChange, NewAsset, PolicyDoc, TaskId, TitleBody};
-use slm_core::ports::{AccessStore, AssetStore, PolicyStore, TaskStore, TitleStore};
+use slm_core::domain::asset::validate_id;
+use slm_core::domain::audit::{AuditEntry, AuditQuery, Decision, clip};
+use slm_core::domain::grant::{ApplicationBody, Permission, Scope, principal_of};
+use slm_core::domain::hold::{HoldBody, HoldSubject};
+use slm_core::domain::{Action, Asset, AssetChange, NewAsset, PolicyDoc, TaskId, TitleBody};
+use slm_core::ports::{AccessStore, ApplicationStore, AssetStore, HoldStore, PolicyStore, TaskStore, TitleStore};
 use slm_core::service::access::AccessBody;
-use slm_core::service::{AwsCore, Mode};
+use slm_core::service::{AwsCore, Caller, Mode};
 use slm_core::{Error, Result};
 
 /// The body of a task request.
@@ -93,8 +97,9 @@ fn body<T: serde::de::DeserializeOwned>(request: &ApiGatewayV2httpRequest) -> Re
     slm_core::json::parse("request body", raw)
 }
 
-/// The caller: the IAM principal API Gateway authenticated.
-fn caller(request: &ApiGatewayV2httpRequest) -> Result<String> {
+/// The caller as API Gateway's IAM authorizer authenticated it ("-" when the request carries
+/// none: API Gateway never sends such a request to this function, so it is nobody).
+pub(crate) fn caller_arn(request: &ApiGatewayV2httpRequest) -> String {
     request
         .request_context
         .authorizer
@@ -102,11 +107,11 @@ fn caller(request: &ApiGatewayV2httpRequest) -> Result<String> {
         .and_then(|a| a.iam.as_ref())
         .and_then(|iam| iam.user_arn.clone())
         .filter(|arn| !arn.is_empty())
-        .ok_or_else(|| Error::validation("request carries no IAM caller"))
+        .unwrap_or_else(|| "-".to_string())
 }
 
 /// The request's time, from API Gateway: the core takes time as an input.
-fn now(request: &ApiGatewayV2httpRequest) -> String {
+pub(crate) fn now(request: &ApiGatewayV2httpRequest) -> String {
     let millis = request.request_context.time_epoch;
     chrono::DateTime::from_timestamp_millis(millis).unwrap_or_default().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
@@ -115,88 +120,174 @@ fn json<T: serde::Serialize>(value: &T) -> Result<serde_json::Value> {
     serde_json::to_value(value).map_err(|e| Error::dependency("encode response", e))
 }
 
-pub async fn route(core: &AwsCore, request: ApiGatewayV2httpRequest) -> Result<(i64, serde_json::Value)> {
+/// One request on its way through authorization: the caller identified, and its audit entry
+/// filled in by the route (what it acts on, what it asked, the tasks it concerned).
+pub(crate) struct Call<'a> {
+    pub core: &'a AwsCore,
+    pub request: &'a ApiGatewayV2httpRequest,
+    pub caller: Caller,
+    pub entry: AuditEntry,
+}
+
+impl Call<'_> {
+    /// Authorizes a mutating request on `subject`: refused (403) unless the caller's grants
+    /// allow `permission` on `scope`. An allowed request is written to the audit trail before it
+    /// acts (if that write fails, nothing is done); the handler writes its outcome after.
+    async fn allow(&mut self, permission: Permission, scope: Scope<'_>, subject: String) -> Result<String> {
+        self.entry.subject = clip(&subject);
+        let app = self.caller.require(permission, &scope)?;
+        let who = app.principal.clone();
+        self.entry.decision = Decision::Allowed;
+        self.core.audit(&self.entry).await.map_err(|e| Error::retryable("audit", e.chain()))?;
+        Ok(who)
+    }
+
+    /// Authorizes a read of `subject`: any registered application may read.
+    fn read(&mut self, subject: String) -> Result<()> {
+        self.entry.subject = clip(&subject);
+        self.caller.known().map(|_| ())
+    }
+
+    /// The asset a request names, for its scope; 404 if it does not exist. Read only once the
+    /// caller is known, so that nobody learns which assets exist.
+    async fn asset(&mut self, asset_id: &str) -> Result<Asset> {
+        self.entry.subject = clip(&format!("asset#{asset_id}"));
+        self.caller.known()?;
+        self.core.meta.get_asset(asset_id).await?.ok_or_else(|| Error::NotFound(format!("asset {asset_id}")))
+    }
+}
+
+fn query<'r>(request: &'r ApiGatewayV2httpRequest, name: &str) -> Option<&'r str> {
+    request.query_string_parameters.first(name)
+}
+
+pub(crate) async fn route(call: &mut Call<'_>) -> Result<(i64, serde_json::Value)> {
+    let request = call.request;
+    let core = call.core;
     let method = request.request_context.http.method.as_str().to_string();
     let path = request.raw_path.clone().unwrap_or_default();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     match (method.as_str(), segments.as_slice()) {
         ("POST", ["assets"]) => {
-            caller(&request)?;
-            let new: NewAsset = body(&request)?;
-            let asset = core.register_asset(new, &now(&request)).await?;
+            let new: NewAsset = body(request)?;
+            call.allow(Permission::Register, Scope::asset(&new.asset_type, &new.title_id), format!("asset#{}", new.asset_id)).await?;
+            let asset = core.register_asset(new, &now(request)).await?;
             Ok((201, json(&asset)?))
         }
         ("POST", ["backfills"]) => {
-            caller(&request)?;
-            let backfill: slm_core::service::BackfillRequest = body(&request)?;
-            let started = core.start_backfill(backfill, &now(&request)).await?;
+            let backfill: slm_core::service::BackfillRequest = body(request)?;
+            // One asset is scoped by its type and title; a bucket's prefix or inventory may hold
+            // any asset, so it needs an unscoped grant.
+            let (scope, subject) = match (&backfill.asset, &backfill.bucket) {
+                (Some(a), _) => (Scope::asset(&a.asset_type, &a.title_id), format!("asset#{}", a.asset_id)),
+                (None, b) => (Scope::UNSCOPED, format!("bucket#{}", b.as_deref().unwrap_or("-"))),
+            };
+            call.allow(Permission::Register, scope, subject).await?;
+            let started = core.start_backfill(backfill, &now(request)).await?;
             Ok((202, serde_json::json!({ "backfill": started })))
         }
         ("GET", ["assets", asset_id]) => {
-            let asset = core.meta.get_asset(asset_id).await?.ok_or_else(|| Error::NotFound(format!("asset {asset_id}")))?;
+            let asset = call.asset(asset_id).await?;
             Ok((200, json(&asset)?))
         }
         ("POST", ["assets", asset_id, "tasks"]) => {
-            let who = caller(&request)?;
-            let task_body: TaskBody = body(&request)?;
+            let task_body: TaskBody = body(request)?;
             let action = task_body.to_action()?;
+            call.entry.action = format!("{} {}", call.entry.action, action.name());
             if task_body.request_id.is_empty() || task_body.request_id.len() > 128 || task_body.request_id.chars().any(char::is_control) {
                 return Err(Error::validation("request_id must be 1-128 printable characters"));
             }
+            let asset = call.asset(asset_id).await?;
+            let permission = match action {
+                Action::Archive { .. } => Permission::Archive,
+                Action::Restore { .. } => Permission::Restore,
+                Action::Purge => Permission::Purge,
+            };
+            let who = call.allow(permission, Scope::asset(&asset.asset_type, &asset.title_id), format!("asset#{asset_id}")).await?;
             let origin = format!("request:{}", task_body.request_id);
-            let requested = core.request_task(asset_id, action, &origin, &who, &now(&request)).await?;
+            let requested = core.request_task(asset_id, action, &origin, &who, &now(request)).await?;
+            call.entry.task_ids.push(requested.task.task_id.to_string());
             let status = if requested.created { 202 } else { 200 };
             Ok((status, serde_json::json!({ "task": json(&requested.task)?, "created": requested.created, "conflict": requested.conflict })))
         }
         ("GET", ["tasks", task_id]) => {
+            call.read(format!("task#{task_id}"))?;
             let id = TaskId::parse(task_id)?;
             let task = core.meta.get_task(&id).await?.ok_or_else(|| Error::NotFound(format!("task {task_id}")))?;
+            // Found under its asset, like the request that made it.
+            call.entry.subject = format!("asset#{}", task.asset_id);
+            call.entry.task_ids.push(task.task_id.to_string());
             Ok((200, json(&task)?))
         }
         ("PATCH", ["assets", asset_id]) => {
-            caller(&request)?;
-            let change: AssetChange = body(&request)?;
+            let change: AssetChange = body(request)?;
+            let asset = call.asset(asset_id).await?;
+            call.allow(Permission::Register, Scope::asset(&asset.asset_type, &asset.title_id), format!("asset#{asset_id}")).await?;
             Ok((200, json(&core.change_asset(asset_id, &change).await?)?))
         }
         ("POST", ["assets", asset_id, "accesses"]) => {
-            caller(&request)?;
-            let access: AccessBody = body(&request)?;
+            let access: AccessBody = body(request)?;
+            let asset = call.asset(asset_id).await?;
+            call.allow(Permission::Access, Scope::asset(&asset.asset_type, &asset.title_id), format!("asset#{asset_id}")).await?;
             let today = chrono::DateTime::from_timestamp_millis(request.request_context.time_epoch).unwrap_or_default().date_naive();
             let asset = core.record_access(asset_id, &access, today).await?;
             Ok((200, serde_json::json!({ "asset_id": asset.asset_id, "last_access_on": asset.last_access_on, "due_at": asset.due_at })))
         }
         ("GET", ["assets", asset_id, "repairs"]) => {
-            core.meta.get_asset(asset_id).await?.ok_or_else(|| Error::NotFound(format!("asset {asset_id}")))?;
+            call.asset(asset_id).await?;
             let repairs = slm_core::ports::RepairStore::repairs(&core.meta, asset_id).await?;
             Ok((200, serde_json::json!({ "asset_id": asset_id, "repairs": repairs })))
         }
         ("GET", ["assets", asset_id, "accesses"]) => {
-            let from = match request.query_string_parameters.first("from") {
+            let from = match query(request, "from") {
                 Some(d) => parse_date("from", d)?,
                 None => parse_date("from", "1970-01-01")?,
             };
-            core.meta.get_asset(asset_id).await?.ok_or_else(|| Error::NotFound(format!("asset {asset_id}")))?;
+            call.asset(asset_id).await?;
             let days: Vec<_> = core.meta.accesses(asset_id, from).await?.into_iter().map(|(day, count)| serde_json::json!({"day": day, "count": count})).collect();
             Ok((200, serde_json::json!({ "asset_id": asset_id, "accesses": days })))
         }
+        (verb @ ("PUT" | "DELETE"), ["assets", asset_id, "hold"]) => {
+            let subject = HoldSubject::asset(asset_id)?;
+            let hold_body: Option<HoldBody> = if verb == "PUT" { Some(body(request)?) } else { None };
+            let asset = call.asset(asset_id).await?;
+            let who = call.allow(Permission::Hold, Scope::asset(&asset.asset_type, &asset.title_id), subject.key()).await?;
+            hold_route(core, subject, hold_body, &who, &now(request)).await
+        }
+        (verb @ ("PUT" | "DELETE"), ["titles", title_id, "hold"]) => {
+            let subject = HoldSubject::title(title_id)?;
+            let hold_body: Option<HoldBody> = if verb == "PUT" { Some(body(request)?) } else { None };
+            let who = call.allow(Permission::Hold, Scope::title(title_id), subject.key()).await?;
+            hold_route(core, subject, hold_body, &who, &now(request)).await
+        }
+        ("GET", ["holds"]) => {
+            call.entry.subject = "holds".into();
+            call.caller.require(Permission::Hold, &Scope::UNSCOPED)?;
+            Ok((200, serde_json::json!({ "holds": json(&core.meta.holds().await?)? })))
+        }
         ("PUT", ["titles", title_id]) => {
-            caller(&request)?;
-            let title: TitleBody = body(&request)?;
-            let (title, rescheduling) = core.put_title(title_id, title, &now(&request)).await?;
+            let title: TitleBody = body(request)?;
+            call.allow(Permission::Titles, Scope::title(title_id), format!("title#{title_id}")).await?;
+            let (title, rescheduling) = core.put_title(title_id, title, &now(request)).await?;
             Ok((200, serde_json::json!({ "title": json(&title)?, "rescheduling": rescheduling })))
         }
         ("GET", ["titles", title_id]) => {
+            call.read(format!("title#{title_id}"))?;
             let title = core.meta.get_title(title_id).await?.ok_or_else(|| Error::NotFound(format!("title {title_id}")))?;
             Ok((200, json(&title)?))
         }
         ("POST", ["policies"]) => {
-            let who = caller(&request)?;
-            let doc: PolicyDoc = body(&request)?;
-            Ok((201, json(&core.create_policy(doc, &who, &now(&request)).await?)?))
+            let doc: PolicyDoc = body(request)?;
+            let who = call.allow(Permission::Policies, Scope::UNSCOPED, format!("policy#{}", doc.policy_id)).await?;
+            Ok((201, json(&core.create_policy(doc, &who, &now(request)).await?)?))
         }
-        ("GET", ["policies"]) => Ok((200, serde_json::json!({ "policies": json(&core.meta.current_policies().await?)? }))),
+        ("GET", ["policies"]) => {
+            call.read("policies".into())?;
+            Ok((200, serde_json::json!({ "policies": json(&core.meta.current_policies().await?)? })))
+        }
         ("GET", ["policies", policy_id]) => {
-            let version = match request.query_string_parameters.first("version") {
+            call.read(format!("policy#{policy_id}"))?;
+            let version = match query(request, "version") {
                 Some(v) => Some(v.parse::<u32>().map_err(|_| Error::validation(format!("version must be a number, got {v:?}")))?),
                 None => None,
             };
@@ -204,24 +295,94 @@ pub async fn route(core: &AwsCore, request: ApiGatewayV2httpRequest) -> Result<(
             Ok((200, json(&policy)?))
         }
         ("PUT", ["policies", policy_id]) => {
-            let who = caller(&request)?;
-            let doc: PolicyDoc = body(&request)?;
-            let change = core.edit_policy(policy_id, doc, &who, &now(&request)).await?;
+            let doc: PolicyDoc = body(request)?;
+            let who = call.allow(Permission::Policies, Scope::UNSCOPED, format!("policy#{policy_id}")).await?;
+            let change = core.edit_policy(policy_id, doc, &who, &now(request)).await?;
             Ok((200, serde_json::json!({ "policy": json(&change.policy)?, "changed": change.changed })))
         }
         ("POST", ["policies", policy_id, switch @ ("enable" | "disable")]) => {
-            let who = caller(&request)?;
-            let change = core.set_policy_enabled(policy_id, *switch == "enable", &who, &now(&request)).await?;
+            let who = call.allow(Permission::Policies, Scope::UNSCOPED, format!("policy#{policy_id}")).await?;
+            let change = core.set_policy_enabled(policy_id, *switch == "enable", &who, &now(request)).await?;
             Ok((200, serde_json::json!({ "policy": json(&change.policy)?, "changed": change.changed })))
         }
         ("POST", ["dry-run"]) => {
-            caller(&request)?;
-            let dry: DryRunBody = body(&request)?;
+            // Reads only: any registered application may ask what the policies would do.
+            let dry: DryRunBody = body(request)?;
+            call.read("policies".into())?;
             let evaluation = core.evaluate(dry.time()?, dry.mode()?, PriceTable::bundled()).await?;
             Ok((200, json(&evaluation)?))
         }
-        _ => Err(Error::NotFound(format!("no route {method} {path}"))),
+        ("GET", ["applications"]) => {
+            call.entry.subject = "applications".into();
+            call.caller.require(Permission::Admin, &Scope::UNSCOPED)?;
+            Ok((200, serde_json::json!({ "applications": json(&core.meta.applications().await?)? })))
+        }
+        ("PUT", ["applications"]) => {
+            let app: ApplicationBody = body(request)?;
+            let who = call.allow(Permission::Admin, Scope::UNSCOPED, format!("application#{}", app.principal)).await?;
+            let (app, replaced) = core.put_application(app, &who, &now(request)).await?;
+            Ok((if replaced { 200 } else { 201 }, serde_json::json!({ "application": json(&app)?, "replaced": replaced })))
+        }
+        ("DELETE", ["applications"]) => {
+            let principal = query(request, "principal").ok_or_else(|| Error::validation("name the application: ?principal=<IAM ARN>"))?;
+            call.allow(Permission::Admin, Scope::UNSCOPED, format!("application#{principal}")).await?;
+            let removed = core.remove_application(principal).await?;
+            Ok((200, serde_json::json!({ "removed": json(&removed)? })))
+        }
+        ("GET", ["audit"]) => audit_route(call).await,
+        _ => {
+            call.caller.known()?;
+            Err(Error::NotFound(format!("no route {method} {path}")))
+        }
     }
+}
+
+async fn hold_route(core: &AwsCore, subject: HoldSubject, body: Option<HoldBody>, who: &str, now: &str) -> Result<(i64, serde_json::Value)> {
+    match body {
+        Some(b) => {
+            let (hold, placed) = core.place_hold(subject, b, who, now).await?;
+            Ok((if placed { 201 } else { 200 }, serde_json::json!({ "hold": json(&hold)?, "placed": placed })))
+        }
+        None => Ok((200, serde_json::json!({ "released": json(&core.release_hold(&subject).await?)? }))),
+    }
+}
+
+/// `GET /audit?asset=|title=|policy=|caller=` (exactly one), with `limit` and `after` (the
+/// previous page's `next`). An asset's or title's trail needs an audit grant on it; a
+/// caller's or a policy's, an unscoped one.
+async fn audit_route(call: &mut Call<'_>) -> Result<(i64, serde_json::Value)> {
+    let request = call.request;
+    call.entry.subject = "audit".into();
+    let given: Vec<(&str, &str)> = ["asset", "title", "policy", "caller"].into_iter().filter_map(|k| query(request, k).map(|v| (k, v))).collect();
+    let [(kind, value)] = given.as_slice() else {
+        call.caller.known()?;
+        return Err(Error::validation("name exactly one of asset, title, policy or caller"));
+    };
+    let (query_of, scope) = match *kind {
+        "asset" => {
+            let asset = call.asset(value).await?;
+            call.entry.subject = "audit".into();
+            (AuditQuery::Subject(format!("asset#{value}")), Some((asset.asset_type, asset.title_id)))
+        }
+        "title" => {
+            validate_id("title", value)?;
+            (AuditQuery::Subject(format!("title#{value}")), None)
+        }
+        "policy" => (AuditQuery::Subject(format!("policy#{value}")), None),
+        _ => (AuditQuery::Caller(principal_of(value).unwrap_or_else(|_| value.to_string())), None),
+    };
+    let scope = match (&scope, *kind) {
+        (Some((t, title)), _) => Scope::asset(t, title),
+        (None, "title") => Scope::title(value),
+        _ => Scope::UNSCOPED,
+    };
+    call.caller.require(Permission::Audit, &scope)?;
+    let limit = match query(request, "limit") {
+        Some(l) => Some(l.parse::<usize>().map_err(|_| Error::validation(format!("limit must be a number, got {l:?}")))?),
+        None => None,
+    };
+    let (entries, next) = call.core.audit_page(&query_of, limit, query(request, "after")).await?;
+    Ok((200, serde_json::json!({ "entries": json(&entries)?, "next": next })))
 }
 
 #[cfg(test)]
@@ -270,7 +431,7 @@ mod tests {
     #[test]
     fn the_sample_event_is_a_task_request_with_an_iam_caller() {
         let request: ApiGatewayV2httpRequest = serde_json::from_str(include_str!("../../../events/api.json")).unwrap();
-        assert_eq!(caller(&request).unwrap(), "arn:aws:iam::123456789012:role/post-production-app");
+        assert_eq!(caller_arn(&request), "arn:aws:iam::123456789012:role/post-production-app");
         let b: TaskBody = body(&request).unwrap();
         assert_eq!(b.to_action().unwrap(), Action::Archive { storage_class: StorageClass::DeepArchive });
         assert_eq!(now(&request), "2026-11-26T06:00:00Z");

@@ -207,11 +207,13 @@ pub async fn provision(template: &Template, clients: &Clients, endpoint: &str, p
     let mut params: BTreeMap<String, String> = BTreeMap::new();
     for (k, v) in &template.parameters {
         let default = match v {
-            Value::String(s) => s.clone(),
-            Value::Number(n) => n.to_string(),
-            _ => String::new(),
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
         };
-        params.insert(k.clone(), parameters.get(k).cloned().unwrap_or(default));
+        // As `sam deploy`: a parameter without a default must be given.
+        let value = parameters.get(k).cloned().or(default).ok_or_else(|| anyhow!("parameter {k} has no default and was not given"))?;
+        params.insert(k.clone(), value);
     }
     let mut stack = Stack {
         prefix: prefix.to_string(),

@@ -14,8 +14,12 @@ use crate::{Runner, Stack, Template};
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
-/// The identity a session calls the API as.
+/// The identity a session calls the API as: an application the session registers with every
+/// grant but the registry's (see [`Session::start_with`]).
 pub const CALLER: &str = "arn:aws:iam::123456789012:role/post-production-app";
+
+/// The first administrator of every local stack (the template's AdminPrincipal).
+pub const ADMIN: &str = "arn:aws:iam::123456789012:role/slm-local-admin";
 
 pub struct Session {
     pub stack: Stack,
@@ -69,6 +73,7 @@ impl Session {
         let mut parameters = options.parameters.clone();
         let bucket = format!("media-{prefix}").to_lowercase().replace('_', "-");
         parameters.entry("MediaBucketNames".into()).or_insert_with(|| bucket.clone());
+        parameters.entry("AdminPrincipal".into()).or_insert_with(|| ADMIN.to_string());
         let stack = crate::provision(&Template::load_default()?, &clients, &endpoint, &prefix, &parameters).await?;
         clients.s3.create_bucket().bucket(&bucket).send().await.context("create bucket")?;
         if options.versioned {
@@ -88,7 +93,13 @@ impl Session {
         let api = slm_api::Handler::new(&counted, api_config.clone());
         let reader = slm_api::Handler::new(&clients, api_config);
         let runner = Runner::start(&stack, &counted, options.runner)?;
-        Ok(Session { stack, clients, bucket, counter, runner: Some(runner), api, reader })
+        let session = Session { stack, clients, bucket, counter, runner: Some(runner), api, reader };
+        // The administrator registers the session's application, as on a new deployment.
+        let grants: Vec<&str> = slm_core::domain::grant::Permission::ALL.iter().map(|p| p.as_str()).filter(|p| *p != "admin").collect();
+        let app = serde_json::json!({"principal": CALLER, "name": "post-production", "grants": [{"actions": grants}]});
+        let (status, out) = session.api_as(ADMIN, "PUT", "/applications", Some(app)).await;
+        anyhow::ensure!(status == 201, "registering the session's application: {status} {out}");
+        Ok(session)
     }
 
     /// Calls the API handler as API Gateway would, as `CALLER`.
@@ -141,10 +152,11 @@ impl Session {
     }
 
     /// Everything slm could have changed: every item of every table of the stack and every
-    /// object version (with its class) in the media bucket, in a stable order.
+    /// object version (with its class) in the media bucket, in a stable order. The audit trail
+    /// is left out: every request, refused or not, adds to it (see [`Session::audit`]).
     pub async fn snapshot(&self) -> Result<Vec<String>> {
         let mut lines = Vec::new();
-        for (logical, table) in &self.stack.tables {
+        for (logical, table) in self.stack.tables.iter().filter(|(logical, _)| *logical != "AuditTable") {
             let mut items = self.clients.dynamodb.scan().table_name(table).into_paginator().items().send();
             while let Some(item) = items.next().await {
                 let item: BTreeMap<_, _> = item?.into_iter().map(|(k, v)| (k, canonical(&v))).collect();
@@ -157,6 +169,26 @@ impl Session {
         }
         lines.sort();
         Ok(lines)
+    }
+
+    /// The audit trail of a query (`asset=a-1`, `caller=<arn>`, ...), newest first, every page,
+    /// read as the administrator.
+    pub async fn audit(&self, query: &str) -> Result<Vec<Value>> {
+        let mut entries = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let target = match &after {
+                Some(a) => format!("/audit?{query}&limit=50&after={a}"),
+                None => format!("/audit?{query}&limit=50"),
+            };
+            let (status, out) = call(&self.reader, ADMIN, "GET", &target, None, Utc::now()).await;
+            anyhow::ensure!(status == 200, "GET {target}: {status} {out}");
+            entries.extend(out["entries"].as_array().cloned().unwrap_or_default());
+            match out["next"].as_str() {
+                Some(next) => after = Some(next.to_string()),
+                None => return Ok(entries),
+            }
+        }
     }
 
     /// Puts `count` objects of `size` bytes under `prefix`, with metadata and a tag on each.

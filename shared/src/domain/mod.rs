@@ -2,8 +2,11 @@
 
 pub mod action;
 pub mod asset;
+pub mod audit;
 pub mod conflict;
 pub mod file;
+pub mod grant;
+pub mod hold;
 pub mod layout;
 pub mod multipart;
 pub mod policy;

@@ -5,6 +5,8 @@
 //! same and writes nothing.
 
 use super::schedule::Titles;
+use super::security::own_entry;
+use crate::domain::audit::Decision as Audited;
 use super::{Core, Metadata};
 use crate::domain::policy::{Decision, decide, due_shards_from, next_due};
 use crate::domain::pricing::{Estimate, PriceTable};
@@ -47,9 +49,12 @@ pub struct PlannedAction {
     pub estimate: Option<Estimate>,
     /// created, exists (made by an earlier run), held (an earlier task for it ended without
     /// success: asked for again by request only), busy (another task holds the asset),
-    /// would_create (dry-run).
+    /// would_create (dry-run), legal_hold (a purge the asset's or its title's legal hold
+    /// blocks: skipped, and asked again each run until the hold is released).
     pub outcome: &'static str,
     pub task_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -73,6 +78,8 @@ pub struct Evaluation {
     pub assets_read: usize,
     pub titles_read: usize,
     pub tasks_created: usize,
+    /// Purges skipped for a legal hold (listed in `actions` with outcome legal_hold).
+    pub legal_holds: usize,
     /// Assets read whose deciding policy was satisfied already or not due yet: moved on in the index.
     pub waiting: usize,
     /// True when the run stopped at its cap (tasks started, or a dry-run's reads) with due
@@ -154,7 +161,27 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
             estimate: estimate(asset, title, policies, action, day, prices),
             outcome: "would_create",
             task_id: None,
+            reason: None,
         };
+        let held = match action {
+            Action::Purge => self.purge_blocked(asset).await?,
+            _ => None,
+        };
+        if let Some(why) = held {
+            // Skipped and reported; the asset stays due, so the purge happens on the first run
+            // after the hold is released.
+            planned.outcome = "legal_hold";
+            if let Mode::Run { .. } = mode {
+                let entry = own_entry(EVALUATOR, format!("asset#{}", asset.asset_id), format!("policy {} purge", planned.policy.policy_id), now, Audited::Refused, Some(why.clone()), vec![]);
+                self.audit(&entry).await?;
+            }
+            planned.reason = Some(why);
+            e.legal_holds += 1;
+            if !matches!(mode, Mode::DryRun { limit } if e.actions.len() >= limit) {
+                e.actions.push(planned);
+            }
+            return Ok(());
+        }
         if let Mode::Run { .. } = mode {
             let at = now.to_rfc3339_opts(SecondsFormat::Secs, true);
             let created = self.start_task(asset, action, &policy.origin(due), EVALUATOR, &at, Some(planned.policy.clone())).await?;
@@ -170,6 +197,11 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
             } else {
                 // Out of the index while a task holds it; the task's end puts it back.
                 self.meta.set_due(&asset.asset_id, None, DueGuard::Busy).await?;
+            }
+            if outcome == "created" {
+                let subject = format!("asset#{}", asset.asset_id);
+                let entry = own_entry(EVALUATOR, subject, format!("policy {} {}", planned.policy.policy_id, action.name()), now, Audited::Allowed, None, task_id.iter().cloned().collect());
+                self.audit(&entry).await?;
             }
             e.tasks_created += usize::from(outcome == "created");
             planned.outcome = outcome;

@@ -9,6 +9,7 @@ mod plan;
 pub mod reconcile;
 mod register;
 mod request;
+pub mod security;
 pub mod schedule;
 mod work;
 
@@ -17,19 +18,20 @@ pub use evaluate::{Evaluation, Mode};
 pub use plan::PlanReport;
 pub use backfill::{BackfillRequest, BackfillStarted, BackfillStep};
 pub use reconcile::{ReconcileMessage, ReconcileReport, Reconciliation};
+pub use security::Caller;
 pub use work::BatchReport;
 
 use crate::adapters::{Clients, DynamoStore, S3Objects, SfnOrchestrator, SqsQueues};
 use crate::config::Config;
 use crate::domain::{Action, FileRecord, Outcome, TaskId};
 use crate::error::Result;
-use crate::ports::{AccessStore, AssetStore, RepairStore, DueIndex, FileStore, ObjectStore, Orchestrator, PolicyStore, Queues, TaskStore, TitleStore};
+use crate::ports::{AccessStore, ApplicationStore, AssetStore, AuditStore, HoldStore, RepairStore, DueIndex, FileStore, ObjectStore, Orchestrator, PolicyStore, Queues, TaskStore, TitleStore};
 use serde::{Deserialize, Serialize};
 
 /// The metadata ports, as one bound.
-pub trait Metadata: AssetStore + FileStore + TaskStore + DueIndex + TitleStore + PolicyStore + AccessStore + RepairStore + Sync {}
+pub trait Metadata: ApplicationStore + AuditStore + HoldStore + AssetStore + FileStore + TaskStore + DueIndex + TitleStore + PolicyStore + AccessStore + RepairStore + Sync {}
 
-impl<T: AssetStore + FileStore + TaskStore + DueIndex + TitleStore + PolicyStore + AccessStore + RepairStore + Sync> Metadata for T {}
+impl<T: ApplicationStore + AuditStore + HoldStore + AssetStore + FileStore + TaskStore + DueIndex + TitleStore + PolicyStore + AccessStore + RepairStore + Sync> Metadata for T {}
 
 /// The core with its ports plugged in.
 #[derive(Clone, Debug)]

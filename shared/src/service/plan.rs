@@ -66,10 +66,17 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
             return Err(Error::validation(format!("task {task_id} has no execution token to continue with")));
         };
         let asset = self.meta.get_asset(&task.asset_id).await?;
+        // A legal hold placed after the purge was asked for (or while it waited in the queue
+        // slot) stops it before anything is deleted.
+        let held = match (&asset, task.action) {
+            (Some(a), crate::domain::Action::Purge) => self.purge_blocked(a).await?,
+            _ => None,
+        };
         let asset = match asset {
-            Some(a) if a.active_task.as_deref() == Some(task_id.as_str()) => a,
+            Some(a) if a.active_task.as_deref() == Some(task_id.as_str()) && held.is_none() => a,
             other => {
                 let reason = match &other {
+                    Some(_) if held.is_some() => format!("purge refused: {}", held.unwrap_or_default()),
                     None => format!("asset {} is not registered", task.asset_id),
                     Some(a) => format!("asset {} is held by task {:?}, not {task_id}", a.asset_id, a.active_task),
                 };

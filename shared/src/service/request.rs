@@ -34,6 +34,11 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
                 asset.storage_class
             )));
         }
+        if action == Action::Purge
+            && let Some(why) = self.purge_blocked(&asset).await?
+        {
+            return Err(Error::Conflict(format!("purge refused: {why}")));
+        }
         let requested = match self.start_task(&asset, action, origin, caller, now, None).await? {
             Created::New(task) => Requested { task, created: true, conflict: None },
             Created::Existing(task) => Requested { task, created: false, conflict: None },

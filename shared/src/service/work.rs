@@ -74,7 +74,12 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
             return Ok(report);
         }
         let results = match task.action {
-            Action::Purge => self.purge(todo).await,
+            Action::Purge => match self.purge_blocked_by_id(&task.asset_id, &task.title_id).await? {
+                // The last gate before deleting: a hold placed while the purge ran fails the
+                // files it has not deleted yet.
+                Some(why) => todo.into_iter().map(|f| (f, Err(ObjectError::Permanent { code: "LegalHold".into(), message: why.clone() }))).collect(),
+                None => self.purge(todo).await,
+            },
             action => {
                 futures::stream::iter(todo)
                     .map(|f| async move {

@@ -27,7 +27,9 @@ pub const BY_DUE_INDEX: &str = "ByDue";
 pub const BY_TITLE_INDEX: &str = "ByTitle";
 
 mod repair;
+mod security;
 pub use repair::OPEN_INDEX;
+pub use security::BY_CALLER_INDEX;
 /// The due day the state machine writes when a task ends: "look at this asset again".
 pub const RECHECK: &str = "0000-00-00";
 
