@@ -249,3 +249,78 @@ async fn legal_holds_stop_purges_by_request_by_policy_and_while_running() {
     assert!(t.classes("show/temp_render/held-1/").await.unwrap().is_empty());
     t.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hostile_bodies_and_paths_get_a_clear_error_change_nothing_and_are_audited() {
+    // GIVEN an asset and a title
+    let t = TestStack::start("hostile").await.unwrap();
+    asset(&t, "cam-1", "show", "camera_original", 2).await;
+    t.api_ok("PUT", "/titles/show", Some(json!({"dates": {"launch": "2027-01-01"}}))).await.unwrap();
+    let before = t.snapshot().await.unwrap();
+    let audited_before = t.audit("asset=cam-1").await.unwrap().len();
+
+    // WHEN a registered caller sends malformed, oversized, mistyped, out-of-range and oddly
+    // named input, in bodies and in paths
+    let big = "x".repeat(70 * 1024);
+    let long_id = "a".repeat(3000);
+    let register = |id: &str, prefix: &str| json!({"asset_id": id, "title_id": "show", "asset_type": "vfx", "bucket": t.bucket, "prefix": prefix});
+    let raw_cases: Vec<(&str, String, Option<String>, i64, &str)> = vec![
+        ("POST", "/assets/cam-1/tasks".into(), Some(r#"{"action": "purge","#.into()), 400, "request body"),
+        ("POST", "/assets/cam-1/tasks".into(), Some(format!(r#"{{"action": "purge", "request_id": "{big}"}}"#)), 400, "larger than 65536 bytes"),
+        ("POST", "/assets/cam-1/tasks".into(), Some("[]".into()), 400, "request body"),
+        ("POST", "/assets/cam-1/tasks".into(), Some(String::new()), 400, "request body"),
+    ];
+    for (method, path, body, status, says) in raw_cases {
+        let (got, out) = t.raw_api(CALLER, method, &path, body).await;
+        assert_eq!(got, status, "{method} {path}: {out}");
+        assert!(out["message"].as_str().unwrap_or_default().contains(says), "{method} {path}: {says:?} not in {out}");
+    }
+    let cases: Vec<(&str, String, Option<Value>, i64, &str)> = vec![
+        ("POST", "/assets/cam-1/tasks".into(), Some(json!({"action": "restore", "days": "seven", "tier": "Bulk", "request_id": "r"})), 400, "days"),
+        ("POST", "/assets/cam-1/tasks".into(), Some(json!({"action": "restore", "days": -1, "tier": "Bulk", "request_id": "r"})), 400, "days"),
+        ("POST", "/assets/cam-1/tasks".into(), Some(json!({"action": "archive", "storage_class": "GLACIER", "request_id": "r\u{0}"})), 400, "request_id"),
+        ("POST", "/assets/cam-1/tasks".into(), Some(json!({"action": "archive", "storage_class": "GLACIER", "request_id": "r", "priority": 1})), 400, "priority"),
+        ("PUT", "/titles/show".into(), Some(json!({"dates": {"launch": "1969-12-31"}})), 400, "outside 1970-2200"),
+        ("PUT", "/titles/show".into(), Some(json!({"dates": {"launch": "2201-01-01"}})), 400, "outside 1970-2200"),
+        ("PUT", "/titles/show".into(), Some(json!({"dates": {"launch": "2027-02-30"}})), 400, "YYYY-MM-DD"),
+        ("PUT", "/titles/show".into(), Some(json!({"dates": {"Launch!": "2027-01-01"}})), 400, "date name"),
+        ("POST", "/assets/cam-1/accesses".into(), Some(json!({"day": "0001-01-01", "count": 1})), 400, "outside"),
+        ("POST", "/dry-run".into(), Some(json!({"at": "9999-12-31"})), 400, "outside"),
+        ("POST", "/assets".into(), Some(json!({"asset_id": "x", "title_id": "show", "asset_type": "vfx", "bucket": t.bucket, "prefix": "show/vfx/x/", "created_on": "1900-01-01"})), 400, "outside"),
+        ("POST", "/assets".into(), Some(register("x", "show/../cam-1/")), 400, ".."),
+        ("POST", "/assets".into(), Some(register("x", "show/\u{1b}[2J/")), 400, "control"),
+        ("POST", "/assets".into(), Some(register("cam\u{202e}1", "show/vfx/y/")), 400, "asset_id"),
+        ("POST", "/assets".into(), Some(register("ｃａｍ", "show/vfx/y/")), 400, "asset_id"),
+        ("POST", "/assets".into(), Some(register("a\u{200b}b", "show/vfx/y/")), 400, "asset_id"),
+        ("POST", "/assets".into(), Some(register("..", "show/vfx/y/")), 400, "asset_id"),
+        ("PUT", "/titles/sh%C3%B6w".into(), Some(json!({"dates": {}})), 400, "title_id"),
+        ("GET", "/assets/cam%E2%80%AE1".into(), None, 400, "asset_id"),
+        ("GET", format!("/assets/{long_id}"), None, 400, "asset_id"),
+        ("POST", format!("/assets/{long_id}/tasks"), Some(json!({"action": "purge", "request_id": "r"})), 400, "asset_id"),
+        ("GET", format!("/titles/{long_id}"), None, 400, "title_id"),
+        ("GET", format!("/policies/{long_id}"), None, 400, "policy_id"),
+        ("GET", format!("/audit?policy={long_id}"), None, 400, "policy"),
+        ("GET", "/tasks/..".into(), None, 400, "task"),
+        ("DELETE", "/assets/cam-1".into(), None, 404, "no route"),
+    ];
+    for (method, path, body, status, says) in &cases {
+        let (got, out) = t.api_as(CALLER, method, path, body.clone()).await;
+        assert_eq!(got, *status, "{method} {path}: {out}");
+        assert!(out["message"].as_str().unwrap_or_default().contains(says), "{method} {path}: {says:?} not in {out}");
+    }
+
+    // THEN nothing changed, and each request on cam-1 is in its trail as refused with its reason
+    assert_eq!(t.snapshot().await.unwrap(), before, "hostile input changed something");
+    let trail = t.audit("asset=cam-1").await.unwrap();
+    let new = &trail[..trail.len() - audited_before];
+    let on_cam = 4 + 4 + 1 + 1; // the raw cases, the task bodies, the access, the unknown route
+    assert_eq!(new.len(), on_cam, "{new:#?}");
+    assert!(new.iter().all(|e| e["decision"] == "refused" && e["reason"].as_str().is_some_and(|r| !r.is_empty())), "{new:#?}");
+    let statuses: Vec<i64> = new.iter().map(|e| e["status"].as_i64().unwrap()).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 400).count(), on_cam - 1, "{statuses:?}");
+    // ...and the entries of the oddest paths are whole, printable and bounded
+    let mine = t.audit(&format!("caller={CALLER}")).await.unwrap();
+    let long = mine.iter().find(|e| e["action"].as_str().is_some_and(|a| a.starts_with("GET /assets/aaaa"))).expect("the long path's entry");
+    assert!(long["action"].as_str().unwrap().len() <= 512 && long["subject"].as_str().unwrap().len() <= 512, "{long}");
+    t.stop().await;
+}

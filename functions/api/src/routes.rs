@@ -153,6 +153,8 @@ impl Call<'_> {
     async fn asset(&mut self, asset_id: &str) -> Result<Asset> {
         self.entry.subject = clip(&format!("asset#{asset_id}"));
         self.caller.known()?;
+        // An id no asset can have is a 400, not a lookup (nor a key DynamoDB would refuse).
+        validate_id("asset_id", asset_id)?;
         self.core.meta.get_asset(asset_id).await?.ok_or_else(|| Error::NotFound(format!("asset {asset_id}")))
     }
 }
@@ -273,6 +275,7 @@ pub(crate) async fn route(call: &mut Call<'_>) -> Result<(i64, serde_json::Value
         }
         ("GET", ["titles", title_id]) => {
             call.read(format!("title#{title_id}"))?;
+            validate_id("title_id", title_id)?;
             let title = core.meta.get_title(title_id).await?.ok_or_else(|| Error::NotFound(format!("title {title_id}")))?;
             Ok((200, json(&title)?))
         }
@@ -287,6 +290,7 @@ pub(crate) async fn route(call: &mut Call<'_>) -> Result<(i64, serde_json::Value
         }
         ("GET", ["policies", policy_id]) => {
             call.read(format!("policy#{policy_id}"))?;
+            validate_id("policy_id", policy_id)?;
             let version = match query(request, "version") {
                 Some(v) => Some(v.parse::<u32>().map_err(|_| Error::validation(format!("version must be a number, got {v:?}")))?),
                 None => None,
@@ -368,8 +372,12 @@ async fn audit_route(call: &mut Call<'_>) -> Result<(i64, serde_json::Value)> {
             validate_id("title", value)?;
             (AuditQuery::Subject(format!("title#{value}")), None)
         }
-        "policy" => (AuditQuery::Subject(format!("policy#{value}")), None),
-        _ => (AuditQuery::Caller(principal_of(value).unwrap_or_else(|_| value.to_string())), None),
+        "policy" => {
+            validate_id("policy", value)?;
+            (AuditQuery::Subject(format!("policy#{value}")), None)
+        }
+        // A caller that is no IAM principal is found as it was recorded (clipped).
+        _ => (AuditQuery::Caller(principal_of(value).unwrap_or_else(|_| clip(value))), None),
     };
     let scope = match (&scope, *kind) {
         (Some((t, title)), _) => Scope::asset(t, title),

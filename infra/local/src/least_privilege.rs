@@ -5,7 +5,9 @@
 //!   `!GetAtt X.Arn`, `${X.Arn}` in a `!Sub`), its indexes, or the managed media buckets and their
 //!   objects (from the `MediaBucketNames` parameter); no literal ARN and no `*`;
 //! - every queue that the stack's code sends to and the events topic have a resource policy that
-//!   admits only the stack's own senders (a Deny for every other principal).
+//!   admits only the stack's own senders: a Deny for every principal but the roles the stack
+//!   makes for its functions and state machine (and, on queues, the administrator, who redrives
+//!   dead letters).
 
 use crate::template::{Template, intrinsic};
 use serde_yaml_ng::Value;
@@ -121,7 +123,8 @@ pub fn violations(t: &Template) -> Vec<String> {
                 && list(statements).iter().any(|s| {
                     get(s, "Effect").and_then(Value::as_str) == Some("Deny")
                         && list(get(s, "Action")).iter().any(|a| a.as_str() == Some(action))
-                        && get(s, "Condition").is_some()
+                        && get(s, "Principal").and_then(Value::as_str) == Some("*")
+                        && excepts_only_own(t, get(s, "Condition"))
                 })
         })
     };
@@ -139,6 +142,29 @@ pub fn violations(t: &Template) -> Vec<String> {
     out
 }
 
+/// Whether a Deny's condition spares only the stack's own principals: `ArnNotEquals` on
+/// `aws:PrincipalArn` and nothing else, listing roles the stack makes (`!GetAtt <X>Role.Arn` for
+/// a function or state machine `<X>` of the template) or the `AdminPrincipal` parameter (the
+/// administrator redrives dead letters into the queues). A literal ARN, another parameter or a
+/// looser operator would admit others.
+fn excepts_only_own(t: &Template, condition: Option<&Value>) -> bool {
+    let Some(Value::Mapping(operators)) = condition else { return false };
+    let Some(arns) = (operators.len() == 1).then(|| get(condition.unwrap(), "ArnNotEquals")).flatten() else { return false };
+    let Some(Value::Mapping(keys)) = Some(arns) else { return false };
+    let Some(principals) = (keys.len() == 1).then(|| get(arns, "aws:PrincipalArn")).flatten() else { return false };
+    let own_role = |v: &Value| match intrinsic(v) {
+        Some((f, arg)) if f == "GetAtt" => arg
+            .as_str()
+            .and_then(|a| a.strip_suffix("Role.Arn"))
+            .and_then(|owner| t.resources.get(owner))
+            .is_some_and(|r| matches!(r.kind.as_str(), "AWS::Serverless::Function" | "AWS::Serverless::StateMachine")),
+        Some((f, arg)) if f == "Ref" => arg.as_str() == Some("AdminPrincipal"),
+        _ => false,
+    };
+    let listed = list(Some(principals));
+    !listed.is_empty() && listed.into_iter().all(own_role)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,6 +179,33 @@ mod tests {
     fn the_stack_grants_least_privilege() {
         let t = Template::load_default().unwrap();
         assert_eq!(violations(&t), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_deny_that_spares_anyone_but_the_stacks_roles_admits_others() {
+        // Each queue policy denies senders, but spares a literal ARN, another parameter, a role
+        // of no function of the stack, or uses an operator that spares more.
+        let policy = |queue: &str, condition: &str| {
+            format!(
+                "  {queue}P:\n    Type: AWS::SQS::QueuePolicy\n    Properties:\n      Queues: [!Ref {queue}]\n      PolicyDocument:\n        Statement:\n          - Effect: Deny\n            Principal: \"*\"\n            Action: sqs:SendMessage\n            Resource: !GetAtt {queue}.Arn\n            Condition:\n{condition}\n"
+            )
+        };
+        let mut resources = String::from("  F:\n    Type: AWS::Serverless::Function\n    Properties:\n      Policies:\n        - Statement:\n            - Effect: Allow\n              Action: sqs:SendMessage\n              Resource: [!GetAtt Good.Arn, !GetAtt Literal.Arn, !GetAtt Param.Arn, !GetAtt Stranger.Arn, !GetAtt Like.Arn]\n");
+        for (queue, condition) in [
+            ("Good", "              ArnNotEquals:\n                aws:PrincipalArn: [!GetAtt FRole.Arn, !Ref AdminPrincipal]"),
+            ("Literal", "              ArnNotEquals:\n                aws:PrincipalArn: [!GetAtt FRole.Arn, \"arn:aws:iam::123456789012:role/x\"]"),
+            ("Param", "              ArnNotEquals:\n                aws:PrincipalArn: !Ref MediaBucketNames"),
+            ("Stranger", "              ArnNotEquals:\n                aws:PrincipalArn: !GetAtt NobodyRole.Arn"),
+            ("Like", "              ArnNotLike:\n                aws:PrincipalArn: !GetAtt FRole.Arn"),
+        ] {
+            resources.push_str(&format!("  {queue}:\n    Type: AWS::SQS::Queue\n"));
+            resources.push_str(&policy(queue, condition));
+        }
+        let found = violations(&template(&resources)).join("\n");
+        for queue in ["Literal", "Param", "Stranger", "Like"] {
+            assert!(found.contains(&format!("{queue}: no queue policy")), "{queue} not found in:\n{found}");
+        }
+        assert!(!found.contains("Good:"), "{found}");
     }
 
     #[test]

@@ -111,6 +111,13 @@ impl Session {
         call(&self.api, caller, method, path, body, Utc::now()).await
     }
 
+    /// Calls the API with a body of any text (malformed JSON, say), as `caller`.
+    pub async fn raw_api(&self, caller: &str, method: &str, path: &str, body: Option<String>) -> (i64, Value) {
+        let mut request = crate::api_request(method, path, None, caller, Utc::now());
+        request.body = body;
+        answer(&self.api, request).await
+    }
+
     /// Calls the API as if at `now` (API Gateway's request time), for travelling in time.
     pub async fn api_at(&self, now: chrono::DateTime<Utc>, method: &str, path: &str, body: Option<Value>) -> (i64, Value) {
         call(&self.api, CALLER, method, path, body, now).await
@@ -345,7 +352,10 @@ impl Session {
 }
 
 async fn call(api: &slm_api::Handler, caller: &str, method: &str, path: &str, body: Option<Value>, now: chrono::DateTime<Utc>) -> (i64, Value) {
-    let request = crate::api_request(method, path, body.as_ref(), caller, now);
+    answer(api, crate::api_request(method, path, body.as_ref(), caller, now)).await
+}
+
+async fn answer(api: &slm_api::Handler, request: aws_lambda_events::apigw::ApiGatewayV2httpRequest) -> (i64, Value) {
     let response = api.handle(request).await;
     let text = match response.body {
         Some(aws_lambda_events::encodings::Body::Text(t)) => t,
