@@ -58,8 +58,6 @@ pub enum AssetCommand {
         /// The asset's creation date (YYYY-MM-DD), an anchor of policies; today if absent.
         #[arg(long)]
         created_on: Option<String>,
-        #[arg(long = "as", default_value = LOCAL_ADMIN)]
-        caller: String,
     },
     Show {
         asset_id: String,
@@ -82,8 +80,6 @@ pub enum AssetCommand {
         title_id: Option<String>,
         #[arg(long)]
         asset_type: Option<String>,
-        #[arg(long = "as", default_value = LOCAL_ADMIN)]
-        caller: String,
     },
     /// What the reconciler repaired on an asset (kept 90 days).
     Repairs {
@@ -97,8 +93,6 @@ pub enum AssetCommand {
         day: String,
         #[arg(long, default_value_t = 1)]
         count: u64,
-        #[arg(long = "as", default_value = LOCAL_ADMIN)]
-        caller: String,
     },
     /// An asset's accesses per day.
     Accesses {
@@ -115,8 +109,6 @@ pub enum AssetCommand {
         /// Replaces the tags, as key=value (repeatable).
         #[arg(long = "tag", value_parser = crate::policy::key_value)]
         tags: Vec<(String, String)>,
-        #[arg(long = "as", default_value = LOCAL_ADMIN)]
-        caller: String,
     },
 }
 
@@ -137,8 +129,6 @@ pub enum TaskCommand {
         /// Idempotency key: the same key asks for the same task (default: a new one).
         #[arg(long)]
         request_id: Option<String>,
-        #[arg(long = "as", default_value = LOCAL_ADMIN)]
-        caller: String,
     },
     Show {
         task_id: String,
@@ -249,35 +239,35 @@ pub(crate) async fn call(saved: &Saved, caller: &str, method: &str, path: &str, 
     Ok(value)
 }
 
-pub async fn run_asset(command: AssetCommand) -> Result<()> {
+pub async fn run_asset(command: AssetCommand, caller: &str) -> Result<()> {
     let saved = load()?;
     let out = match command {
-        AssetCommand::Register { asset_id, title_id, asset_type, prefix, phase, tags, created_on, caller } => {
+        AssetCommand::Register { asset_id, title_id, asset_type, prefix, phase, tags, created_on } => {
             let tags: serde_json::Map<String, Value> = tags.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
             let body = json!({"asset_id": asset_id, "title_id": title_id, "asset_type": asset_type, "bucket": saved.bucket, "prefix": prefix,
                 "phase": phase, "tags": tags, "created_on": created_on});
-            call(&saved, &caller, "POST", "/assets", Some(strip_nulls(body))).await?
+            call(&saved, caller, "POST", "/assets", Some(strip_nulls(body))).await?
         }
-        AssetCommand::Access { asset_id, day, count, caller } => {
-            call(&saved, &caller, "POST", &format!("/assets/{asset_id}/accesses"), Some(json!({"day": day, "count": count}))).await?
+        AssetCommand::Access { asset_id, day, count } => {
+            call(&saved, caller, "POST", &format!("/assets/{asset_id}/accesses"), Some(json!({"day": day, "count": count}))).await?
         }
         AssetCommand::Accesses { asset_id, from } => {
             let query = from.map(|f| format!("?from={f}")).unwrap_or_default();
-            call(&saved, LOCAL_ADMIN, "GET", &format!("/assets/{asset_id}/accesses{query}"), None).await?
+            call(&saved, caller, "GET", &format!("/assets/{asset_id}/accesses{query}"), None).await?
         }
-        AssetCommand::Change { asset_id, phase, tags, caller } => {
+        AssetCommand::Change { asset_id, phase, tags } => {
             let tags: Option<serde_json::Map<String, Value>> =
                 (!tags.is_empty()).then(|| tags.into_iter().map(|(k, v)| (k, Value::String(v))).collect());
             let body = strip_nulls(json!({"phase": phase, "tags": tags}));
-            call(&saved, &caller, "PATCH", &format!("/assets/{asset_id}"), Some(body)).await?
+            call(&saved, caller, "PATCH", &format!("/assets/{asset_id}"), Some(body)).await?
         }
-        AssetCommand::Show { asset_id } => call(&saved, LOCAL_ADMIN, "GET", &format!("/assets/{asset_id}"), None).await?,
-        AssetCommand::Backfill { prefix, inventory_key, inventory_schema, asset_id, title_id, asset_type, caller } => {
+        AssetCommand::Show { asset_id } => call(&saved, caller, "GET", &format!("/assets/{asset_id}"), None).await?,
+        AssetCommand::Backfill { prefix, inventory_key, inventory_schema, asset_id, title_id, asset_type } => {
             let body = match asset_id {
                 Some(asset_id) => json!({"asset": {"asset_id": asset_id, "title_id": title_id, "asset_type": asset_type, "bucket": saved.bucket, "prefix": prefix}}),
                 None => json!({"bucket": saved.bucket, "prefix": prefix, "inventory_key": inventory_key, "inventory_schema": inventory_schema}),
             };
-            let started = call(&saved, &caller, "POST", "/backfills", Some(strip_nulls(body))).await?;
+            let started = call(&saved, caller, "POST", "/backfills", Some(strip_nulls(body))).await?;
             let clients = clients(&saved.stack.endpoint).await;
             let runner = Runner::start(&saved.stack, &clients, RunnerOptions::default())?;
             let done = slm_local::wait_empty(&clients.sqs, &saved.stack.queue("ReconcileQueue")?.url, std::time::Duration::from_secs(3600)).await;
@@ -285,29 +275,29 @@ pub async fn run_asset(command: AssetCommand) -> Result<()> {
             done?;
             json!({"started": started["backfill"], "done": true})
         }
-        AssetCommand::Repairs { asset_id } => call(&saved, LOCAL_ADMIN, "GET", &format!("/assets/{asset_id}/repairs"), None).await?,
+        AssetCommand::Repairs { asset_id } => call(&saved, caller, "GET", &format!("/assets/{asset_id}/repairs"), None).await?,
     };
     println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(())
 }
 
-pub async fn run_task(command: TaskCommand) -> Result<()> {
+pub async fn run_task(command: TaskCommand, caller: &str) -> Result<()> {
     let saved = load()?;
     match command {
-        TaskCommand::Request { asset_id, action, class, days, tier, request_id, caller } => {
+        TaskCommand::Request { asset_id, action, class, days, tier, request_id } => {
             let request_id = request_id.unwrap_or_else(uuid_like);
             let body = json!({"action": action, "storage_class": class, "days": days, "tier": tier, "request_id": request_id});
-            let out = call(&saved, &caller, "POST", &format!("/assets/{asset_id}/tasks"), Some(strip_nulls(body))).await?;
+            let out = call(&saved, caller, "POST", &format!("/assets/{asset_id}/tasks"), Some(strip_nulls(body))).await?;
             println!("{}", serde_json::to_string_pretty(&out)?);
         }
         TaskCommand::Show { task_id } => {
-            let out = call(&saved, LOCAL_ADMIN, "GET", &format!("/tasks/{task_id}"), None).await?;
+            let out = call(&saved, caller, "GET", &format!("/tasks/{task_id}"), None).await?;
             println!("{}", serde_json::to_string_pretty(&out)?);
         }
         TaskCommand::Watch { task_id, run } => {
             let clients = clients(&saved.stack.endpoint).await;
             let runner = if run { Some(Runner::start(&saved.stack, &clients, RunnerOptions::default())?) } else { None };
-            let task = watch(&|path: String| { let saved = &saved; async move { call(saved, LOCAL_ADMIN, "GET", &path, None).await } }, &task_id, "").await;
+            let task = watch(&|path: String| { let saved = &saved; async move { call(saved, caller, "GET", &path, None).await } }, &task_id, "").await;
             if let Some(r) = runner {
                 r.stop().await;
             }

@@ -13,6 +13,10 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(name = "slm", version, about = "Storage lifecycle management for media assets")]
 struct Cli {
+    /// The IAM identity (role or user ARN) the CLI calls the local API as, authorized like any
+    /// application; by default the local stack's first administrator (its AdminPrincipal).
+    #[arg(long = "as", global = true, env = "SLM_AS", default_value = local::LOCAL_ADMIN)]
+    caller: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -105,10 +109,12 @@ enum BucketCommand {
 #[tokio::main]
 async fn main() -> Result<()> {
     slm_core::telemetry::init_text_logs("warn");
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    let caller = cli.caller.as_str();
+    match cli.command {
         Command::Local { command } => local::run_local(command).await,
-        Command::Asset { command } => local::run_asset(command).await,
-        Command::Task { command } => local::run_task(command).await,
+        Command::Asset { command } => local::run_asset(command, caller).await,
+        Command::Task { command } => local::run_task(command, caller).await,
         Command::Bucket { command: BucketCommand::Connect { bucket, queue_arn, no_register_new } } => {
             let clients = slm_core::adapters::Clients::from_env().await;
             let how = slm_core::adapters::s3::Connection { keep_existing: true, register_new: !no_register_new };
@@ -117,15 +123,15 @@ async fn main() -> Result<()> {
             println!("s3://{bucket} now sends {what} events to {queue_arn}");
             Ok(())
         }
-        Command::Policy { command } => policy::run_policy(command).await,
-        Command::Title { command } => policy::run_title(command).await,
-        Command::DryRun(args) => policy::dry_run(args).await,
+        Command::Policy { command } => policy::run_policy(command, caller).await,
+        Command::Title { command } => policy::run_title(command, caller).await,
+        Command::DryRun(args) => policy::dry_run(args, caller).await,
         Command::Evaluate(args) => policy::evaluate(args).await,
         Command::Reconcile(args) => policy::reconcile(args).await,
         Command::Report { command: ReportCommand::Access(args) } => policy::access_report(args).await,
-        Command::App { command } => security::run_app(command).await,
-        Command::Hold { command } => security::run_hold(command).await,
-        Command::Audit(args) => security::audit(args).await,
+        Command::App { command } => security::run_app(command, caller).await,
+        Command::Hold { command } => security::run_hold(command, caller).await,
+        Command::Audit(args) => security::audit(args, caller).await,
         Command::Demo(args) => demo::demo(args).await,
         Command::Bench(args) => bench::bench(args).await,
     }

@@ -1,7 +1,7 @@
 //! `slm policy|title|dry-run|evaluate`: the Policy Manager on the local stack, through the API
 //! handler (as a caller with an IAM identity) and the evaluator's scheduled handler.
 
-use crate::local::{LOCAL_ADMIN, Saved, call, clients, load};
+use crate::local::{Saved, call, clients, load};
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
@@ -19,15 +19,11 @@ pub enum PolicyCommand {
     Create {
         #[arg(long)]
         file: PathBuf,
-        #[arg(long = "as", default_value = LOCAL_ADMIN)]
-        caller: String,
     },
     /// Stores a changed document as the policy's next version.
     Edit {
         #[arg(long)]
         file: PathBuf,
-        #[arg(long = "as", default_value = LOCAL_ADMIN)]
-        caller: String,
     },
     /// The current version of every policy.
     List {
@@ -43,14 +39,10 @@ pub enum PolicyCommand {
     /// Disables a policy (a new version that acts on nothing).
     Disable {
         policy_id: String,
-        #[arg(long = "as", default_value = LOCAL_ADMIN)]
-        caller: String,
     },
     /// Enables a disabled policy (a new version).
     Enable {
         policy_id: String,
-        #[arg(long = "as", default_value = LOCAL_ADMIN)]
-        caller: String,
     },
 }
 
@@ -64,8 +56,6 @@ pub enum TitleCommand {
         /// A business date as name=YYYY-MM-DD (repeatable): launch, post_production_end, ...
         #[arg(long = "date", value_parser = key_value)]
         dates: Vec<(String, String)>,
-        #[arg(long = "as", default_value = LOCAL_ADMIN)]
-        caller: String,
     },
     Show {
         title_id: String,
@@ -147,17 +137,17 @@ fn print_json(v: &Value) -> Result<()> {
     Ok(())
 }
 
-pub async fn run_policy(command: PolicyCommand) -> Result<()> {
+pub async fn run_policy(command: PolicyCommand, caller: &str) -> Result<()> {
     let saved = load()?;
     match command {
-        PolicyCommand::Create { file, caller } => print_json(&call(&saved, &caller, "POST", "/policies", Some(read_doc(&file)?)).await?),
-        PolicyCommand::Edit { file, caller } => {
+        PolicyCommand::Create { file } => print_json(&call(&saved, caller, "POST", "/policies", Some(read_doc(&file)?)).await?),
+        PolicyCommand::Edit { file } => {
             let doc = read_doc(&file)?;
             let id = doc["policy_id"].as_str().context("the document has no policy_id")?.to_string();
-            print_json(&call(&saved, &caller, "PUT", &format!("/policies/{id}"), Some(doc)).await?)
+            print_json(&call(&saved, caller, "PUT", &format!("/policies/{id}"), Some(doc)).await?)
         }
         PolicyCommand::List { json } => {
-            let out = call(&saved, LOCAL_ADMIN, "GET", "/policies", None).await?;
+            let out = call(&saved, caller, "GET", "/policies", None).await?;
             if json {
                 return print_json(&out);
             }
@@ -181,29 +171,29 @@ pub async fn run_policy(command: PolicyCommand) -> Result<()> {
                 Some(v) => format!("/policies/{policy_id}?version={v}"),
                 None => format!("/policies/{policy_id}"),
             };
-            print_json(&call(&saved, LOCAL_ADMIN, "GET", &path, None).await?)
+            print_json(&call(&saved, caller, "GET", &path, None).await?)
         }
-        PolicyCommand::Disable { policy_id, caller } => print_json(&call(&saved, &caller, "POST", &format!("/policies/{policy_id}/disable"), None).await?),
-        PolicyCommand::Enable { policy_id, caller } => print_json(&call(&saved, &caller, "POST", &format!("/policies/{policy_id}/enable"), None).await?),
+        PolicyCommand::Disable { policy_id } => print_json(&call(&saved, caller, "POST", &format!("/policies/{policy_id}/disable"), None).await?),
+        PolicyCommand::Enable { policy_id } => print_json(&call(&saved, caller, "POST", &format!("/policies/{policy_id}/enable"), None).await?),
     }
 }
 
-pub async fn run_title(command: TitleCommand) -> Result<()> {
+pub async fn run_title(command: TitleCommand, caller: &str) -> Result<()> {
     let saved = load()?;
     match command {
-        TitleCommand::Set { title_id, name, dates, caller } => {
+        TitleCommand::Set { title_id, name, dates } => {
             let dates: serde_json::Map<String, Value> = dates.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
             let body = crate::local::strip_nulls(json!({"name": name, "dates": dates}));
-            print_json(&call(&saved, &caller, "PUT", &format!("/titles/{title_id}"), Some(body)).await?)
+            print_json(&call(&saved, caller, "PUT", &format!("/titles/{title_id}"), Some(body)).await?)
         }
-        TitleCommand::Show { title_id } => print_json(&call(&saved, LOCAL_ADMIN, "GET", &format!("/titles/{title_id}"), None).await?),
+        TitleCommand::Show { title_id } => print_json(&call(&saved, caller, "GET", &format!("/titles/{title_id}"), None).await?),
     }
 }
 
-pub async fn dry_run(args: DryRunArgs) -> Result<()> {
+pub async fn dry_run(args: DryRunArgs, caller: &str) -> Result<()> {
     let saved = load()?;
     let body = crate::local::strip_nulls(json!({"at": args.at, "limit": args.limit}));
-    let out = call(&saved, LOCAL_ADMIN, "POST", "/dry-run", Some(body)).await?;
+    let out = call(&saved, caller, "POST", "/dry-run", Some(body)).await?;
     if args.json {
         return print_json(&out);
     }

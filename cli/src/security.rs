@@ -1,8 +1,8 @@
 //! `slm app|hold|audit`: the application registry, legal holds and the audit trail on the local
-//! stack, through the API handler as a chosen identity (`--as`, the local administrator by
-//! default), so the CLI is authorized exactly as an application would be.
+//! stack, through the API handler as the CLI's identity (`--as`), authorized as an application
+//! would be.
 
-use crate::local::{LOCAL_ADMIN, call, load};
+use crate::local::{call, load};
 use anyhow::{Result, bail};
 use clap::{ArgGroup, Args, Subcommand};
 use serde_json::{Value, json};
@@ -21,20 +21,13 @@ pub enum AppCommand {
         /// titles policies audit admin.
         #[arg(long = "grant", required = true, value_parser = grant)]
         grants: Vec<Value>,
-        #[arg(long = "as", default_value = LOCAL_ADMIN)]
-        caller: String,
     },
     /// Every registered application.
-    List {
-        #[arg(long = "as", default_value = LOCAL_ADMIN)]
-        caller: String,
-    },
+    List,
     /// Removes an application: its calls are refused from then on.
     Remove {
         #[arg(long)]
         principal: String,
-        #[arg(long = "as", default_value = LOCAL_ADMIN)]
-        caller: String,
     },
 }
 
@@ -82,21 +75,14 @@ pub enum HoldCommand {
         /// Why: the case or matter.
         #[arg(long)]
         reason: String,
-        #[arg(long = "as", default_value = LOCAL_ADMIN)]
-        caller: String,
     },
     /// Releases the hold on an asset or a title.
     Release {
         #[command(flatten)]
         subject: HoldSubjectArgs,
-        #[arg(long = "as", default_value = LOCAL_ADMIN)]
-        caller: String,
     },
     /// Every hold in place.
-    List {
-        #[arg(long = "as", default_value = LOCAL_ADMIN)]
-        caller: String,
-    },
+    List,
 }
 
 /// The audit trail of one asset, title, policy or caller, newest first.
@@ -117,37 +103,35 @@ pub struct AuditArgs {
     limit: usize,
     #[arg(long)]
     json: bool,
-    #[arg(long = "as", default_value = LOCAL_ADMIN)]
-    caller: String,
 }
 
-pub async fn run_app(command: AppCommand) -> Result<()> {
+pub async fn run_app(command: AppCommand, caller: &str) -> Result<()> {
     let saved = load()?;
     let out = match command {
-        AppCommand::Put { principal, name, grants, caller } => {
-            call(&saved, &caller, "PUT", "/applications", Some(json!({"principal": principal, "name": name, "grants": grants}))).await?
+        AppCommand::Put { principal, name, grants } => {
+            call(&saved, caller, "PUT", "/applications", Some(json!({"principal": principal, "name": name, "grants": grants}))).await?
         }
-        AppCommand::List { caller } => call(&saved, &caller, "GET", "/applications", None).await?,
-        AppCommand::Remove { principal, caller } => {
-            call(&saved, &caller, "DELETE", &format!("/applications?principal={}", urlencoding::encode(&principal)), None).await?
+        AppCommand::List => call(&saved, caller, "GET", "/applications", None).await?,
+        AppCommand::Remove { principal } => {
+            call(&saved, caller, "DELETE", &format!("/applications?principal={}", urlencoding::encode(&principal)), None).await?
         }
     };
     println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(())
 }
 
-pub async fn run_hold(command: HoldCommand) -> Result<()> {
+pub async fn run_hold(command: HoldCommand, caller: &str) -> Result<()> {
     let saved = load()?;
     let out = match command {
-        HoldCommand::Place { subject, reason, caller } => call(&saved, &caller, "PUT", &subject.path(), Some(json!({"reason": reason}))).await?,
-        HoldCommand::Release { subject, caller } => call(&saved, &caller, "DELETE", &subject.path(), None).await?,
-        HoldCommand::List { caller } => call(&saved, &caller, "GET", "/holds", None).await?,
+        HoldCommand::Place { subject, reason } => call(&saved, caller, "PUT", &subject.path(), Some(json!({"reason": reason}))).await?,
+        HoldCommand::Release { subject } => call(&saved, caller, "DELETE", &subject.path(), None).await?,
+        HoldCommand::List => call(&saved, caller, "GET", "/holds", None).await?,
     };
     println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(())
 }
 
-pub async fn audit(args: AuditArgs) -> Result<()> {
+pub async fn audit(args: AuditArgs, caller: &str) -> Result<()> {
     let saved = load()?;
     let (kind, value) = match (&args.asset, &args.title, &args.policy, &args.caller_arn) {
         (Some(a), ..) => ("asset", a),
@@ -164,7 +148,7 @@ pub async fn audit(args: AuditArgs) -> Result<()> {
         if let Some(a) = &after {
             path.push_str(&format!("&after={a}"));
         }
-        let out = call(&saved, &args.caller, "GET", &path, None).await?;
+        let out = call(&saved, caller, "GET", &path, None).await?;
         entries.extend(out["entries"].as_array().cloned().unwrap_or_default());
         match out["next"].as_str() {
             Some(next) => after = Some(next.to_string()),
