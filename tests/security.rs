@@ -239,14 +239,51 @@ async fn legal_holds_stop_purges_by_request_by_policy_and_while_running() {
     let title_trail = t.audit("title=show").await.unwrap();
     assert!(title_trail.iter().any(|e| e["action"] == "PUT /titles/show/hold" && e["status"] == 201), "{title_trail:#?}");
 
-    // WHEN the holds are released, THEN the purge goes ahead; releasing twice is a 404
+    // AND the skipped assets left the due index (not read again every run while held)
+    let due = |id: &'static str| {
+        let t = &t;
+        async move { t.api_ok("GET", &format!("/assets/{id}"), None).await.unwrap()["due_at"].clone() }
+    };
+    assert_eq!((due("held-1").await, due("held-2").await), (Value::Null, Value::Null));
+    // ...so the next run reads only late-1 (its failed purge marked it for a fresh look), skips it
+    // the same way, and takes it out too
+    let next = t.evaluate("2027-02-02T02:00:00Z").await.unwrap();
+    let skipped: Vec<&str> = next["actions"].as_array().unwrap().iter().filter(|a| a["outcome"] == "legal_hold").map(|a| a["asset_id"].as_str().unwrap()).collect();
+    assert_eq!((skipped, next["tasks_created"].as_u64()), (vec!["late-1"], Some(0)), "{next}");
+    assert_eq!(due("late-1").await, Value::Null);
+
+    // WHEN a purge waits in the queue slot behind an archive, and a hold lands before its turn
+    asset(&t, "queued-1", "other", "temp_render", 3).await;
+    t.runner().pause("slm-worker");
+    let archive = expect(&t, CALLER, "POST", "/assets/queued-1/tasks", Some(json!({"action": "archive", "storage_class": "GLACIER", "request_id": "q1"})), 202, "").await;
+    let queued = expect(&t, CALLER, "POST", "/assets/queued-1/tasks", Some(purge("q2")), 202, "").await;
+    assert_eq!(queued["task"]["status"], "QUEUED", "{queued}");
+    expect(&t, CALLER, "PUT", "/assets/queued-1/hold", Some(json!({"reason": "case 9"})), 201, "").await;
+    t.runner().resume("slm-worker");
+
+    // THEN the archive runs, and the purge, when its turn comes, is refused before any delete
+    assert_eq!(t.wait_task(archive["task"]["task_id"].as_str().unwrap(), WAIT).await.unwrap()["status"], "SUCCEEDED");
+    let refused = t.wait_task(queued["task"]["task_id"].as_str().unwrap(), WAIT).await.unwrap();
+    assert_eq!(refused["status"], "FAILED", "{refused}");
+    assert!(refused["reason"].as_str().unwrap().contains("asset queued-1 is under legal hold (case 9"), "{refused}");
+    assert_eq!(t.classes("other/temp_render/queued-1/").await.unwrap().len(), 3, "a held asset lost objects");
+
+    // WHEN the holds are released, THEN the assets are due again and the policy purges them;
+    // releasing twice is a 404
     expect(&t, CALLER, "DELETE", "/assets/held-1/hold", None, 200, "").await;
     expect(&t, CALLER, "DELETE", "/assets/held-1/hold", None, 404, "legal hold on asset held-1").await;
+    assert_eq!(due("held-1").await, "2027-01-11", "an asset's release puts it back in the due index");
     expect(&t, CALLER, "POST", "/assets/held-1/tasks", Some(purge("p3")), 409, "title show is under legal hold").await;
     expect(&t, CALLER, "DELETE", "/titles/show/hold", None, 200, "").await;
-    let out = expect(&t, CALLER, "POST", "/assets/held-1/tasks", Some(purge("p4")), 202, "").await;
-    assert_eq!(t.wait_task(out["task"]["task_id"].as_str().unwrap(), WAIT).await.unwrap()["status"], "SUCCEEDED");
-    assert!(t.classes("show/temp_render/held-1/").await.unwrap().is_empty());
+    t.wait_rescheduled().await.unwrap();
+    assert_eq!(due("held-2").await, "2027-01-11", "a title's release puts its assets back in the due index");
+    let after = t.evaluate("2027-02-03T02:00:00Z").await.unwrap();
+    for id in ["held-1", "held-2"] {
+        let action = after["actions"].as_array().unwrap().iter().find(|a| a["asset_id"] == id).unwrap_or_else(|| panic!("{id} not purged: {after}"));
+        assert_eq!(action["outcome"], "created", "{after}");
+        assert_eq!(t.wait_task(action["task_id"].as_str().unwrap(), WAIT).await.unwrap()["status"], "SUCCEEDED");
+    }
+    assert!(t.classes("show/temp_render/").await.unwrap().is_empty());
     t.stop().await;
 }
 

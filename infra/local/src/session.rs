@@ -61,6 +61,10 @@ impl Session {
     }
 
     pub async fn start_with(name: &str, options: Options) -> Result<Self> {
+        Box::pin(Self::start_boxed(name, options)).await
+    }
+
+    async fn start_boxed(name: &str, options: Options) -> Result<Self> {
         tracing_init();
         let endpoint = emulator().await?;
         let counter = RequestCounter::default();
@@ -135,14 +139,14 @@ impl Session {
     /// Runs the policy evaluator as its EventBridge schedule would at `at` (RFC 3339).
     pub async fn evaluate(&self, at: &str) -> Result<Value> {
         let time = chrono::DateTime::parse_from_rfc3339(at).with_context(|| format!("time {at}"))?.with_timezone(&Utc);
-        self.runner().send_schedule("slm-evaluator", time).await
+        Box::pin(self.runner().send_schedule("slm-evaluator", time)).await
     }
 
     /// Runs the reconciler as its schedule would at `at` (RFC 3339) and waits for its asset
     /// sweep to finish. Returns the scheduled run's report (the stuck tasks it repaired).
     pub async fn reconcile(&self, at: &str) -> Result<Value> {
         let time = chrono::DateTime::parse_from_rfc3339(at).with_context(|| format!("time {at}"))?.with_timezone(&Utc);
-        let report = self.runner().send_schedule("slm-reconciler", time).await?;
+        let report = Box::pin(self.runner().send_schedule("slm-reconciler", time)).await?;
         self.wait_idle(&["ReconcileQueue"], Duration::from_secs(120)).await?;
         Ok(report)
     }
@@ -356,7 +360,9 @@ async fn call(api: &slm_api::Handler, caller: &str, method: &str, path: &str, bo
 }
 
 async fn answer(api: &slm_api::Handler, request: aws_lambda_events::apigw::ApiGatewayV2httpRequest) -> (i64, Value) {
-    let response = api.handle(request).await;
+    // Boxed, as the schedules below: a test awaits many calls, and each unboxed handler future
+    // would grow the test's own future (kept on its thread's stack) by its size.
+    let response = Box::pin(api.handle(request)).await;
     let text = match response.body {
         Some(aws_lambda_events::encodings::Body::Text(t)) => t,
         _ => String::new(),

@@ -168,10 +168,11 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
             _ => None,
         };
         if let Some(why) = held {
-            // Skipped and reported; the asset stays due, so the purge happens on the first run
-            // after the hold is released.
+            // Skipped, reported and audited once: the asset leaves the due index (a title held
+            // for years is not read every hour), and releasing the hold puts it back.
             planned.outcome = "legal_hold";
             if let Mode::Run { .. } = mode {
+                self.meta.set_due(&asset.asset_id, None, DueGuard::Idle).await?;
                 let entry = own_entry(EVALUATOR, format!("asset#{}", asset.asset_id), format!("policy {} purge", planned.policy.policy_id), now, Audited::Refused, Some(why.clone()), vec![]);
                 self.audit(&entry).await?;
             }

@@ -69,7 +69,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
         Ok((assets.len(), next.is_some()))
     }
 
-    async fn queue_reschedule(&self, scope: Scope, cursor: Option<String>) -> Result<()> {
+    pub(crate) async fn queue_reschedule(&self, scope: Scope, cursor: Option<String>) -> Result<()> {
         let message = ControlMessage::Reschedule { title_id: scope.title_id(), cursor };
         let body = serde_json::to_string(&message).map_err(|e| Error::dependency("encode reschedule", e))?;
         self.queues.send_control(body).await

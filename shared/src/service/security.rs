@@ -8,6 +8,7 @@ use crate::domain::hold::{Hold, HoldBody, HoldSubject};
 use crate::domain::Asset;
 use crate::error::{Error, Result};
 use crate::ports::{ObjectStore, Orchestrator, Queues};
+use super::schedule::Titles;
 
 /// The caller of a request, identified.
 #[derive(Debug, Clone, PartialEq)]
@@ -86,8 +87,18 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
         held.map(|h| (h, false)).ok_or_else(|| Error::retryable("place hold", "the hold was released meanwhile; place it again"))
     }
 
+    /// Releases a hold and puts what it held back in the due index (the evaluator took held
+    /// assets out when it skipped their purge).
     pub async fn release_hold(&self, subject: &HoldSubject) -> Result<Hold> {
         let hold = self.meta.release_hold(subject).await?.ok_or_else(|| Error::NotFound(format!("legal hold on {subject}")))?;
+        match subject {
+            HoldSubject::Asset(id) => {
+                if let Some(asset) = self.meta.get_asset(id).await? {
+                    self.reschedule(&asset, &self.meta.current_policies().await?, &mut Titles::default()).await?;
+                }
+            }
+            HoldSubject::Title(id) => self.queue_reschedule(crate::ports::Scope::Title { title_id: id.clone() }, None).await?,
+        }
         tracing::info!(subject = %subject, "legal hold released");
         Ok(hold)
     }
