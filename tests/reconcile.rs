@@ -5,14 +5,11 @@
 
 use aws_sdk_dynamodb::types::AttributeValue as AV;
 use serde_json::json;
-use slm_e2e::{Options, TestStack};
+use slm_e2e::{Options, TestStack, later};
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(180);
 
-fn later(hours: i64) -> String {
-    (chrono::Utc::now() + chrono::Duration::hours(hours)).to_rfc3339()
-}
 
 fn sorted(mut v: Vec<(String, String)>) -> Vec<(String, String)> {
     v.sort();

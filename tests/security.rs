@@ -3,7 +3,7 @@
 //! trail; legal holds stop purges asked by request, by policy, or already running.
 
 use serde_json::{Value, json};
-use slm_e2e::{CALLER, TestStack};
+use slm_e2e::{CALLER, Options, TestStack, later};
 use slm_local::session::ADMIN;
 use std::time::Duration;
 
@@ -359,5 +359,36 @@ async fn hostile_bodies_and_paths_get_a_clear_error_change_nothing_and_are_audit
     let mine = t.audit(&format!("caller={CALLER}")).await.unwrap();
     let long = mine.iter().find(|e| e["action"].as_str().is_some_and(|a| a.starts_with("GET /assets/aaaa"))).expect("the long path's entry");
     assert!(long["action"].as_str().unwrap().len() <= 512 && long["subject"].as_str().unwrap().len() <= 512, "{long}");
+    t.stop().await;
+}
+
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_held_asset_keeps_every_version_until_its_hold_is_released() {
+    // GIVEN an asset in a versioned bucket whose title is under a legal hold
+    let t = TestStack::start_with("hold-versions", Options { versioned: true, ..Default::default() }).await.unwrap();
+    asset(&t, "v-1", "show", "editorial", 2).await;
+    let originals = t.all_versions("show/editorial/v-1/").await.unwrap();
+    expect(&t, CALLER, "PUT", "/titles/show/hold", Some(json!({"reason": "matter 3"})), 201, "").await;
+
+    // WHEN it is archived (allowed: nothing is lost), and the reconciler sweeps it
+    let archive = expect(&t, CALLER, "POST", "/assets/v-1/tasks", Some(archive("a")), 202, "").await;
+    assert_eq!(t.wait_task(archive["task"]["task_id"].as_str().unwrap(), WAIT).await.unwrap()["status"], "SUCCEEDED");
+    t.reconcile(&later(1)).await.unwrap();
+
+    // THEN the STANDARD versions the copies superseded are kept, by the worker and the reconciler
+    let held = t.all_versions("show/editorial/v-1/").await.unwrap();
+    assert_eq!(held.len(), 4, "{held:?}");
+    assert!(originals.iter().all(|v| held.contains(v)), "an original version went under a hold: {held:?}");
+    assert!(t.repairs("v-1").await.unwrap().is_empty());
+
+    // WHEN the hold is released, THEN the next sweep deletes them and records it
+    expect(&t, CALLER, "DELETE", "/titles/show/hold", None, 200, "").await;
+    t.reconcile(&later(2)).await.unwrap();
+    let after = t.all_versions("show/editorial/v-1/").await.unwrap();
+    assert_eq!(after.len(), 2, "{after:?}");
+    assert!(originals.iter().all(|v| !after.contains(v)), "{after:?}");
+    let kinds: Vec<String> = t.repairs("v-1").await.unwrap().into_iter().map(|(k, _)| k).collect();
+    assert_eq!(kinds, ["deleted_superseded", "deleted_superseded"]);
     t.stop().await;
 }

@@ -33,6 +33,10 @@ pub struct BenchArgs {
     /// planning every file (the emulator's queries walk the whole table: see BENCHMARKS.md).
     #[arg(long)]
     pub plan_pages: Option<usize>,
+    /// Instead: this many API reads and writes, each authorized against the registry and
+    /// audited, against the raw DynamoDB call each one needs at least.
+    #[arg(long)]
+    pub api_calls: Option<usize>,
 }
 
 pub async fn bench(args: BenchArgs) -> Result<()> {
@@ -41,6 +45,9 @@ pub async fn bench(args: BenchArgs) -> Result<()> {
     }
     if let Some(files) = args.plan_files {
         return planning(files, args.plan_pages).await;
+    }
+    if let Some(calls) = args.api_calls {
+        return api_calls(calls).await;
     }
     let s = Session::start_with("bench", Options::default()).await?;
     let n = args.files;
@@ -107,6 +114,68 @@ pub async fn bench(args: BenchArgs) -> Result<()> {
         }
         for (svc, c) in by_service {
             println!("| **{svc} total** | {c} | {:.3} |", c as f64 / n as f64);
+        }
+    }
+    s.stop().await;
+    Ok(())
+}
+
+/// `n` reads (`GET /assets/{id}`) and `n` writes (`POST /assets/{id}/accesses`) through the API
+/// handler as a registered application, each authorized (a registry read) and audited (one entry
+/// for a read, two for a write: before it acts and with its outcome), against the raw calls each
+/// needs at least (the asset's GetItem; the day's counter UpdateItem), in one run.
+async fn api_calls(n: usize) -> Result<()> {
+    let s = Session::start_with("bench-api", Options::default()).await?;
+    s.put_objects("bench/api/", 1, 32).await?;
+    s.api_ok("POST", "/assets", Some(json!({"asset_id": "api-1", "title_id": "bench", "asset_type": "editorial", "bucket": s.bucket, "prefix": "bench/api/"}))).await?;
+    println!("benchmark: {n} API reads and {n} writes, authorized and audited, on the local stack ({})", s.stack.endpoint);
+    let table = s.stack.table("AssetsTable")?.to_string();
+    let accesses = s.stack.table("AccessesTable")?.to_string();
+    let mut rows = Vec::new();
+    let mut counts = Vec::new();
+    for (label, raw_label) in [("GET /assets/{id}", "GetItem of the asset"), ("POST /assets/{id}/accesses", "UpdateItem of the day's counter")] {
+        let start = Instant::now();
+        for i in 0..n {
+            match label {
+                "GET /assets/{id}" => {
+                    s.clients.dynamodb.get_item().table_name(&table).key("asset_id", AttributeValue::S("api-1".into())).send().await?;
+                }
+                _ => {
+                    s.clients
+                        .dynamodb
+                        .update_item()
+                        .table_name(&accesses)
+                        .key("asset_id", AttributeValue::S("raw-1".into()))
+                        .key("day", AttributeValue::S(format!("2026-10-{:02}", 1 + i % 28)))
+                        .update_expression("ADD accesses :n")
+                        .expression_attribute_values(":n", AttributeValue::N("1".into()))
+                        .send()
+                        .await?;
+                }
+            }
+        }
+        let raw = start.elapsed().as_secs_f64();
+        s.counter.reset();
+        let start = Instant::now();
+        for i in 0..n {
+            match label {
+                "GET /assets/{id}" => s.api_ok("GET", "/assets/api-1", None).await?,
+                _ => s.api_ok("POST", "/assets/api-1/accesses", Some(json!({"day": format!("2026-10-{:02}", 1 + i % 28), "count": 1}))).await?,
+            };
+        }
+        let ours = start.elapsed().as_secs_f64();
+        rows.push((label, raw_label, raw, ours));
+        counts.push((label, s.counter.snapshot()));
+    }
+    println!("\n| call | raw floor | raw ms/call | API ms/call | API / raw |\n| --- | --- | --- | --- | --- |");
+    for (label, raw_label, raw, ours) in &rows {
+        println!("| {label} | {raw_label} | {:.2} | {:.2} | {:.2} |", raw * 1000.0 / n as f64, ours * 1000.0 / n as f64, ours / raw);
+    }
+    for (label, snapshot) in counts {
+        println!("\n{label}: DynamoDB requests per call\n\n| operation | per call |\n| --- | --- |");
+        // The local runner's queue polling is not the API's.
+        for (op, c) in snapshot.iter().filter(|(op, _)| op.starts_with("dynamodb:")) {
+            println!("| {op} | {:.2} |", *c as f64 / n as f64);
         }
     }
     s.stop().await;

@@ -206,7 +206,9 @@ pub(crate) async fn route(call: &mut Call<'_>) -> Result<(i64, serde_json::Value
                 Action::Purge => Permission::Purge,
             };
             let who = call.allow(permission, Scope::asset(&asset.asset_type, &asset.title_id), format!("asset#{asset_id}")).await?;
-            let origin = format!("request:{}", task_body.request_id);
+            // The idempotency key is the caller's own: two applications using the same key ask
+            // for two tasks (the second then meets the first by the conflict matrix).
+            let origin = format!("request:{who}:{}", task_body.request_id);
             let requested = core.request_task(asset_id, action, &origin, &who, &now(request)).await?;
             call.entry.task_ids.push(requested.task.task_id.to_string());
             let status = if requested.created { 202 } else { 200 };

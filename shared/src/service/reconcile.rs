@@ -285,6 +285,11 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
                 "the restore window ended".to_string()
             }
             (Drift::Superseded(vs), Some(_)) => {
+                // A held asset keeps every version, duplicates of its content too.
+                if let Some(why) = self.purge_blocked(asset).await? {
+                    tracing::info!(key, why, "superseded versions kept: legal hold");
+                    return Ok(());
+                }
                 let versions: Vec<ObjectVersion> = vs.iter().map(|v| ObjectVersion { key: v.key.clone(), version_id: v.version_id.clone(), delete_marker: false }).collect();
                 let failures = match self.objects.delete_versions(&asset.bucket, &versions).await {
                     Ok(f) => f,

@@ -18,7 +18,8 @@ pub struct Requested {
 }
 
 impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Sync> Core<M, O, Q, X> {
-    /// `origin` names what asked: "request:<id>" for API calls; the same origin makes the same task.
+    /// `origin` names what asked: "request:<principal>:<id>" for API calls; the same origin makes
+    /// the same task.
     pub async fn request_task(&self, asset_id: &str, action: Action, origin: &str, caller: &str, now: &str) -> Result<Requested> {
         validate_id("asset_id", asset_id)?;
         action.validate()?;

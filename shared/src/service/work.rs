@@ -116,7 +116,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
         }
         let committed = self.meta.commit(&task_id, &transitions).await?;
         report.recorded = committed.applied;
-        self.delete_superseded(&transitions, &mut report).await;
+        self.delete_superseded(&task, &transitions, &mut report).await;
         if committed.maybe_complete {
             self.signal_if_complete(&task_id).await?;
         }
@@ -176,11 +176,25 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
     /// from would go on billing in its old class: delete those, once the registry names the new
     /// versions. Only versions slm registered and copied; a failure is logged and left to the
     /// reconciler, which finds registered keys with a superseded version left.
-    async fn delete_superseded(&self, transitions: &[Transition], report: &mut BatchReport) {
+    async fn delete_superseded(&self, task: &crate::ports::Task, transitions: &[Transition], report: &mut BatchReport) {
         let superseded: Vec<ObjectVersion> = transitions.iter().filter_map(superseded).collect();
         let Some(bucket) = transitions.first().map(|t| t.file.bucket.as_str()) else { return };
         if superseded.is_empty() {
             return;
+        }
+        // Under a legal hold no version is deleted, not even a copy's identical predecessor
+        // (nor when the hold cannot be read): it bills until the hold is released and the
+        // reconciler's sweep deletes it.
+        match self.purge_blocked_by_id(&task.asset_id, &task.title_id).await {
+            Ok(None) => {}
+            Ok(Some(why)) => {
+                tracing::info!(versions = superseded.len(), why, "superseded versions kept: legal hold");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e.chain(), versions = superseded.len(), "superseded versions kept: holds unreadable");
+                return;
+            }
         }
         match self.objects.delete_versions(bucket, &superseded).await {
             Ok(failures) => {
