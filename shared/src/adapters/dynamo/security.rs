@@ -46,6 +46,18 @@ fn decode_cursor(cursor: &str) -> Result<Item> {
     Ok(map.into_iter().map(|(k, v)| (k, s(v))).collect())
 }
 
+impl DynamoStore {
+    /// Every record of a small table kept as documents (strongly consistent).
+    async fn all_docs<T: serde::de::DeserializeOwned>(&self, table: &str, operation: &'static str) -> Result<Vec<T>> {
+        let mut pages = self.client.scan().table_name(table).consistent_read(true).into_paginator().items().send();
+        let mut out = Vec::new();
+        while let Some(item) = pages.next().await {
+            out.push(from_doc(&item.map_err(|e| sdk_error(operation, e))?)?);
+        }
+        Ok(out)
+    }
+}
+
 impl ApplicationStore for DynamoStore {
     async fn get_application(&self, principal: &str) -> Result<Option<Application>> {
         let out = self
@@ -88,12 +100,8 @@ impl ApplicationStore for DynamoStore {
     }
 
     async fn applications(&self) -> Result<Vec<Application>> {
-        let mut pages = self.client.scan().table_name(&self.tables.applications).into_paginator().items().send();
-        let mut out = Vec::new();
-        while let Some(item) = pages.next().await {
-            out.push(from_doc(&item.map_err(|e| sdk_error("read applications", e))?)?);
-        }
-        out.sort_by(|a: &Application, b| a.principal.cmp(&b.principal));
+        let mut out: Vec<Application> = self.all_docs(&self.tables.applications, "read applications").await?;
+        out.sort_by(|a, b| a.principal.cmp(&b.principal));
         Ok(out)
     }
 }
@@ -182,12 +190,8 @@ impl HoldStore for DynamoStore {
     }
 
     async fn holds(&self) -> Result<Vec<Hold>> {
-        let mut pages = self.client.scan().table_name(&self.tables.holds).consistent_read(true).into_paginator().items().send();
-        let mut out = Vec::new();
-        while let Some(item) = pages.next().await {
-            out.push(from_doc(&item.map_err(|e| sdk_error("read holds", e))?)?);
-        }
-        out.sort_by_key(|h: &Hold| h.subject.key());
+        let mut out: Vec<Hold> = self.all_docs(&self.tables.holds, "read holds").await?;
+        out.sort_by_key(|h| h.subject.key());
         Ok(out)
     }
 }
