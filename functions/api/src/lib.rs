@@ -72,8 +72,9 @@ impl Handler {
                 entry.status = Some(*status);
             }
             Err(e) => {
-                entry.decision = Decision::Refused;
-                entry.status = Some(status_of(e.kind()));
+                let status = status_of(e.kind());
+                entry.decision = if status >= 500 { Decision::Failed } else { Decision::Refused };
+                entry.status = Some(status);
                 entry.reason = Some(clip(&error_message(e)));
             }
         }
@@ -143,4 +144,35 @@ fn respond(status: i64, body: &serde_json::Value) -> ApiGatewayV2httpResponse {
     response.headers = headers;
     response.body = Some(Body::Text(body.to_string()));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(path: &str) -> ApiGatewayV2httpRequest {
+        let mut r: ApiGatewayV2httpRequest = serde_json::from_str(include_str!("../../../events/api.json")).unwrap();
+        r.raw_path = Some(path.to_string());
+        r
+    }
+
+    #[test]
+    fn an_entry_names_what_the_path_acts_on_and_stays_bounded() {
+        let nobody = Caller { arn: "arn:aws:iam::123456789012:role/x\n".into(), principal: None, application: None };
+        for (path, subject) in [
+            ("/assets/cam-1/tasks", "asset#cam-1"),
+            ("/assets/cam-1", "asset#cam-1"),
+            ("/titles/show/hold", "title#show"),
+            ("/policies/p1/enable", "policy#p1"),
+            ("/tasks/t-1", "task#t-1"),
+            ("/applications", "-"),
+        ] {
+            assert_eq!(entry(&request(path), &nobody, "POST", path).subject, subject, "{path}");
+        }
+        let long = format!("/assets/{}", "é".repeat(2000));
+        let e = entry(&request(&long), &nobody, "GET", &long);
+        assert!(e.subject.len() <= 512 && e.action.len() <= 512, "{e:?}");
+        assert_eq!(e.caller, "arn:aws:iam::123456789012:role/x\u{fffd}", "control characters do not reach the trail");
+        assert_eq!((e.at.as_str(), e.decision), ("2026-11-26T06:00:00.000Z", Decision::Refused));
+    }
 }

@@ -3,14 +3,19 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Whether the request was carried out.
+/// What became of the request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Decision {
-    /// Authorized; `status` says how it ended (absent while it runs, or if it never finished).
+    /// Authorized and carried out; `status` says how it ended (absent while it runs, or if it
+    /// never finished).
     Allowed,
-    /// Refused before anything changed: unknown caller, beyond its grants, or a legal hold.
+    /// Refused, and nothing changed: an unknown caller, beyond its grants, bad input, a legal
+    /// hold, a conflict (`status` 4xx, `reason` says which).
     Refused,
+    /// Authorized, then failed on slm's side (`status` 5xx): it may have partly happened; the
+    /// caller repeats it (requests are idempotent).
+    Failed,
 }
 
 /// One audited request.
