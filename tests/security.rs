@@ -107,6 +107,9 @@ async fn only_registered_applications_act_within_their_grants_and_every_request_
     assert_eq!(by(STRANGER, "").len(), 3, "the stranger's three requests naming cam-1: {trail:#?}");
     assert_eq!(by("anonymous", "").len(), 3, "{trail:#?}");
     assert!(by(STRANGER, "").iter().all(|e| e["decision"] == "refused" && e["status"] == 403 && e.get("application").is_none()));
+    // ...and requests naming an asset that does not exist have a trail too
+    let nope = t.audit("asset=nope").await.unwrap();
+    assert!(nope.len() == 2 && nope.iter().all(|e| e["decision"] == "refused" && e["status"] == 403), "{nope:#?}");
     // ...and the registration of the asset, by the session's application
     assert_eq!(by(CALLER, "POST /assets").len(), 1, "{trail:#?}");
 
@@ -130,6 +133,15 @@ async fn only_registered_applications_act_within_their_grants_and_every_request_
         assert_eq!(status, 400, "{bad}: {out}");
     }
 
+    // AND an auditor of one title reads the trails of that title and its assets, and no other
+    const AUDITOR: &str = "arn:aws:iam::123456789012:user/auditor";
+    let (status, _) = t.api_as(ADMIN, "PUT", "/applications", Some(json!({"principal": AUDITOR, "name": "auditor", "grants": [{"actions": ["audit"], "title_ids": ["show"]}]}))).await;
+    assert_eq!(status, 201);
+    for (target, status) in [("asset=cam-1", 200), ("title=show", 200), ("asset=cam-2", 403), ("title=other", 403), ("asset=nope", 403), (&format!("caller={ARCHIVER}") as &str, 403), ("policy=p", 403)] {
+        let (got, out) = t.api_as(AUDITOR, "GET", &format!("/audit?{target}"), None).await;
+        assert_eq!(got, status, "{target}: {out}");
+    }
+
     // WHEN the administrator removes the archiver, THEN it is a stranger; bad registrations are refused
     let (status, out) = t.api_as(ADMIN, "DELETE", &format!("/applications?principal={ARCHIVER}"), None).await;
     assert_eq!((status, &out["removed"]["name"]), (200, &json!("archiver")), "{out}");
@@ -146,7 +158,7 @@ async fn only_registered_applications_act_within_their_grants_and_every_request_
     }
     let (_, apps) = t.api_as(ADMIN, "GET", "/applications", None).await;
     let names: Vec<&str> = apps["applications"].as_array().unwrap().iter().map(|a| a["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["post-production"], "only the session's application is left");
+    assert_eq!(names, ["post-production", "auditor"], "the archiver is gone");
     t.stop().await;
 }
 

@@ -355,7 +355,7 @@ async fn hold_route(core: &AwsCore, subject: HoldSubject, body: Option<HoldBody>
 
 /// `GET /audit?asset=|title=|policy=|caller=` (exactly one), with `limit` and `after` (the
 /// previous page's `next`). An asset's or title's trail needs an audit grant on it; a
-/// caller's or a policy's, an unscoped one.
+/// caller's, a policy's or an unknown asset id's, an unscoped one.
 async fn audit_route(call: &mut Call<'_>) -> Result<(i64, serde_json::Value)> {
     let request = call.request;
     call.entry.subject = "audit".into();
@@ -366,9 +366,11 @@ async fn audit_route(call: &mut Call<'_>) -> Result<(i64, serde_json::Value)> {
     };
     let (query_of, scope) = match *kind {
         "asset" => {
-            let asset = call.asset(value).await?;
-            call.entry.subject = "audit".into();
-            (AuditQuery::Subject(format!("asset#{value}")), Some((asset.asset_type, asset.title_id)))
+            validate_id("asset", value)?;
+            // An asset's trail needs a grant on its type and title; the trail of an id no asset
+            // has (requests that named it and were refused), an unscoped one.
+            let asset = call.core.meta.get_asset(value).await?;
+            (AuditQuery::Subject(format!("asset#{value}")), asset.map(|a| (a.asset_type, a.title_id)))
         }
         "title" => {
             validate_id("title", value)?;
