@@ -164,7 +164,10 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
     println!("\n2027-10-04  the matter is settled: legal releases the hold");
     let (status, out) = s.api_as(LEGAL_APP, "DELETE", &format!("/titles/{TITLE}/hold"), None).await;
     anyhow::ensure!(status == 200, "release: {status} {out}");
-    evaluate(&s, "2027-10-05T02:00:00Z", "the next evaluation after the release").await?;
+    // The release puts the title's assets back in the due index, through the control queue.
+    s.wait_rescheduled().await?;
+    let purged = evaluate(&s, "2027-10-05T02:00:00Z", "the next evaluation after the release").await?;
+    anyhow::ensure!(purged["tasks_created"] == 1, "the purge did not follow the release: {purged}");
 
     println!("\naudit trail of tln-temp-renders (every request and policy decision on it, newest first):");
     for e in s.audit("asset=tln-temp-renders").await?.iter().filter(|e| !e["action"].as_str().unwrap_or_default().starts_with("GET ")) {
