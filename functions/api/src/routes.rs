@@ -209,7 +209,7 @@ pub(crate) async fn route(call: &mut Call<'_>) -> Result<(i64, serde_json::Value
             // The idempotency key is the caller's own: two applications using the same key ask
             // for two tasks (the second then meets the first by the conflict matrix).
             let origin = format!("request:{who}:{}", task_body.request_id);
-            let requested = core.request_task(asset_id, action, &origin, &who, &now(request)).await?;
+            let requested = core.request_task(&asset, action, &origin, &who, &now(request)).await?;
             call.entry.task_ids.push(requested.task.task_id.to_string());
             let status = if requested.created { 202 } else { 200 };
             Ok((status, serde_json::json!({ "task": json(&requested.task)?, "created": requested.created, "conflict": requested.conflict })))
@@ -234,7 +234,7 @@ pub(crate) async fn route(call: &mut Call<'_>) -> Result<(i64, serde_json::Value
             let asset = call.asset(asset_id).await?;
             call.allow(Permission::Access, Scope::asset(&asset.asset_type, &asset.title_id), format!("asset#{asset_id}")).await?;
             let today = chrono::DateTime::from_timestamp_millis(request.request_context.time_epoch).unwrap_or_default().date_naive();
-            let asset = core.record_access(asset_id, &access, today).await?;
+            let asset = core.record_access(&asset, &access, today).await?;
             Ok((200, serde_json::json!({ "asset_id": asset.asset_id, "last_access_on": asset.last_access_on, "due_at": asset.due_at })))
         }
         ("GET", ["assets", asset_id, "repairs"]) => {

@@ -4,7 +4,6 @@
 
 use super::schedule::Titles;
 use super::{Core, Metadata};
-use crate::domain::asset::validate_id;
 use crate::domain::title::parse_date;
 use crate::domain::pricing::PriceTable;
 use crate::domain::report::{AccessReport, AccessRow, TypeAssets, access_report};
@@ -28,9 +27,10 @@ pub struct AccessBody {
 }
 
 impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Sync> Core<M, O, Q, X> {
-    /// Adds the accesses and, when they are the asset's latest, puts it at its new due day.
-    pub async fn record_access(&self, asset_id: &str, body: &AccessBody, today: NaiveDate) -> Result<Asset> {
-        validate_id("asset_id", asset_id)?;
+    /// Adds the accesses to `asset` (as the caller read it, to authorize the request) and, when
+    /// they are its latest, puts it at its new due day.
+    pub async fn record_access(&self, asset: &Asset, body: &AccessBody, today: NaiveDate) -> Result<Asset> {
+        let asset_id = asset.asset_id.as_str();
         let day = parse_date("day", &body.day)?;
         // A day ahead is allowed for callers east of UTC; later is a mistake.
         if day > today + Days::new(1) {
@@ -39,11 +39,10 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
         if body.count == 0 || body.count > MAX_ACCESSES_PER_RECORD {
             return Err(Error::validation(format!("count must be 1-{MAX_ACCESSES_PER_RECORD}, got {}", body.count)));
         }
-        let asset = self.meta.get_asset(asset_id).await?.ok_or_else(|| Error::NotFound(format!("asset {asset_id}")))?;
         if asset.state == AssetState::Purged {
             return Err(Error::Conflict(format!("asset {asset_id} is purged; it cannot be read")));
         }
-        let mut after = self.meta.record_access(&asset, day, body.count).await?.ok_or_else(|| Error::NotFound(format!("asset {asset_id}")))?;
+        let mut after = self.meta.record_access(asset, day, body.count).await?.ok_or_else(|| Error::NotFound(format!("asset {asset_id}")))?;
         if after.last_access_on != asset.last_access_on && after.active_task.is_none() {
             let due = self.reschedule(&after, &self.meta.current_policies().await?, &mut Titles::default()).await?;
             after.due_at = due.map(|d| d.to_string());

@@ -1,7 +1,6 @@
 //! Requesting a task on an asset: validated, persisted once, its execution started.
 
 use super::{Metadata, Core, ExecutionInput};
-use crate::domain::asset::validate_id;
 use crate::domain::conflict::{self, Answer};
 use crate::domain::{Action, Asset, AssetState, RestoreTier, TaskCounters, TaskId, TaskStatus};
 use crate::error::{Error, Result};
@@ -18,12 +17,12 @@ pub struct Requested {
 }
 
 impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Sync> Core<M, O, Q, X> {
-    /// `origin` names what asked: "request:<principal>:<id>" for API calls; the same origin makes
-    /// the same task.
-    pub async fn request_task(&self, asset_id: &str, action: Action, origin: &str, caller: &str, now: &str) -> Result<Requested> {
-        validate_id("asset_id", asset_id)?;
+    /// Requests `action` on `asset` (as the caller read it, to authorize the request). `origin`
+    /// names what asked: "request:<principal>:<id>" for API calls; the same origin makes the same
+    /// task.
+    pub async fn request_task(&self, asset: &Asset, action: Action, origin: &str, caller: &str, now: &str) -> Result<Requested> {
+        let asset_id = asset.asset_id.as_str();
         action.validate()?;
-        let asset = self.meta.get_asset(asset_id).await?.ok_or_else(|| Error::NotFound(format!("asset {asset_id}")))?;
         if asset.state == AssetState::Purged {
             return Err(Error::Conflict(format!("asset {asset_id} is purged; nothing is left to {}", action.name())));
         }
@@ -36,15 +35,15 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
             )));
         }
         if action == Action::Purge
-            && let Some(why) = self.purge_blocked(&asset).await?
+            && let Some(why) = self.purge_blocked(asset).await?
         {
             return Err(Error::Conflict(format!("purge refused: {why}")));
         }
-        let requested = match self.start_task(&asset, action, origin, caller, now, None).await? {
+        let requested = match self.start_task(asset, action, origin, caller, now, None).await? {
             Created::New(task) => Requested { task, created: true, conflict: None },
             Created::Existing(task) => Requested { task, created: false, conflict: None },
             Created::AssetBusy { active_task, queued_task, .. } => {
-                let task = self.new_task(&asset, action, origin, caller, now, None, TaskStatus::Queued);
+                let task = self.new_task(asset, action, origin, caller, now, None, TaskStatus::Queued);
                 self.meet(task, &active_task, queued_task.as_deref()).await?
             }
         };

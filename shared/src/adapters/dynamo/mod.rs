@@ -539,6 +539,18 @@ impl DynamoStore {
 }
 
 /// Whether a transaction was cancelled by one of its conditions (as opposed to failing).
+impl DynamoStore {
+    /// Writes the items in one transaction: true when it was applied, false when a condition
+    /// cancelled it.
+    async fn transact<const N: usize>(&self, items: [TransactWriteItem; N], operation: &'static str) -> Result<bool> {
+        match self.client.transact_write_items().set_transact_items(Some(items.into())).send().await {
+            Ok(_) => Ok(true),
+            Err(e) if transaction_cancelled(&e) => Ok(false),
+            Err(e) => Err(sdk_error(operation, e)),
+        }
+    }
+}
+
 fn transaction_cancelled<R>(e: &aws_smithy_runtime_api::client::result::SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError, R>) -> bool {
     matches!(e.as_service_error(), Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(_)))
 }
@@ -700,18 +712,7 @@ impl PolicyStore for DynamoStore {
             .condition_expression("attribute_not_exists(policy_id)")
             .build()
             .map_err(|e| Error::dependency("build policy version", e))?;
-        let res = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(head).build())
-            .transact_items(TransactWriteItem::builder().put(version).build())
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) if transaction_cancelled(&e) => Ok(false),
-            Err(e) => Err(sdk_error("store policy", e)),
-        }
+        self.transact([TransactWriteItem::builder().put(head).build(), TransactWriteItem::builder().put(version).build()], "store policy").await
     }
 
     async fn get_policy(&self, policy_id: &str, version: Option<u32>) -> Result<Option<Policy>> {
@@ -1017,16 +1018,8 @@ impl DynamoStore {
             .condition_expression("attribute_not_exists(task_id)")
             .build()
             .map_err(|e| Error::dependency("build task put", e))?;
-        let res = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(put).build())
-            .transact_items(TransactWriteItem::builder().update(asset).build())
-            .send()
-            .await;
-        let Err(err) = res else { return Ok(Created::New(task.clone())) };
-        if !transaction_cancelled(&err) {
-            return Err(sdk_error(what, err));
+        if self.transact([TransactWriteItem::builder().put(put).build(), TransactWriteItem::builder().update(asset).build()], what).await? {
+            return Ok(Created::New(task.clone()));
         }
         if let Some(existing) = self.get_task(&task.task_id).await? {
             return Ok(Created::Existing(existing));
@@ -1124,19 +1117,9 @@ impl TaskStore for DynamoStore {
             .expression_attribute_values(":queued", s(TaskStatus::Queued.as_str()))
             .build()
             .map_err(|e| Error::dependency("build promotion", e))?;
-        let res = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(take).build())
-            .transact_items(TransactWriteItem::builder().update(pending).build())
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(Some(Task { status: TaskStatus::Pending, ..task })),
-            // Another promotion won, or a task took the asset first: nothing for this caller.
-            Err(e) if transaction_cancelled(&e) => Ok(None),
-            Err(e) => Err(sdk_error("promote queued task", e)),
-        }
+        let items = [TransactWriteItem::builder().update(take).build(), TransactWriteItem::builder().update(pending).build()];
+        // Cancelled: another promotion won, or a task took the asset first: nothing for this caller.
+        Ok(self.transact(items, "promote queued task").await?.then_some(Task { status: TaskStatus::Pending, ..task }))
     }
 
     async fn get_task(&self, task_id: &TaskId) -> Result<Option<Task>> {
