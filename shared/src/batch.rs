@@ -23,6 +23,11 @@ where
             async move {
                 match fut.await {
                     Ok(()) => None,
+                    // A transient failure is expected under load and comes back by itself.
+                    Err(e) if e.is_retryable() => {
+                        tracing::warn!(error = %e.chain(), kind = e.kind().as_str(), "message failed; it will be delivered again");
+                        Some(id)
+                    }
                     Err(e) => {
                         tracing::error!(error = %e.chain(), kind = e.kind().as_str(), "message failed");
                         Some(id)

@@ -1,6 +1,7 @@
 //! The local stack: the template's resources on an emulator (moto in server mode), and the
 //! event-source runner that does for it what the Lambda service does on AWS.
 
+pub mod faults;
 pub mod provision;
 pub mod runner;
 pub mod session;

@@ -9,6 +9,7 @@ use chrono::Utc;
 use futures::{StreamExt, TryStreamExt};
 use serde_json::Value;
 use slm_core::adapters::{Clients, RequestCounter};
+use crate::faults::FaultInjector;
 use crate::runner::RunnerOptions;
 use crate::{Runner, Stack, Template};
 use std::collections::{BTreeMap, HashMap};
@@ -39,6 +40,8 @@ pub struct Options {
     pub register_new: bool,
     pub runner: RunnerOptions,
     pub parameters: BTreeMap<String, String>,
+    /// Faults injected into the functions' (and the API's) requests, not the session's own.
+    pub faults: Option<FaultInjector>,
 }
 
 
@@ -70,7 +73,11 @@ impl Session {
         let counter = RequestCounter::default();
         let config = crate::sdk_config(&endpoint).await;
         // The functions and the API count their requests; the session's own looking does not.
-        let counted = Clients::new(&config, Some(&counter));
+        let counted = Clients::instrumented(&config, |service| {
+            let mut interceptors = vec![counter.for_service(service)];
+            interceptors.extend(options.faults.as_ref().map(|f| f.for_service(service)));
+            interceptors
+        });
         let clients = Clients::new(&config, None);
         let id = &uuid::Uuid::new_v4().simple().to_string()[..8];
         let prefix = format!("{name}-{id}");

@@ -2,7 +2,8 @@
 //! AWS_ENDPOINT_URL (and its per-service variants), so the same code runs against AWS or an emulator.
 
 use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_config::retry::RetryConfig;
+use aws_smithy_runtime_api::client::interceptors::{Intercept, SharedInterceptor};
 use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
@@ -28,20 +29,33 @@ impl Clients {
 
     /// Builds every client from one configuration; with a counter, every request attempt is counted.
     pub fn new(config: &aws_config::SdkConfig, counter: Option<&RequestCounter>) -> Self {
+        Self::instrumented(config, |service| counter.map(|c| c.for_service(service)).into_iter().collect())
+    }
+
+    /// Builds every client with the interceptors `extra` gives for each service (by its signing
+    /// name): request counters for benchmarks, the local stack's fault injection.
+    pub fn instrumented(config: &aws_config::SdkConfig, extra: impl Fn(&'static str) -> Vec<SharedInterceptor>) -> Self {
+        // Throttling is retried with the client-side rate limiting of adaptive mode, and a few
+        // more attempts than the default three: a burst of SlowDown or throughput errors slows
+        // the client down instead of failing the call.
+        let retry = RetryConfig::adaptive().with_max_attempts(RETRY_ATTEMPTS);
         macro_rules! client {
             ($sdk:ident, $name:literal, $extra:expr) => {{
                 let mut b = $sdk::config::Builder::from(config);
+                b.set_retry_config(Some(retry.clone()));
                 $extra(&mut b);
-                if let Some(c) = counter {
-                    b = b.interceptor(c.for_service($name));
+                for interceptor in extra($name) {
+                    b.push_interceptor(interceptor);
                 }
                 $sdk::Client::from_conf(b.build())
             }};
         }
+        // Path-style addressing only for an endpoint override (an emulator on a loopback port
+        // has no bucket subdomains); on AWS, virtual-hosted style as S3 recommends.
+        let path_style = config.endpoint_url().is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
         Clients {
-            // Path-style addressing: emulators on a loopback port have no bucket subdomains.
             s3: client!(aws_sdk_s3, "s3", |b: &mut aws_sdk_s3::config::Builder| {
-                b.set_force_path_style(Some(true));
+                b.set_force_path_style(Some(path_style));
             }),
             dynamodb: client!(aws_sdk_dynamodb, "dynamodb", |_b: &mut aws_sdk_dynamodb::config::Builder| {}),
             sqs: client!(aws_sdk_sqs, "sqs", |_b: &mut aws_sdk_sqs::config::Builder| {}),
@@ -51,6 +65,9 @@ impl Clients {
     }
 }
 
+/// Attempts per SDK call, the first included.
+pub const RETRY_ATTEMPTS: u32 = 5;
+
 /// Counts request attempts per service and operation, for benchmarks (requests per object).
 #[derive(Clone, Debug, Default)]
 pub struct RequestCounter {
@@ -58,8 +75,9 @@ pub struct RequestCounter {
 }
 
 impl RequestCounter {
-    fn for_service(&self, service: &'static str) -> CountingInterceptor {
-        CountingInterceptor { service, counter: self.clone() }
+    /// The counting interceptor for one service's client.
+    pub fn for_service(&self, service: &'static str) -> SharedInterceptor {
+        SharedInterceptor::new(CountingInterceptor { service, counter: self.clone() })
     }
 
     fn bump(&self, key: String) {

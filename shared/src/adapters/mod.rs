@@ -14,14 +14,14 @@ pub use sqs::SqsQueues;
 
 use crate::error::Error;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 
 /// Maps an SDK error to the core's error classes: throttling, timeouts and 5xx are retryable,
 /// the rest is a dependency failure that keeps its source.
-pub(crate) fn sdk_error<E, R>(operation: &'static str, err: SdkError<E, R>) -> Error
+pub(crate) fn sdk_error<E>(operation: &'static str, err: SdkError<E, HttpResponse>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
 {
     if is_transient(&err) {
         Error::retryable(operation, err)
@@ -30,24 +30,86 @@ where
     }
 }
 
-pub(crate) fn is_transient<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
+/// Error codes the services document as throttling or transient (S3, DynamoDB, SQS, Step
+/// Functions, SNS), the same list the SDK's retry classifier keeps, and DynamoDB's
+/// TransactionConflict.
+const TRANSIENT_CODES: [&str; 24] = [
+    "SlowDown",
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "BandwidthLimitExceeded",
+    "LimitExceededException",
+    "PriorRequestNotComplete",
+    "TransactionInProgressException",
+    "TransactionConflictException",
+    "KMS.ThrottlingException",
+    "KmsThrottled",
+    "InternalError",
+    "InternalFailure",
+    "InternalServerError",
+    "InternalServerErrorException",
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+    "RequestTimeout",
+    "RequestTimeoutException",
+];
+
+/// Whether retrying the same call later can succeed: timeouts, connection failures, unreadable
+/// answers, 5xx and 429 whatever their body says (an emulator's 500 may carry no code at all),
+/// and the documented throttling and transient codes.
+pub(crate) fn is_transient<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> bool {
     match err {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
         SdkError::ServiceError(se) => {
-            let code = se.err().code().unwrap_or_default();
-            const TRANSIENT: [&str; 9] = [
-                "SlowDown",
-                "ThrottlingException",
-                "Throttling",
-                "ProvisionedThroughputExceededException",
-                "RequestLimitExceeded",
-                "InternalError",
-                "InternalServerError",
-                "ServiceUnavailable",
-                "RequestTimeout",
-            ];
-            TRANSIENT.contains(&code)
+            let status = se.raw().status().as_u16();
+            status >= 500 || status == 429 || TRANSIENT_CODES.contains(&se.err().code().unwrap_or_default())
         }
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_s3::operation::list_object_versions::ListObjectVersionsError;
+    use aws_smithy_runtime_api::http::StatusCode;
+    use aws_smithy_types::body::SdkBody;
+    use aws_smithy_types::error::ErrorMetadata;
+
+    fn answer(status: u16, code: Option<&str>) -> SdkError<ListObjectVersionsError, HttpResponse> {
+        let mut meta = ErrorMetadata::builder();
+        if let Some(c) = code {
+            meta = meta.code(c);
+        }
+        let raw = HttpResponse::new(StatusCode::try_from(status).unwrap(), SdkBody::empty());
+        SdkError::service_error(ListObjectVersionsError::generic(meta.build()), raw)
+    }
+
+    #[test]
+    fn a_5xx_without_a_code_is_transient() {
+        assert!(is_transient(&answer(500, None)));
+        assert!(is_transient(&answer(503, Some("SlowDown"))));
+        assert!(is_transient(&answer(429, None)));
+    }
+
+    #[test]
+    fn throttling_and_transaction_conflicts_are_transient_whatever_their_status() {
+        assert!(is_transient(&answer(400, Some("ThrottlingException"))));
+        assert!(is_transient(&answer(400, Some("ProvisionedThroughputExceededException"))));
+        assert!(is_transient(&answer(400, Some("TransactionConflictException"))));
+    }
+
+    #[test]
+    fn refusals_are_permanent() {
+        assert!(!is_transient(&answer(403, Some("AccessDenied"))));
+        assert!(!is_transient(&answer(404, Some("NoSuchKey"))));
+        assert!(!is_transient(&answer(412, None)));
+        assert!(!is_transient(&answer(400, Some("ConditionalCheckFailedException"))));
     }
 }

@@ -13,6 +13,9 @@ use chrono::NaiveDate;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
 use aws_sdk_dynamodb::types::{AttributeValue as AV, KeysAndAttributes, Put, PutRequest, ReturnValue, TransactWriteItem, Update, WriteRequest};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -98,10 +101,9 @@ fn is_conditional_failure<E: ProvideErrorMetadata>(e: &E) -> bool {
 }
 
 /// The result of a conditional write: None when its condition did not hold.
-fn conditional<T, E, R>(operation: &'static str, res: std::result::Result<T, aws_smithy_runtime_api::client::result::SdkError<E, R>>) -> Result<Option<T>>
+fn conditional<T, E>(operation: &'static str, res: std::result::Result<T, SdkError<E, HttpResponse>>) -> Result<Option<T>>
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
 {
     match res {
         Ok(out) => Ok(Some(out)),
@@ -530,7 +532,7 @@ impl DynamoStore {
                     if attempt > 8 {
                         return Err(Error::retryable(operation, "unprocessed items after 8 attempts"));
                     }
-                    tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
+                    tokio::time::sleep(jittered_backoff(attempt)).await;
                 }
             }
         }
@@ -538,21 +540,71 @@ impl DynamoStore {
     }
 }
 
-/// Whether a transaction was cancelled by one of its conditions (as opposed to failing).
 impl DynamoStore {
     /// Writes the items in one transaction: true when it was applied, false when a condition
-    /// cancelled it.
+    /// cancelled it. A cancellation for a conflicting transaction or throttling is retried here,
+    /// with backoff and jitter, then answered as retryable.
     async fn transact<const N: usize>(&self, items: [TransactWriteItem; N], operation: &'static str) -> Result<bool> {
-        match self.client.transact_write_items().set_transact_items(Some(items.into())).send().await {
-            Ok(_) => Ok(true),
-            Err(e) if transaction_cancelled(&e) => Ok(false),
-            Err(e) => Err(sdk_error(operation, e)),
+        const ATTEMPTS: u32 = 5;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let res = self.client.transact_write_items().set_transact_items(Some(items.to_vec())).send().await;
+            let err = match res {
+                Ok(_) => return Ok(true),
+                Err(e) => e,
+            };
+            match cancellation(&err) {
+                Some(Cancellation::Condition) => return Ok(false),
+                Some(Cancellation::Transient) if attempt < ATTEMPTS => {
+                    tracing::debug!(operation, attempt, "transaction cancelled by a conflict or throttling; retrying");
+                    tokio::time::sleep(jittered_backoff(attempt)).await;
+                }
+                Some(Cancellation::Transient) => return Err(Error::retryable(operation, err)),
+                Some(Cancellation::Refused) | None => return Err(sdk_error(operation, err)),
+            }
         }
     }
 }
 
-fn transaction_cancelled<R>(e: &aws_smithy_runtime_api::client::result::SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError, R>) -> bool {
-    matches!(e.as_service_error(), Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(_)))
+/// Why DynamoDB cancelled a transaction, read from its CancellationReasons.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cancellation {
+    /// One of its conditions did not hold: a decision, not a failure.
+    Condition,
+    /// Another transaction on the same items, or throttling: retry.
+    Transient,
+    /// Anything else (ValidationError, ItemCollectionSizeLimitExceeded): retrying cannot help.
+    Refused,
+}
+
+/// None when the error is not a cancellation at all.
+fn cancellation(e: &SdkError<TransactWriteItemsError, HttpResponse>) -> Option<Cancellation> {
+    let Some(TransactWriteItemsError::TransactionCanceledException(c)) = e.as_service_error() else { return None };
+    Some(cancellation_by_reasons(c.cancellation_reasons().iter().filter_map(|r| r.code())))
+}
+
+/// A failed condition decides whatever else happened to the other items; with none, a conflict
+/// or throttling makes the whole transaction worth retrying. A cancellation without reasons
+/// (AWS always gives them; an emulator may not) is read as a condition, as before reasons
+/// were read.
+fn cancellation_by_reasons<'a>(codes: impl Iterator<Item = &'a str>) -> Cancellation {
+    let codes: Vec<&str> = codes.filter(|c| *c != "None").collect();
+    if codes.is_empty() || codes.contains(&"ConditionalCheckFailed") {
+        Cancellation::Condition
+    } else if codes.iter().all(|c| matches!(*c, "TransactionConflict" | "ThrottlingError" | "ProvisionedThroughputExceeded" | "RequestLimitExceeded")) {
+        Cancellation::Transient
+    } else {
+        Cancellation::Refused
+    }
+}
+
+/// 50 ms doubled per attempt, capped at 5 s, with full jitter (AWS's recommended backoff).
+pub(crate) fn jittered_backoff(attempt: u32) -> Duration {
+    let cap = Duration::from_millis(50u64 << attempt.min(7)).min(Duration::from_secs(5));
+    // The clock's nanoseconds are jitter enough to spread concurrent retries apart.
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    cap.mul_f64(f64::from(nanos % 1000) / 1000.0)
 }
 
 impl AccessStore for DynamoStore {
@@ -906,7 +958,7 @@ impl DynamoStore {
                         if attempt > 8 {
                             return Err(Error::retryable("read file steps", "unprocessed keys after 8 attempts"));
                         }
-                        tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
+                        tokio::time::sleep(jittered_backoff(attempt)).await;
                         request = rest;
                     }
                     _ => break,
@@ -1264,5 +1316,40 @@ impl TaskStore for DynamoStore {
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(codes: &[&'static str]) -> Cancellation {
+        cancellation_by_reasons(codes.iter().copied())
+    }
+
+    #[test]
+    fn a_failed_condition_is_a_decision_whatever_the_other_items_say() {
+        assert_eq!(read(&["None", "ConditionalCheckFailed"]), Cancellation::Condition);
+        assert_eq!(read(&["TransactionConflict", "ConditionalCheckFailed"]), Cancellation::Condition);
+    }
+
+    #[test]
+    fn conflicts_and_throttling_are_retried() {
+        assert_eq!(read(&["None", "TransactionConflict"]), Cancellation::Transient);
+        assert_eq!(read(&["ThrottlingError", "ProvisionedThroughputExceeded"]), Cancellation::Transient);
+    }
+
+    #[test]
+    fn other_reasons_are_refusals_and_no_reasons_a_condition() {
+        assert_eq!(read(&["ValidationError"]), Cancellation::Refused);
+        assert_eq!(read(&["TransactionConflict", "ItemCollectionSizeLimitExceeded"]), Cancellation::Refused);
+        assert_eq!(read(&[]), Cancellation::Condition);
+    }
+
+    #[test]
+    fn backoff_stays_under_its_cap() {
+        for attempt in 1..20 {
+            assert!(jittered_backoff(attempt) <= Duration::from_secs(5));
+        }
     }
 }

@@ -1,0 +1,99 @@
+//! Transient errors never fail a file: S3 5xx and SlowDown, DynamoDB throttling and transaction
+//! conflicts, SQS 5xx, injected between the functions and the emulator, are retried (by the SDK,
+//! in place, or by the message coming back) until the task succeeds; only a permanent answer
+//! fails a file.
+
+use serde_json::json;
+use slm_e2e::{Options, TestStack, tally};
+use slm_local::faults::{Fault, FaultInjector, FaultRule};
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(300);
+
+fn counters(task: &serde_json::Value) -> (i64, i64, i64, i64) {
+    let n = |k: &str| task["counters"][k].as_i64().unwrap_or(-1);
+    (n("planned"), n("succeeded"), n("failed"), n("skipped"))
+}
+
+async fn stack_with(name: &str, versioned: bool, rules: Vec<FaultRule>) -> (TestStack, FaultInjector) {
+    let faults = FaultInjector::start(rules, 11).await.unwrap();
+    let options = Options { versioned, faults: Some(faults.clone()), ..Default::default() };
+    (TestStack::start_with(name, options).await.unwrap(), faults)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_purge_whose_version_listings_answer_500_without_a_code_succeeds_once_they_recover() {
+    // GIVEN a versioned bucket of 3 files whose first 15 ListObjectVersions answer a bare 500:
+    // every listing exhausts the SDK's 5 attempts, as the emulator's own 500s did in the demo,
+    // so the work message fails and comes back
+    let (t, faults) = stack_with("transient-purge", true, vec![FaultRule::first(15, "s3", "ListObjectVersions", Fault::BareInternalError)]).await;
+    faults.set_active(false);
+    t.put_objects("show/tmp/", 3, 16).await.unwrap();
+    t.register("tmp-1", "show/tmp/", "temp_render").await.unwrap();
+    faults.set_active(true);
+
+    // WHEN the asset is purged
+    let purge = t.request("tmp-1", json!({"action": "purge", "request_id": "p"})).await.unwrap();
+    let task = t.wait_task(&purge, WAIT).await.unwrap();
+
+    // THEN the faults happened, no file failed, and nothing of the asset is left
+    assert_eq!(faults.injected(), vec![15]);
+    assert_eq!(task["status"], "SUCCEEDED", "{task}");
+    assert_eq!(counters(&task), (3, 3, 0, 0));
+    assert_eq!(t.all_versions("show/tmp/").await.unwrap(), vec![]);
+    let files = t.file_items("tmp-1").await.unwrap();
+    assert_eq!(tally(files.values().map(|f| f["file_state"].as_str())), [("PURGED".to_string(), 3)].into());
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_archive_under_slowdown_internal_errors_and_throttling_moves_every_file() {
+    // GIVEN S3 answering SlowDown and InternalError, DynamoDB throttling the file transitions and
+    // SQS failing the planner's sends, each a few times in a row
+    let rules = vec![
+        FaultRule::first(30, "s3", "CopyObject", Fault::S3SlowDown),
+        FaultRule::first(8, "s3", "HeadObject", Fault::S3InternalError),
+        FaultRule::first(4, "dynamodb", "UpdateItem", Fault::DynamoThroughput),
+        FaultRule::first(3, "dynamodb", "Query", Fault::DynamoThrottling),
+        FaultRule::first(3, "sqs", "SendMessage", Fault::ServiceUnavailable),
+    ];
+    let (t, faults) = stack_with("transient-archive", false, rules).await;
+    faults.set_active(false);
+    t.put_objects("show/cam/", 40, 64).await.unwrap();
+    t.register("cam-1", "show/cam/", "camera_original").await.unwrap();
+    faults.set_active(true);
+
+    // WHEN it is archived to DEEP_ARCHIVE
+    let archive = t.request("cam-1", json!({"action": "archive", "storage_class": "DEEP_ARCHIVE", "request_id": "a"})).await.unwrap();
+    let task = t.wait_task(&archive, WAIT).await.unwrap();
+
+    // THEN every fault was injected, and every object and file item is archived, none failed
+    assert_eq!(faults.injected(), vec![30, 8, 4, 3, 3]);
+    assert_eq!(task["status"], "SUCCEEDED", "{task}");
+    assert_eq!(counters(&task), (40, 40, 0, 0));
+    let classes = t.classes("show/cam/").await.unwrap();
+    assert_eq!(tally(classes.values().map(String::as_str)), [("DEEP_ARCHIVE".to_string(), 40)].into());
+    let files = t.file_items("cam-1").await.unwrap();
+    assert_eq!(tally(files.values().map(|f| f["file_state"].as_str())), [("ARCHIVED".to_string(), 40)].into());
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_task_request_whose_transaction_meets_a_conflict_is_retried_and_creates_one_task() {
+    // GIVEN DynamoDB cancelling the first three transactions for a conflicting transaction
+    let (t, faults) = stack_with("transient-conflict", false, vec![FaultRule::first(3, "dynamodb", "TransactWriteItems", Fault::DynamoTransactionConflict)]).await;
+    faults.set_active(false);
+    t.put_objects("show/ed/", 3, 16).await.unwrap();
+    t.register("ed-1", "show/ed/", "editorial").await.unwrap();
+    faults.set_active(true);
+
+    // WHEN a task is requested
+    let (status, out) = t.api("POST", "/assets/ed-1/tasks", Some(json!({"action": "archive", "storage_class": "GLACIER", "request_id": "c"}))).await;
+
+    // THEN the conflicts were retried, not read as a refusal: the task was created and runs
+    assert_eq!(faults.injected(), vec![3]);
+    assert_eq!(status, 202, "{out}");
+    let task = t.wait_task(out["task"]["task_id"].as_str().unwrap(), WAIT).await.unwrap();
+    assert_eq!(task["status"], "SUCCEEDED", "{task}");
+    t.stop().await;
+}
