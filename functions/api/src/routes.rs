@@ -87,14 +87,31 @@ impl DryRunBody {
 }
 
 fn body<T: serde::de::DeserializeOwned>(request: &ApiGatewayV2httpRequest) -> Result<T> {
+    let raw = body_text(request)?;
+    slm_core::json::parse("request body", &raw)
+}
+
+/// The body as text. API Gateway's payload v2 base64-encodes a body whose content type is not
+/// text or JSON (`isBase64Encoded`); the JSON inside is the same.
+fn body_text(request: &ApiGatewayV2httpRequest) -> Result<std::borrow::Cow<'_, str>> {
+    use base64::Engine;
     let raw = request.body.as_deref().unwrap_or_default();
-    if raw.len() > crate::MAX_BODY_BYTES {
+    // Base64 is 4/3 of its content: bound the encoded length before decoding anything.
+    let limit = if request.is_base64_encoded { crate::MAX_BODY_BYTES.div_ceil(3) * 4 } else { crate::MAX_BODY_BYTES };
+    if raw.len() > limit {
         return Err(Error::validation(format!("body is larger than {} bytes", crate::MAX_BODY_BYTES)));
     }
-    if request.is_base64_encoded {
-        return Err(Error::validation("body must be JSON text, not base64"));
+    if !request.is_base64_encoded {
+        return Ok(std::borrow::Cow::Borrowed(raw));
     }
-    slm_core::json::parse("request body", raw)
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(raw)
+        .map_err(|e| Error::validation(format!("body is marked base64 but is not: {e}")))?;
+    let text = String::from_utf8(bytes).map_err(|_| Error::validation("body must be UTF-8 JSON"))?;
+    if text.len() > crate::MAX_BODY_BYTES {
+        return Err(Error::validation(format!("body is larger than {} bytes", crate::MAX_BODY_BYTES)));
+    }
+    Ok(std::borrow::Cow::Owned(text))
 }
 
 /// The caller as API Gateway's IAM authorizer authenticated it ("-" when the request carries
@@ -447,6 +464,30 @@ mod tests {
         let b: TaskBody = body(&request).unwrap();
         assert_eq!(b.to_action().unwrap(), Action::Archive { storage_class: StorageClass::DeepArchive });
         assert_eq!(now(&request), "2026-11-26T06:00:00Z");
+    }
+
+    #[test]
+    fn a_base64_body_is_decoded_as_api_gateway_sends_it() {
+        use base64::Engine;
+        let mut request: ApiGatewayV2httpRequest = serde_json::from_str(include_str!("../../../events/api.json")).unwrap();
+        let json = request.body.clone().unwrap();
+        request.body = Some(base64::engine::general_purpose::STANDARD.encode(&json));
+        request.is_base64_encoded = true;
+        let b: TaskBody = body(&request).unwrap();
+        assert_eq!(b.to_action().unwrap(), Action::Archive { storage_class: StorageClass::DeepArchive });
+    }
+
+    #[test]
+    fn a_body_marked_base64_that_is_not_or_is_not_utf8_is_refused() {
+        use base64::Engine;
+        let mut request: ApiGatewayV2httpRequest = serde_json::from_str(include_str!("../../../events/api.json")).unwrap();
+        request.is_base64_encoded = true;
+        request.body = Some("{not base64}".into());
+        assert!(body::<TaskBody>(&request).unwrap_err().to_string().contains("not"));
+        request.body = Some(base64::engine::general_purpose::STANDARD.encode([0xff, 0xfe, b'{']));
+        assert!(body::<TaskBody>(&request).unwrap_err().to_string().contains("UTF-8"));
+        request.body = Some(base64::engine::general_purpose::STANDARD.encode(vec![b' '; crate::MAX_BODY_BYTES + 1]));
+        assert!(body::<TaskBody>(&request).unwrap_err().to_string().contains("larger"));
     }
 
     #[test]

@@ -152,3 +152,48 @@ pub fn getatt_target(v: &Value) -> Option<String> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc() -> Value {
+        serde_yaml_ng::from_str(&std::fs::read_to_string(crate::repo_root().join("template.yaml")).unwrap()).unwrap()
+    }
+
+    fn number(v: Option<&Value>) -> Option<u64> {
+        v.and_then(Value::as_u64)
+    }
+
+    #[test]
+    fn every_queue_a_function_reads_stays_invisible_six_times_its_timeout() {
+        // Lambda's guide for SQS event sources: at least six times the function's timeout, so a
+        // batch is not delivered to a second invocation while the first still works on it.
+        let doc = doc();
+        let t = Template::load_default().unwrap();
+        let global = number(get(&doc, "Globals").and_then(|g| get(g, "Function")).and_then(|f| get(f, "Timeout"))).unwrap_or(3);
+        let mut checked = 0;
+        for f in t.functions().unwrap() {
+            let timeout = number(get(&t.resources[&f.logical_id].properties, "Timeout")).unwrap_or(global);
+            for source in &f.sqs {
+                let visibility = number(get(&t.resources[&source.queue].properties, "VisibilityTimeout")).unwrap_or(30);
+                assert!(visibility >= 6 * timeout, "{}: {} visibility {visibility}s < 6 x {timeout}s", f.logical_id, source.queue);
+                checked += 1;
+            }
+        }
+        assert!(checked >= 4, "only {checked} event sources found");
+    }
+
+    #[test]
+    fn the_registry_survives_the_deletion_or_replacement_of_the_stack() {
+        let doc = doc();
+        let resources = get(&doc, "Resources").and_then(Value::as_mapping).unwrap();
+        let tables: Vec<_> = resources.iter().filter(|(_, r)| get(r, "Type").and_then(Value::as_str) == Some("AWS::DynamoDB::Table")).collect();
+        assert!(tables.len() >= 10);
+        for (id, r) in tables {
+            for policy in ["DeletionPolicy", "UpdateReplacePolicy"] {
+                assert_eq!(get(r, policy).and_then(Value::as_str), Some("Retain"), "{id:?} {policy}");
+            }
+        }
+    }
+}
