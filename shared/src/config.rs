@@ -34,9 +34,12 @@ pub struct Config {
     pub file_shards: u32,
     /// S3 calls a worker runs at once within one batch.
     pub worker_concurrency: usize,
-    /// Objects larger than this are copied part by part.
+    /// Objects larger than this are copied part by part, resumably across invocations.
     pub multipart_threshold_bytes: u64,
     pub multipart_part_bytes: u64,
+    /// Time a worker keeps before its invocation's deadline: no object action or part copy
+    /// starts later than this before it (one part or one single copy must fit in it).
+    pub work_deadline_margin: std::time::Duration,
     /// Most tasks one policy evaluation starts; the rest wait for the next scheduled run.
     pub evaluation_max_starts: usize,
     /// How long a task may stand still (or a PENDING or QUEUED task wait) before the reconciler
@@ -88,8 +91,9 @@ impl Config {
             plan_pages_per_invocation: optional(&get, "PLAN_PAGES_PER_INVOCATION", 4)?,
             file_shards: optional(&get, "FILE_SHARDS", 16)?,
             worker_concurrency: optional(&get, "WORKER_CONCURRENCY", 16)?,
-            multipart_threshold_bytes: optional(&get, "MULTIPART_THRESHOLD_BYTES", crate::domain::multipart::SINGLE_COPY_LIMIT)?,
+            multipart_threshold_bytes: optional(&get, "MULTIPART_THRESHOLD_BYTES", 1 << 30)?,
             multipart_part_bytes: optional(&get, "MULTIPART_PART_BYTES", 512 * 1024 * 1024)?,
+            work_deadline_margin: std::time::Duration::from_millis(optional(&get, "WORK_DEADLINE_MARGIN_MS", 60_000)?),
             evaluation_max_starts: optional(&get, "EVALUATION_MAX_STARTS", 200)?,
             reconcile_grace_seconds: optional(&get, "RECONCILE_GRACE_SECONDS", 900)?,
             reconcile_keys_per_message: optional(&get, "RECONCILE_KEYS_PER_MESSAGE", 1000)?,

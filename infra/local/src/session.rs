@@ -98,7 +98,7 @@ impl Session {
                 .send()
                 .await?;
         }
-        let how = slm_core::adapters::s3::Connection { keep_existing: false, register_new: options.register_new };
+        let how = slm_core::adapters::s3::Connection { keep_existing: false, register_new: options.register_new, abort_incomplete_uploads_days: Some(7) };
         slm_core::adapters::s3::connect_bucket(&clients.s3, &bucket, &stack.queue("S3EventsQueue")?.arn, how).await?;
         let api_config = crate::runner::function_config(stack.function("slm-api")?, &options.runner.env_overrides)?;
         let api = slm_api::Handler::new(&counted, api_config.clone());
