@@ -42,6 +42,8 @@ pub struct Config {
     pub work_deadline_margin: std::time::Duration,
     /// Most tasks one policy evaluation starts; the rest wait for the next scheduled run.
     pub evaluation_max_starts: usize,
+    /// Time the evaluator keeps before its invocation's deadline: no task starts later.
+    pub evaluation_deadline_margin: std::time::Duration,
     /// How long a task may stand still (or a PENDING or QUEUED task wait) before the reconciler
     /// looks at it.
     pub reconcile_grace_seconds: i64,
@@ -58,6 +60,18 @@ pub struct Config {
     pub admin_principal: Option<String>,
     /// Days an audit entry is kept (its TTL).
     pub audit_retention_days: i64,
+    /// The stack-wide S3 request rates the workers share.
+    pub rates: Rates,
+}
+
+/// Stack-wide S3 request rates per action (per second), shared by the worker invocations: each
+/// paces itself at its share, the rate divided by `worker_max_concurrency`. 0: not paced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rates {
+    pub copy_per_second: u32,
+    pub restore_per_second: u32,
+    pub delete_per_second: u32,
+    pub worker_max_concurrency: u32,
 }
 
 /// Largest batch: one transaction holds the batch's file transitions plus the task counter.
@@ -95,6 +109,7 @@ impl Config {
             multipart_part_bytes: optional(&get, "MULTIPART_PART_BYTES", 512 * 1024 * 1024)?,
             work_deadline_margin: std::time::Duration::from_millis(optional(&get, "WORK_DEADLINE_MARGIN_MS", 60_000)?),
             evaluation_max_starts: optional(&get, "EVALUATION_MAX_STARTS", 200)?,
+            evaluation_deadline_margin: std::time::Duration::from_millis(optional(&get, "EVALUATION_DEADLINE_MARGIN_MS", 10_000)?),
             reconcile_grace_seconds: optional(&get, "RECONCILE_GRACE_SECONDS", 900)?,
             reconcile_keys_per_message: optional(&get, "RECONCILE_KEYS_PER_MESSAGE", 1000)?,
             inventory_chunk_bytes: optional(&get, "INVENTORY_CHUNK_BYTES", 1 << 20)?,
@@ -108,6 +123,14 @@ impl Config {
                 .map(|v| crate::domain::grant::principal_of(&v).map_err(|e| Error::Config(format!("ADMIN_PRINCIPAL: {e}"))))
                 .transpose()?,
             audit_retention_days: optional(&get, "AUDIT_RETENTION_DAYS", 400)?,
+            // Under S3's 3,500 COPY/PUT/DELETE a second per prefix and about 1,000 RestoreObject a
+            // second per account.
+            rates: Rates {
+                copy_per_second: optional(&get, "COPY_REQUESTS_PER_SECOND", 3000)?,
+                restore_per_second: optional(&get, "RESTORE_REQUESTS_PER_SECOND", 800)?,
+                delete_per_second: optional(&get, "DELETE_REQUESTS_PER_SECOND", 3000)?,
+                worker_max_concurrency: optional(&get, "WORKER_MAX_CONCURRENCY", 50)?,
+            },
             media_buckets: get("MEDIA_BUCKETS").unwrap_or_default().split(',').map(str::trim).filter(|b| !b.is_empty()).map(str::to_string).collect(),
         };
         config.validate()

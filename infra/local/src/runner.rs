@@ -76,6 +76,7 @@ pub struct Runner {
     evaluator: Option<slm_evaluator::Handler>,
     reconciler: Option<slm_reconciler::Handler>,
     functions: Vec<LocalFunction>,
+    timeouts: BTreeMap<String, Duration>,
 }
 
 /// The function's configuration from its template environment, with the overrides.
@@ -131,7 +132,7 @@ impl Runner {
             Some(f) => Some(slm_reconciler::Handler::new(clients, function_config(f, &options.env_overrides)?)),
             None => None,
         };
-        Ok(Runner { stop, paused, pollers, stats, evaluator, reconciler, functions: stack.functions.clone() })
+        Ok(Runner { stop, paused, pollers, stats, evaluator, reconciler, functions: stack.functions.clone(), timeouts: options.timeouts.clone() })
     }
 
     /// Sends a scheduled event at `time` to the function built as `binary`.
@@ -147,7 +148,9 @@ impl Runner {
         match binary {
             "slm-evaluator" => {
                 let handler = self.evaluator.as_ref().ok_or_else(|| anyhow!("no evaluator in the stack"))?;
-                Ok(serde_json::to_value(handler.handle(event).await?)?)
+                let timeout = self.timeout_of(f);
+                let run = tokio::time::timeout(timeout, handler.handle(event, Some(Instant::now() + timeout)));
+                Ok(serde_json::to_value(run.await.map_err(|_| anyhow!("the evaluator timed out after {timeout:?}"))??)?)
             }
             "slm-reconciler" => {
                 let handler = self.reconciler.as_ref().ok_or_else(|| anyhow!("no reconciler in the stack"))?;
@@ -155,6 +158,11 @@ impl Runner {
             }
             other => Err(anyhow!("no local scheduled handler for {other}")),
         }
+    }
+
+    /// The function's invocation timeout: the template's, or the runner's shorter one.
+    fn timeout_of(&self, f: &LocalFunction) -> Duration {
+        self.timeouts.get(&f.binary).copied().unwrap_or(Duration::from_secs(f.timeout_seconds.max(1)))
     }
 
     /// Disables the event sources of the function built as `binary` (as disabling its event source

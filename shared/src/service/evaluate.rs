@@ -27,8 +27,9 @@ pub const DRY_RUN_MAX_READS: usize = 20_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
-    /// Create and start tasks, at most this many.
-    Run { max_starts: usize },
+    /// Create and start tasks, at most this many, and none after `until` (the invocation's
+    /// deadline less a margin; at least one asset is evaluated whatever it says).
+    Run { max_starts: usize, until: Option<std::time::Instant> },
     /// Report what would happen, listing at most this many actions (the totals count all).
     DryRun { limit: usize },
 }
@@ -103,11 +104,12 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
         let mut titles = Titles::default();
         // Each hour starts at another shard, so a capped run does not always leave the same one.
         let first = (now.timestamp() / 3600).rem_euclid(i64::from(crate::domain::policy::DUE_SHARDS)) as u32;
+        let mut evaluated = 0usize;
         'shards: for shard in due_shards_from(first) {
             let mut cursor: Option<String> = None;
             loop {
                 let room = match mode {
-                    Mode::Run { max_starts } => max_starts.saturating_sub(e.tasks_created),
+                    Mode::Run { max_starts, .. } => max_starts.saturating_sub(e.tasks_created),
                     Mode::DryRun { .. } => DRY_RUN_MAX_READS.saturating_sub(e.assets_read),
                 };
                 if room == 0 {
@@ -117,8 +119,17 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
                 let (assets, next) = self.meta.due_page(shard, day, cursor.as_deref(), room.min(PAGE)).await?;
                 e.assets_read += assets.len();
                 for asset in &assets {
+                    if let Mode::Run { until: Some(until), .. } = mode
+                        && evaluated > 0
+                        && std::time::Instant::now() >= until
+                    {
+                        // Out of time: what is left stays due for the next run.
+                        e.more_due = true;
+                        break 'shards;
+                    }
                     let title = titles.get(&self.meta, &asset.title_id).await?.cloned();
                     self.evaluate_asset(asset, title.as_ref(), &policies, now, mode, prices, &mut e).await?;
+                    evaluated += 1;
                 }
                 match next {
                     Some(c) => cursor = Some(c),
@@ -127,7 +138,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
             }
         }
         e.titles_read = titles.reads;
-        if let Mode::Run { max_starts } = mode {
+        if let Mode::Run { max_starts, .. } = mode {
             e.more_due |= e.tasks_created >= max_starts;
         }
         tracing::info!(day = %e.day, dry_run = e.dry_run, read = e.assets_read, created = e.tasks_created, more_due = e.more_due, "policy evaluation");

@@ -41,6 +41,8 @@ pub struct Core<M, O, Q, X> {
     pub queues: Q,
     pub orchestrator: X,
     pub config: Config,
+    /// The worker's S3 request paces (its share of the stack-wide rates).
+    pub paces: std::sync::Arc<crate::pace::Paces>,
 }
 
 /// The core on AWS (or anything that speaks its APIs).
@@ -53,6 +55,7 @@ impl AwsCore {
             objects: S3Objects::new(clients.s3.clone()),
             queues: SqsQueues::new(clients.sqs.clone(), config.control_queue_url.clone(), config.work_queue_url.clone(), config.reconcile_queue_url.clone()),
             orchestrator: SfnOrchestrator::new(clients.sfn.clone(), config.state_machine_arn.clone()),
+            paces: std::sync::Arc::new(crate::pace::Paces::share(&config.rates)),
             config,
         }
     }

@@ -12,7 +12,8 @@ use crate::ports::{
 };
 use chrono::{DateTime, Utc};
 use std::time::{Duration, Instant};
-use futures::StreamExt;
+use crate::pace::Paces;
+use futures::{FutureExt, StreamExt};
 use std::collections::HashMap;
 
 /// What one batch did.
@@ -205,7 +206,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
             Action::Archive { storage_class } if file.size > self.config.multipart_threshold_bytes => {
                 self.archive_in_parts(task, l, storage_class, stop_at).await
             }
-            Action::Archive { storage_class } => match self.objects.copy_to_class(file, storage_class).await {
+            Action::Archive { storage_class } => match Paces::take(&self.paces.copy, 1).then(|_| self.objects.copy_to_class(file, storage_class)).await {
                 Ok(copied) => Ok(Acted::Now(archived(file, storage_class, copied))),
                 Err(ObjectError::Permanent { code, message }) if code.starts_with("PreconditionFailed") => {
                     match self.own_copy(task, file, storage_class, None).await? {
@@ -216,6 +217,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
                 Err(e) => Err(e),
             },
             Action::Restore { days, tier } => {
+                Paces::take(&self.paces.restore, 1).await;
                 let started = self.objects.restore(file, days, tier).await?;
                 Ok(Acted::Now(match started {
                     RestoreStarted::InProgress => {
@@ -249,6 +251,8 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
                 Err(acted) => return Ok(acted),
             },
         };
+        // The parts of one invocation count as one paced copy: a part is the size of many files.
+        Paces::take(&self.paces.copy, 1).await;
         match self.objects.continue_multipart_copy(file, &upload, self.config.multipart_part_bytes, stop_at).await {
             Ok(CopyProgress::Done(copied)) => Ok(Acted::Now(archived(file, class, copied))),
             Ok(CopyProgress::Unfinished { parts_done, parts }) => {
@@ -366,7 +370,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
         versions.sort_by_key(|v| !v.delete_marker);
         let failures = match versions.is_empty() {
             true => Vec::new(),
-            false => match self.objects.delete_versions(&bucket, &versions).await {
+            false => match Paces::take(&self.paces.delete, versions.len() as u32).then(|_| self.objects.delete_versions(&bucket, &versions)).await {
                 Ok(f) => f,
                 Err(e) => return results.into_iter().chain(fail_all(to_delete.into_iter().map(|(f, _)| f).collect(), &e)).collect(),
             },
