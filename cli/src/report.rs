@@ -45,7 +45,7 @@ pub fn print(lines: &[Line], prices: &PriceTable, project_bytes: f64) -> Result<
     println!("\n{:<22} {:<16} {:>6} {:>10}  {:<13} {:<13} state", "asset", "type", "files", "bytes", "before", "after");
     for l in lines {
         let bytes: u64 = l.sizes.iter().sum();
-        let after = l.after.map(|c| c.as_str()).unwrap_or("(purged)");
+        let after = l.after.as_ref().map_or("(purged)", StorageClass::as_str);
         println!("{:<22} {:<16} {:>6} {:>10}  {:<13} {:<13} {}", l.asset_id, l.asset_type, l.sizes.len(), human(bytes as f64), l.before.as_str(), after, l.state);
     }
     let total: u64 = lines.iter().flat_map(|l| l.sizes.iter()).sum();

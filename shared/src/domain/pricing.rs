@@ -1,8 +1,9 @@
 //! What storage costs: a price table read from configuration (config/prices.json), never prices
-//! in code. Per-object rules: the 128 KiB billing minimum of STANDARD_IA and GLACIER_IR, the
-//! 40 KiB index overhead of GLACIER and DEEP_ARCHIVE (32 KiB at the archive rate, 8 KiB at
-//! STANDARD's), and a monitoring charge per object of 128 KiB or more. A class the table has no
-//! price for is answered with [`NoPrice`], never priced at zero.
+//! in code. Per-object rules: the 128 KiB billing minimum of STANDARD_IA, ONEZONE_IA and
+//! GLACIER_IR, the 40 KiB index overhead of GLACIER and DEEP_ARCHIVE (32 KiB at the archive rate,
+//! 8 KiB at STANDARD's), and INTELLIGENT_TIERING's monitoring charge per object of 128 KiB or
+//! more. A class the table has no price for (OUTPOSTS and SNOW have no public one) is answered
+//! with [`NoPrice`], never priced at zero.
 
 use super::action::StorageClass;
 use crate::error::{Error, Result};
@@ -77,7 +78,7 @@ impl PriceTable {
 }
 
 /// A class's prices. Only the storage price is required: what a class does not charge (or slm
-/// never does with it) is left out.
+/// never does with it, such as moving files into INTELLIGENT_TIERING) is left out.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct ClassPrice {
     pub gb_month: f64,
@@ -92,13 +93,14 @@ pub struct ClassPrice {
     pub archive_overhead_bytes: u64,
     #[serde(default)]
     pub standard_overhead_bytes: u64,
-    /// A month of monitoring 1,000 objects of 128 KiB or more.
+    /// A month of monitoring 1,000 objects of 128 KiB or more (INTELLIGENT_TIERING).
     #[serde(default)]
     pub monitoring_per_1000: f64,
 }
 
-/// What the price table cannot price: a class it lists no price for, or a move into a class it
-/// has no transition price for.
+/// What the price table cannot price: a class it lists no price for (OUTPOSTS and SNOW are
+/// billed with their hardware, and S3 may name classes the table does not know yet), or a move
+/// into a class it has no transition price for.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("no {what} price for {class} in the price table")]
 pub struct NoPrice {
@@ -122,7 +124,9 @@ pub struct PriceTable {
 impl PriceTable {
     pub fn from_json(text: &str) -> Result<Self> {
         let table: PriceTable = serde_json::from_str(text).map_err(|e| Error::Config(format!("price table: {e}")))?;
-        for c in StorageClass::ALL {
+        // Estimates move files from STANDARD (whose rate also bills archive overheads) to the
+        // archive targets: those must be priced. Other classes are priced when listed.
+        for c in std::iter::once(StorageClass::Standard).chain(StorageClass::ARCHIVE_TARGETS) {
             if table.class(c).is_err() || table.transition(c, 0).is_err() {
                 return Err(Error::Config(format!("price table has no storage or transition price for {c}")));
             }
@@ -148,7 +152,8 @@ impl PriceTable {
 
     /// Monthly storage cost of a set of objects in `class`: small objects billed at the class's
     /// minimum, the per-object index overhead partly at the archive rate, partly at STANDARD's,
-    /// and the monitoring of objects not small.
+    /// and the monitoring of objects not small. INTELLIGENT_TIERING is priced at its Frequent
+    /// Access rate: what S3 bills until an object goes unread, the most it can cost.
     pub fn month(&self, class: StorageClass, sizes: &Sizes) -> Result<f64, NoPrice> {
         let p = self.class(class)?;
         let billed = if p.min_object_bytes > 0 {
@@ -186,8 +191,10 @@ mod tests {
     }
 
     #[test]
-    fn small_objects_are_billed_at_the_128k_minimum_in_glacier_ir() {
-        assert_eq!(month(StorageClass::GlacierIr, 1), month(StorageClass::GlacierIr, 128 * 1024));
+    fn small_objects_are_billed_at_the_128k_minimum_in_glacier_ir_and_one_zone_ia() {
+        for class in [StorageClass::GlacierIr, StorageClass::OnezoneIa] {
+            assert_eq!(month(class, 1), month(class, 128 * 1024), "{class}");
+        }
     }
 
     #[test]
@@ -197,7 +204,33 @@ mod tests {
     }
 
     #[test]
-    fn a_class_without_a_price_says_so() {
+    fn intelligent_tiering_adds_monitoring_for_objects_of_128k_or_more() {
+        let small = month(StorageClass::IntelligentTiering, 1024);
+        assert!((small - 1024.0 / GB * 0.023).abs() < 1e-15, "small objects are not monitored");
+        let large = month(StorageClass::IntelligentTiering, 1 << 30);
+        assert!((large - (0.023 + 0.0025 / 1000.0)).abs() < 1e-12);
+    }
+
+    #[test]
+    fn every_class_with_a_public_price_is_priced_and_the_others_say_so() {
+        use StorageClass::*;
+        let p = prices();
+        for class in [Standard, StandardIa, OnezoneIa, IntelligentTiering, GlacierIr, Glacier, DeepArchive, ExpressOnezone] {
+            assert!(p.object_month(class, 1 << 30).unwrap() > 0.0, "{class}");
+        }
+        let unknown = StorageClass::from_s3(Some("NEW_CLASS")).unwrap();
+        for class in [Outposts, Snow, ReducedRedundancy, unknown] {
+            let err = p.object_month(class, 1 << 30).unwrap_err();
+            assert_eq!(err.to_string(), format!("no storage price for {class} in the price table"));
+            assert!(p.estimate(class, Some(Glacier), &Sizes::of(&[1]), None).is_err());
+        }
+        // slm never moves files into these: no transition price, and an estimate says so
+        let err = p.estimate(Standard, Some(IntelligentTiering), &Sizes::of(&[1]), None).unwrap_err();
+        assert_eq!(err.to_string(), "no transition price for INTELLIGENT_TIERING in the price table");
+    }
+
+    #[test]
+    fn a_target_without_a_transition_price_is_refused() {
         let p = PriceTable::from_json(r#"{"region":"x","classes":{
             "STANDARD": {"gb_month": 0.023, "transition_per_1000": 0.005}, "STANDARD_IA": {"gb_month": 0.0125, "transition_per_1000": 0.01},
             "GLACIER_IR": {"gb_month": 0.004, "transition_per_1000": 0.02}, "GLACIER": {"gb_month": 0.0036, "transition_per_1000": 0.03},
@@ -215,7 +248,7 @@ mod tests {
     fn asset_sizes_bill_small_objects_at_the_minimum_without_reading_files() {
         let p = prices();
         let files = [1024, 4096, 1 << 20, 3 << 30];
-        for class in [StorageClass::GlacierIr] {
+        for class in [StorageClass::GlacierIr, StorageClass::IntelligentTiering] {
             let one_by_one: f64 = files.iter().map(|s| month(class, *s)).sum();
             assert!((p.month(class, &Sizes::of(&files)).unwrap() - one_by_one).abs() < 1e-12, "{class}");
         }

@@ -10,7 +10,7 @@ use crate::domain::audit::Decision as Audited;
 use super::{Core, Metadata};
 use crate::domain::policy::{Decision, decide, due_shards_from, next_due};
 use crate::domain::pricing::{Estimate, PriceTable};
-use crate::domain::{Action, Asset, AssetState, Policy, StorageClass, Title};
+use crate::domain::{Action, Asset, AssetState, Policy, Title};
 use crate::error::Result;
 use crate::ports::{Created, DueGuard, ObjectStore, Orchestrator, PolicyRef, Queues};
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
@@ -236,7 +236,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
 /// and the minimum-duration charge when the policies move the asset on before the target
 /// class's minimum is over. Or why there is none.
 fn estimate(asset: &Asset, title: Option<&Title>, policies: &[Policy], action: Action, day: NaiveDate, prices: &PriceTable) -> Result<Estimate, String> {
-    let from: StorageClass = asset.storage_class.parse().map_err(|_| "the asset's files are not in one class")?;
+    let from = asset.class().ok_or("the asset's files are not in one class")?;
     let sizes = asset.sizes();
     let to = match action {
         Action::Archive { storage_class } => Some(storage_class),
@@ -252,6 +252,7 @@ fn estimate(asset: &Asset, title: Option<&Title>, policies: &[Policy], action: A
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::StorageClass;
     use crate::domain::policy::tests::{asset, date};
 
     #[test]
@@ -259,6 +260,9 @@ mod tests {
         let archive = Action::Archive { storage_class: StorageClass::Glacier };
         let at = |class: &str| estimate(&asset("editorial", "final", class), None, &[], archive, date("2027-03-01"), PriceTable::bundled());
         assert!(at("STANDARD").is_ok());
+        assert!(at("INTELLIGENT_TIERING").is_ok());
+        assert_eq!(at("OUTPOSTS").unwrap_err(), "no storage price for OUTPOSTS in the price table");
+        assert_eq!(at("NEW_CLASS").unwrap_err(), "no storage price for NEW_CLASS in the price table");
         assert_eq!(at("MIXED").unwrap_err(), "the asset's files are not in one class");
     }
 }
