@@ -94,6 +94,13 @@ impl StorageClass {
         }
     }
 
+    /// Why S3 would refuse to copy an object of this class whose HEAD says `archive_status`:
+    /// an INTELLIGENT_TIERING object in its Archive Access or Deep Archive Access tier
+    /// (`x-amz-archive-status`) answers a copy with 403 InvalidObjectState until it is restored.
+    pub fn copy_blocked_by(self, archive_status: Option<&str>) -> Option<String> {
+        archive_status.map(|tier| format!("{self} object in its {tier} tier must be restored before it can be copied: not moved"))
+    }
+
     /// Objects in these classes must be restored before they can be read.
     pub fn needs_restore(self) -> bool {
         matches!(self, Glacier | DeepArchive)
@@ -297,6 +304,13 @@ mod tests {
         for outside in [Outposts, Snow] {
             assert_eq!(rank(outside), None, "{outside}");
         }
+    }
+
+    #[test]
+    fn an_intelligent_tiering_object_in_an_archive_tier_cannot_be_copied() {
+        assert_eq!(IntelligentTiering.copy_blocked_by(None), None);
+        let why = IntelligentTiering.copy_blocked_by(Some("DEEP_ARCHIVE_ACCESS")).unwrap();
+        assert_eq!(why, "INTELLIGENT_TIERING object in its DEEP_ARCHIVE_ACCESS tier must be restored before it can be copied: not moved");
     }
 
     #[test]
