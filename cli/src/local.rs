@@ -153,7 +153,7 @@ fn saved_path() -> PathBuf {
 }
 
 pub(crate) async fn clients(endpoint: &str) -> Clients {
-    Clients::new(&slm_local::sdk_config(endpoint).await, None)
+    slm_local::local_clients(&slm_local::sdk_config(endpoint).await, |_| vec![])
 }
 
 pub(crate) fn load() -> Result<Saved> {

@@ -302,8 +302,17 @@ pub enum ObjectError {
 pub struct Copied {
     pub version_id: Option<String>,
     pub etag: Option<String>,
-    /// The object was in the target class already (S3 knew better than the registry): no copy.
-    pub skipped: bool,
+    /// No copy was made, and why (the version and ETag are then the registered ones).
+    pub skipped: Option<NotCopied>,
+}
+
+/// Why an archive's copy was not made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotCopied {
+    /// S3 holds the object in the target class already (it knew better than the registry).
+    InTargetClass,
+    /// S3 cannot copy the object as it is (see [`crate::domain::StorageClass::copy_blocked_by`]).
+    Blocked(String),
 }
 
 

@@ -6,7 +6,7 @@ use crate::domain::multipart::{MIN_PART, Part, plan_parts};
 use crate::domain::{FileRecord, RestoreTier, StorageClass};
 use crate::error::{Error, Result};
 use crate::domain::repair::KeyVersion;
-use crate::ports::{Copied, CopyProgress, CopyStart, CurrentObject, ObjectError, ObjectStore, ObjectVersion, RestoreStarted};
+use crate::ports::{Copied, CopyProgress, CopyStart, CurrentObject, NotCopied, ObjectError, ObjectStore, ObjectVersion, RestoreStarted};
 use aws_sdk_s3::Client;
 use aws_sdk_s3::operation::head_object::HeadObjectOutput;
 use aws_sdk_s3::operation::list_object_versions::ListObjectVersionsOutput;
@@ -239,8 +239,8 @@ impl ObjectStore for S3Objects {
         // CopyObject applies the bucket's default encryption unless told otherwise: read the
         // object's own (and check its ETag, which the copy's guard repeats) and copy with it.
         let head = self.head_registered(file).await?;
-        if StorageClass::from_s3(head.storage_class().map(|c| c.as_str())).ok() == Some(class) {
-            return Ok(Copied { version_id: Some(file.version_id.clone()), etag: Some(file.etag.clone()), skipped: true });
+        if let Some(not) = not_copied(file, &head, class) {
+            return Ok(not);
         }
         let out = self
             .client
@@ -261,7 +261,7 @@ impl ObjectStore for S3Objects {
         Ok(Copied {
             version_id: out.version_id().map(str::to_string),
             etag: out.copy_object_result().and_then(|r| r.e_tag()).map(str::to_string),
-            skipped: false,
+            skipped: None,
         })
     }
 
@@ -271,8 +271,8 @@ impl ObjectStore for S3Objects {
         }
         // A multipart upload does not copy metadata or tags: read them and set them explicitly.
         let head = self.head_registered(file).await?;
-        if StorageClass::from_s3(head.storage_class().map(|c| c.as_str())).ok() == Some(class) {
-            return Ok(CopyStart::Nothing(Copied { version_id: Some(file.version_id.clone()), etag: Some(file.etag.clone()), skipped: true }));
+        if let Some(not) = not_copied(file, &head, class) {
+            return Ok(CopyStart::Nothing(not));
         }
         let tags = self
             .client
@@ -341,7 +341,7 @@ impl ObjectStore for S3Objects {
             .send()
             .await;
         match out {
-            Ok(out) => Ok(CopyProgress::Done(Copied { version_id: out.version_id().map(str::to_string), etag: out.e_tag().map(str::to_string), skipped: false })),
+            Ok(out) => Ok(CopyProgress::Done(Copied { version_id: out.version_id().map(str::to_string), etag: out.e_tag().map(str::to_string), skipped: None })),
             Err(e) if e.as_service_error().and_then(|se| se.code()) == Some("NoSuchUpload") => Ok(CopyProgress::Gone),
             Err(e) => Err(object_error("complete multipart copy", e)),
         }
@@ -462,6 +462,17 @@ fn parse_restore_header(header: &str) -> Option<String> {
     let date = header.split("expiry-date=\"").nth(1)?.split('"').next()?;
     let end = chrono::DateTime::parse_from_rfc2822(date).ok()?;
     Some(end.with_timezone(&chrono::Utc).format("%Y-%m-%dT%H:%M:%SZ").to_string())
+}
+
+/// No copy, when HEAD shows the object in the target class already or in a state S3 cannot
+/// copy from.
+fn not_copied(file: &FileRecord, head: &HeadObjectOutput, class: StorageClass) -> Option<Copied> {
+    let reported = StorageClass::from_s3(head.storage_class().map(|c| c.as_str())).unwrap_or(file.storage_class);
+    let skipped = match reported == class {
+        true => NotCopied::InTargetClass,
+        false => NotCopied::Blocked(reported.copy_blocked_by(head.archive_status().map(|s| s.as_str()))?),
+    };
+    Some(Copied { version_id: Some(file.version_id.clone()), etag: Some(file.etag.clone()), skipped: Some(skipped) })
 }
 
 /// Whether the object is encrypted with a KMS key, which a copy must name to keep.

@@ -3,6 +3,7 @@
 pub mod action;
 pub mod asset;
 pub mod audit;
+pub mod class;
 pub mod conflict;
 pub mod file;
 pub mod grant;

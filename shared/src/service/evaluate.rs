@@ -10,7 +10,7 @@ use crate::domain::audit::Decision as Audited;
 use super::{Core, Metadata};
 use crate::domain::policy::{Decision, decide, due_shards_from, next_due};
 use crate::domain::pricing::{Estimate, PriceTable};
-use crate::domain::{Action, Asset, AssetState, Policy, StorageClass, Title};
+use crate::domain::{Action, Asset, AssetState, Policy, Title};
 use crate::error::Result;
 use crate::ports::{Created, DueGuard, ObjectStore, Orchestrator, PolicyRef, Queues};
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
@@ -46,8 +46,10 @@ pub struct PlannedAction {
     pub due: NaiveDate,
     pub files: u64,
     pub bytes: u64,
-    /// None when the asset's files are in several classes.
+    /// None when it cannot be priced, and `no_estimate` says why.
     pub estimate: Option<Estimate>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub no_estimate: Option<String>,
     /// created, exists (made by an earlier run), held (an earlier task for it ended without
     /// success: asked for again by request only), busy (another task holds the asset),
     /// would_create (dry-run), legal_hold (a purge the asset's or its title's legal hold
@@ -160,6 +162,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
             }
         };
         let action = policy.doc.action.to_action();
+        let estimate = estimate(asset, title, policies, action, day, prices);
         let mut planned = PlannedAction {
             asset_id: asset.asset_id.clone(),
             title_id: asset.title_id.clone(),
@@ -169,7 +172,8 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
             due,
             files: asset.file_count,
             bytes: asset.total_bytes,
-            estimate: estimate(asset, title, policies, action, day, prices),
+            no_estimate: estimate.as_ref().err().cloned(),
+            estimate: estimate.ok(),
             outcome: "would_create",
             task_id: None,
             reason: None,
@@ -241,9 +245,9 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
 
 /// The estimate of `action` done on `day`: what it saves each month, what the transition costs,
 /// and the minimum-duration charge when the policies move the asset on before the target
-/// class's minimum is over.
-fn estimate(asset: &Asset, title: Option<&Title>, policies: &[Policy], action: Action, day: NaiveDate, prices: &PriceTable) -> Option<Estimate> {
-    let from: StorageClass = asset.storage_class.parse().ok()?;
+/// class's minimum is over. Or why there is none.
+fn estimate(asset: &Asset, title: Option<&Title>, policies: &[Policy], action: Action, day: NaiveDate, prices: &PriceTable) -> Result<Estimate, String> {
+    let from = asset.class().ok_or("the asset's files are not in one class")?;
     let sizes = asset.sizes();
     let to = match action {
         Action::Archive { storage_class } => Some(storage_class),
@@ -253,5 +257,23 @@ fn estimate(asset: &Asset, title: Option<&Title>, policies: &[Policy], action: A
         let after = Asset { storage_class: class.as_str().to_string(), state: AssetState::Archived, ..asset.clone() };
         next_due(&after, title, policies, Some(day)).map(|next| (next - day).num_days())
     });
-    Some(prices.estimate(from, to, &sizes, days_in_target))
+    prices.estimate(from, to, &sizes, days_in_target).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::StorageClass;
+    use crate::domain::policy::tests::{asset, date};
+
+    #[test]
+    fn an_asset_the_price_table_cannot_price_gets_no_estimate_and_says_why() {
+        let archive = Action::Archive { storage_class: StorageClass::Glacier };
+        let at = |class: &str| estimate(&asset("editorial", "final", class), None, &[], archive, date("2027-03-01"), PriceTable::bundled());
+        assert!(at("STANDARD").is_ok());
+        assert!(at("INTELLIGENT_TIERING").is_ok());
+        assert_eq!(at("OUTPOSTS").unwrap_err(), "no storage price for OUTPOSTS in the price table");
+        assert_eq!(at("NEW_CLASS").unwrap_err(), "no storage price for NEW_CLASS in the price table");
+        assert_eq!(at("MIXED").unwrap_err(), "the asset's files are not in one class");
+    }
 }

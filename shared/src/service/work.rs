@@ -7,7 +7,7 @@ use crate::domain::action::restore_window_end;
 use crate::domain::{Action, FileDecision, FileRecord, FileState, FileStep, StorageClass, TaskStatus};
 use crate::error::{Error, Result};
 use crate::ports::{
-    Copied, CopyProgress, CopyStart, CurrentObject, LocatedFile, ObjectError, ObjectStore, ObjectVersion, Orchestrator, Queues, RestoreStarted, Task,
+    Copied, CopyProgress, CopyStart, CurrentObject, LocatedFile, NotCopied, ObjectError, ObjectStore, ObjectVersion, Orchestrator, Queues, RestoreStarted, Task,
     Transition,
 };
 use chrono::{DateTime, Utc};
@@ -68,8 +68,10 @@ fn with_reason(mut t: Transition, reason: impl Into<String>) -> Transition {
 
 fn archived(file: &FileRecord, class: StorageClass, copied: Copied) -> Transition {
     let mut t = match copied.skipped {
-        true => with_reason(transition(file, FileStep::Skipped), "already in the target class in S3"),
-        false => transition(file, FileStep::Done),
+        None => transition(file, FileStep::Done),
+        Some(NotCopied::InTargetClass) => with_reason(transition(file, FileStep::Skipped), "already in the target class in S3"),
+        // The file stays as it is, in its class.
+        Some(NotCopied::Blocked(why)) => return with_reason(transition(file, FileStep::Skipped), why),
     };
     t.new_class = Some(class);
     t.new_state = Some(FileState::Archived);
@@ -299,7 +301,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
         let began = DateTime::parse_from_rfc3339(&task.created_at).ok().map(|t| t.with_timezone(&Utc));
         Ok(self.objects.current_object(file).await?.filter(|c| is_own_copy(file, c, class, began, parts)).map(|c| {
             tracing::info!(key = %file.key, version = %c.version_id, "the current version is this task's own copy");
-            Copied { version_id: Some(c.version_id), etag: Some(c.etag), skipped: false }
+            Copied { version_id: Some(c.version_id), etag: Some(c.etag), skipped: None }
         }))
     }
 

@@ -4,7 +4,7 @@
 use super::sdk_error;
 use crate::config::Tables;
 use crate::domain::policy::due_shard;
-use crate::domain::{Action, Asset, AssetChange, AssetState, FileRecord, FileState, FileStep, Policy, RestoreTier, TaskCounters, TaskId, TaskStatus, Title};
+use crate::domain::{Action, Asset, AssetChange, AssetState, FileRecord, FileState, FileStep, Policy, RestoreTier, StorageClass, TaskCounters, TaskId, TaskStatus, Title};
 use crate::error::{Error, Result};
 use crate::ports::{
     AccessStore, AssetStore, Committed, Created, DueGuard, DueIndex, FileStore, LocatedFile, PolicyRef, PolicyStore, Registry, Scope, Task, TaskStore, TitleStore, Transition,
@@ -213,7 +213,8 @@ fn item_to_file(item: &Item) -> Result<FileRecord> {
         version_id: get_s(item, "version_id")?,
         size: get_n(item, "size_bytes"),
         etag: get_s(item, "etag")?,
-        storage_class: get_s(item, "storage_class")?.parse()?,
+        // The registry keeps S3's names, of classes slm does not know too.
+        storage_class: StorageClass::from_s3(Some(&get_s(item, "storage_class")?))?,
         state: FileState::parse(&state).ok_or_else(|| Error::dependency("read file", format!("unknown file state {state}")))?,
     })
 }
