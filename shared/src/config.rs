@@ -62,6 +62,8 @@ pub struct Config {
     pub audit_retention_days: i64,
     /// The stack-wide S3 request rates the workers share.
     pub rates: Rates,
+    /// The completion events' topic, for the reconciler's republishing (None elsewhere).
+    pub events_topic_arn: Option<String>,
 }
 
 /// Stack-wide S3 request rates per action (per second), shared by the worker invocations: each
@@ -131,6 +133,7 @@ impl Config {
                 delete_per_second: optional(&get, "DELETE_REQUESTS_PER_SECOND", 3000)?,
                 worker_max_concurrency: optional(&get, "WORKER_MAX_CONCURRENCY", 50)?,
             },
+            events_topic_arn: get("EVENTS_TOPIC_ARN").filter(|v| !v.is_empty()),
             media_buckets: get("MEDIA_BUCKETS").unwrap_or_default().split(',').map(str::trim).filter(|b| !b.is_empty()).map(str::to_string).collect(),
         };
         config.validate()

@@ -387,8 +387,21 @@ pub trait ObjectStore {
     fn delete_versions(&self, bucket: &str, versions: &[ObjectVersion]) -> impl Future<Output = Result<Vec<(ObjectVersion, String)>, ObjectError>> + Send;
 }
 
-/// The control queue (planner), work queue (workers) and reconcile queue (reconciler).
+/// Completion events the state machine could not publish, kept on their task (the Open index's
+/// `unpublished` partition) until the reconciler publishes them.
+pub trait EventStore {
+    /// Up to `limit` kept events: (task id, the event document as the state machine built it).
+    fn unpublished_events(&self, limit: usize) -> impl Future<Output = Result<Vec<(TaskId, String)>>> + Send;
+    /// Forgets a kept event once it is published; false when it was not kept (any more).
+    fn event_published(&self, task_id: &TaskId, event: &str) -> impl Future<Output = Result<bool>> + Send;
+}
+
+/// The control queue (planner), work queue (workers) and reconcile queue (reconciler), and the
+/// events topic.
 pub trait Queues {
+    /// Publishes a completion event with its filter attributes (the reconciler's path; the
+    /// state machine publishes the others itself).
+    fn publish_event(&self, event: &crate::domain::event::TaskEvent) -> impl Future<Output = Result<()>> + Send;
     fn send_work(&self, body: String) -> impl Future<Output = Result<()>> + Send;
     fn send_control(&self, body: String) -> impl Future<Output = Result<()>> + Send;
     fn send_reconcile(&self, body: String) -> impl Future<Output = Result<()>> + Send;

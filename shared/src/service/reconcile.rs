@@ -47,6 +47,8 @@ pub struct Reconciliation {
     pub keys_compared: usize,
     /// Repairs by kind.
     pub repairs: BTreeMap<String, usize>,
+    /// Completion events the state machine could not publish, published now.
+    pub events_published: usize,
 }
 
 /// Assets compared per reconcile message; an asset with more keys than a message takes hands
@@ -79,6 +81,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
                 }
             }
         }
+        out.events_published = self.publish_kept_events().await?;
         self.send_reconcile(&ReconcileMessage::Assets { at, cursor: None }).await?;
         Ok(out)
     }

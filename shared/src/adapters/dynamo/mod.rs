@@ -29,6 +29,7 @@ pub const BY_DUE_INDEX: &str = "ByDue";
 /// The assets table's index by title: (title_id, asset_id).
 pub const BY_TITLE_INDEX: &str = "ByTitle";
 
+mod events;
 mod repair;
 mod security;
 pub use repair::OPEN_INDEX;
