@@ -82,6 +82,11 @@ pub struct Runner {
 /// The function's configuration from its template environment, with the overrides.
 pub fn function_config(f: &LocalFunction, overrides: &BTreeMap<String, String>) -> Result<Config> {
     let mut env: HashMap<String, String> = f.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    // On Lambda each concurrent worker invocation is a process pacing itself at its share of
+    // the stack-wide S3 rates; here one process runs all of them, so it takes the whole rate.
+    if env.contains_key("WORKER_MAX_CONCURRENCY") {
+        env.insert("WORKER_MAX_CONCURRENCY".into(), "1".into());
+    }
     env.extend(overrides.iter().map(|(k, v)| (k.clone(), v.clone())));
     Config::from_lookup(|k| env.get(k).cloned()).map_err(|e| anyhow!("{}: {e}", f.logical_id))
 }
