@@ -76,7 +76,7 @@ pub struct Rates {
     pub worker_max_concurrency: u32,
 }
 
-/// Largest batch: one transaction holds the batch's file transitions plus the task counter.
+/// Largest batch: 99 files keep a work message far under SQS's 256 KB with the longest keys.
 pub const MAX_BATCH: usize = 99;
 
 impl Config {

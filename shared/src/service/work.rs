@@ -1,5 +1,6 @@
-//! The worker: acts on one batch of files of one task (copy, restore or delete), then records
-//! each file's transition and the task's counters in one conditional transaction per batch.
+//! The worker: acts on one batch of files of one task (copy, restore or delete) within its
+//! invocation's time, recording each file's transition by its own conditional write and the
+//! task's counters once per group of transitions (see docs/architecture.md).
 
 use super::plan::moved_by;
 use super::{Metadata, Core, WorkBatch};
