@@ -88,7 +88,9 @@ fn archived(file: &FileRecord, class: StorageClass, copied: Copied) -> Transitio
 fn is_own_copy(file: &FileRecord, current: &CurrentObject, class: StorageClass, task_began: Option<DateTime<Utc>>, parts: Option<usize>) -> bool {
     let since_task = matches!((current.last_modified, task_began), (Some(m), Some(b)) if m >= b);
     let etag_fits = parts.is_none_or(|n| current.etag.trim_matches('"').ends_with(&format!("-{n}")));
-    current.version_id != file.version_id && current.storage_class == class && current.size == file.size && since_task && etag_fits
+    // Without versioning the copy replaces the registered object in place: its ETag tells.
+    let replaced = current.version_id != file.version_id || (file.version_id == "null" && current.etag != file.etag);
+    replaced && current.storage_class == class && current.size == file.size && since_task && etag_fits
 }
 
 /// A metadata failure inside an object action: the batch is retried, the file not failed.
@@ -165,8 +167,9 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
             }
         }
         self.record(task, pending, &mut report).await?;
-        if !later.is_empty() {
-            // The rest continues in a new invocation with a deadline of its own.
+        // The rest continues in a new invocation with a deadline of its own; after a transient
+        // failure the whole message comes back instead, with the rest in it.
+        if !later.is_empty() && transient_error.is_none() {
             report.continued = later.len();
             let rest = WorkBatch { task_id: task_id.clone(), action, files: later };
             self.queues.send_work(serde_json::to_string(&rest).map_err(|e| Error::dependency("encode work batch", e))?).await?;
@@ -481,5 +484,14 @@ mod tests {
         assert!(!is_own_copy(&f, &CurrentObject { last_modified: None, ..copy() }, StorageClass::Glacier, began(), None), "no time to compare");
         assert!(!is_own_copy(&f, &copy(), StorageClass::Glacier, None, None), "no task start to compare");
         assert!(!is_own_copy(&f, &copy(), StorageClass::Glacier, began(), Some(7)), "another number of parts");
+    }
+
+    #[test]
+    fn without_versioning_a_copy_in_place_is_told_by_its_etag() {
+        let f = FileRecord { version_id: "null".into(), ..file() };
+        let in_place = CurrentObject { version_id: "null".into(), ..copy() };
+        assert!(is_own_copy(&f, &in_place, StorageClass::Glacier, began(), None));
+        let unchanged = CurrentObject { etag: f.etag.clone(), ..in_place };
+        assert!(!is_own_copy(&f, &unchanged, StorageClass::Glacier, began(), None), "the registered object itself");
     }
 }
