@@ -29,6 +29,7 @@ pub const BY_DUE_INDEX: &str = "ByDue";
 /// The assets table's index by title: (title_id, asset_id).
 pub const BY_TITLE_INDEX: &str = "ByTitle";
 
+mod fence;
 mod repair;
 mod security;
 pub use repair::OPEN_INDEX;
@@ -306,46 +307,28 @@ impl AssetStore for DynamoStore {
     }
 
     async fn backfill_step(&self, asset_id: &str, prev: Option<&str>, next: Option<&str>, sizes: &crate::domain::pricing::Sizes, class: Option<&str>) -> Result<bool> {
-        let mut set = vec![];
-        let mut remove = vec![];
-        match next {
-            Some(_) => set.push("backfill_cursor = :next"),
-            None => remove.extend(["backfill_cursor", "registering"]),
-        }
-        if class.is_some() {
-            set.push("storage_class = if_not_exists(storage_class, :class)");
-        }
-        let mut expr = String::new();
-        if !set.is_empty() {
-            expr.push_str(&format!("SET {} ", set.join(", ")));
-        }
-        expr.push_str("ADD file_count :c, total_bytes :b, small_file_count :sc, small_file_bytes :sb");
-        if !remove.is_empty() {
-            expr.push_str(&format!(" REMOVE {}", remove.join(", ")));
-        }
-        let mut req = self
-            .client
-            .update_item()
-            .table_name(&self.tables.assets)
-            .key("asset_id", s(asset_id))
-            .update_expression(expr)
-            .expression_attribute_values(":c", n(sizes.count))
-            .expression_attribute_values(":b", n(sizes.bytes))
-            .expression_attribute_values(":sc", n(sizes.small_count))
-            .expression_attribute_values(":sb", n(sizes.small_bytes))
-            .expression_attribute_values(":t", AV::Bool(true))
-            .return_values(ReturnValue::AllNew);
-        if let Some(next) = next {
-            req = req.expression_attribute_values(":next", s(next));
+        let mut step = fence::Step {
+            add: vec!["file_count :c".into(), "total_bytes :b".into(), "small_file_count :sc".into(), "small_file_bytes :sb".into()],
+            condition: vec!["registering = :t".into()],
+            values: vec![
+                (":c".into(), n(sizes.count)),
+                (":b".into(), n(sizes.bytes)),
+                (":sc".into(), n(sizes.small_count)),
+                (":sb".into(), n(sizes.small_bytes)),
+                (":t".into(), AV::Bool(true)),
+            ],
+            return_new: true,
+            ..Default::default()
+        };
+        if next.is_none() {
+            step.remove.push("registering".into());
         }
         if let Some(class) = class {
-            req = req.expression_attribute_values(":class", s(class));
+            step.set.push("storage_class = if_not_exists(storage_class, :class)".into());
+            step.values.push((":class".into(), s(class)));
         }
-        req = match prev {
-            Some(p) => req.condition_expression("registering = :t AND backfill_cursor = :prev").expression_attribute_values(":prev", s(p)),
-            None => req.condition_expression("registering = :t AND attribute_not_exists(backfill_cursor)"),
-        };
-        let Some(out) = conditional("backfill asset files", req.send().await)? else { return Ok(false) };
+        let moved = self.move_cursor(&self.tables.assets, ("asset_id", asset_id), fence::Fence { attr: "backfill_cursor", prev, next }, step).await?;
+        let Some(out) = moved else { return Ok(false) };
         let stored = out.attributes().and_then(|a| opt_s(a, "storage_class"));
         if let (Some(class), Some(stored)) = (class, stored)
             && stored != class
