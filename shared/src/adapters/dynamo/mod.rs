@@ -32,7 +32,7 @@ pub const BY_TITLE_INDEX: &str = "ByTitle";
 mod fence;
 mod repair;
 mod security;
-pub use repair::OPEN_INDEX;
+pub use repair::{OPEN_INDEX, SWEEP_ITEM};
 pub use security::BY_CALLER_INDEX;
 /// The due day the state machine writes when a task ends: "look at this asset again".
 pub const RECHECK: &str = "0000-00-00";
@@ -183,6 +183,7 @@ fn item_to_asset(item: &Item) -> Result<Asset> {
         active_action: opt_s(item, "active_action"),
         queued_task: opt_s(item, "queued_task"),
         backfill_cursor: opt_s(item, "backfill_cursor"),
+        sweep_cursor: opt_s(item, "sweep_cursor"),
         registered_at: get_s(item, "registered_at")?,
         due_at: opt_s(item, "due_at"),
     })
@@ -286,6 +287,7 @@ fn item_to_task(item: &Item) -> Result<Task> {
         task_token: opt_s(item, "task_token"),
         plan_cursor: opt_s(item, "plan_cursor"),
         progress_at: opt_s(item, "progress_at"),
+        checked: opt_s(item, "checked_at").zip(opt_s(item, "checked_progress")),
     })
 }
 
