@@ -27,9 +27,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ReconcileMessage {
-    /// A page of assets from `cursor`, each compared with S3 from its first key.
+    /// A page of assets of the sweep `at` (its id) from `cursor`, each compared with S3 from its
+    /// first key; acted on only while the sweep's cursor is `<at>|<cursor>`.
     Assets { at: String, cursor: Option<String> },
-    /// One asset, from after the key `after`.
+    /// One asset of the sweep `at`, from after the key `after`; acted on only while the asset's
+    /// sweep cursor is `<at>|<after>`.
     Asset { at: String, asset_id: String, after: Option<String> },
     /// A backfill of a prefix by the key layout, from after the key `after`.
     Backfill { bucket: String, prefix: String, after: Option<String>, today: String },
