@@ -385,6 +385,36 @@ async fn a_capped_evaluation_leaves_the_rest_for_the_next_run() {
     t.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_evaluation_out_of_time_stops_and_the_next_run_goes_on() {
+    // GIVEN an evaluator whose margin exceeds its timeout: each run evaluates one asset and stops
+    let mut runner = RunnerOptions::default();
+    runner.env_overrides.insert("EVALUATION_DEADLINE_MARGIN_MS".into(), "120000".into());
+    runner.timeouts.insert("slm-evaluator".into(), Duration::from_secs(60));
+    let t = TestStack::start_with("policy-deadline", Options { runner, ..Default::default() }).await.unwrap();
+    title(&t, "show", json!({"launch": "2027-01-01"})).await;
+    for i in 0..3 {
+        asset(&t, &format!("edit-{i}"), "show", "editorial", "final", 1).await;
+    }
+    policy(&t, "archive-edit", json!({"asset_types": ["editorial"]}), "title.launch", 0, json!({"action": "archive", "storage_class": "GLACIER"}), 10).await;
+    t.wait_rescheduled().await.unwrap();
+
+    // WHEN the schedule fires three times, then once more
+    let mut started = Vec::new();
+    for (hour, more) in [(1, true), (2, true), (3, false)] {
+        let e = t.evaluate(&format!("2027-02-01T0{hour}:00:00Z")).await.unwrap();
+        // THEN each run starts one task and says more is due until none is
+        assert_eq!((e["tasks_created"].as_u64(), e["more_due"].as_bool()), (Some(1), Some(more)), "run {hour}: {e}");
+        started.extend(created(&e).into_keys());
+    }
+    let last = t.evaluate("2027-02-01T04:00:00Z").await.unwrap();
+    assert_eq!((last["tasks_created"].as_u64(), last["more_due"].as_bool()), (Some(0), Some(false)), "{last}");
+    started.sort();
+    assert_eq!(started, ["edit-0", "edit-1", "edit-2"]);
+    assert_eq!(t.count_items("TasksTable").await.unwrap(), 3);
+    t.stop().await;
+}
+
 /// Bad policies, titles, asset changes and dry-runs get a 4xx that says what is wrong, and
 /// nothing is stored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -287,7 +287,7 @@ async fn evaluation(n: usize, cap: usize) -> Result<()> {
     event.detail_type = "Scheduled Event".into();
     event.time = Some("2027-06-01T02:00:00Z".parse()?);
     let start = Instant::now();
-    let run = serde_json::to_value(evaluator.handle(event).await?)?;
+    let run = serde_json::to_value(evaluator.handle(event, None).await?)?;
     let run_secs = start.elapsed().as_secs_f64();
     let run_requests = counter.snapshot();
     let created = run["tasks_created"].as_u64().context("tasks_created")?;

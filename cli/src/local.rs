@@ -153,7 +153,7 @@ fn saved_path() -> PathBuf {
 }
 
 pub(crate) async fn clients(endpoint: &str) -> Clients {
-    Clients::new(&slm_local::sdk_config(endpoint).await, None)
+    slm_local::local_clients(&slm_local::sdk_config(endpoint).await, |_| vec![])
 }
 
 pub(crate) fn load() -> Result<Saved> {
@@ -179,7 +179,7 @@ pub async fn run_local(command: LocalCommand) -> Result<()> {
             let params = [("MediaBucketNames".to_string(), bucket.clone()), ("AdminPrincipal".to_string(), LOCAL_ADMIN.to_string())].into();
             let stack = slm_local::provision(&Template::load_default()?, &clients, &endpoint, prefix, &params).await?;
             clients.s3.create_bucket().bucket(&bucket).send().await.context("create media bucket")?;
-            let how = slm_core::adapters::s3::Connection { keep_existing: false, register_new: true };
+            let how = slm_core::adapters::s3::Connection { keep_existing: false, register_new: true, abort_incomplete_uploads_days: Some(7) };
             slm_core::adapters::s3::connect_bucket(&clients.s3, &bucket, &stack.queue("S3EventsQueue")?.arn, how).await?;
             std::fs::write(saved_path(), serde_json::to_string_pretty(&Saved { stack, bucket: bucket.clone() })?)?;
             println!("local stack is up on {endpoint}; media bucket s3://{bucket}; run `slm local run` to start the functions");

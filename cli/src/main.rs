@@ -103,6 +103,10 @@ enum BucketCommand {
         /// the reconciler's sweep registers them).
         #[arg(long)]
         no_register_new: bool,
+        /// Days after which S3 aborts incomplete multipart uploads (slm's large copies that a
+        /// task gave up): a lifecycle rule beside the bucket's own; 0 adds none.
+        #[arg(long, default_value_t = 7)]
+        abort_uploads_after_days: i32,
     },
 }
 
@@ -115,9 +119,10 @@ async fn main() -> Result<()> {
         Command::Local { command } => local::run_local(command).await,
         Command::Asset { command } => local::run_asset(command, caller).await,
         Command::Task { command } => local::run_task(command, caller).await,
-        Command::Bucket { command: BucketCommand::Connect { bucket, queue_arn, no_register_new } } => {
+        Command::Bucket { command: BucketCommand::Connect { bucket, queue_arn, no_register_new, abort_uploads_after_days } } => {
             let clients = slm_core::adapters::Clients::from_env().await;
-            let how = slm_core::adapters::s3::Connection { keep_existing: true, register_new: !no_register_new };
+            let abort = (abort_uploads_after_days > 0).then_some(abort_uploads_after_days);
+            let how = slm_core::adapters::s3::Connection { keep_existing: true, register_new: !no_register_new, abort_incomplete_uploads_days: abort };
             slm_core::adapters::s3::connect_bucket(&clients.s3, &bucket, &queue_arn, how).await?;
             let what = if how.register_new { "restore and object-created" } else { "restore" };
             println!("s3://{bucket} now sends {what} events to {queue_arn}");

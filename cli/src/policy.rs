@@ -283,6 +283,9 @@ pub fn print_actions(e: &Value) {
         if let Some(reason) = a["reason"].as_str() {
             println!("  {:<22} {reason}", "");
         }
+        if let Some(why) = a["no_estimate"].as_str() {
+            println!("  {:<22} no estimate: {why}", "");
+        }
     }
     let t = &e["totals"];
     println!(

@@ -45,7 +45,8 @@ start() {
     return 0
   fi
   echo "slm: starting moto on $URL" >&2
-  nohup "$VENV/bin/moto_server" -H 127.0.0.1 -p "$PORT" > "$STATE/moto.log" 2>&1 &
+  # moto with the local stack's corrections where it answers unlike S3 (see the script).
+  nohup "$VENV/bin/python" "$ROOT/infra/local/moto_server.py" -H 127.0.0.1 -p "$PORT" > "$STATE/moto.log" 2>&1 &
   echo $! > "$STATE/moto.pid"
   for _ in $(seq 1 100); do
     if answers; then

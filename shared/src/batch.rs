@@ -87,6 +87,13 @@ pub mod lambda {
         response(failed)
     }
 
+    /// The invocation's deadline (the Lambda context's, milliseconds since the epoch) on the
+    /// monotonic clock.
+    pub fn deadline(deadline_ms: u64) -> std::time::Instant {
+        let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+        std::time::Instant::now() + std::time::Duration::from_millis(deadline_ms.saturating_sub(now_ms))
+    }
+
     pub fn messages(event: SqsEvent) -> Vec<(String, String)> {
         event.records.into_iter().map(|r| (r.message_id.unwrap_or_default(), r.body.unwrap_or_default())).collect()
     }

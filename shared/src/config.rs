@@ -34,11 +34,16 @@ pub struct Config {
     pub file_shards: u32,
     /// S3 calls a worker runs at once within one batch.
     pub worker_concurrency: usize,
-    /// Objects larger than this are copied part by part.
+    /// Objects larger than this are copied part by part, resumably across invocations.
     pub multipart_threshold_bytes: u64,
     pub multipart_part_bytes: u64,
+    /// Time a worker keeps before its invocation's deadline: no object action or part copy
+    /// starts later than this before it (one part or one single copy must fit in it).
+    pub work_deadline_margin: std::time::Duration,
     /// Most tasks one policy evaluation starts; the rest wait for the next scheduled run.
     pub evaluation_max_starts: usize,
+    /// Time the evaluator keeps before its invocation's deadline: no task starts later.
+    pub evaluation_deadline_margin: std::time::Duration,
     /// How long a task may stand still (or a PENDING or QUEUED task wait) before the reconciler
     /// looks at it.
     pub reconcile_grace_seconds: i64,
@@ -62,6 +67,20 @@ pub struct Config {
     pub admin_principal: Option<String>,
     /// Days an audit entry is kept (its TTL).
     pub audit_retention_days: i64,
+    /// The stack-wide S3 request rates the workers share.
+    pub rates: Rates,
+    /// The completion events' topic, for the reconciler's republishing (None elsewhere).
+    pub events_topic_arn: Option<String>,
+}
+
+/// Stack-wide S3 request rates per action (per second), shared by the worker invocations: each
+/// paces itself at its share, the rate divided by `worker_max_concurrency`. 0: not paced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rates {
+    pub copy_per_second: u32,
+    pub restore_per_second: u32,
+    pub delete_per_second: u32,
+    pub worker_max_concurrency: u32,
 }
 
 /// Largest batch: one transaction holds the batch's file transitions plus the task counter.
@@ -95,9 +114,11 @@ impl Config {
             plan_pages_per_invocation: optional(&get, "PLAN_PAGES_PER_INVOCATION", 4)?,
             file_shards: optional(&get, "FILE_SHARDS", 16)?,
             worker_concurrency: optional(&get, "WORKER_CONCURRENCY", 16)?,
-            multipart_threshold_bytes: optional(&get, "MULTIPART_THRESHOLD_BYTES", crate::domain::multipart::SINGLE_COPY_LIMIT)?,
+            multipart_threshold_bytes: optional(&get, "MULTIPART_THRESHOLD_BYTES", 1 << 30)?,
             multipart_part_bytes: optional(&get, "MULTIPART_PART_BYTES", 512 * 1024 * 1024)?,
+            work_deadline_margin: std::time::Duration::from_millis(optional(&get, "WORK_DEADLINE_MARGIN_MS", 60_000)?),
             evaluation_max_starts: optional(&get, "EVALUATION_MAX_STARTS", 200)?,
+            evaluation_deadline_margin: std::time::Duration::from_millis(optional(&get, "EVALUATION_DEADLINE_MARGIN_MS", 10_000)?),
             reconcile_grace_seconds: optional(&get, "RECONCILE_GRACE_SECONDS", 900)?,
             reconcile_keys_per_message: optional(&get, "RECONCILE_KEYS_PER_MESSAGE", 1000)?,
             reconcile_sweep_lease_seconds: optional(&get, "RECONCILE_SWEEP_LEASE_SECONDS", 7200)?,
@@ -113,6 +134,15 @@ impl Config {
                 .map(|v| crate::domain::grant::principal_of(&v).map_err(|e| Error::Config(format!("ADMIN_PRINCIPAL: {e}"))))
                 .transpose()?,
             audit_retention_days: optional(&get, "AUDIT_RETENTION_DAYS", 400)?,
+            // Under S3's 3,500 COPY/PUT/DELETE a second per prefix and about 1,000 RestoreObject a
+            // second per account.
+            rates: Rates {
+                copy_per_second: optional(&get, "COPY_REQUESTS_PER_SECOND", 3000)?,
+                restore_per_second: optional(&get, "RESTORE_REQUESTS_PER_SECOND", 800)?,
+                delete_per_second: optional(&get, "DELETE_REQUESTS_PER_SECOND", 3000)?,
+                worker_max_concurrency: optional(&get, "WORKER_MAX_CONCURRENCY", 50)?,
+            },
+            events_topic_arn: get("EVENTS_TOPIC_ARN").filter(|v| !v.is_empty()),
             media_buckets: get("MEDIA_BUCKETS").unwrap_or_default().split(',').map(str::trim).filter(|b| !b.is_empty()).map(str::to_string).collect(),
         };
         config.validate()

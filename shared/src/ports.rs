@@ -106,6 +106,8 @@ pub struct LocatedFile {
     pub task_id: Option<String>,
     pub step: Option<FileStep>,
     pub restore_expiry: Option<String>,
+    /// A multipart copy under way for a task: (task id, upload id).
+    pub upload: Option<(String, String)>,
 }
 
 /// A task's files counted by step (the reconciler's recount), with the files still waiting for
@@ -272,6 +274,10 @@ pub trait FileStore {
     /// RESTORED (it is no longer readable as a whole). False if the file was not RESTORED.
     fn restore_expired(&self, file: &FileRecord) -> impl Future<Output = Result<bool>> + Send;
     fn find_by_object(&self, bucket: &str, key: &str) -> impl Future<Output = Result<Option<LocatedFile>>> + Send;
+    /// Records the multipart upload a task's copy of the file started (or started again in
+    /// place of `replacing`), while the task has not moved the file. False when another upload
+    /// was recorded first or the file moved on: the caller's upload is not the file's.
+    fn record_upload(&self, task_id: &TaskId, file: &FileRecord, upload_id: &str, replacing: Option<&str>) -> impl Future<Output = Result<bool>> + Send;
 }
 
 pub trait TaskStore {
@@ -323,10 +329,48 @@ pub enum ObjectError {
 pub struct Copied {
     pub version_id: Option<String>,
     pub etag: Option<String>,
-    /// The object was in the target class already (S3 knew better than the registry): no copy.
-    pub skipped: bool,
+    /// No copy was made, and why (the version and ETag are then the registered ones).
+    pub skipped: Option<NotCopied>,
 }
 
+/// Why an archive's copy was not made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotCopied {
+    /// S3 holds the object in the target class already (it knew better than the registry).
+    InTargetClass,
+    /// S3 cannot copy the object as it is (see [`crate::domain::StorageClass::copy_blocked_by`]).
+    Blocked(String),
+}
+
+
+/// The current version of a key as HEAD answers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CurrentObject {
+    pub version_id: String,
+    pub etag: String,
+    pub size: u64,
+    pub storage_class: StorageClass,
+    pub last_modified: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// How a multipart copy began: an upload to continue, or nothing to copy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CopyStart {
+    Upload(String),
+    /// The object needs no copy (in the target class already, or not movable): as a single
+    /// copy would have answered.
+    Nothing(Copied),
+}
+
+/// Where a multipart copy stands after an invocation worked on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CopyProgress {
+    Done(Copied),
+    /// Parts remain; the next invocation continues the same upload.
+    Unfinished { parts_done: usize, parts: usize },
+    /// S3 knows no such upload: it completed (and its record was lost) or it was aborted.
+    Gone,
+}
 
 /// What a restore request found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -353,8 +397,16 @@ pub trait ObjectStore {
     /// The current version of every object under a prefix.
     fn list_latest(&self, bucket: &str, prefix: &str) -> impl Future<Output = Result<Vec<crate::domain::repair::KeyVersion>>> + Send;
     fn copy_to_class(&self, file: &FileRecord, class: StorageClass) -> impl Future<Output = Result<Copied, ObjectError>> + Send;
-    fn multipart_copy_to_class(&self, file: &FileRecord, class: StorageClass, part_bytes: u64)
-        -> impl Future<Output = Result<Copied, ObjectError>> + Send;
+    /// Starts a multipart copy of the registered version to `class` (for objects too large for
+    /// one CopyObject, or one invocation): metadata, tags and encryption carried over.
+    fn start_multipart_copy(&self, file: &FileRecord, class: StorageClass) -> impl Future<Output = Result<CopyStart, ObjectError>> + Send;
+    /// Copies the parts the upload lacks, starting none after `stop_at`, and completes the
+    /// upload when it has them all.
+    fn continue_multipart_copy(&self, file: &FileRecord, upload_id: &str, part_bytes: u64, stop_at: Option<std::time::Instant>)
+        -> impl Future<Output = Result<CopyProgress, ObjectError>> + Send;
+    fn abort_multipart_copy(&self, file: &FileRecord, upload_id: &str) -> impl Future<Output = Result<(), ObjectError>> + Send;
+    /// The key's current version (HEAD, unconditional), None when it has none.
+    fn current_object(&self, file: &FileRecord) -> impl Future<Output = Result<Option<CurrentObject>, ObjectError>> + Send;
     fn restore(&self, file: &FileRecord, days: u32, tier: crate::domain::RestoreTier) -> impl Future<Output = Result<RestoreStarted, ObjectError>> + Send;
     /// Every version and delete marker of exactly this key.
     fn versions_of(&self, bucket: &str, key: &str) -> impl Future<Output = Result<Vec<ObjectVersion>, ObjectError>> + Send;
@@ -362,8 +414,21 @@ pub trait ObjectStore {
     fn delete_versions(&self, bucket: &str, versions: &[ObjectVersion]) -> impl Future<Output = Result<Vec<(ObjectVersion, String)>, ObjectError>> + Send;
 }
 
-/// The control queue (planner), work queue (workers) and reconcile queue (reconciler).
+/// Completion events the state machine could not publish, kept on their task (the Open index's
+/// `unpublished` partition) until the reconciler publishes them.
+pub trait EventStore {
+    /// Up to `limit` kept events: (task id, the event document as the state machine built it).
+    fn unpublished_events(&self, limit: usize) -> impl Future<Output = Result<Vec<(TaskId, String)>>> + Send;
+    /// Forgets a kept event once it is published; false when it was not kept (any more).
+    fn event_published(&self, task_id: &TaskId, event: &str) -> impl Future<Output = Result<bool>> + Send;
+}
+
+/// The control queue (planner), work queue (workers) and reconcile queue (reconciler), and the
+/// events topic.
 pub trait Queues {
+    /// Publishes a completion event with its filter attributes (the reconciler's path; the
+    /// state machine publishes the others itself).
+    fn publish_event(&self, event: &crate::domain::event::TaskEvent) -> impl Future<Output = Result<()>> + Send;
     fn send_work(&self, body: String) -> impl Future<Output = Result<()>> + Send;
     fn send_control(&self, body: String) -> impl Future<Output = Result<()>> + Send;
     fn send_reconcile(&self, body: String) -> impl Future<Output = Result<()>> + Send;

@@ -9,6 +9,7 @@ use slm_core::config::Config;
 use slm_core::domain::pricing::PriceTable;
 use slm_core::service::{AwsCore, Evaluation, Mode};
 use slm_core::{Error, Result};
+use std::time::Instant;
 
 pub struct Handler {
     core: AwsCore,
@@ -19,11 +20,14 @@ impl Handler {
         Handler { core: AwsCore::new(clients, config) }
     }
 
-    pub async fn handle(&self, event: EventBridgeEvent<serde_json::Value>) -> Result<Evaluation> {
+    /// Evaluates at the event's time; no task starts later than the configured margin before
+    /// `deadline` (the invocation's): the rest stays due for the next run.
+    pub async fn handle(&self, event: EventBridgeEvent<serde_json::Value>, deadline: Option<Instant>) -> Result<Evaluation> {
         let now = evaluation_time(&event)?;
         let span = tracing::info_span!("evaluation", now = %now.to_rfc3339());
         let _enter = span.enter();
-        let mode = Mode::Run { max_starts: self.core.config.evaluation_max_starts };
+        let until = deadline.map(|d| d.checked_sub(self.core.config.evaluation_deadline_margin).unwrap_or(d));
+        let mode = Mode::Run { max_starts: self.core.config.evaluation_max_starts, until };
         self.core.evaluate(now, mode, PriceTable::bundled()).await
     }
 }

@@ -7,7 +7,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let handler = slm_evaluator::Handler::new(&slm_core::adapters::Clients::from_env().await, config);
     let handler = &handler;
     lambda_runtime::run(service_fn(move |e: LambdaEvent<aws_lambda_events::eventbridge::EventBridgeEvent<serde_json::Value>>| async move {
-        handler.handle(e.payload).await.map_err(lambda_runtime::Error::from)
+        let deadline = slm_core::batch::lambda::deadline(e.context.deadline);
+        handler.handle(e.payload, Some(deadline)).await.map_err(lambda_runtime::Error::from)
     }))
     .await
 }

@@ -5,6 +5,7 @@ use slm_core::adapters::Clients;
 use slm_core::batch::lambda;
 use slm_core::config::Config;
 use slm_core::service::{AwsCore, WorkBatch};
+use std::time::Instant;
 
 pub struct Handler {
     core: AwsCore,
@@ -15,9 +16,11 @@ impl Handler {
         Handler { core: AwsCore::new(clients, config) }
     }
 
-    pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+    /// Runs the batch's messages; no object action starts later than the configured margin
+    /// before `deadline` (the invocation's).
+    pub async fn handle(&self, event: SqsEvent, deadline: Option<Instant>) -> SqsBatchResponse {
         lambda::handle(event, 4, "work batch", |batch: WorkBatch| async move {
-            let report = self.core.run_batch(batch).await?;
+            let report = self.core.run_batch(batch, deadline).await?;
             tracing::info!(?report, "batch done");
             Ok(())
         })

@@ -7,7 +7,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let handler = slm_worker::Handler::new(&slm_core::adapters::Clients::from_env().await, config);
     let handler = &handler;
     lambda_runtime::run(service_fn(move |e: LambdaEvent<aws_lambda_events::sqs::SqsEvent>| async move {
-        Ok::<_, lambda_runtime::Error>(handler.handle(e.payload).await)
+        let deadline = slm_core::batch::lambda::deadline(e.context.deadline);
+        Ok::<_, lambda_runtime::Error>(handler.handle(e.payload, Some(deadline)).await)
     }))
     .await
 }

@@ -1,6 +1,7 @@
 //! The local stack: the template's resources on an emulator (moto in server mode), and the
 //! event-source runner that does for it what the Lambda service does on AWS.
 
+pub mod archive_tiers;
 pub mod faults;
 pub mod provision;
 pub mod runner;
@@ -37,6 +38,23 @@ pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
         .credentials_provider(aws_sdk_s3::config::Credentials::new("testing", "testing", None, None, "slm-local"))
         .load()
         .await
+}
+
+/// SDK clients for the local stack: the emulator's gaps filled in (see [`archive_tiers`]), with
+/// the interceptors `extra` gives for each service (request counters, injected faults).
+pub fn local_clients(
+    config: &aws_config::SdkConfig,
+    extra: impl Fn(&'static str) -> Vec<aws_smithy_runtime_api::client::interceptors::SharedInterceptor>,
+) -> slm_core::adapters::Clients {
+    use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
+    let tiers = archive_tiers::ArchiveTiers::default();
+    slm_core::adapters::Clients::instrumented(config, |service| {
+        let mut interceptors = extra(service);
+        if service == "s3" {
+            interceptors.push(SharedInterceptor::new(tiers.clone()));
+        }
+        interceptors
+    })
 }
 
 /// Starts the emulator with infra/local/stack.sh (installing it on first use), unless

@@ -32,6 +32,8 @@ pub struct LocalFunction {
     pub env: BTreeMap<String, String>,
     pub sqs: Vec<LocalSqsSource>,
     pub schedules: Vec<String>,
+    #[serde(default)]
+    pub timeout_seconds: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -337,7 +339,7 @@ fn local_function(names: &Names<'_>, f: &FunctionDef) -> Result<LocalFunction> {
         })
         .collect::<Result<_>>()?;
     let schedules = f.schedules.iter().map(|v| names.resolve(v)).collect::<Result<_>>()?;
-    Ok(LocalFunction { logical_id: f.logical_id.clone(), binary: f.binary.clone(), env, sqs, schedules })
+    Ok(LocalFunction { logical_id: f.logical_id.clone(), binary: f.binary.clone(), env, sqs, schedules, timeout_seconds: f.timeout_seconds })
 }
 
 async fn create_queue(clients: &Clients, name: &str) -> Result<QueueRef> {

@@ -16,7 +16,7 @@ use slm_core::config::Config;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 
 /// A function handler the runner can call with an SQS event.
@@ -28,10 +28,10 @@ enum SqsHandler {
 }
 
 impl SqsHandler {
-    async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+    async fn handle(&self, event: SqsEvent, deadline: Instant) -> SqsBatchResponse {
         match self {
             SqsHandler::Planner(h) => h.handle(event).await,
-            SqsHandler::Worker(h) => h.handle(event).await,
+            SqsHandler::Worker(h) => h.handle(event, Some(deadline)).await,
             SqsHandler::Completion(h) => h.handle(event).await,
             SqsHandler::Reconciler(h) => h.handle_queue(event).await,
         }
@@ -46,11 +46,14 @@ pub struct RunnerOptions {
     pub retry_visibility_seconds: i32,
     /// Environment overrides applied to every function (for example a lower multipart threshold).
     pub env_overrides: BTreeMap<String, String>,
+    /// Invocation timeouts shorter than the template's, by binary (a test of the worker's
+    /// deadline, say). An invocation past its timeout is stopped where it is, as Lambda does.
+    pub timeouts: BTreeMap<String, Duration>,
 }
 
 impl Default for RunnerOptions {
     fn default() -> Self {
-        RunnerOptions { max_local_concurrency: 3, retry_visibility_seconds: 1, env_overrides: BTreeMap::new() }
+        RunnerOptions { max_local_concurrency: 3, retry_visibility_seconds: 1, env_overrides: BTreeMap::new(), timeouts: BTreeMap::new() }
     }
 }
 
@@ -60,6 +63,8 @@ pub struct RunnerStats {
     pub invocations: AtomicU64,
     pub messages: AtomicU64,
     pub failures: AtomicU64,
+    /// Invocations stopped at their timeout.
+    pub timeouts: AtomicU64,
 }
 
 pub struct Runner {
@@ -71,6 +76,7 @@ pub struct Runner {
     evaluator: Option<slm_evaluator::Handler>,
     reconciler: Option<slm_reconciler::Handler>,
     functions: Vec<LocalFunction>,
+    timeouts: BTreeMap<String, Duration>,
 }
 
 /// The function's configuration from its template environment, with the overrides.
@@ -99,6 +105,7 @@ impl Runner {
                 "slm-reconciler" => SqsHandler::Reconciler(slm_reconciler::Handler::new(clients, config)),
                 other => anyhow::bail!("{}: no local handler for binary {other}", f.logical_id),
             });
+            let timeout = options.timeouts.get(&f.binary).copied().unwrap_or(Duration::from_secs(f.timeout_seconds.max(1)));
             for source in &f.sqs {
                 let n = source.max_concurrency.clamp(1, options.max_local_concurrency.max(1));
                 for _ in 0..n {
@@ -111,6 +118,7 @@ impl Runner {
                         binary: f.binary.clone(),
                         stats: stats.clone(),
                         retry_visibility: options.retry_visibility_seconds,
+                        timeout,
                     };
                     pollers.push(tokio::spawn(poller.run()));
                 }
@@ -124,7 +132,7 @@ impl Runner {
             Some(f) => Some(slm_reconciler::Handler::new(clients, function_config(f, &options.env_overrides)?)),
             None => None,
         };
-        Ok(Runner { stop, paused, pollers, stats, evaluator, reconciler, functions: stack.functions.clone() })
+        Ok(Runner { stop, paused, pollers, stats, evaluator, reconciler, functions: stack.functions.clone(), timeouts: options.timeouts.clone() })
     }
 
     /// Sends a scheduled event at `time` to the function built as `binary`.
@@ -140,7 +148,9 @@ impl Runner {
         match binary {
             "slm-evaluator" => {
                 let handler = self.evaluator.as_ref().ok_or_else(|| anyhow!("no evaluator in the stack"))?;
-                Ok(serde_json::to_value(handler.handle(event).await?)?)
+                let timeout = self.timeout_of(f);
+                let run = tokio::time::timeout(timeout, handler.handle(event, Some(Instant::now() + timeout)));
+                Ok(serde_json::to_value(run.await.map_err(|_| anyhow!("the evaluator timed out after {timeout:?}"))??)?)
             }
             "slm-reconciler" => {
                 let handler = self.reconciler.as_ref().ok_or_else(|| anyhow!("no reconciler in the stack"))?;
@@ -148,6 +158,11 @@ impl Runner {
             }
             other => Err(anyhow!("no local scheduled handler for {other}")),
         }
+    }
+
+    /// The function's invocation timeout: the template's, or the runner's shorter one.
+    fn timeout_of(&self, f: &LocalFunction) -> Duration {
+        self.timeouts.get(&f.binary).copied().unwrap_or(Duration::from_secs(f.timeout_seconds.max(1)))
     }
 
     /// Disables the event sources of the function built as `binary` (as disabling its event source
@@ -179,6 +194,7 @@ struct Poller {
     binary: String,
     stats: Arc<RunnerStats>,
     retry_visibility: i32,
+    timeout: Duration,
 }
 
 impl Poller {
@@ -225,11 +241,17 @@ impl Poller {
         event.records = messages.iter().map(|m| self.to_record(m)).collect();
         self.stats.invocations.fetch_add(1, Ordering::Relaxed);
         self.stats.messages.fetch_add(messages.len() as u64, Ordering::Relaxed);
-        let response = self.handler.handle(event).await;
-        let failed: HashSet<String> = if self.source.report_batch_item_failures {
-            response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect()
-        } else {
-            HashSet::new()
+        let deadline = Instant::now() + self.timeout;
+        let failed: HashSet<String> = match tokio::time::timeout(self.timeout, self.handler.handle(event, deadline)).await {
+            Ok(response) if self.source.report_batch_item_failures => response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect(),
+            Ok(_) => HashSet::new(),
+            // Lambda ends an invocation at its timeout wherever it is; every message of the
+            // batch comes back.
+            Err(_) => {
+                tracing::warn!(queue = %self.source.queue, timeout = ?self.timeout, "invocation timed out");
+                self.stats.timeouts.fetch_add(1, Ordering::Relaxed);
+                receipts.keys().cloned().collect()
+            }
         };
         self.stats.failures.fetch_add(failed.len() as u64, Ordering::Relaxed);
         let done: Vec<DeleteMessageBatchRequestEntry> = receipts

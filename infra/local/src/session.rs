@@ -73,12 +73,12 @@ impl Session {
         let counter = RequestCounter::default();
         let config = crate::sdk_config(&endpoint).await;
         // The functions and the API count their requests; the session's own looking does not.
-        let counted = Clients::instrumented(&config, |service| {
+        let counted = crate::local_clients(&config, |service| {
             let mut interceptors = vec![counter.for_service(service)];
             interceptors.extend(options.faults.as_ref().map(|f| f.for_service(service)));
             interceptors
         });
-        let clients = Clients::new(&config, None);
+        let clients = crate::local_clients(&config, |_| vec![]);
         let id = &uuid::Uuid::new_v4().simple().to_string()[..8];
         let prefix = format!("{name}-{id}");
         let mut parameters = options.parameters.clone();
@@ -98,7 +98,7 @@ impl Session {
                 .send()
                 .await?;
         }
-        let how = slm_core::adapters::s3::Connection { keep_existing: false, register_new: options.register_new };
+        let how = slm_core::adapters::s3::Connection { keep_existing: false, register_new: options.register_new, abort_incomplete_uploads_days: Some(7) };
         slm_core::adapters::s3::connect_bucket(&clients.s3, &bucket, &stack.queue("S3EventsQueue")?.arn, how).await?;
         let api_config = crate::runner::function_config(stack.function("slm-api")?, &options.runner.env_overrides)?;
         let api = slm_api::Handler::new(&counted, api_config.clone());

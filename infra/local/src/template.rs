@@ -19,6 +19,8 @@ pub struct Template {
     pub parameters: BTreeMap<String, Value>,
     pub resources: BTreeMap<String, Resource>,
     pub globals_env: BTreeMap<String, Value>,
+    /// Globals.Function.Timeout, seconds.
+    pub globals_timeout: Option<u64>,
 }
 
 /// An SQS event source of a function.
@@ -38,6 +40,8 @@ pub struct FunctionDef {
     pub env: BTreeMap<String, Value>,
     pub sqs: Vec<SqsSource>,
     pub schedules: Vec<Value>,
+    /// Seconds an invocation may run (the function's Timeout, or the Globals', or Lambda's 3).
+    pub timeout_seconds: u64,
 }
 
 /// Short-form tags (`!Ref X`) and long-form maps (`Ref: X`) read the same.
@@ -93,8 +97,9 @@ impl Template {
             .and_then(Value::as_mapping)
             .map(|m| m.iter().filter_map(|(k, v)| Some((k.as_str()?.to_string(), v.clone()))).collect())
             .unwrap_or_default();
+        let globals_timeout = get(&doc, "Globals").and_then(|g| get(g, "Function")).and_then(|f| get(f, "Timeout")).and_then(Value::as_u64);
         let root = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        Ok(Template { root, parameters, resources, globals_env })
+        Ok(Template { root, parameters, resources, globals_env, globals_timeout })
     }
 
     pub fn of_kind<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = (&'a String, &'a Resource)> + 'a {
@@ -141,7 +146,8 @@ fn function_def(t: &Template, id: &str, r: &Resource) -> Result<FunctionDef> {
             other => bail!("{id}: event type {other:?} is not supported by the local stack"),
         }
     }
-    Ok(FunctionDef { logical_id: id.to_string(), binary, env, sqs, schedules })
+    let timeout_seconds = get(&r.properties, "Timeout").and_then(Value::as_u64).or(t.globals_timeout).unwrap_or(3);
+    Ok(FunctionDef { logical_id: id.to_string(), binary, env, sqs, schedules, timeout_seconds })
 }
 
 /// `!GetAtt Queue.Arn` or `Fn::GetAtt: [Queue, Arn]` -> "Queue".
@@ -169,12 +175,10 @@ mod tests {
     fn every_queue_a_function_reads_stays_invisible_six_times_its_timeout() {
         // Lambda's guide for SQS event sources: at least six times the function's timeout, so a
         // batch is not delivered to a second invocation while the first still works on it.
-        let doc = doc();
         let t = Template::load_default().unwrap();
-        let global = number(get(&doc, "Globals").and_then(|g| get(g, "Function")).and_then(|f| get(f, "Timeout"))).unwrap_or(3);
         let mut checked = 0;
         for f in t.functions().unwrap() {
-            let timeout = number(get(&t.resources[&f.logical_id].properties, "Timeout")).unwrap_or(global);
+            let timeout = f.timeout_seconds;
             for source in &f.sqs {
                 let visibility = number(get(&t.resources[&source.queue].properties, "VisibilityTimeout")).unwrap_or(30);
                 assert!(visibility >= 6 * timeout, "{}: {} visibility {visibility}s < 6 x {timeout}s", f.logical_id, source.queue);

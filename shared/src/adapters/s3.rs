@@ -2,11 +2,11 @@
 //! the workers. Every call on one object reports a per-object error the worker can record.
 
 use super::{is_transient, sdk_error};
-use crate::domain::multipart::plan_parts;
+use crate::domain::multipart::{MIN_PART, Part, plan_parts};
 use crate::domain::{FileRecord, RestoreTier, StorageClass};
 use crate::error::{Error, Result};
 use crate::domain::repair::KeyVersion;
-use crate::ports::{Copied, ObjectError, ObjectStore, ObjectVersion, RestoreStarted};
+use crate::ports::{Copied, CopyProgress, CopyStart, CurrentObject, NotCopied, ObjectError, ObjectStore, ObjectVersion, RestoreStarted};
 use aws_sdk_s3::Client;
 use aws_sdk_s3::operation::head_object::HeadObjectOutput;
 use aws_sdk_s3::operation::list_object_versions::ListObjectVersionsOutput;
@@ -24,6 +24,7 @@ use aws_smithy_types::config_bag::ConfigBag;
 use futures::{StreamExt, TryStreamExt};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::Instant;
 
 #[derive(Clone, Debug)]
 pub struct S3Objects {
@@ -238,8 +239,8 @@ impl ObjectStore for S3Objects {
         // CopyObject applies the bucket's default encryption unless told otherwise: read the
         // object's own (and check its ETag, which the copy's guard repeats) and copy with it.
         let head = self.head_registered(file).await?;
-        if StorageClass::from_s3(head.storage_class().map(|c| c.as_str())).ok() == Some(class) {
-            return Ok(Copied { version_id: Some(file.version_id.clone()), etag: Some(file.etag.clone()), skipped: true });
+        if let Some(not) = not_copied(file, &head, class) {
+            return Ok(not);
         }
         let out = self
             .client
@@ -260,17 +261,19 @@ impl ObjectStore for S3Objects {
         Ok(Copied {
             version_id: out.version_id().map(str::to_string),
             etag: out.copy_object_result().and_then(|r| r.e_tag()).map(str::to_string),
-            skipped: false,
+            skipped: None,
         })
     }
 
-    async fn multipart_copy_to_class(&self, file: &FileRecord, class: StorageClass, part_bytes: u64) -> Result<Copied, ObjectError> {
-        let parts = plan_parts(file.size, part_bytes).ok_or_else(|| ObjectError::Permanent {
-            code: "InvalidSize".into(),
-            message: format!("{} bytes cannot be copied in parts", file.size),
-        })?;
+    async fn start_multipart_copy(&self, file: &FileRecord, class: StorageClass) -> Result<CopyStart, ObjectError> {
+        if plan_parts(file.size, MIN_PART).is_none() {
+            return Err(ObjectError::Permanent { code: "InvalidSize".into(), message: format!("{} bytes cannot be copied in parts", file.size) });
+        }
         // A multipart upload does not copy metadata or tags: read them and set them explicitly.
         let head = self.head_registered(file).await?;
+        if let Some(not) = not_copied(file, &head, class) {
+            return Ok(CopyStart::Nothing(not));
+        }
         let tags = self
             .client
             .get_object_tagging()
@@ -295,37 +298,78 @@ impl ObjectStore for S3Objects {
             .set_content_type(head.content_type().map(str::to_string))
             .set_content_encoding(head.content_encoding().map(str::to_string))
             .set_content_disposition(head.content_disposition().map(str::to_string))
+            .set_content_language(head.content_language().map(str::to_string))
             .set_cache_control(head.cache_control().map(str::to_string))
             .set_server_side_encryption(head.server_side_encryption().cloned())
-            .set_ssekms_key_id(head.ssekms_key_id().map(str::to_string))
+            .set_ssekms_key_id(kms(&head).then(|| head.ssekms_key_id().map(str::to_string)).flatten())
+            .set_bucket_key_enabled(kms(&head).then_some(head.bucket_key_enabled()).flatten())
             .set_tagging((!tagging.is_empty()).then(|| tagging.join("&")))
             .send()
             .await
             .map_err(|e| object_error("start multipart copy", e))?;
-        let upload_id = upload.upload_id().unwrap_or_default().to_string();
-        let copied = self.copy_parts(file, &upload_id, &parts).await;
-        let completed = match copied {
-            Ok(done) => {
-                self.client
-                    .complete_multipart_upload()
-                    .bucket(&file.bucket)
-                    .key(&file.key)
-                    .upload_id(&upload_id)
-                    .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(done)).build())
-                    .send()
-                    .await
-                    .map_err(|e| object_error("complete multipart copy", e))
-            }
-            Err(e) => Err(e),
-        };
-        match completed {
-            Ok(out) => Ok(Copied { version_id: out.version_id().map(str::to_string), etag: out.e_tag().map(str::to_string), skipped: false }),
-            Err(e) => {
-                // Leave no incomplete upload billing behind.
-                let _ = self.client.abort_multipart_upload().bucket(&file.bucket).key(&file.key).upload_id(&upload_id).send().await;
-                Err(e)
-            }
+        let upload_id = upload.upload_id().filter(|u| !u.is_empty()).ok_or_else(|| ObjectError::Permanent {
+            code: "InvalidResponse".into(),
+            message: "CreateMultipartUpload answered no upload id".into(),
+        })?;
+        Ok(CopyStart::Upload(upload_id.to_string()))
+    }
+
+    async fn continue_multipart_copy(&self, file: &FileRecord, upload_id: &str, part_bytes: u64, stop_at: Option<Instant>) -> Result<CopyProgress, ObjectError> {
+        let parts = plan_parts(file.size, part_bytes).ok_or_else(|| ObjectError::Permanent {
+            code: "InvalidSize".into(),
+            message: format!("{} bytes cannot be copied in parts", file.size),
+        })?;
+        let Some(mut done) = self.uploaded_parts(file, upload_id).await? else { return Ok(CopyProgress::Gone) };
+        // Parts of another plan (the part size changed since the upload began) cannot be mixed.
+        if done.iter().any(|p| parts.iter().find(|q| q.number == p.0).is_none_or(|q| q.last - q.first + 1 != p.2)) {
+            return Err(ObjectError::Permanent { code: "PartsMismatch".into(), message: format!("upload {upload_id} holds parts of another size") });
         }
+        let missing: Vec<_> = parts.iter().copied().filter(|p| !done.iter().any(|d| d.0 == p.number)).collect();
+        done.extend(self.copy_parts(file, upload_id, &missing, stop_at).await?);
+        if done.len() < parts.len() {
+            return Ok(CopyProgress::Unfinished { parts_done: done.len(), parts: parts.len() });
+        }
+        done.sort_by_key(|p| p.0);
+        let completed: Vec<CompletedPart> = done.into_iter().map(|(n, etag, _)| CompletedPart::builder().part_number(n).e_tag(etag).build()).collect();
+        let out = self
+            .client
+            .complete_multipart_upload()
+            .bucket(&file.bucket)
+            .key(&file.key)
+            .upload_id(upload_id)
+            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(completed)).build())
+            .send()
+            .await;
+        match out {
+            Ok(out) => Ok(CopyProgress::Done(Copied { version_id: out.version_id().map(str::to_string), etag: out.e_tag().map(str::to_string), skipped: None })),
+            Err(e) if e.as_service_error().and_then(|se| se.code()) == Some("NoSuchUpload") => Ok(CopyProgress::Gone),
+            Err(e) => Err(object_error("complete multipart copy", e)),
+        }
+    }
+
+    async fn abort_multipart_copy(&self, file: &FileRecord, upload_id: &str) -> Result<(), ObjectError> {
+        let res = self.client.abort_multipart_upload().bucket(&file.bucket).key(&file.key).upload_id(upload_id).send().await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().and_then(|se| se.code()) == Some("NoSuchUpload") => Ok(()),
+            Err(e) => Err(object_error("abort multipart copy", e)),
+        }
+    }
+
+    async fn current_object(&self, file: &FileRecord) -> Result<Option<CurrentObject>, ObjectError> {
+        let res = self.client.head_object().bucket(&file.bucket).key(&file.key).send().await;
+        let head = match res {
+            Ok(h) => h,
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => return Ok(None),
+            Err(e) => return Err(object_error("read object", e)),
+        };
+        Ok(Some(CurrentObject {
+            version_id: head.version_id().unwrap_or("null").to_string(),
+            etag: head.e_tag().unwrap_or_default().to_string(),
+            size: head.content_length().unwrap_or(0).max(0) as u64,
+            storage_class: StorageClass::from_s3(head.storage_class().map(|c| c.as_str())).unwrap_or(StorageClass::Standard),
+            last_modified: head.last_modified().and_then(|t| chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos())),
+        }))
     }
 
     async fn restore(&self, file: &FileRecord, days: u32, tier: RestoreTier) -> Result<RestoreStarted, ObjectError> {
@@ -420,6 +464,17 @@ fn parse_restore_header(header: &str) -> Option<String> {
     Some(end.with_timezone(&chrono::Utc).format("%Y-%m-%dT%H:%M:%SZ").to_string())
 }
 
+/// No copy, when HEAD shows the object in the target class already or in a state S3 cannot
+/// copy from.
+fn not_copied(file: &FileRecord, head: &HeadObjectOutput, class: StorageClass) -> Option<Copied> {
+    let reported = StorageClass::from_s3(head.storage_class().map(|c| c.as_str())).unwrap_or(file.storage_class);
+    let skipped = match reported == class {
+        true => NotCopied::InTargetClass,
+        false => NotCopied::Blocked(reported.copy_blocked_by(head.archive_status().map(|s| s.as_str()))?),
+    };
+    Some(Copied { version_id: Some(file.version_id.clone()), etag: Some(file.etag.clone()), skipped: Some(skipped) })
+}
+
 /// Whether the object is encrypted with a KMS key, which a copy must name to keep.
 fn kms(head: &HeadObjectOutput) -> bool {
     matches!(head.server_side_encryption(), Some(ServerSideEncryption::AwsKms | ServerSideEncryption::AwsKmsDsse))
@@ -474,12 +529,49 @@ impl S3Objects {
         }
     }
 
-    async fn copy_parts(&self, file: &FileRecord, upload_id: &str, parts: &[crate::domain::multipart::Part]) -> Result<Vec<CompletedPart>, ObjectError> {
+    /// The parts an upload holds, as (number, ETag, size); None when S3 knows no such upload.
+    async fn uploaded_parts(&self, file: &FileRecord, upload_id: &str) -> Result<Option<Vec<(i32, String, u64)>>, ObjectError> {
+        let mut out = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let res = self
+                .client
+                .list_parts()
+                .bucket(&file.bucket)
+                .key(&file.key)
+                .upload_id(upload_id)
+                .set_part_number_marker(marker.take())
+                .send()
+                .await;
+            let page = match res {
+                Ok(p) => p,
+                Err(e) if e.as_service_error().and_then(|se| se.code()) == Some("NoSuchUpload") => return Ok(None),
+                Err(e) => return Err(object_error("list copied parts", e)),
+            };
+            for p in page.parts() {
+                if let (Some(n), Some(etag)) = (p.part_number(), p.e_tag()) {
+                    out.push((n, etag.to_string(), p.size().unwrap_or(0).max(0) as u64));
+                }
+            }
+            match (page.is_truncated(), page.next_part_number_marker()) {
+                (Some(true), Some(next)) => marker = Some(next.to_string()),
+                _ => return Ok(Some(out)),
+            }
+        }
+    }
+
+    /// Copies the parts, four at a time, starting none after `stop_at`; returns those copied.
+    async fn copy_parts(&self, file: &FileRecord, upload_id: &str, parts: &[Part], stop_at: Option<Instant>) -> Result<Vec<(i32, String, u64)>, ObjectError> {
         let source = copy_source(file);
-        let mut done: Vec<CompletedPart> = futures::stream::iter(parts.iter().copied())
-            .map(|p| {
+        let copied: Vec<Option<(i32, String, u64)>> = futures::stream::iter(parts.iter().copied())
+            .enumerate()
+            .map(|(i, p)| {
                 let source = source.clone();
                 async move {
+                    // The first part always goes, so that every invocation moves the copy on.
+                    if i > 0 && stop_at.is_some_and(|t| Instant::now() >= t) {
+                        return Ok(None);
+                    }
                     let out = self
                         .client
                         .upload_part_copy()
@@ -493,19 +585,14 @@ impl S3Objects {
                         .send()
                         .await
                         .map_err(|e| object_error("copy part", e))?;
-                    Ok::<_, ObjectError>(
-                        CompletedPart::builder()
-                            .part_number(p.number)
-                            .set_e_tag(out.copy_part_result().and_then(|r| r.e_tag()).map(str::to_string))
-                            .build(),
-                    )
+                    let etag = out.copy_part_result().and_then(|r| r.e_tag()).unwrap_or_default().to_string();
+                    Ok::<_, ObjectError>(Some((p.number, etag, p.last - p.first + 1)))
                 }
             })
             .buffer_unordered(4)
             .try_collect()
             .await?;
-        done.sort_by_key(|p| p.part_number());
-        Ok(done)
+        Ok(copied.into_iter().flatten().collect())
     }
 }
 
@@ -517,6 +604,56 @@ pub struct Connection {
     pub keep_existing: bool,
     /// Register new objects as they arrive (ObjectCreated, placed by the key layout).
     pub register_new: bool,
+    /// Days after which S3 aborts a multipart upload left incomplete (a copy whose task was
+    /// given up): a lifecycle rule added beside the bucket's own, unless one already covers the
+    /// whole bucket. None: no rule.
+    pub abort_incomplete_uploads_days: Option<i32>,
+}
+
+/// The id of the lifecycle rule slm adds.
+pub const ABORT_RULE_ID: &str = "slm-abort-incomplete-multipart-uploads";
+
+/// Adds a rule aborting incomplete multipart uploads after `days`, keeping every rule the
+/// bucket has (a lifecycle configuration is replaced whole). Nothing changes when an enabled
+/// rule over the whole bucket already aborts them.
+pub async fn ensure_abort_rule(client: &Client, bucket: &str, days: i32) -> Result<bool> {
+    use aws_sdk_s3::types::{AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, ExpirationStatus, LifecycleRule, LifecycleRuleFilter};
+    let current = client.get_bucket_lifecycle_configuration().bucket(bucket).send().await;
+    let (mut rules, minimum_size) = match current {
+        Ok(c) => (c.rules().to_vec(), c.transition_default_minimum_object_size().cloned()),
+        Err(e) if e.as_service_error().and_then(|se| se.code()) == Some("NoSuchLifecycleConfiguration") => (Vec::new(), None),
+        Err(e) => return Err(sdk_error("read bucket lifecycle rules", e)),
+    };
+    // Rules written before filters existed carry their prefix on the rule itself.
+    #[allow(deprecated)]
+    let whole_bucket = |r: &LifecycleRule| {
+        let prefix = r.filter().and_then(|f| f.prefix()).or(r.prefix()).unwrap_or_default();
+        let other_filters = r.filter().is_some_and(|f| f.tag().is_some() || f.and().is_some() || f.object_size_greater_than().is_some() || f.object_size_less_than().is_some());
+        prefix.is_empty() && !other_filters
+    };
+    if rules.iter().any(|r| r.status() == &ExpirationStatus::Enabled && r.abort_incomplete_multipart_upload().is_some() && whole_bucket(r) && r.id() != Some(ABORT_RULE_ID)) {
+        return Ok(false);
+    }
+    rules.retain(|r| r.id() != Some(ABORT_RULE_ID));
+    rules.push(
+        LifecycleRule::builder()
+            .id(ABORT_RULE_ID)
+            .status(ExpirationStatus::Enabled)
+            .filter(LifecycleRuleFilter::builder().prefix("").build())
+            .abort_incomplete_multipart_upload(AbortIncompleteMultipartUpload::builder().days_after_initiation(days).build())
+            .build()
+            .map_err(|e| Error::dependency("build lifecycle rule", e))?,
+    );
+    let config = BucketLifecycleConfiguration::builder().set_rules(Some(rules)).build().map_err(|e| Error::dependency("build lifecycle rules", e))?;
+    client
+        .put_bucket_lifecycle_configuration()
+        .bucket(bucket)
+        .lifecycle_configuration(config)
+        .set_transition_default_minimum_object_size(minimum_size)
+        .send()
+        .await
+        .map_err(|e| sdk_error("set bucket lifecycle rules", e))?;
+    Ok(true)
 }
 
 /// Routes a bucket's event notifications to slm's S3-events queue.
@@ -563,6 +700,9 @@ pub async fn connect_bucket(client: &Client, bucket: &str, queue_arn: &str, how:
         .send()
         .await
         .map_err(|e| sdk_error("set bucket notifications", e))?;
+    if let Some(days) = how.abort_incomplete_uploads_days {
+        ensure_abort_rule(client, bucket, days).await?;
+    }
     Ok(())
 }
 

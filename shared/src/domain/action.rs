@@ -1,89 +1,9 @@
 //! Storage classes, restore tiers and the three lifecycle actions with their validation.
 
+pub use super::class::StorageClass;
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
-use std::fmt;
 use std::str::FromStr;
-
-/// The S3 storage classes slm reads and writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum StorageClass {
-    Standard,
-    StandardIa,
-    GlacierIr,
-    Glacier,
-    DeepArchive,
-}
-
-impl StorageClass {
-    pub const ALL: [StorageClass; 5] = [
-        StorageClass::Standard,
-        StorageClass::StandardIa,
-        StorageClass::GlacierIr,
-        StorageClass::Glacier,
-        StorageClass::DeepArchive,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StorageClass::Standard => "STANDARD",
-            StorageClass::StandardIa => "STANDARD_IA",
-            StorageClass::GlacierIr => "GLACIER_IR",
-            StorageClass::Glacier => "GLACIER",
-            StorageClass::DeepArchive => "DEEP_ARCHIVE",
-        }
-    }
-
-    /// How cold a class is: policies only move assets to a colder class.
-    pub fn coldness(self) -> u8 {
-        match self {
-            StorageClass::Standard => 0,
-            StorageClass::StandardIa => 1,
-            StorageClass::GlacierIr => 2,
-            StorageClass::Glacier => 3,
-            StorageClass::DeepArchive => 4,
-        }
-    }
-
-    /// Classes an archive may target.
-    pub fn is_archive_target(self) -> bool {
-        self != StorageClass::Standard
-    }
-
-    /// Objects in these classes must be restored before they can be read.
-    pub fn needs_restore(self) -> bool {
-        matches!(self, StorageClass::Glacier | StorageClass::DeepArchive)
-    }
-
-    /// S3 reports STANDARD by omitting the class; treat absence as STANDARD.
-    pub fn from_s3(value: Option<&str>) -> Result<Self> {
-        match value {
-            None | Some("") => Ok(StorageClass::Standard),
-            Some(v) => v.parse(),
-        }
-    }
-}
-
-impl fmt::Display for StorageClass {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for StorageClass {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        StorageClass::ALL
-            .into_iter()
-            .find(|c| c.as_str() == s)
-            .ok_or_else(|| {
-                Error::validation(format!(
-                    "unknown storage class '{s}' (expected one of STANDARD_IA, GLACIER_IR, GLACIER, DEEP_ARCHIVE)"
-                ))
-            })
-    }
-}
 
 /// Retrieval tier of a restore.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -155,9 +75,10 @@ impl Action {
     /// Checks what can be checked without looking at the asset.
     pub fn validate(&self) -> Result<()> {
         match *self {
-            Action::Archive { storage_class } if !storage_class.is_archive_target() => Err(
-                Error::validation("archive needs a target class other than STANDARD"),
-            ),
+            Action::Archive { storage_class } if !storage_class.is_archive_target() => Err(Error::validation(format!(
+                "archive needs one of the archive targets {}, not {storage_class}",
+                StorageClass::targets_text()
+            ))),
             Action::Restore { days, .. } if days == 0 || days > MAX_RESTORE_DAYS => Err(
                 Error::validation(format!("restore days must be between 1 and {MAX_RESTORE_DAYS}, got {days}")),
             ),
@@ -180,25 +101,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn storage_class_round_trips_through_its_s3_name() {
-        for c in StorageClass::ALL {
-            assert_eq!(c.as_str().parse::<StorageClass>().unwrap(), c);
-        }
-    }
-
-    #[test]
-    fn unknown_storage_class_is_a_validation_error_naming_it() {
-        let err = "GLACIERR".parse::<StorageClass>().unwrap_err();
-        assert_eq!(err.kind(), crate::ErrorKind::Validation);
-        assert!(err.to_string().contains("GLACIERR"));
-    }
-
-    #[test]
-    fn absent_s3_class_means_standard() {
-        assert_eq!(StorageClass::from_s3(None).unwrap(), StorageClass::Standard);
-    }
-
-    #[test]
     fn expedited_is_refused_only_for_deep_archive() {
         assert!(!RestoreTier::Expedited.allowed_for(StorageClass::DeepArchive));
         assert!(RestoreTier::Expedited.allowed_for(StorageClass::Glacier));
@@ -206,9 +108,16 @@ mod tests {
     }
 
     #[test]
-    fn archive_to_standard_is_refused() {
-        let a = Action::Archive { storage_class: StorageClass::Standard };
-        assert_eq!(a.validate().unwrap_err().kind(), crate::ErrorKind::Validation);
+    fn archive_to_a_class_other_than_the_targets_is_refused_naming_them() {
+        let unknown = StorageClass::from_s3(Some("FSX_OPENZFS")).unwrap();
+        for class in [StorageClass::Standard, StorageClass::IntelligentTiering, StorageClass::Outposts, unknown] {
+            let err = Action::Archive { storage_class: class }.validate().unwrap_err();
+            assert_eq!(err.kind(), crate::ErrorKind::Validation);
+            assert!(err.to_string().contains(&format!("GLACIER, DEEP_ARCHIVE, not {class}")), "{err}");
+        }
+        for class in StorageClass::ARCHIVE_TARGETS {
+            assert!(Action::Archive { storage_class: class }.validate().is_ok(), "{class}");
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! An asset: a named group of files of one title, the unit of a lifecycle task.
 
+use super::StorageClass;
 use crate::error::{Error, Result};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -165,7 +166,28 @@ pub struct Asset {
     pub sweep_cursor: Option<String>,
 }
 
+/// The class of an asset whose files are in several.
+pub const MIXED: &str = "MIXED";
+
+/// The class an asset of these files is in: their one class, or MIXED; None without files.
+pub fn class_of(files: &[super::FileRecord]) -> Option<String> {
+    let first = files.first()?.storage_class;
+    Some(match files.iter().all(|f| f.storage_class == first) {
+        true => first.to_string(),
+        false => MIXED.to_string(),
+    })
+}
+
 impl Asset {
+    /// The one class all its files are in (a class slm does not know too); None when they are
+    /// in several, or it has none.
+    pub fn class(&self) -> Option<StorageClass> {
+        match self.storage_class.as_str() {
+            "" | MIXED => None,
+            c => StorageClass::from_s3(Some(c)).ok(),
+        }
+    }
+
     /// Its files' sizes as prices need them, from the aggregates kept at registration.
     pub fn sizes(&self) -> super::pricing::Sizes {
         super::pricing::Sizes { count: self.file_count, bytes: self.total_bytes, small_count: self.small_file_count, small_bytes: self.small_file_bytes }

@@ -18,9 +18,10 @@ pub enum FileState {
 }
 
 impl FileState {
-    /// The state of a file S3 holds in `class`, as registration records it.
+    /// The state of a file S3 holds in `class`, as registration records it: archived from the
+    /// infrequent-access classes on (see [`StorageClass::coldness`]).
     pub fn of_class(class: StorageClass) -> Self {
-        if class.is_archive_target() { FileState::Archived } else { FileState::Active }
+        if class.coldness().is_some_and(|c| c > 0) { FileState::Archived } else { FileState::Active }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
@@ -90,32 +91,28 @@ pub struct FileRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FileDecision {
     Act,
-    Skip(&'static str),
+    /// Nothing to do, or nothing S3 can do: the file is SKIPPED with the reason.
+    Skip(String),
+    /// The file FAILS with the reason.
     Refuse(String),
 }
 
 impl FileRecord {
     pub fn decide(&self, action: &Action) -> FileDecision {
         if self.state == FileState::Purged {
-            return FileDecision::Skip("already purged");
+            return FileDecision::Skip("already purged".into());
         }
         if self.state == FileState::Missing {
-            return FileDecision::Skip("deleted outside slm");
+            return FileDecision::Skip("deleted outside slm".into());
         }
         match *action {
-            Action::Archive { storage_class } if self.storage_class == storage_class => {
-                FileDecision::Skip("already in the target class")
+            Action::Archive { storage_class } => self.decide_archive(storage_class),
+            // S3's other classes are readable as they are; an unknown one is not slm's to guess.
+            Action::Restore { .. } if matches!(self.storage_class, StorageClass::Other(_)) => {
+                FileDecision::Skip(format!("unknown storage class {}: not restored", self.storage_class))
             }
-            Action::Archive { storage_class } if self.storage_class.coldness() > storage_class.coldness() => {
-                FileDecision::Skip("already in a colder class")
-            }
-            // S3 copies an object in GLACIER or DEEP_ARCHIVE only from a restored copy.
-            Action::Archive { storage_class } if self.storage_class.needs_restore() && self.state != FileState::Restored => {
-                FileDecision::Refuse(format!("{} must be restored before it can be copied to {storage_class}", self.storage_class))
-            }
-            Action::Archive { .. } => FileDecision::Act,
             Action::Restore { .. } if !self.storage_class.needs_restore() => {
-                FileDecision::Skip("readable without a restore")
+                FileDecision::Skip("readable without a restore".into())
             }
             Action::Restore { tier, .. } if !tier.allowed_for(self.storage_class) => FileDecision::Refuse(format!(
                 "{} restores are not available for {}",
@@ -124,6 +121,29 @@ impl FileRecord {
             )),
             Action::Restore { .. } => FileDecision::Act,
             Action::Purge => FileDecision::Act,
+        }
+    }
+
+    /// An archive moves every file in a warmer class to the target. What S3 cannot move, and a
+    /// class slm does not know, is skipped with the reason: it never fails its neighbours.
+    fn decide_archive(&self, target: StorageClass) -> FileDecision {
+        let class = self.storage_class;
+        if class == target {
+            return FileDecision::Skip("already in the target class".into());
+        }
+        if let Some(why) = class.immovable() {
+            return FileDecision::Skip(why.into());
+        }
+        match (class.coldness(), target.coldness()) {
+            (None, _) => FileDecision::Skip(format!("unknown storage class {class}: not moved")),
+            (_, None) => FileDecision::Refuse(format!("{target} is not an archive target")),
+            (Some(from), Some(to)) if from > to => FileDecision::Skip("already in a colder class".into()),
+            (Some(from), Some(to)) if from == to => FileDecision::Skip("already in a class as cold as the target".into()),
+            // S3 copies an object in GLACIER or DEEP_ARCHIVE only from a restored copy.
+            _ if class.needs_restore() && self.state != FileState::Restored => {
+                FileDecision::Refuse(format!("{class} must be restored before it can be copied to {target}"))
+            }
+            _ => FileDecision::Act,
         }
     }
 }
@@ -166,18 +186,76 @@ mod tests {
         }
     }
 
+    fn skip(why: &str) -> FileDecision {
+        FileDecision::Skip(why.into())
+    }
+
+    fn archive(class: StorageClass) -> Action {
+        Action::Archive { storage_class: class }
+    }
+
     #[test]
     fn archive_skips_a_file_already_in_the_target_class() {
-        let a = Action::Archive { storage_class: StorageClass::Glacier };
-        assert_eq!(file(StorageClass::Glacier).decide(&a), FileDecision::Skip("already in the target class"));
+        let a = archive(StorageClass::Glacier);
+        assert_eq!(file(StorageClass::Glacier).decide(&a), skip("already in the target class"));
         assert_eq!(file(StorageClass::Standard).decide(&a), FileDecision::Act);
     }
 
     #[test]
+    fn archive_moves_every_warmer_class_and_skips_colder_and_equally_cold_ones() {
+        use StorageClass::*;
+        let ir = archive(GlacierIr);
+        for warmer in [Standard, ReducedRedundancy, StandardIa, OnezoneIa, IntelligentTiering] {
+            assert_eq!(file(warmer).decide(&ir), FileDecision::Act, "{warmer}");
+        }
+        for colder in [Glacier, DeepArchive] {
+            assert_eq!(file(colder).decide(&ir), skip("already in a colder class"), "{colder}");
+        }
+        let ia = archive(StandardIa);
+        for equal in [OnezoneIa, IntelligentTiering] {
+            assert_eq!(file(equal).decide(&ia), skip("already in a class as cold as the target"), "{equal}");
+        }
+        assert_eq!(file(ReducedRedundancy).decide(&ia), FileDecision::Act);
+    }
+
+    #[test]
+    fn archive_skips_what_s3_cannot_move_and_unknown_classes_with_the_reason() {
+        use StorageClass::*;
+        for target in StorageClass::ARCHIVE_TARGETS {
+            for immovable in [ExpressOnezone, Outposts, Snow] {
+                let d = file(immovable).decide(&archive(target));
+                assert!(matches!(&d, FileDecision::Skip(why) if why.starts_with(immovable.as_str()) && why.ends_with("not moved")), "{immovable}: {d:?}");
+            }
+            let unknown = StorageClass::from_s3(Some("FSX_ONTAP")).unwrap();
+            assert_eq!(file(unknown).decide(&archive(target)), skip("unknown storage class FSX_ONTAP: not moved"));
+        }
+    }
+
+    #[test]
+    fn an_unknown_class_is_not_restored_but_may_be_purged() {
+        let unknown = file(StorageClass::from_s3(Some("FSX_ONTAP")).unwrap());
+        let r = Action::Restore { days: 1, tier: RestoreTier::Standard };
+        assert_eq!(unknown.decide(&r), skip("unknown storage class FSX_ONTAP: not restored"));
+        assert_eq!(unknown.decide(&Action::Purge), FileDecision::Act);
+        assert_eq!(file(StorageClass::Outposts).decide(&r), skip("readable without a restore"));
+    }
+
+    #[test]
+    fn registration_records_infrequent_and_colder_classes_as_archived() {
+        use StorageClass::*;
+        for active in [Standard, ReducedRedundancy, ExpressOnezone, Outposts, Snow, StorageClass::from_s3(Some("NEW_CLASS")).unwrap()] {
+            assert_eq!(FileState::of_class(active), FileState::Active, "{active}");
+        }
+        for archived in [StandardIa, OnezoneIa, IntelligentTiering, GlacierIr, Glacier, DeepArchive] {
+            assert_eq!(FileState::of_class(archived), FileState::Archived, "{archived}");
+        }
+    }
+
+    #[test]
     fn archive_never_warms_a_file_and_copies_glacier_only_when_restored() {
-        let deep = Action::Archive { storage_class: StorageClass::DeepArchive };
-        let ir = Action::Archive { storage_class: StorageClass::GlacierIr };
-        assert_eq!(file(StorageClass::Glacier).decide(&ir), FileDecision::Skip("already in a colder class"));
+        let deep = archive(StorageClass::DeepArchive);
+        let ir = archive(StorageClass::GlacierIr);
+        assert_eq!(file(StorageClass::Glacier).decide(&ir), skip("already in a colder class"));
         assert!(matches!(file(StorageClass::Glacier).decide(&deep), FileDecision::Refuse(_)));
         let restored = FileRecord { state: FileState::Restored, ..file(StorageClass::Glacier) };
         assert_eq!(restored.decide(&deep), FileDecision::Act);

@@ -96,7 +96,11 @@ impl Anchor {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
 pub enum PolicyAction {
-    Archive { storage_class: StorageClass },
+    Archive {
+        /// Parsed strictly: a policy's typo is refused, not kept as a class slm does not know.
+        #[serde(deserialize_with = "StorageClass::deserialize_strict")]
+        storage_class: StorageClass,
+    },
     Purge,
 }
 
@@ -116,9 +120,11 @@ impl PolicyAction {
         }
         match self {
             PolicyAction::Purge => false,
-            PolicyAction::Archive { storage_class } => {
-                asset.storage_class.parse::<StorageClass>().is_ok_and(|c| c.coldness() >= storage_class.coldness())
-            }
+            PolicyAction::Archive { storage_class } => match (asset.class().and_then(StorageClass::coldness), storage_class.coldness()) {
+                (Some(now), Some(target)) => now >= target,
+                // Mixed, or in a class outside the order: a task decides file by file.
+                _ => false,
+            },
         }
     }
 }
@@ -270,9 +276,9 @@ impl Policy {
 
     /// The order in which due policies decide: higher priority, then the more specific
     /// selector, then purge before archive, then the colder class, then the policy id.
-    fn rank_key(&self) -> (Reverse<u32>, Reverse<usize>, u8, Reverse<u8>, &str) {
+    fn rank_key(&self) -> (Reverse<u32>, Reverse<usize>, u8, Reverse<Option<u8>>, &str) {
         let (kind, cold) = match self.doc.action {
-            PolicyAction::Purge => (0, 0),
+            PolicyAction::Purge => (0, None),
             PolicyAction::Archive { storage_class } => (1, storage_class.coldness()),
         };
         (Reverse(self.doc.priority), Reverse(self.doc.selector.specificity()), kind, Reverse(cold), self.id())
@@ -458,6 +464,10 @@ pub(crate) mod tests {
             ("a colder class satisfies an archive", vec![archive("arch", "GLACIER", 10, any)], "DEEP_ARCHIVE", None),
             ("a warmer class does not", vec![archive("arch", "GLACIER", 10, any)], "GLACIER_IR", Some("arch")),
             ("a mixed asset is archived again", vec![archive("arch", "GLACIER", 10, any)], "MIXED", Some("arch")),
+            ("an equally cold class satisfies an archive", vec![archive("arch", "STANDARD_IA", 10, any)], "INTELLIGENT_TIERING", None),
+            ("intelligent tiering is warmer than GLACIER_IR", vec![archive("arch", "GLACIER_IR", 10, any)], "INTELLIGENT_TIERING", Some("arch")),
+            ("a class outside the order is looked at file by file", vec![archive("arch", "GLACIER", 10, any)], "OUTPOSTS", Some("arch")),
+            ("so is a class slm does not know", vec![archive("arch", "GLACIER", 10, any)], "NEW_CLASS", Some("arch")),
         ];
         for (name, policies, class, expected) in cases {
             let decision = decide(&asset("editorial", "final", class), Some(&title()), &policies, date("2027-03-01"));

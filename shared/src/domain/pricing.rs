@@ -1,7 +1,9 @@
 //! What storage costs: a price table read from configuration (config/prices.json), never prices
-//! in code. Per-object rules: the 128 KiB billing minimum of STANDARD_IA and GLACIER_IR, and the
-//! 40 KiB index overhead of GLACIER and DEEP_ARCHIVE (32 KiB at the archive rate, 8 KiB at
-//! STANDARD's).
+//! in code. Per-object rules: the 128 KiB billing minimum of STANDARD_IA, ONEZONE_IA and
+//! GLACIER_IR, the 40 KiB index overhead of GLACIER and DEEP_ARCHIVE (32 KiB at the archive rate,
+//! 8 KiB at STANDARD's), and INTELLIGENT_TIERING's monitoring charge per object of 128 KiB or
+//! more. A class the table has no price for (OUTPOSTS and SNOW have no public one) is answered
+//! with [`NoPrice`], never priced at zero.
 
 use super::action::StorageClass;
 use crate::error::{Error, Result};
@@ -57,32 +59,60 @@ const DAYS_PER_MONTH: f64 = 30.0;
 impl PriceTable {
     /// Moving `sizes` from `from` to `to` (None: purged). `days_in_target` is how long the
     /// objects stay there before the next action, if one is scheduled.
-    pub fn estimate(&self, from: StorageClass, to: Option<StorageClass>, sizes: &Sizes, days_in_target: Option<i64>) -> Estimate {
-        let before = self.month(from, sizes);
+    pub fn estimate(&self, from: StorageClass, to: Option<StorageClass>, sizes: &Sizes, days_in_target: Option<i64>) -> Result<Estimate, NoPrice> {
+        let before = self.month(from, sizes)?;
         let Some(to) = to else {
-            return Estimate { monthly_before: before, monthly_saving: before, ..Estimate::default() };
+            return Ok(Estimate { monthly_before: before, monthly_saving: before, ..Estimate::default() });
         };
-        let after = self.month(to, sizes);
-        let min_days = i64::from(self.class(to).min_days);
+        let after = self.month(to, sizes)?;
+        let min_days = i64::from(self.class(to)?.min_days);
         let short = days_in_target.map_or(0, |d| (min_days - d.max(0)).max(0));
-        Estimate {
+        Ok(Estimate {
             monthly_before: before,
             monthly_after: after,
             monthly_saving: before - after,
-            transition_cost: self.transition(to, sizes.count),
+            transition_cost: self.transition(to, sizes.count)?,
             minimum_duration_charge: after * short as f64 / DAYS_PER_MONTH,
-        }
+        })
     }
 }
 
+/// A class's prices. Only the storage price is required: what a class does not charge (or slm
+/// never does with it, such as moving files into INTELLIGENT_TIERING) is left out.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct ClassPrice {
     pub gb_month: f64,
-    pub transition_per_1000: f64,
+    /// Moving 1,000 objects into the class; absent for classes slm never moves files into.
+    #[serde(default)]
+    pub transition_per_1000: Option<f64>,
+    #[serde(default)]
     pub min_days: u32,
+    #[serde(default)]
     pub min_object_bytes: u64,
+    #[serde(default)]
     pub archive_overhead_bytes: u64,
+    #[serde(default)]
     pub standard_overhead_bytes: u64,
+    /// A month of monitoring 1,000 objects of 128 KiB or more (INTELLIGENT_TIERING).
+    #[serde(default)]
+    pub monitoring_per_1000: f64,
+}
+
+/// What the price table cannot price: a class it lists no price for (OUTPOSTS and SNOW are
+/// billed with their hardware, and S3 may name classes the table does not know yet), or a move
+/// into a class it has no transition price for.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("no {what} price for {class} in the price table")]
+pub struct NoPrice {
+    pub class: StorageClass,
+    /// "storage" or "transition".
+    pub what: &'static str,
+}
+
+impl From<NoPrice> for Error {
+    fn from(e: NoPrice) -> Self {
+        Error::validation(e.to_string())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -94,9 +124,11 @@ pub struct PriceTable {
 impl PriceTable {
     pub fn from_json(text: &str) -> Result<Self> {
         let table: PriceTable = serde_json::from_str(text).map_err(|e| Error::Config(format!("price table: {e}")))?;
-        for c in StorageClass::ALL {
-            if !table.classes.contains_key(c.as_str()) {
-                return Err(Error::Config(format!("price table has no price for {c}")));
+        // Estimates move files from STANDARD (whose rate also bills archive overheads) to the
+        // archive targets: those must be priced. Other classes are priced when listed.
+        for c in std::iter::once(StorageClass::Standard).chain(StorageClass::ARCHIVE_TARGETS) {
+            if table.class(c).is_err() || table.transition(c, 0).is_err() {
+                return Err(Error::Config(format!("price table has no storage or transition price for {c}")));
             }
         }
         Ok(table)
@@ -109,31 +141,35 @@ impl PriceTable {
         TABLE.get_or_init(|| Self::from_json(include_str!("../../../config/prices.json")).expect("config/prices.json is checked by the unit tests"))
     }
 
-    pub fn class(&self, class: StorageClass) -> &ClassPrice {
-        &self.classes[class.as_str()]
+    pub fn class(&self, class: StorageClass) -> Result<&ClassPrice, NoPrice> {
+        self.classes.get(class.as_str()).ok_or(NoPrice { class, what: "storage" })
     }
 
     /// Monthly storage cost of one object of `size` bytes in `class`.
-    pub fn object_month(&self, class: StorageClass, size: u64) -> f64 {
+    pub fn object_month(&self, class: StorageClass, size: u64) -> Result<f64, NoPrice> {
         self.month(class, &Sizes::of(&[size]))
     }
 
     /// Monthly storage cost of a set of objects in `class`: small objects billed at the class's
-    /// minimum, the per-object index overhead partly at the archive rate, partly at STANDARD's.
-    pub fn month(&self, class: StorageClass, sizes: &Sizes) -> f64 {
-        let p = self.class(class);
+    /// minimum, the per-object index overhead partly at the archive rate, partly at STANDARD's,
+    /// and the monitoring of objects not small. INTELLIGENT_TIERING is priced at its Frequent
+    /// Access rate: what S3 bills until an object goes unread, the most it can cost.
+    pub fn month(&self, class: StorageClass, sizes: &Sizes) -> Result<f64, NoPrice> {
+        let p = self.class(class)?;
         let billed = if p.min_object_bytes > 0 {
             sizes.bytes - sizes.small_bytes + sizes.small_count * p.min_object_bytes.max(SMALL_OBJECT_BYTES)
         } else {
             sizes.bytes
         } + sizes.count * p.archive_overhead_bytes;
-        let standard = self.class(StorageClass::Standard).gb_month;
-        billed as f64 / GB * p.gb_month + (sizes.count * p.standard_overhead_bytes) as f64 / GB * standard
+        let standard = self.class(StorageClass::Standard)?.gb_month;
+        let monitored = (sizes.count - sizes.small_count) as f64 / 1000.0 * p.monitoring_per_1000;
+        Ok(billed as f64 / GB * p.gb_month + (sizes.count * p.standard_overhead_bytes) as f64 / GB * standard + monitored)
     }
 
     /// One-off cost of moving `objects` objects into `class`.
-    pub fn transition(&self, class: StorageClass, objects: u64) -> f64 {
-        objects as f64 / 1000.0 * self.class(class).transition_per_1000
+    pub fn transition(&self, class: StorageClass, objects: u64) -> Result<f64, NoPrice> {
+        let per_1000 = self.class(class)?.transition_per_1000.ok_or(NoPrice { class, what: "transition" })?;
+        Ok(objects as f64 / 1000.0 * per_1000)
     }
 }
 
@@ -145,22 +181,61 @@ mod tests {
         PriceTable::from_json(include_str!("../../../config/prices.json")).unwrap()
     }
 
-    #[test]
-    fn a_gib_in_standard_costs_the_listed_rate() {
-        assert!((prices().object_month(StorageClass::Standard, 1 << 30) - 0.023).abs() < 1e-9);
+    fn month(class: StorageClass, size: u64) -> f64 {
+        prices().object_month(class, size).unwrap()
     }
 
     #[test]
-    fn small_objects_are_billed_at_the_128k_minimum_in_glacier_ir() {
-        let p = prices();
-        assert_eq!(p.object_month(StorageClass::GlacierIr, 1), p.object_month(StorageClass::GlacierIr, 128 * 1024));
+    fn a_gib_in_standard_costs_the_listed_rate() {
+        assert!((month(StorageClass::Standard, 1 << 30) - 0.023).abs() < 1e-9);
+    }
+
+    #[test]
+    fn small_objects_are_billed_at_the_128k_minimum_in_glacier_ir_and_one_zone_ia() {
+        for class in [StorageClass::GlacierIr, StorageClass::OnezoneIa] {
+            assert_eq!(month(class, 1), month(class, 128 * 1024), "{class}");
+        }
     }
 
     #[test]
     fn deep_archive_adds_40k_per_object_partly_at_the_standard_rate() {
-        let p = prices();
         let expected = 32768.0 / GB * 0.00099 + 8192.0 / GB * 0.023;
-        assert!((p.object_month(StorageClass::DeepArchive, 0) - expected).abs() < 1e-15);
+        assert!((month(StorageClass::DeepArchive, 0) - expected).abs() < 1e-15);
+    }
+
+    #[test]
+    fn intelligent_tiering_adds_monitoring_for_objects_of_128k_or_more() {
+        let small = month(StorageClass::IntelligentTiering, 1024);
+        assert!((small - 1024.0 / GB * 0.023).abs() < 1e-15, "small objects are not monitored");
+        let large = month(StorageClass::IntelligentTiering, 1 << 30);
+        assert!((large - (0.023 + 0.0025 / 1000.0)).abs() < 1e-12);
+    }
+
+    #[test]
+    fn every_class_with_a_public_price_is_priced_and_the_others_say_so() {
+        use StorageClass::*;
+        let p = prices();
+        for class in [Standard, StandardIa, OnezoneIa, IntelligentTiering, GlacierIr, Glacier, DeepArchive, ExpressOnezone] {
+            assert!(p.object_month(class, 1 << 30).unwrap() > 0.0, "{class}");
+        }
+        let unknown = StorageClass::from_s3(Some("NEW_CLASS")).unwrap();
+        for class in [Outposts, Snow, ReducedRedundancy, unknown] {
+            let err = p.object_month(class, 1 << 30).unwrap_err();
+            assert_eq!(err.to_string(), format!("no storage price for {class} in the price table"));
+            assert!(p.estimate(class, Some(Glacier), &Sizes::of(&[1]), None).is_err());
+        }
+        // slm never moves files into these: no transition price, and an estimate says so
+        let err = p.estimate(Standard, Some(IntelligentTiering), &Sizes::of(&[1]), None).unwrap_err();
+        assert_eq!(err.to_string(), "no transition price for INTELLIGENT_TIERING in the price table");
+    }
+
+    #[test]
+    fn a_target_without_a_transition_price_is_refused() {
+        let p = PriceTable::from_json(r#"{"region":"x","classes":{
+            "STANDARD": {"gb_month": 0.023, "transition_per_1000": 0.005}, "STANDARD_IA": {"gb_month": 0.0125, "transition_per_1000": 0.01},
+            "GLACIER_IR": {"gb_month": 0.004, "transition_per_1000": 0.02}, "GLACIER": {"gb_month": 0.0036, "transition_per_1000": 0.03},
+            "DEEP_ARCHIVE": {"gb_month": 0.00099}}}"#);
+        assert_eq!(p.unwrap_err().to_string(), "configuration: price table has no storage or transition price for DEEP_ARCHIVE");
     }
 
     #[test]
@@ -173,15 +248,17 @@ mod tests {
     fn asset_sizes_bill_small_objects_at_the_minimum_without_reading_files() {
         let p = prices();
         let files = [1024, 4096, 1 << 20, 3 << 30];
-        let one_by_one: f64 = files.iter().map(|s| p.object_month(StorageClass::GlacierIr, *s)).sum();
-        assert!((p.month(StorageClass::GlacierIr, &Sizes::of(&files)) - one_by_one).abs() < 1e-12);
+        for class in [StorageClass::GlacierIr, StorageClass::IntelligentTiering] {
+            let one_by_one: f64 = files.iter().map(|s| month(class, *s)).sum();
+            assert!((p.month(class, &Sizes::of(&files)).unwrap() - one_by_one).abs() < 1e-12, "{class}");
+        }
     }
 
     #[test]
     fn an_archive_estimate_saves_the_difference_and_pays_transitions() {
         let p = prices();
         let sizes = Sizes::of(&vec![1 << 30; 1000]);
-        let e = p.estimate(StorageClass::Standard, Some(StorageClass::Glacier), &sizes, None);
+        let e = p.estimate(StorageClass::Standard, Some(StorageClass::Glacier), &sizes, None).unwrap();
         assert!((e.monthly_before - 23.0).abs() < 1e-9);
         assert!((e.monthly_saving - (e.monthly_before - e.monthly_after)).abs() < 1e-12);
         assert!((e.transition_cost - 0.03).abs() < 1e-12);
@@ -192,23 +269,23 @@ mod tests {
     fn leaving_a_class_before_its_minimum_duration_bills_the_rest() {
         let p = prices();
         let sizes = Sizes::of(&[1 << 30]);
-        let e = p.estimate(StorageClass::Standard, Some(StorageClass::DeepArchive), &sizes, Some(60));
+        let e = p.estimate(StorageClass::Standard, Some(StorageClass::DeepArchive), &sizes, Some(60)).unwrap();
         // 180 days minimum, 60 spent: 120 days (4 months) of the DEEP_ARCHIVE price.
         assert!((e.minimum_duration_charge - 4.0 * e.monthly_after).abs() < 1e-12);
-        assert_eq!(p.estimate(StorageClass::Standard, Some(StorageClass::DeepArchive), &sizes, Some(200)).minimum_duration_charge, 0.0);
+        assert_eq!(p.estimate(StorageClass::Standard, Some(StorageClass::DeepArchive), &sizes, Some(200)).unwrap().minimum_duration_charge, 0.0);
     }
 
     #[test]
     fn a_purge_saves_everything_it_cost() {
         let p = prices();
         let sizes = Sizes::of(&[5 << 30]);
-        let e = p.estimate(StorageClass::Glacier, None, &sizes, None);
+        let e = p.estimate(StorageClass::Glacier, None, &sizes, None).unwrap();
         assert_eq!(e.monthly_after, 0.0);
-        assert!((e.monthly_saving - p.month(StorageClass::Glacier, &sizes)).abs() < 1e-12);
+        assert!((e.monthly_saving - p.month(StorageClass::Glacier, &sizes).unwrap()).abs() < 1e-12);
     }
 
     #[test]
     fn transitions_are_priced_per_thousand_objects() {
-        assert!((prices().transition(StorageClass::Glacier, 2000) - 0.06).abs() < 1e-12);
+        assert!((prices().transition(StorageClass::Glacier, 2000).unwrap() - 0.06).abs() < 1e-12);
     }
 }

@@ -3,7 +3,7 @@
 //! day would save. It is how recommended policies are derived from the statistics.
 
 use super::action::StorageClass;
-use super::pricing::{Estimate, PriceTable, Sizes};
+use super::pricing::{Estimate, NoPrice, PriceTable, Sizes};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -45,8 +45,9 @@ pub struct AccessReport {
     pub types: Vec<TypeCurve>,
 }
 
-/// Builds the report from the access rows and the assets by type.
-pub fn access_report(rows: &[AccessRow], assets: &BTreeMap<String, TypeAssets>, bin_days: i64, horizon_days: i64, threshold: f64, target: StorageClass, prices: &PriceTable) -> AccessReport {
+/// Builds the report from the access rows and the assets by type; a target the price table
+/// cannot price is an error, not a saving of zero.
+pub fn access_report(rows: &[AccessRow], assets: &BTreeMap<String, TypeAssets>, bin_days: i64, horizon_days: i64, threshold: f64, target: StorageClass, prices: &PriceTable) -> Result<AccessReport, NoPrice> {
     let bins = (horizon_days / bin_days).max(1) as usize;
     let mut sums: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
     for r in rows.iter().filter(|r| (0..bins as i64 * bin_days).contains(&r.days_since_launch)) {
@@ -65,11 +66,11 @@ pub fn access_report(rows: &[AccessRow], assets: &BTreeMap<String, TypeAssets>, 
                 Some(_) => None,
                 None => Some(0),
             };
-            let projected = (a.standard.count > 0 && recommended.is_some()).then(|| prices.estimate(StorageClass::Standard, Some(target), &a.standard, None));
-            TypeCurve { asset_type: asset_type.clone(), assets: a.assets, points, recommended_offset_days: recommended, projected }
+            let projected = (a.standard.count > 0 && recommended.is_some()).then(|| prices.estimate(StorageClass::Standard, Some(target), &a.standard, None)).transpose()?;
+            Ok(TypeCurve { asset_type: asset_type.clone(), assets: a.assets, points, recommended_offset_days: recommended, projected })
         })
-        .collect();
-    AccessReport { bin_days, horizon_days: bins as i64 * bin_days, threshold, target, types }
+        .collect::<Result<_, NoPrice>>()?;
+    Ok(AccessReport { bin_days, horizon_days: bins as i64 * bin_days, threshold, target, types })
 }
 
 impl AccessReport {
@@ -162,7 +163,7 @@ mod tests {
         // Editorial is read for 3 weeks, then not; a late read in week 10 keeps plates warm until then.
         let mut r = rows("editorial", &[(0, 70), (8, 70), (15, 70)]);
         r.extend(rows("vfx_plate", &[(0, 70), (70, 70)]));
-        let report = access_report(&r, &assets(&[("editorial", 10), ("vfx_plate", 10)]), 7, 182, 0.01, StorageClass::GlacierIr, prices());
+        let report = access_report(&r, &assets(&[("editorial", 10), ("vfx_plate", 10)]), 7, 182, 0.01, StorageClass::GlacierIr, prices()).unwrap();
         let by: BTreeMap<&str, &TypeCurve> = report.types.iter().map(|t| (t.asset_type.as_str(), t)).collect();
         assert_eq!(by["editorial"].recommended_offset_days, Some(21));
         assert_eq!(by["vfx_plate"].recommended_offset_days, Some(77));
@@ -172,7 +173,7 @@ mod tests {
     #[test]
     fn a_type_never_read_is_cold_from_launch_and_one_read_to_the_end_is_never_cold() {
         let r = rows("audio", &[(180, 100)]);
-        let report = access_report(&r, &assets(&[("audio", 1), ("stills", 5)]), 7, 182, 0.01, StorageClass::Glacier, prices());
+        let report = access_report(&r, &assets(&[("audio", 1), ("stills", 5)]), 7, 182, 0.01, StorageClass::Glacier, prices()).unwrap();
         let by: BTreeMap<&str, &TypeCurve> = report.types.iter().map(|t| (t.asset_type.as_str(), t)).collect();
         assert_eq!(by["stills"].recommended_offset_days, Some(0));
         assert_eq!(by["audio"].recommended_offset_days, None);
@@ -181,7 +182,7 @@ mod tests {
 
     #[test]
     fn the_projected_saving_archives_the_types_standard_assets() {
-        let report = access_report(&[], &assets(&[("stills", 1000)]), 7, 182, 0.01, StorageClass::GlacierIr, prices());
+        let report = access_report(&[], &assets(&[("stills", 1000)]), 7, 182, 0.01, StorageClass::GlacierIr, prices()).unwrap();
         let e = report.types[0].projected.unwrap();
         assert!((e.monthly_before - 23.0).abs() < 1e-9, "1,000 GiB in STANDARD");
         assert!((e.monthly_after - 4.0).abs() < 1e-9, "in GLACIER_IR");
@@ -191,7 +192,7 @@ mod tests {
     #[test]
     fn the_chart_has_a_line_and_a_legend_per_type() {
         let r = rows("editorial", &[(0, 70)]);
-        let svg = access_report(&r, &assets(&[("editorial", 10), ("vfx_plate", 10)]), 7, 182, 0.01, StorageClass::GlacierIr, prices()).svg();
+        let svg = access_report(&r, &assets(&[("editorial", 10), ("vfx_plate", 10)]), 7, 182, 0.01, StorageClass::GlacierIr, prices()).unwrap().svg();
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
         assert_eq!(svg.matches("<polyline").count(), 2);
         assert!(svg.contains(r#"data-type="editorial""#) && svg.contains("vfx_plate (archive after 0 d)"));

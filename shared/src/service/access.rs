@@ -85,6 +85,6 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
                 None => break,
             }
         }
-        Ok(access_report(&rows, &by_type, bin_days, horizon_days, threshold, target, prices))
+        Ok(access_report(&rows, &by_type, bin_days, horizon_days, threshold, target, prices)?)
     }
 }

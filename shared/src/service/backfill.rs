@@ -14,6 +14,7 @@ use super::{Core, Metadata};
 use crate::domain::pricing::Sizes;
 use crate::domain::repair::{KeyVersion, current, whole_keys};
 use crate::domain::title::parse_date;
+use crate::domain::asset::class_of;
 use crate::domain::{NewAsset, StorageClass};
 use crate::error::{Error, Result};
 use crate::ports::{ObjectStore, Orchestrator, Queues};
@@ -153,12 +154,8 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
         // so no task has touched them.
         self.meta.put_files(&files).await?;
         let sizes = Sizes::of(&files.iter().map(|f| f.size).collect::<Vec<_>>());
-        let class = match files.first().map(|f| f.storage_class) {
-            Some(first) if files.iter().all(|f| f.storage_class == first) => Some(first.as_str()),
-            Some(_) => Some("MIXED"),
-            None => None,
-        };
-        if !self.meta.backfill_step(asset_id, after.as_deref(), upper.as_deref(), &sizes, class).await? {
+        let class = class_of(&files);
+        if !self.meta.backfill_step(asset_id, after.as_deref(), upper.as_deref(), &sizes, class.as_deref()).await? {
             tracing::info!(asset_id, "backfill page counted by another delivery");
             return Ok(BackfillStep { ignored: files.len(), ..Default::default() });
         }
@@ -268,7 +265,8 @@ impl InventorySchema {
                 version_id: self.version.and_then(|i| r.get(i)).filter(|v| !v.is_empty()).unwrap_or("null").to_string(),
                 etag: format!("\"{etag}\""),
                 size: get(self.size)?.parse().map_err(|_| format!("size {:?} is not a number", r.get(self.size)))?,
-                storage_class: get(self.class)?.parse::<StorageClass>().map_err(|e| e.to_string())?,
+                // An empty class is STANDARD, and a class slm does not know is kept by its name.
+                storage_class: StorageClass::from_s3(Some(get(self.class)?)).map_err(|e| e.to_string())?,
                 latest: true,
                 delete_marker: false,
             },
@@ -302,5 +300,15 @@ mod tests {
         let s = InventorySchema::parse("Bucket, Key, Size, ETag, StorageClass").unwrap();
         let (_, v) = s.row(&record(r#""b","k","3","e","STANDARD_IA""#)).unwrap().unwrap();
         assert_eq!((v.version_id.as_str(), v.storage_class), ("null", StorageClass::StandardIa));
+    }
+
+    #[test]
+    fn inventory_lines_of_every_class_are_registered_with_it() {
+        let s = InventorySchema::parse("Bucket, Key, Size, ETag, StorageClass").unwrap();
+        let class = |c: &str| s.row(&record(&format!(r#""b","k","3","e","{c}""#))).unwrap().unwrap().1.storage_class;
+        assert_eq!(class("INTELLIGENT_TIERING"), StorageClass::IntelligentTiering);
+        assert_eq!(class("ONEZONE_IA"), StorageClass::OnezoneIa);
+        assert_eq!(class("FSX_OPENZFS").as_str(), "FSX_OPENZFS");
+        assert!(s.row(&record(r#""b","k","3","e","not a class""#)).unwrap_err().contains("A-Z"));
     }
 }

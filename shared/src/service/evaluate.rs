@@ -10,7 +10,7 @@ use crate::domain::audit::Decision as Audited;
 use super::{Core, Metadata};
 use crate::domain::policy::{Decision, decide, due_shards_from, next_due};
 use crate::domain::pricing::{Estimate, PriceTable};
-use crate::domain::{Action, Asset, AssetState, Policy, StorageClass, Title};
+use crate::domain::{Action, Asset, AssetState, Policy, Title};
 use crate::error::Result;
 use crate::ports::{Created, DueGuard, ObjectStore, Orchestrator, PolicyRef, Queues};
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
@@ -27,8 +27,9 @@ pub const DRY_RUN_MAX_READS: usize = 20_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
-    /// Create and start tasks, at most this many.
-    Run { max_starts: usize },
+    /// Create and start tasks, at most this many, and none after `until` (the invocation's
+    /// deadline less a margin; at least one asset is evaluated whatever it says).
+    Run { max_starts: usize, until: Option<std::time::Instant> },
     /// Report what would happen, listing at most this many actions (the totals count all).
     DryRun { limit: usize },
 }
@@ -45,8 +46,10 @@ pub struct PlannedAction {
     pub due: NaiveDate,
     pub files: u64,
     pub bytes: u64,
-    /// None when the asset's files are in several classes.
+    /// None when it cannot be priced, and `no_estimate` says why.
     pub estimate: Option<Estimate>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub no_estimate: Option<String>,
     /// created, exists (made by an earlier run), held (an earlier task for it ended without
     /// success: asked for again by request only), busy (another task holds the asset),
     /// would_create (dry-run), legal_hold (a purge the asset's or its title's legal hold
@@ -103,11 +106,12 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
         let mut titles = Titles::default();
         // Each hour starts at another shard, so a capped run does not always leave the same one.
         let first = (now.timestamp() / 3600).rem_euclid(i64::from(crate::domain::policy::DUE_SHARDS)) as u32;
+        let mut evaluated = 0usize;
         'shards: for shard in due_shards_from(first) {
             let mut cursor: Option<String> = None;
             loop {
                 let room = match mode {
-                    Mode::Run { max_starts } => max_starts.saturating_sub(e.tasks_created),
+                    Mode::Run { max_starts, .. } => max_starts.saturating_sub(e.tasks_created),
                     Mode::DryRun { .. } => DRY_RUN_MAX_READS.saturating_sub(e.assets_read),
                 };
                 if room == 0 {
@@ -117,8 +121,17 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
                 let (assets, next) = self.meta.due_page(shard, day, cursor.as_deref(), room.min(PAGE)).await?;
                 e.assets_read += assets.len();
                 for asset in &assets {
+                    if let Mode::Run { until: Some(until), .. } = mode
+                        && evaluated > 0
+                        && std::time::Instant::now() >= until
+                    {
+                        // Out of time: what is left stays due for the next run.
+                        e.more_due = true;
+                        break 'shards;
+                    }
                     let title = titles.get(&self.meta, &asset.title_id).await?.cloned();
                     self.evaluate_asset(asset, title.as_ref(), &policies, now, mode, prices, &mut e).await?;
+                    evaluated += 1;
                 }
                 match next {
                     Some(c) => cursor = Some(c),
@@ -127,7 +140,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
             }
         }
         e.titles_read = titles.reads;
-        if let Mode::Run { max_starts } = mode {
+        if let Mode::Run { max_starts, .. } = mode {
             e.more_due |= e.tasks_created >= max_starts;
         }
         tracing::info!(day = %e.day, dry_run = e.dry_run, read = e.assets_read, created = e.tasks_created, more_due = e.more_due, "policy evaluation");
@@ -149,6 +162,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
             }
         };
         let action = policy.doc.action.to_action();
+        let estimate = estimate(asset, title, policies, action, day, prices);
         let mut planned = PlannedAction {
             asset_id: asset.asset_id.clone(),
             title_id: asset.title_id.clone(),
@@ -158,7 +172,8 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
             due,
             files: asset.file_count,
             bytes: asset.total_bytes,
-            estimate: estimate(asset, title, policies, action, day, prices),
+            no_estimate: estimate.as_ref().err().cloned(),
+            estimate: estimate.ok(),
             outcome: "would_create",
             task_id: None,
             reason: None,
@@ -230,9 +245,9 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
 
 /// The estimate of `action` done on `day`: what it saves each month, what the transition costs,
 /// and the minimum-duration charge when the policies move the asset on before the target
-/// class's minimum is over.
-fn estimate(asset: &Asset, title: Option<&Title>, policies: &[Policy], action: Action, day: NaiveDate, prices: &PriceTable) -> Option<Estimate> {
-    let from: StorageClass = asset.storage_class.parse().ok()?;
+/// class's minimum is over. Or why there is none.
+fn estimate(asset: &Asset, title: Option<&Title>, policies: &[Policy], action: Action, day: NaiveDate, prices: &PriceTable) -> Result<Estimate, String> {
+    let from = asset.class().ok_or("the asset's files are not in one class")?;
     let sizes = asset.sizes();
     let to = match action {
         Action::Archive { storage_class } => Some(storage_class),
@@ -242,5 +257,23 @@ fn estimate(asset: &Asset, title: Option<&Title>, policies: &[Policy], action: A
         let after = Asset { storage_class: class.as_str().to_string(), state: AssetState::Archived, ..asset.clone() };
         next_due(&after, title, policies, Some(day)).map(|next| (next - day).num_days())
     });
-    Some(prices.estimate(from, to, &sizes, days_in_target))
+    prices.estimate(from, to, &sizes, days_in_target).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::StorageClass;
+    use crate::domain::policy::tests::{asset, date};
+
+    #[test]
+    fn an_asset_the_price_table_cannot_price_gets_no_estimate_and_says_why() {
+        let archive = Action::Archive { storage_class: StorageClass::Glacier };
+        let at = |class: &str| estimate(&asset("editorial", "final", class), None, &[], archive, date("2027-03-01"), PriceTable::bundled());
+        assert!(at("STANDARD").is_ok());
+        assert!(at("INTELLIGENT_TIERING").is_ok());
+        assert_eq!(at("OUTPOSTS").unwrap_err(), "no storage price for OUTPOSTS in the price table");
+        assert_eq!(at("NEW_CLASS").unwrap_err(), "no storage price for NEW_CLASS in the price table");
+        assert_eq!(at("MIXED").unwrap_err(), "the asset's files are not in one class");
+    }
 }

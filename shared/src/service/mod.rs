@@ -2,6 +2,7 @@
 //! the local stack and the CLI all call these.
 
 pub mod access;
+mod announce;
 mod complete;
 pub mod evaluate;
 mod backfill;
@@ -25,13 +26,13 @@ use crate::adapters::{Clients, DynamoStore, S3Objects, SfnOrchestrator, SqsQueue
 use crate::config::Config;
 use crate::domain::{Action, FileRecord, Outcome, TaskId};
 use crate::error::Result;
-use crate::ports::{AccessStore, ApplicationStore, AssetStore, AuditStore, HoldStore, RepairStore, DueIndex, FileStore, ObjectStore, Orchestrator, PolicyStore, Queues, TaskStore, TitleStore};
+use crate::ports::{AccessStore, ApplicationStore, AssetStore, AuditStore, DueIndex, EventStore, FileStore, HoldStore, ObjectStore, Orchestrator, PolicyStore, Queues, RepairStore, TaskStore, TitleStore};
 use serde::{Deserialize, Serialize};
 
 /// The metadata ports, as one bound.
-pub trait Metadata: ApplicationStore + AuditStore + HoldStore + AssetStore + FileStore + TaskStore + DueIndex + TitleStore + PolicyStore + AccessStore + RepairStore + Sync {}
+pub trait Metadata: ApplicationStore + AuditStore + HoldStore + AssetStore + FileStore + TaskStore + DueIndex + TitleStore + PolicyStore + AccessStore + RepairStore + EventStore + Sync {}
 
-impl<T: ApplicationStore + AuditStore + HoldStore + AssetStore + FileStore + TaskStore + DueIndex + TitleStore + PolicyStore + AccessStore + RepairStore + Sync> Metadata for T {}
+impl<T: ApplicationStore + AuditStore + HoldStore + AssetStore + FileStore + TaskStore + DueIndex + TitleStore + PolicyStore + AccessStore + RepairStore + EventStore + Sync> Metadata for T {}
 
 /// The core with its ports plugged in.
 #[derive(Clone, Debug)]
@@ -41,6 +42,8 @@ pub struct Core<M, O, Q, X> {
     pub queues: Q,
     pub orchestrator: X,
     pub config: Config,
+    /// The worker's S3 request paces (its share of the stack-wide rates).
+    pub paces: std::sync::Arc<crate::pace::Paces>,
 }
 
 /// The core on AWS (or anything that speaks its APIs).
@@ -51,8 +54,9 @@ impl AwsCore {
         Core {
             meta: DynamoStore::new(clients.dynamodb.clone(), config.tables.clone()),
             objects: S3Objects::new(clients.s3.clone()),
-            queues: SqsQueues::new(clients.sqs.clone(), config.control_queue_url.clone(), config.work_queue_url.clone(), config.reconcile_queue_url.clone()),
+            queues: SqsQueues::new(clients, &config),
             orchestrator: SfnOrchestrator::new(clients.sfn.clone(), config.state_machine_arn.clone()),
+            paces: std::sync::Arc::new(crate::pace::Paces::share(&config.rates)),
             config,
         }
     }

@@ -68,6 +68,8 @@ pub struct Reconciliation {
     pub sweep: Option<String>,
     /// Repairs by kind.
     pub repairs: BTreeMap<String, usize>,
+    /// Completion events the state machine could not publish, published now.
+    pub events_published: usize,
 }
 
 /// Assets compared per reconcile message; an asset with more keys than a message takes hands
@@ -102,6 +104,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
                 }
             }
         }
+        out.events_published = self.publish_kept_events().await?;
         let current = self.meta.sweep().await?;
         let decision = sweep_start(current.as_ref(), now, self.config.reconcile_sweep_lease_seconds);
         let done = match decision {

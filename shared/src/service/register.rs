@@ -7,6 +7,7 @@ use crate::domain::pricing::Sizes;
 use crate::domain::title::parse_date;
 use crate::domain::layout::Placement;
 use crate::domain::repair::KeyVersion;
+use crate::domain::asset::class_of;
 use crate::domain::{Asset, AssetState, FileRecord, FileState, NewAsset, shard_of, shards_for};
 use chrono::NaiveDate;
 use crate::error::{Error, Result};
@@ -27,15 +28,14 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
         }
         let files: Vec<FileRecord> = listed.iter().map(|v| file_of(&asset, v)).collect();
         self.meta.put_files(&files).await?;
-        let first = files[0].storage_class;
-        let class = if files.iter().all(|f| f.storage_class == first) { first.as_str() } else { "MIXED" };
+        let class = class_of(&files).unwrap_or_default();
         let sizes = Sizes::of(&files.iter().map(|f| f.size).collect::<Vec<_>>());
         asset.file_count = sizes.count;
         asset.total_bytes = sizes.bytes;
         asset.small_file_count = sizes.small_count;
         asset.small_file_bytes = sizes.small_bytes;
-        asset.storage_class = class.to_string();
-        self.meta.finish_registration(&asset, class).await?;
+        self.meta.finish_registration(&asset, &class).await?;
+        asset.storage_class = class;
         self.reschedule(&asset, &self.meta.current_policies().await?, &mut super::schedule::Titles::default()).await?;
         tracing::info!(asset_id = %asset.asset_id, files = asset.file_count, bytes = asset.total_bytes, "asset registered");
         Ok(asset)

@@ -6,8 +6,14 @@ use super::{Metadata, Core, WorkBatch};
 use crate::domain::action::restore_window_end;
 use crate::domain::{Action, FileDecision, FileRecord, FileState, FileStep, StorageClass, TaskStatus};
 use crate::error::{Error, Result};
-use crate::ports::{ObjectError, ObjectStore, ObjectVersion, Orchestrator, Queues, RestoreStarted, Transition};
-use futures::StreamExt;
+use crate::ports::{
+    Copied, CopyProgress, CopyStart, CurrentObject, LocatedFile, NotCopied, ObjectError, ObjectStore, ObjectVersion, Orchestrator, Queues, RestoreStarted, Task,
+    Transition,
+};
+use chrono::{DateTime, Utc};
+use std::time::{Duration, Instant};
+use crate::pace::Paces;
+use futures::{FutureExt, StreamExt};
 use std::collections::HashMap;
 
 /// What one batch did.
@@ -23,10 +29,23 @@ pub struct BatchReport {
     pub recorded: usize,
     /// Versions an archive's copies superseded, deleted.
     pub superseded_deleted: usize,
+    /// Files handed to a new work message (out of time, or a multipart copy under way).
+    pub continued: usize,
+}
+
+/// What acting on one file came to: a transition to record now, or more to do in a later
+/// invocation (a multipart copy under way, or no time left to start).
+enum Acted {
+    Now(Transition),
+    Later,
 }
 
 /// The result of acting on one file.
 type FileResult = (FileRecord, Result<Transition, ObjectError>);
+
+/// Transitions are recorded at least this often while a batch runs, so that an invocation
+/// that runs out of time (or dies) loses little work.
+const COMMIT_EVERY: Duration = Duration::from_secs(10);
 
 fn transition(file: &FileRecord, to: FileStep) -> Transition {
     Transition {
@@ -47,11 +66,42 @@ fn with_reason(mut t: Transition, reason: impl Into<String>) -> Transition {
     t
 }
 
+fn archived(file: &FileRecord, class: StorageClass, copied: Copied) -> Transition {
+    let mut t = match copied.skipped {
+        None => transition(file, FileStep::Done),
+        Some(NotCopied::InTargetClass) => with_reason(transition(file, FileStep::Skipped), "already in the target class in S3"),
+        // The file stays as it is, in its class.
+        Some(NotCopied::Blocked(why)) => return with_reason(transition(file, FileStep::Skipped), why),
+    };
+    t.new_class = Some(class);
+    t.new_state = Some(FileState::Archived);
+    t.new_version_id = copied.version_id;
+    t.new_etag = copied.etag;
+    t
+}
+
+/// Whether the key's current version is the copy a task made of the registered version, whose
+/// record was lost (the invocation timed out or died between the copy and its record): a newer
+/// version in the target class, of the registered size, written since the task began; a
+/// multipart copy's ETag also ends in its part count. Anything else changed the object.
+fn is_own_copy(file: &FileRecord, current: &CurrentObject, class: StorageClass, task_began: Option<DateTime<Utc>>, parts: Option<usize>) -> bool {
+    let since_task = matches!((current.last_modified, task_began), (Some(m), Some(b)) if m >= b);
+    let etag_fits = parts.is_none_or(|n| current.etag.trim_matches('"').ends_with(&format!("-{n}")));
+    current.version_id != file.version_id && current.storage_class == class && current.size == file.size && since_task && etag_fits
+}
+
+/// A metadata failure inside an object action: the batch is retried, the file not failed.
+fn transient(e: Error) -> ObjectError {
+    ObjectError::Transient(e)
+}
+
 impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Sync> Core<M, O, Q, X> {
-    /// Acts on the batch. A transient S3 failure (throttling, 5xx) on any file fails the whole
-    /// message after recording the others, so it is redelivered; the files already recorded are
-    /// then skipped as no longer QUEUED.
-    pub async fn run_batch(&self, batch: WorkBatch) -> Result<BatchReport> {
+    /// Acts on the batch until `deadline` (the invocation's) less the configured margin, and
+    /// records transitions as it goes. Files it had no time for, and multipart copies still
+    /// under way, go back to the work queue as a new message; a transient S3 failure (throttling,
+    /// 5xx) on any file fails the message after recording the others, so it is redelivered and
+    /// the files already recorded are skipped as no longer QUEUED.
+    pub async fn run_batch(&self, batch: WorkBatch, deadline: Option<Instant>) -> Result<BatchReport> {
         let task_id = batch.task_id.clone();
         // Only a running task's batch acts, with the task's own action, on files registered to
         // the task's asset that the task has not moved yet, as the registry holds them: a batch
@@ -62,48 +112,72 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
         };
         let registry = self.meta.steps_of(&task.asset_id, &batch.files).await?;
         let asked = batch.files.len();
-        let todo: Vec<FileRecord> = batch
+        let todo: Vec<LocatedFile> = batch
             .files
             .iter()
             .filter_map(|f| registry.get(&f.key))
             .filter(|l| l.file.asset_id == task.asset_id && !moved_by(l, &task_id))
-            .map(|l| l.file.clone())
+            .cloned()
             .collect();
         let mut report = BatchReport { stale: asked - todo.len(), ..Default::default() };
         if todo.is_empty() {
             return Ok(report);
         }
-        let results = match task.action {
-            Action::Purge => match self.purge_blocked_by_id(&task.asset_id, &task.title_id).await? {
-                // The last gate before deleting: a hold placed while the purge ran fails the
-                // files it has not deleted yet.
-                Some(why) => todo.into_iter().map(|f| (f, Err(ObjectError::Permanent { code: "LegalHold".into(), message: why.clone() }))).collect(),
+        let stop_at = deadline.map(|d| d.checked_sub(self.config.work_deadline_margin).unwrap_or(d));
+        if task.action == Action::Purge {
+            // The last gate before deleting: a hold placed while the purge ran fails the files
+            // it has not deleted yet.
+            let todo = todo.into_iter().map(|l| l.file).collect();
+            let results = match self.purge_blocked_by_id(&task.asset_id, &task.title_id).await? {
+                Some(why) => fail_all(todo, &ObjectError::Permanent { code: "LegalHold".into(), message: why }),
                 None => self.purge(todo).await,
-            },
-            action => {
-                futures::stream::iter(todo)
-                    .map(|f| async move {
-                        let r = self.act_one(&f, &action).await;
-                        (f, r)
-                    })
-                    .buffer_unordered(self.config.worker_concurrency)
-                    .collect()
-                    .await
-            }
-        };
-        let mut transitions = Vec::with_capacity(results.len());
-        let mut transient: Option<Error> = None;
-        for (file, result) in results {
+            };
+            let mut transient = None;
+            let transitions = results.into_iter().filter_map(|(f, r)| settle(&f, r, &mut transient)).collect();
+            self.record(&task, transitions, &mut report).await?;
+            return transient.map_or(Ok(report), Err);
+        }
+        let action = task.action;
+        let task = &task;
+        let mut acting = futures::stream::iter(todo.into_iter().enumerate())
+            .map(|(i, l)| async move {
+                // The first file always starts, so that every invocation moves the task on
+                // whatever its margin.
+                let r = match i > 0 && stop_at.is_some_and(|t| Instant::now() >= t) {
+                    true => Ok(Acted::Later),
+                    false => self.act_one(task, &l, &action, stop_at).await,
+                };
+                (l.file, r)
+            })
+            .buffer_unordered(self.config.worker_concurrency);
+        let (mut pending, mut later, mut transient_error) = (Vec::new(), Vec::new(), None);
+        let mut last_commit = Instant::now();
+        while let Some((file, result)) = acting.next().await {
             match result {
-                Ok(t) => transitions.push(t),
-                Err(ObjectError::Permanent { code, message }) => {
-                    transitions.push(with_reason(transition(&file, FileStep::Failed), format!("{code}: {message}")))
-                }
-                Err(ObjectError::Transient(e)) => {
-                    tracing::warn!(key = %file.key, error = %e.chain(), "transient failure, batch will be retried");
-                    transient.get_or_insert(e);
-                }
+                Ok(Acted::Later) => later.push(file),
+                Ok(Acted::Now(t)) => pending.push(t),
+                Err(e) => pending.extend(settle(&file, Err(e), &mut transient_error)),
             }
+            if !pending.is_empty() && last_commit.elapsed() >= COMMIT_EVERY {
+                self.record(task, std::mem::take(&mut pending), &mut report).await?;
+                last_commit = Instant::now();
+            }
+        }
+        self.record(task, pending, &mut report).await?;
+        if !later.is_empty() {
+            // The rest continues in a new invocation with a deadline of its own.
+            report.continued = later.len();
+            let rest = WorkBatch { task_id: task_id.clone(), action, files: later };
+            self.queues.send_work(serde_json::to_string(&rest).map_err(|e| Error::dependency("encode work batch", e))?).await?;
+        }
+        transient_error.map_or(Ok(report), Err)
+    }
+
+    /// Records transitions and the task's counters, deletes the versions archives superseded,
+    /// and signals the task's end when these were its last files.
+    async fn record(&self, task: &Task, transitions: Vec<Transition>, report: &mut BatchReport) -> Result<()> {
+        if transitions.is_empty() {
+            return Ok(());
         }
         for t in &transitions {
             match t.to {
@@ -114,29 +188,40 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
                 FileStep::Queued => {}
             }
         }
-        let committed = self.meta.commit(&task_id, &transitions).await?;
-        report.recorded = committed.applied;
-        self.delete_superseded(&task, &transitions, &mut report).await;
+        let committed = self.meta.commit(&task.task_id, &transitions).await?;
+        report.recorded += committed.applied;
+        self.delete_superseded(task, &transitions, report).await;
         if committed.maybe_complete {
-            self.signal_if_complete(&task_id).await?;
+            self.signal_if_complete(&task.task_id).await?;
         }
-        match transient {
-            Some(e) => Err(e),
-            None => Ok(report),
-        }
+        Ok(())
     }
 
-    async fn act_one(&self, file: &FileRecord, action: &Action) -> Result<Transition, ObjectError> {
+    async fn act_one(&self, task: &Task, l: &LocatedFile, action: &Action, stop_at: Option<Instant>) -> Result<Acted, ObjectError> {
+        let file = &l.file;
         match file.decide(action) {
-            FileDecision::Skip(why) => return Ok(with_reason(transition(file, FileStep::Skipped), why)),
-            FileDecision::Refuse(why) => return Ok(with_reason(transition(file, FileStep::Failed), why)),
+            FileDecision::Skip(why) => return Ok(Acted::Now(with_reason(transition(file, FileStep::Skipped), why))),
+            FileDecision::Refuse(why) => return Ok(Acted::Now(with_reason(transition(file, FileStep::Failed), why))),
             FileDecision::Act => {}
         }
         match *action {
-            Action::Archive { storage_class } => self.archive_one(file, storage_class).await,
+            Action::Archive { storage_class } if file.size > self.config.multipart_threshold_bytes => {
+                self.archive_in_parts(task, l, storage_class, stop_at).await
+            }
+            Action::Archive { storage_class } => match Paces::take(&self.paces.copy, 1).then(|_| self.objects.copy_to_class(file, storage_class)).await {
+                Ok(copied) => Ok(Acted::Now(archived(file, storage_class, copied))),
+                Err(ObjectError::Permanent { code, message }) if code.starts_with("PreconditionFailed") => {
+                    match self.own_copy(task, file, storage_class, None).await? {
+                        Some(copied) => Ok(Acted::Now(archived(file, storage_class, copied))),
+                        None => Err(ObjectError::Permanent { code, message }),
+                    }
+                }
+                Err(e) => Err(e),
+            },
             Action::Restore { days, tier } => {
+                Paces::take(&self.paces.restore, 1).await;
                 let started = self.objects.restore(file, days, tier).await?;
-                Ok(match started {
+                Ok(Acted::Now(match started {
                     RestoreStarted::InProgress => {
                         let mut t = transition(file, FileStep::Requested);
                         t.new_state = Some(FileState::Restoring);
@@ -149,34 +234,82 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
                         t.restore_expiry = Some(restore_window_end(chrono::Utc::now(), days));
                         t
                     }
-                })
+                }))
             }
             Action::Purge => unreachable!("purges run per batch"),
         }
     }
 
-    async fn archive_one(&self, file: &FileRecord, class: StorageClass) -> Result<Transition, ObjectError> {
-        let copied = if file.size > self.config.multipart_threshold_bytes {
-            self.objects.multipart_copy_to_class(file, class, self.config.multipart_part_bytes).await?
-        } else {
-            self.objects.copy_to_class(file, class).await?
+    /// A multipart copy, resumable: its upload is recorded on the file before any part is
+    /// copied, each invocation copies the parts the upload lacks until its time is up, and the
+    /// one that has them all completes it.
+    async fn archive_in_parts(&self, task: &Task, l: &LocatedFile, class: StorageClass, stop_at: Option<Instant>) -> Result<Acted, ObjectError> {
+        let file = &l.file;
+        let recorded = l.upload.as_ref().filter(|(t, _)| t == task.task_id.as_str()).map(|(_, u)| u.clone());
+        let upload = match recorded {
+            Some(u) => u,
+            None => match self.begin_upload(task, file, class, None).await? {
+                Ok(u) => u,
+                Err(acted) => return Ok(acted),
+            },
         };
-        let mut t = match copied.skipped {
-            true => with_reason(transition(file, FileStep::Skipped), "already in the target class in S3"),
-            false => transition(file, FileStep::Done),
+        // The parts of one invocation count as one paced copy: a part is the size of many files.
+        Paces::take(&self.paces.copy, 1).await;
+        match self.objects.continue_multipart_copy(file, &upload, self.config.multipart_part_bytes, stop_at).await {
+            Ok(CopyProgress::Done(copied)) => Ok(Acted::Now(archived(file, class, copied))),
+            Ok(CopyProgress::Unfinished { parts_done, parts }) => {
+                tracing::info!(key = %file.key, parts_done, parts, "multipart copy continues in the next invocation");
+                Ok(Acted::Later)
+            }
+            Ok(CopyProgress::Gone) => {
+                let parts = crate::domain::multipart::plan_parts(file.size, self.config.multipart_part_bytes).map(|p| p.len());
+                match self.own_copy(task, file, class, parts).await? {
+                    Some(copied) => Ok(Acted::Now(archived(file, class, copied))),
+                    // Aborted (the bucket's rule for incomplete uploads, say): start again.
+                    None => Ok(self.begin_upload(task, file, class, Some(&upload)).await?.err().unwrap_or(Acted::Later)),
+                }
+            }
+            Err(e @ ObjectError::Permanent { .. }) => {
+                // Nothing more will be copied to this upload: leave no parts billing.
+                if let Err(abort) = self.objects.abort_multipart_copy(file, &upload).await {
+                    tracing::warn!(key = %file.key, error = %abort, "incomplete multipart copy not aborted; the bucket's rule will");
+                }
+                Err(e)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Starts an upload and records it on the file (in place of `replacing`). Err: what to do
+    /// instead (no copy needed, or another invocation's upload was recorded first).
+    async fn begin_upload(&self, task: &Task, file: &FileRecord, class: StorageClass, replacing: Option<&str>) -> Result<Result<String, Acted>, ObjectError> {
+        let upload = match self.objects.start_multipart_copy(file, class).await? {
+            CopyStart::Nothing(copied) => return Ok(Err(Acted::Now(archived(file, class, copied)))),
+            CopyStart::Upload(u) => u,
         };
-        t.new_class = Some(class);
-        t.new_state = Some(FileState::Archived);
-        t.new_version_id = copied.version_id;
-        t.new_etag = copied.etag;
-        Ok(t)
+        if self.meta.record_upload(&task.task_id, file, &upload, replacing).await.map_err(transient)? {
+            return Ok(Ok(upload));
+        }
+        // A duplicate delivery recorded its own upload first: that one goes on, this one goes.
+        self.objects.abort_multipart_copy(file, &upload).await?;
+        Ok(Err(Acted::Later))
+    }
+
+    /// The copy this task made of the file, when the current version is one (see
+    /// [`is_own_copy`]).
+    async fn own_copy(&self, task: &Task, file: &FileRecord, class: StorageClass, parts: Option<usize>) -> Result<Option<Copied>, ObjectError> {
+        let began = DateTime::parse_from_rfc3339(&task.created_at).ok().map(|t| t.with_timezone(&Utc));
+        Ok(self.objects.current_object(file).await?.filter(|c| is_own_copy(file, c, class, began, parts)).map(|c| {
+            tracing::info!(key = %file.key, version = %c.version_id, "the current version is this task's own copy");
+            Copied { version_id: Some(c.version_id), etag: Some(c.etag), skipped: None }
+        }))
     }
 
     /// In a versioned bucket an archive's copy is a new version, and the version it was copied
     /// from would go on billing in its old class: delete those, once the registry names the new
     /// versions. Only versions slm registered and copied; a failure is logged and left to the
     /// reconciler, which finds registered keys with a superseded version left.
-    async fn delete_superseded(&self, task: &crate::ports::Task, transitions: &[Transition], report: &mut BatchReport) {
+    async fn delete_superseded(&self, task: &Task, transitions: &[Transition], report: &mut BatchReport) {
         let superseded: Vec<ObjectVersion> = transitions.iter().filter_map(superseded).collect();
         let Some(bucket) = transitions.first().map(|t| t.file.bucket.as_str()) else { return };
         if superseded.is_empty() {
@@ -239,7 +372,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
         versions.sort_by_key(|v| !v.delete_marker);
         let failures = match versions.is_empty() {
             true => Vec::new(),
-            false => match self.objects.delete_versions(&bucket, &versions).await {
+            false => match Paces::take(&self.paces.delete, versions.len() as u32).then(|_| self.objects.delete_versions(&bucket, &versions)).await {
                 Ok(f) => f,
                 Err(e) => return results.into_iter().chain(fail_all(to_delete.into_iter().map(|(f, _)| f).collect(), &e)).collect(),
             },
@@ -268,6 +401,20 @@ fn superseded(t: &Transition) -> Option<ObjectVersion> {
         .then(|| ObjectVersion { key: t.file.key.clone(), version_id: t.file.version_id.clone(), delete_marker: false })
 }
 
+/// The transition a file's result records; a transient failure records none (the message
+/// comes back) and is kept as the batch's error.
+fn settle(file: &FileRecord, result: Result<Transition, ObjectError>, transient: &mut Option<Error>) -> Option<Transition> {
+    match result {
+        Ok(t) => Some(t),
+        Err(ObjectError::Permanent { code, message }) => Some(with_reason(transition(file, FileStep::Failed), format!("{code}: {message}"))),
+        Err(ObjectError::Transient(e)) => {
+            tracing::warn!(key = %file.key, error = %e.chain(), "transient failure, batch will be retried");
+            transient.get_or_insert(e);
+            None
+        }
+    }
+}
+
 /// The same failure for every file of a batch.
 fn fail_all(files: Vec<FileRecord>, e: &ObjectError) -> Vec<FileResult> {
     files
@@ -280,4 +427,58 @@ fn fail_all(files: Vec<FileRecord>, e: &ObjectError) -> Vec<FileResult> {
             (f, Err(err))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::FileState;
+
+    fn file() -> FileRecord {
+        FileRecord {
+            asset_id: "a".into(),
+            shard: 0,
+            bucket: "media".into(),
+            key: "k".into(),
+            version_id: "v1".into(),
+            size: 100,
+            etag: "\"e1\"".into(),
+            storage_class: StorageClass::Standard,
+            state: FileState::Active,
+        }
+    }
+
+    fn began() -> Option<DateTime<Utc>> {
+        Some("2027-01-01T10:00:00Z".parse().unwrap())
+    }
+
+    fn copy() -> CurrentObject {
+        CurrentObject {
+            version_id: "v2".into(),
+            etag: "\"e2-8\"".into(),
+            size: 100,
+            storage_class: StorageClass::Glacier,
+            last_modified: Some("2027-01-01T10:05:00Z".parse().unwrap()),
+        }
+    }
+
+    #[test]
+    fn a_newer_version_in_the_target_class_of_the_same_size_since_the_task_began_is_its_own_copy() {
+        assert!(is_own_copy(&file(), &copy(), StorageClass::Glacier, began(), None));
+        assert!(is_own_copy(&file(), &copy(), StorageClass::Glacier, began(), Some(8)));
+    }
+
+    #[test]
+    fn any_other_change_of_the_object_is_not() {
+        let f = file();
+        assert!(!is_own_copy(&f, &CurrentObject { version_id: "v1".into(), ..copy() }, StorageClass::Glacier, began(), None), "the registered version itself");
+        assert!(!is_own_copy(&f, &CurrentObject { size: 99, ..copy() }, StorageClass::Glacier, began(), None), "another size");
+        assert!(!is_own_copy(&f, &copy(), StorageClass::DeepArchive, began(), None), "another class");
+        assert!(!is_own_copy(&f, &CurrentObject { storage_class: StorageClass::Standard, ..copy() }, StorageClass::Glacier, began(), None), "a new upload");
+        let before = CurrentObject { last_modified: Some("2027-01-01T09:59:59Z".parse().unwrap()), ..copy() };
+        assert!(!is_own_copy(&f, &before, StorageClass::Glacier, began(), None), "written before the task began");
+        assert!(!is_own_copy(&f, &CurrentObject { last_modified: None, ..copy() }, StorageClass::Glacier, began(), None), "no time to compare");
+        assert!(!is_own_copy(&f, &copy(), StorageClass::Glacier, None, None), "no task start to compare");
+        assert!(!is_own_copy(&f, &copy(), StorageClass::Glacier, began(), Some(7)), "another number of parts");
+    }
 }

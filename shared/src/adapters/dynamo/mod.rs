@@ -4,7 +4,7 @@
 use super::sdk_error;
 use crate::config::Tables;
 use crate::domain::policy::due_shard;
-use crate::domain::{Action, Asset, AssetChange, AssetState, FileRecord, FileState, FileStep, Policy, RestoreTier, TaskCounters, TaskId, TaskStatus, Title};
+use crate::domain::{Action, Asset, AssetChange, AssetState, FileRecord, FileState, FileStep, Policy, RestoreTier, StorageClass, TaskCounters, TaskId, TaskStatus, Title};
 use crate::error::{Error, Result};
 use crate::ports::{
     AccessStore, AssetStore, Committed, Created, DueGuard, DueIndex, FileStore, LocatedFile, PolicyRef, PolicyStore, Registry, Scope, Task, TaskStore, TitleStore, Transition,
@@ -29,6 +29,7 @@ pub const BY_DUE_INDEX: &str = "ByDue";
 /// The assets table's index by title: (title_id, asset_id).
 pub const BY_TITLE_INDEX: &str = "ByTitle";
 
+mod events;
 mod fence;
 mod repair;
 mod security;
@@ -215,7 +216,8 @@ fn item_to_file(item: &Item) -> Result<FileRecord> {
         version_id: get_s(item, "version_id")?,
         size: get_n(item, "size_bytes"),
         etag: get_s(item, "etag")?,
-        storage_class: get_s(item, "storage_class")?.parse()?,
+        // The registry keeps S3's names, of classes slm does not know too.
+        storage_class: StorageClass::from_s3(Some(&get_s(item, "storage_class")?))?,
         state: FileState::parse(&state).ok_or_else(|| Error::dependency("read file", format!("unknown file state {state}")))?,
     })
 }
@@ -860,6 +862,29 @@ impl FileStore for DynamoStore {
         self.read_steps(asset_id, files).await
     }
 
+    async fn record_upload(&self, task_id: &TaskId, file: &FileRecord, upload_id: &str, replacing: Option<&str>) -> Result<bool> {
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.tables.files)
+            .key("pk", s(file_pk(&file.asset_id, file.shard)))
+            .key("object_key", s(&file.key))
+            .update_expression("SET upload_id = :u, upload_task = :t")
+            .expression_attribute_values(":u", s(upload_id))
+            .expression_attribute_values(":t", s(task_id.as_str()))
+            .expression_attribute_values(":queued", s(FileStep::Queued.as_str()));
+        // Not moved by the task yet (as a transition from QUEUED requires), and no upload of
+        // this task recorded but the one this replaces.
+        let not_moved = "attribute_exists(pk) AND (attribute_not_exists(task_id) OR task_id <> :t OR step = :queued)";
+        request = match replacing {
+            Some(old) => request
+                .condition_expression(format!("{not_moved} AND upload_task = :t AND upload_id = :old"))
+                .expression_attribute_values(":old", s(old)),
+            None => request.condition_expression(format!("{not_moved} AND (attribute_not_exists(upload_task) OR upload_task <> :t)")),
+        };
+        Ok(conditional("record multipart upload", request.send().await)?.is_some())
+    }
+
     async fn restore_expired(&self, file: &FileRecord) -> Result<bool> {
         if !self.end_restore(file).await? {
             return Ok(false);
@@ -991,12 +1016,14 @@ impl DynamoStore {
         optional("etag = :etag", ":etag", t.new_etag.clone().map(s));
         optional("restore_expiry = :exp", ":exp", t.restore_expiry.clone().map(s));
         optional("reason = :reason", ":reason", t.reason.clone().map(s));
+        // A file the task moved has no multipart copy under way any more.
+        let remove = if t.to.is_final() { " REMOVE upload_id, upload_task" } else { "" };
         self.client
             .update_item()
             .table_name(&self.tables.files)
             .key("pk", s(file_pk(&t.file.asset_id, t.file.shard)))
             .key("object_key", s(&t.file.key))
-            .update_expression(format!("SET {}", set.join(", ")))
+            .update_expression(format!("SET {}{remove}", set.join(", ")))
             // A file is QUEUED for a task until the task first moves it: planned files are not
             // written, so "not yet this task's" (another task's, or none) counts as QUEUED.
             .condition_expression(match t.from {
@@ -1041,6 +1068,7 @@ fn located(item: &Item) -> Result<LocatedFile> {
         task_id: opt_s(item, "task_id"),
         step: opt_s(item, "step").and_then(|v| FileStep::parse(&v)),
         restore_expiry: opt_s(item, "restore_expiry"),
+        upload: opt_s(item, "upload_task").zip(opt_s(item, "upload_id")),
     })
 }
 
