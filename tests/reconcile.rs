@@ -202,3 +202,149 @@ async fn stuck_tasks_and_a_superseded_version_are_repaired_and_recorded() {
     assert_eq!(t.wait_task(&queued, WAIT).await.unwrap()["status"], "SUCCEEDED");
     t.stop().await;
 }
+
+/// The session's counted requests of one service operation since the last reset.
+fn count(t: &TestStack, op: &str) -> u64 {
+    t.counter.snapshot().get(op).copied().unwrap_or(0)
+}
+
+/// Runs the reconciler's schedule at `at` without waiting for its sweep.
+async fn schedule(t: &TestStack, at: &str) -> serde_json::Value {
+    let time = chrono::DateTime::parse_from_rfc3339(at).unwrap().with_timezone(&chrono::Utc);
+    t.runner().send_schedule("slm-reconciler", time).await.unwrap()
+}
+
+/// The reconcile queue's messages, taken off the queue.
+async fn take_reconcile_messages(t: &TestStack) -> Vec<String> {
+    let url = &t.stack.queue("ReconcileQueue").unwrap().url;
+    let mut bodies = Vec::new();
+    for _ in 0..20 {
+        let out = t.clients.sqs.receive_message().queue_url(url).max_number_of_messages(10).wait_time_seconds(1).send().await.unwrap();
+        if out.messages().is_empty() && t.queue_depth("ReconcileQueue").await.unwrap() == 0 {
+            break;
+        }
+        for m in out.messages() {
+            bodies.push(m.body().unwrap().to_string());
+            t.clients.sqs.delete_message().queue_url(url).receipt_handle(m.receipt_handle().unwrap()).send().await.unwrap();
+        }
+    }
+    bodies
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sweeps_run_one_at_a_time_and_each_message_sends_its_continuation_once() {
+    // GIVEN an asset of 45 files over 2 shards, swept 20 keys a message (2 keys a message, at
+    // least 10 per shard), with a file deleted and an object created behind slm's back
+    let mut options = Options::default();
+    options.runner.env_overrides.insert("FILE_SHARDS".into(), "2".into());
+    options.runner.env_overrides.insert("RECONCILE_KEYS_PER_MESSAGE".into(), "2".into());
+    let t = TestStack::start_with("sweep1", options).await.unwrap();
+    let keys = t.put_objects("show/big/", 45, 16).await.unwrap();
+    t.register("big-1", "show/big/", "editorial").await.unwrap();
+    t.clients.s3.delete_object().bucket(&t.bucket).key(&keys[30]).send().await.unwrap();
+    let late = "show/big/frame_000012b.exr".to_string();
+    t.clients.s3.put_object().bucket(&t.bucket).key(&late).body(vec![1u8; 8].into()).send().await.unwrap();
+    t.runner().pause("slm-reconciler");
+
+    // WHEN a scheduled run starts a sweep, and its first page is delivered twice
+    let at = later(1);
+    assert_eq!(schedule(&t, &at).await["sweep"], "started");
+    let first = take_reconcile_messages(&t).await;
+    assert_eq!(first.len(), 1, "{first:?}");
+    t.send("ReconcileQueue", &first[0]).await.unwrap();
+    t.send("ReconcileQueue", &first[0]).await.unwrap();
+    t.counter.reset();
+    t.runner().resume("slm-reconciler");
+    t.wait_idle(&["ReconcileQueue"], WAIT).await.unwrap();
+
+    // THEN the asset's rest is handed on once: one message of its own for keys 21-40, which
+    // hands on 41-46 once; the second delivery of the page sent nothing
+    assert_eq!(count(&t, "sqs:SendMessage"), 2, "{:?}", t.counter.snapshot());
+    // AND every key was compared: each drift repaired once
+    assert_eq!(sorted(t.repairs("big-1").await.unwrap()), vec![pair("marked_missing", &keys[30]), pair("registered", &late)]);
+
+    // WHEN one of the asset's own messages is delivered again after the sweep ended
+    t.counter.reset();
+    let stale = json!({"kind": "asset", "at": at, "asset_id": "big-1", "after": keys[19]}).to_string();
+    t.send("ReconcileQueue", &stale).await.unwrap();
+    t.wait_idle(&["ReconcileQueue"], WAIT).await.unwrap();
+    // THEN it finds the asset's cursor moved and does nothing
+    assert_eq!((count(&t, "sqs:SendMessage"), count(&t, "s3:ListObjectVersions")), (0, 0), "{:?}", t.counter.snapshot());
+
+    // AND the sweep ended, so the next scheduled run starts one
+    t.runner().pause("slm-reconciler");
+    let next = later(2);
+    assert_eq!(schedule(&t, &next).await["sweep"], "started");
+    // WHEN the next runs come while that sweep has not moved (its messages wait)
+    let soon = (chrono::Utc::now() + chrono::Duration::minutes(30)).to_rfc3339();
+    assert_eq!(schedule(&t, &soon).await["sweep"], "running", "inside the lease (2 h)");
+    assert_eq!(t.queue_depth("ReconcileQueue").await.unwrap(), 1, "no second sweep");
+    // THEN one past the lease takes it for dead and starts another
+    let after_lease = later(5);
+    assert_eq!(schedule(&t, &after_lease).await["sweep"], "taken_over");
+    assert_eq!(t.queue_depth("ReconcileQueue").await.unwrap(), 2);
+    // AND the dead sweep's message does nothing when it comes: only the new sweep's page works
+    t.counter.reset();
+    t.runner().resume("slm-reconciler");
+    t.wait_idle(&["ReconcileQueue"], WAIT).await.unwrap();
+    assert_eq!(count(&t, "dynamodb:Scan"), 1, "one page of assets read, by the live sweep: {:?}", t.counter.snapshot());
+    assert_eq!(t.repairs("big-1").await.unwrap().len(), 2, "nothing more to repair");
+    assert_eq!(schedule(&t, &later(6)).await["sweep"], "started", "the new sweep ended");
+    t.wait_idle(&["ReconcileQueue"], WAIT).await.unwrap();
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_restore_waiting_for_s3_is_not_read_again_while_nothing_moves() {
+    // GIVEN a restore whose files wait for S3 (the completion function paused, and the objects
+    // rewritten in GLACIER so that S3 reports no restore), standing still
+    let t = TestStack::start("waiting").await.unwrap();
+    let keys = t.put_objects("show/wait/", 2, 16).await.unwrap();
+    t.register("wait-1", "show/wait/", "editorial").await.unwrap();
+    let archive = t.request("wait-1", json!({"action": "archive", "storage_class": "GLACIER", "request_id": "a"})).await.unwrap();
+    t.wait_task(&archive, WAIT).await.unwrap();
+    t.runner().pause("slm-completion");
+    let restore = t.request("wait-1", json!({"action": "restore", "days": 1, "tier": "Bulk", "request_id": "r"})).await.unwrap();
+    t.wait_files("wait-1", WAIT, |f| f.values().all(|i| i.get("step").is_some_and(|s| s == "REQUESTED"))).await.unwrap();
+    for key in &keys {
+        t.clients
+            .s3
+            .put_object()
+            .bucket(&t.bucket)
+            .key(key)
+            .body(vec![2u8; 16].into())
+            .storage_class(aws_sdk_s3::types::StorageClass::Glacier)
+            .send()
+            .await
+            .unwrap();
+    }
+    // (the sweep is not what is counted here)
+    t.runner().pause("slm-reconciler");
+
+    // WHEN the reconciler runs an hour later
+    t.counter.reset();
+    let first = schedule(&t, &later(1)).await;
+    // THEN it looks at the task in full: its files recounted (a query per shard) and each
+    // REQUESTED file checked with S3
+    assert_eq!((first["tasks_checked"].as_u64(), first["tasks_waiting"].as_u64()), (Some(1), Some(0)), "{first}");
+    assert_eq!(count(&t, "s3:HeadObject"), 2, "{:?}", t.counter.snapshot());
+    let first_queries = count(&t, "dynamodb:Query");
+
+    // WHEN it runs again an hour after that, nothing having moved
+    t.counter.reset();
+    let second = schedule(&t, &later(2)).await;
+    // THEN the task is left waiting: no HEAD, none of its asset's 16 shards queried, not even
+    // its asset read (the one GetItem is the sweep record); only the open-task index is read
+    assert_eq!((second["tasks_checked"].as_u64(), second["tasks_waiting"].as_u64()), (Some(1), Some(1)), "{second}");
+    let shards = 16;
+    assert_eq!((first_queries - count(&t, "dynamodb:Query"), count(&t, "dynamodb:GetItem"), count(&t, "s3:HeadObject")), (shards, 1, 0), "{:?}", t.counter.snapshot());
+
+    // WHEN the recheck interval (6 h) has passed
+    t.counter.reset();
+    let third = schedule(&t, &later(8)).await;
+    // THEN it is looked at in full again
+    assert_eq!(third["tasks_waiting"].as_u64(), Some(0), "{third}");
+    assert_eq!(count(&t, "s3:HeadObject"), 2, "{:?}", t.counter.snapshot());
+    assert_eq!(status(&t, &restore).await["status"], "RUNNING");
+    t.stop().await;
+}

@@ -37,6 +37,15 @@ pub struct BenchArgs {
     /// audited, against the raw DynamoDB call each one needs at least.
     #[arg(long)]
     pub api_calls: Option<usize>,
+    /// Instead: the reconciler's sweep of one asset of this many files (objects in the bucket,
+    /// registered as they are, so nothing drifts), driven message by message: time, requests per
+    /// file and peak memory, against the listing alone, in one run.
+    #[arg(long)]
+    pub sweep_files: Option<usize>,
+    /// With --sweep-files: stop after this many messages (windows of the asset's keys) rather
+    /// than sweeping every key (the emulator's queries walk the whole table: see BENCHMARKS.md).
+    #[arg(long)]
+    pub sweep_windows: Option<usize>,
 }
 
 pub async fn bench(args: BenchArgs) -> Result<()> {
@@ -48,6 +57,9 @@ pub async fn bench(args: BenchArgs) -> Result<()> {
     }
     if let Some(calls) = args.api_calls {
         return api_calls(calls).await;
+    }
+    if let Some(files) = args.sweep_files {
+        return sweep(files, args.sweep_windows).await;
     }
     let s = Session::start_with("bench", Options::default()).await?;
     let n = args.files;
@@ -332,6 +344,7 @@ fn seeded_asset(i: usize, title_id: &str) -> Asset {
         registered_at: "2026-06-01T00:00:00Z".into(),
         due_at: None,
         backfill_cursor: None,
+        sweep_cursor: None,
     }
 }
 
@@ -471,6 +484,144 @@ async fn planning(n: usize, pages: Option<usize>) -> Result<()> {
     println!("| requests per file planned | {} |", per_op(&requests, planned));
     // The work queue holds every batch: drop them rather than let a paused worker inherit them.
     s.clients.sqs.purge_queue().queue_url(&s.stack.queue("WorkQueue")?.url).send().await?;
+    s.stop().await;
+    Ok(())
+}
+
+unsafe extern "C" {
+    /// glibc: gives the heap's free memory back to the system.
+    fn malloc_trim(pad: usize) -> i32;
+}
+
+/// Gives freed heap back (so that what the seeding freed does not hide what is measured next),
+/// then resets the process's peak resident memory (VmHWM) to its current size (Linux 4.0 and
+/// later).
+fn reset_peak_memory() {
+    // SAFETY: malloc_trim only releases free pages of glibc's heap.
+    unsafe { malloc_trim(0) };
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// The reconciler's sweep of one asset of `n` files: the objects are put in the bucket and
+/// registered as they are (the API's registration), then a sweep is started and its messages
+/// are taken off the reconcile queue and handled one by one on clients of their own (counted
+/// apart), until the queue is empty or `windows` messages were handled. Peak memory is the
+/// process's high-water mark over the sweep alone (reset before it); the floor is the listing
+/// of the same keys alone.
+async fn sweep(n: usize, windows: Option<usize>) -> Result<()> {
+    use slm_core::service::{AwsCore, ReconcileMessage, ReconcileReport};
+    let s = Session::start_with("bench-sweep", Options::default()).await?;
+    s.runner().pause("slm-reconciler");
+    let prefix = "bench/sweep/";
+    println!("benchmark: the reconciler's sweep of one asset of {n} files on the local stack ({})", s.stack.endpoint);
+    let seed_start = Instant::now();
+    s.put_objects(prefix, n, 1).await?;
+    let put_secs = seed_start.elapsed().as_secs_f64();
+    let reg_start = Instant::now();
+    s.api_ok("POST", "/assets", Some(json!({"asset_id": "sweep-1", "title_id": "bench", "asset_type": "vfx_plate", "bucket": s.bucket, "prefix": prefix}))).await?;
+    let reg_secs = reg_start.elapsed().as_secs_f64();
+    let asset = s.api_ok("GET", "/assets/sweep-1", None).await?;
+    let shards = asset["shards"].as_u64().context("shards")? as u32;
+    let config = function_config(s.stack.function("slm-reconciler")?, &Default::default())?;
+    let window = slm_core::domain::repair::window_keys(config.reconcile_keys_per_message, shards);
+    println!("put {n} objects in {put_secs:.0} s, registered them in {reg_secs:.0} s; {shards} shards, windows of {window} keys");
+
+    let counter = RequestCounter::default();
+    let core = AwsCore::new(&Clients::new(&slm_local::sdk_config(&s.stack.endpoint).await, Some(&counter)), config.clone());
+    let url = s.stack.queue("ReconcileQueue")?.url.clone();
+    reset_peak_memory();
+    let (rss_before, _) = memory_mib();
+    let start = Instant::now();
+    let run = core.reconcile(chrono::Utc::now()).await?;
+    anyhow::ensure!(run.sweep.as_deref() == Some("started"), "no sweep started: {run:?}");
+    // The scheduled run's own reads (the open tasks' index) are not the sweep's.
+    counter.reset();
+    let (mut handled, mut keys, mut repairs, mut stale) = (0usize, 0usize, 0usize, 0usize);
+    let mut peak_sampled = rss_before;
+    loop {
+        let out = s.clients.sqs.receive_message().queue_url(&url).max_number_of_messages(1).wait_time_seconds(1).send().await?;
+        let Some(m) = out.messages().first() else {
+            if s.queue_depth("ReconcileQueue").await? == 0 {
+                break;
+            }
+            continue;
+        };
+        let message: ReconcileMessage = serde_json::from_str(m.body().unwrap_or_default())?;
+        if let ReconcileReport::Swept(r) = core.handle_reconcile(message).await? {
+            keys += r.keys_compared;
+            repairs += r.repairs.values().sum::<usize>();
+            stale += usize::from(r.sweep.is_some());
+        }
+        s.clients.sqs.delete_message().queue_url(&url).receipt_handle(m.receipt_handle().unwrap_or_default()).send().await?;
+        handled += 1;
+        peak_sampled = peak_sampled.max(memory_mib().0);
+        if handled % 5 == 0 {
+            println!("  {handled} messages, {keys} keys compared ({:.0} s, RSS {:.0} MiB)", start.elapsed().as_secs_f64(), memory_mib().0);
+        }
+        if windows.is_some_and(|w| handled >= w) {
+            break;
+        }
+    }
+    let sweep_secs = start.elapsed().as_secs_f64();
+    let (_, hwm) = memory_mib();
+    let requests = counter.snapshot();
+    anyhow::ensure!(repairs == 0 && stale == 0, "the sweep found {repairs} repairs and {stale} stale messages in an asset that did not drift");
+
+    // The floor: the listing of the same keys alone (pages of 1,000 versions).
+    let raw_start = Instant::now();
+    let (mut listed, mut pages, mut marker): (usize, usize, Option<String>) = (0, 0, None);
+    while listed < keys {
+        let page = s.clients.s3.list_object_versions().bucket(&s.bucket).prefix(prefix).set_key_marker(marker.clone()).max_keys(1000).send().await?;
+        pages += 1;
+        listed += page.versions().len();
+        marker = page.next_key_marker().map(str::to_string);
+        if page.is_truncated() != Some(true) {
+            break;
+        }
+    }
+    let raw_secs = raw_start.elapsed().as_secs_f64();
+
+    // What one message read before this change: the first 1,001 files of every shard, held at
+    // once (raw queries, same table), and the memory that takes.
+    let files_table = config.tables.files.clone();
+    reset_peak_memory();
+    let (rss_old_before, _) = memory_mib();
+    let old_start = Instant::now();
+    let mut held = Vec::new();
+    for shard in 0..shards {
+        let out = s
+            .clients
+            .dynamodb
+            .query()
+            .table_name(&files_table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(format!("sweep-1#{shard:03}")))
+            .consistent_read(true)
+            .limit(config.reconcile_keys_per_message as i32 + 1)
+            .send()
+            .await?;
+        held.extend(out.items().iter().cloned());
+    }
+    let old_secs = old_start.elapsed().as_secs_f64();
+    let (_, old_hwm) = memory_mib();
+    let old_items = held.len();
+    drop(held);
+
+    let per_k = |secs: f64| secs * 1000.0 / keys.max(1) as f64;
+    println!();
+    println!("| measure | value |");
+    println!("| --- | --- |");
+    println!("| files in the asset | {n}, over {shards} shards (windows of {window} keys, at most {} files read a shard) |", slm_core::domain::repair::shard_read_limit(window, shards));
+    println!("| messages handled | {handled} (the sweep's page of assets and the asset's own messages){} |", if windows.is_some() { ", stopped there" } else { "" });
+    println!("| keys compared | {keys} (no drift: no repair) |");
+    println!("| sweep: wall time | {sweep_secs:.1} s ({:.2} s per 1,000 keys) |", per_k(sweep_secs));
+    println!("| floor: the listing of the same keys alone ({pages} ListObjectVersions) | {raw_secs:.1} s ({:.2} s per 1,000 keys; sweep / listing = {:.1}) |", per_k(raw_secs), sweep_secs / raw_secs.max(1e-9));
+    let per_file = requests.iter().map(|(op, c)| format!("{op} {:.4}", *c as f64 / keys.max(1) as f64)).collect::<Vec<_>>().join(", ");
+    println!("| requests per file compared | {per_file} |");
+    println!("| requests | {} |", per_op(&requests, 1));
+    println!("| process RSS before the sweep / peak during it (VmHWM, reset before; sampled {peak_sampled:.0}) | {rss_before:.0} MiB / {hwm:.0} MiB (+{:.0} MiB) |", hwm - rss_before);
+    println!("| before this change, one message's read: every shard's first {} files, raw | {old_items} items held, {old_secs:.1} s, RSS {rss_old_before:.0} -> {old_hwm:.0} MiB (+{:.0} MiB) |", config.reconcile_keys_per_message + 1, old_hwm - rss_old_before);
+    s.clients.sqs.purge_queue().queue_url(&url).send().await?;
     s.stop().await;
     Ok(())
 }

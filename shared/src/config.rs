@@ -47,8 +47,15 @@ pub struct Config {
     /// How long a task may stand still (or a PENDING or QUEUED task wait) before the reconciler
     /// looks at it.
     pub reconcile_grace_seconds: i64,
-    /// Keys one reconcile or backfill message compares or registers before handing over.
+    /// Keys one reconcile or backfill message compares or registers before handing over (an
+    /// asset's sweep takes more for assets of many shards: see `domain::repair::window_keys`).
     pub reconcile_keys_per_message: usize,
+    /// How long a sweep may stand still before a scheduled run takes it for dead and starts
+    /// another; until then a scheduled run starts none.
+    pub reconcile_sweep_lease_seconds: i64,
+    /// How long a task standing still, once looked at in full, waits before the next full look
+    /// unless it moves (a restore waiting hours for S3).
+    pub reconcile_recheck_seconds: i64,
     /// Bytes of an inventory file one backfill message reads.
     pub inventory_chunk_bytes: u64,
     /// How object keys name their title, type and asset (registration on arrival and backfills).
@@ -114,6 +121,8 @@ impl Config {
             evaluation_deadline_margin: std::time::Duration::from_millis(optional(&get, "EVALUATION_DEADLINE_MARGIN_MS", 10_000)?),
             reconcile_grace_seconds: optional(&get, "RECONCILE_GRACE_SECONDS", 900)?,
             reconcile_keys_per_message: optional(&get, "RECONCILE_KEYS_PER_MESSAGE", 1000)?,
+            reconcile_sweep_lease_seconds: optional(&get, "RECONCILE_SWEEP_LEASE_SECONDS", 7200)?,
+            reconcile_recheck_seconds: optional(&get, "RECONCILE_RECHECK_SECONDS", 21_600)?,
             inventory_chunk_bytes: optional(&get, "INVENTORY_CHUNK_BYTES", 1 << 20)?,
             asset_key_layout: get("ASSET_KEY_LAYOUT")
                 .filter(|v| !v.is_empty())

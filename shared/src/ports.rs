@@ -31,6 +31,11 @@ pub struct Task {
     /// looks at tasks that stopped moving.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub progress_at: Option<String>,
+    /// The reconciler's last full look at the task while it stood still: when (the run's time)
+    /// and the `progress_at` it saw then. Until the task moves again it is not read again
+    /// before the recheck interval (see [`crate::domain::repair::recheck_due`]).
+    #[serde(skip)]
+    pub checked: Option<(String, String)>,
 }
 
 /// A policy version, as recorded on the tasks it caused.
@@ -118,9 +123,31 @@ pub struct Recount {
 pub trait RepairStore {
     /// Open tasks (QUEUED, PENDING or RUNNING) of one shard created before `before`, a page.
     fn open_tasks(&self, shard: u32, before: &str, cursor: Option<&str>) -> impl Future<Output = Result<(Vec<Task>, Option<String>)>> + Send;
-    /// The asset's files after `after` in key order (across its shards): the first `limit`, and
-    /// whether more follow.
-    fn files_after(&self, asset: &Asset, after: Option<&str>, limit: usize) -> impl Future<Output = Result<(Vec<LocatedFile>, bool)>> + Send;
+    /// One shard's files with keys after `after` and up to `upto` (inclusive; None: no end), in
+    /// key order, strongly consistent: the first `limit`, and whether more follow.
+    fn shard_files(&self, asset: &Asset, shard: u32, after: Option<&str>, upto: Option<&str>, limit: usize)
+        -> impl Future<Output = Result<(Vec<LocatedFile>, bool)>> + Send;
+    /// The sweep record (strongly consistent), None before the first sweep.
+    fn sweep(&self) -> impl Future<Output = Result<Option<crate::domain::repair::Sweep>>> + Send;
+    /// Starts the sweep `at` in place of `prev` (the record as read: two runs cannot both start
+    /// one); false when the record changed meanwhile.
+    fn start_sweep(&self, prev: Option<&crate::domain::repair::Sweep>, at: &str) -> impl Future<Output = Result<bool>> + Send;
+    /// A page of the sweep `at` done: its fenced cursor moved from `prev` to `next` (None: the last
+    /// page), `chains` assets handed to messages of their own counted, its progress time moved.
+    /// False when the fence failed (another delivery did the page, or another sweep runs).
+    fn sweep_page(&self, at: &str, prev: &str, next: Option<&str>, chains: usize) -> impl Future<Output = Result<bool>> + Send;
+    /// A step of one asset's own messages in the sweep `at` done: its progress time moved, and the
+    /// asset's chain counted out when it `ended`. False when the sweep is no longer `at`.
+    fn sweep_moved(&self, at: &str, ended: bool) -> impl Future<Output = Result<bool>> + Send;
+    /// Hands an asset to messages of its own: its sweep cursor set to `cursor` (only the page's
+    /// one fenced delivery does this).
+    fn start_asset_sweep(&self, asset_id: &str, cursor: &str) -> impl Future<Output = Result<()>> + Send;
+    /// A message of an asset's sweep done: its cursor moved from `prev` to `next` (None: removed,
+    /// the asset's sweep ended), fenced on `prev`. False when the fence failed.
+    fn asset_sweep_step(&self, asset_id: &str, prev: &str, next: Option<&str>) -> impl Future<Output = Result<bool>> + Send;
+    /// Records the reconciler's full look at a task standing still: the run's time and the
+    /// `progress_at` it saw (see [`crate::domain::repair::recheck_due`]).
+    fn mark_checked(&self, task_id: &TaskId, at: &str, progress: &str) -> impl Future<Output = Result<()>> + Send;
     /// Counts a task's files by step, keeping at most `keep` QUEUED and REQUESTED files.
     fn recount(&self, task: &Task, asset: &Asset, keep: usize) -> impl Future<Output = Result<Recount>> + Send;
     /// Sets a task's counters to `to`, only while they are still `from`.

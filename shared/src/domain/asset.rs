@@ -160,6 +160,10 @@ pub struct Asset {
     /// The last key a backfill registered, while one is registering the asset's files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backfill_cursor: Option<String>,
+    /// Where the reconciler's sweep of this asset stands while it takes more than one message
+    /// (`<sweep>|<last key compared>`): the fence of its continuations.
+    #[serde(skip)]
+    pub sweep_cursor: Option<String>,
 }
 
 /// The class of an asset whose files are in several.

@@ -351,6 +351,7 @@ pub(crate) mod tests {
             registered_at: "2026-06-01T00:00:00Z".into(),
             due_at: None,
             backfill_cursor: None,
+            sweep_cursor: None,
         }
     }
 

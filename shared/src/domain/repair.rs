@@ -181,6 +181,113 @@ pub struct Repair {
     pub at: String,
 }
 
+/// The reconciler's sweep of every asset, as its record holds it: one at a time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sweep {
+    /// The sweep's id: the time of the scheduled run that started it (RFC 3339), which is also
+    /// the `now` its comparisons use (restore windows).
+    pub at: String,
+    /// When it started and last moved (wall clock: every page and every step of an asset's own
+    /// messages moves it).
+    pub started_at: String,
+    pub progress_at: String,
+    /// The fenced cursor of its pages of assets (see [`sweep_cursor`]); None once the last page
+    /// is done.
+    pub cursor: Option<String>,
+    /// Assets with more keys than a message takes, whose own messages still run.
+    pub chains: i64,
+}
+
+impl Sweep {
+    /// Every page of assets done and every asset's own messages ended.
+    pub fn ended(&self) -> bool {
+        self.cursor.is_none() && self.chains <= 0
+    }
+}
+
+/// What a scheduled run does about the sweep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SweepStart {
+    /// No sweep yet, or the last one ended: start one.
+    Start,
+    /// The last one has not moved for the lease: it died (its messages were lost or
+    /// dead-lettered); start a new one in its place.
+    TakeOver,
+    /// The last one is still moving: leave it.
+    Running,
+}
+
+impl SweepStart {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SweepStart::Start => "started",
+            SweepStart::TakeOver => "taken_over",
+            SweepStart::Running => "running",
+        }
+    }
+}
+
+/// Whether a scheduled run at `now` starts a sweep: only when none runs, or the one that runs
+/// has not moved for `lease_seconds`.
+pub fn sweep_start(current: Option<&Sweep>, now: chrono::DateTime<chrono::Utc>, lease_seconds: i64) -> SweepStart {
+    let Some(s) = current else { return SweepStart::Start };
+    if s.ended() {
+        return SweepStart::Start;
+    }
+    match chrono::DateTime::parse_from_rfc3339(&s.progress_at) {
+        Ok(p) if p.with_timezone(&chrono::Utc) + chrono::Duration::seconds(lease_seconds) > now => SweepStart::Running,
+        // Not moved for the lease (or unreadable): dead.
+        _ => SweepStart::TakeOver,
+    }
+}
+
+/// The value a fenced sweep cursor holds: the sweep's id and the position in it (the last asset
+/// of a page, or the last key of an asset compared; empty before the first).
+pub fn sweep_cursor(sweep: &str, position: Option<&str>) -> String {
+    format!("{sweep}|{}", position.unwrap_or_default())
+}
+
+/// Whether a task that stands still is looked at in full again (recounted, its QUEUED files
+/// re-driven, its REQUESTED restores checked with HEAD): always the first time; after that only
+/// once it moved since (its `progress_at` is not the one the last look saw) or `recheck_seconds`
+/// after the last look. A restore waiting hours for S3 is then read every `recheck_seconds`, not
+/// every run.
+pub fn recheck_due(checked: Option<&(String, String)>, progress: &str, now: chrono::DateTime<chrono::Utc>, recheck_seconds: i64) -> bool {
+    let Some((at, seen)) = checked else { return true };
+    if seen != progress {
+        return true;
+    }
+    match chrono::DateTime::parse_from_rfc3339(at) {
+        Ok(at) => at.with_timezone(&chrono::Utc) + chrono::Duration::seconds(recheck_seconds) <= now,
+        Err(_) => true,
+    }
+}
+
+/// Keys one message of an asset's sweep compares: at least `keys_per_message`, and enough that
+/// each of the asset's shards holds about [`KEYS_PER_SHARD_QUERY`] of them, so a query per
+/// shard per message costs about 1/KEYS_PER_SHARD_QUERY query per file (a million-file asset's
+/// 1,000 shards: 10,000 keys a message, 0.1 query per file). Shards are at most 1,000, so a
+/// message holds at most 10,000 listed keys whatever the asset's size.
+pub fn window_keys(keys_per_message: usize, shards: u32) -> usize {
+    keys_per_message.max(2).max(KEYS_PER_SHARD_QUERY * shards.max(1) as usize)
+}
+
+/// See [`window_keys`].
+pub const KEYS_PER_SHARD_QUERY: usize = 10;
+
+/// Files read from one shard for a window of `window` keys: twice its share and a few more, so
+/// a shard is rarely cut; one that is cut ends the window at its last key read. The registry side
+/// of a message then holds at most `shards` times this, about twice the window.
+pub fn shard_read_limit(window: usize, shards: u32) -> usize {
+    2 * window.div_ceil(shards.max(1) as usize) + 4
+}
+
+/// The last key a window compares in full: the smallest of the listing's last whole key and
+/// the last key of each shard that was cut (None: every side was read to the end).
+pub fn window_upper(listing: Option<String>, cut_shards: impl IntoIterator<Item = String>) -> Option<String> {
+    listing.into_iter().chain(cut_shards).min_by(|a, b| a.as_bytes().cmp(b.as_bytes()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,5 +345,48 @@ mod tests {
         for (name, file, versions, expected) in cases {
             assert_eq!(kinds(compare(file.as_ref(), &versions, NOW)), expected, "{name}");
         }
+    }
+
+    #[test]
+    fn one_sweep_at_a_time_and_a_dead_one_is_taken_over_after_its_lease() {
+        let now: chrono::DateTime<chrono::Utc> = "2027-01-10T12:00:00Z".parse().unwrap();
+        let sweep = |progress: &str, cursor: Option<&str>, chains: i64| Sweep {
+            at: "2027-01-10T11:00:00Z".into(),
+            started_at: "2027-01-10T11:00:00Z".into(),
+            progress_at: progress.into(),
+            cursor: cursor.map(str::to_string),
+            chains,
+        };
+        assert_eq!(sweep_start(None, now, 7200), SweepStart::Start, "the first");
+        assert_eq!(sweep_start(Some(&sweep("2027-01-10T11:59:00Z", None, 0)), now, 7200), SweepStart::Start, "the last one ended");
+        assert_eq!(sweep_start(Some(&sweep("2027-01-10T11:59:00Z", Some("x|a"), 0)), now, 7200), SweepStart::Running, "pages left");
+        assert_eq!(sweep_start(Some(&sweep("2027-01-10T11:59:00Z", None, 2)), now, 7200), SweepStart::Running, "assets of their own left");
+        assert_eq!(sweep_start(Some(&sweep("2027-01-10T10:00:01Z", None, 1)), now, 7200), SweepStart::Running, "inside the lease");
+        assert_eq!(sweep_start(Some(&sweep("2027-01-10T10:00:00Z", None, 1)), now, 7200), SweepStart::TakeOver, "not moved for the lease");
+        assert_eq!(sweep_start(Some(&sweep("garbage", Some("x|"), 0)), now, 7200), SweepStart::TakeOver);
+        assert_eq!(sweep_cursor("2027-01-10T11:00:00Z", None), "2027-01-10T11:00:00Z|");
+        assert_eq!(sweep_cursor("s", Some("a/b|c")), "s|a/b|c");
+    }
+
+    #[test]
+    fn a_task_standing_still_is_read_again_only_when_it_moved_or_after_the_recheck_interval() {
+        let now: chrono::DateTime<chrono::Utc> = "2027-01-10T12:00:00Z".parse().unwrap();
+        let checked = ("2027-01-10T11:00:00Z".to_string(), "2027-01-10T08:00:00Z".to_string());
+        assert!(recheck_due(None, "2027-01-10T08:00:00Z", now, 21_600), "never looked at");
+        assert!(!recheck_due(Some(&checked), "2027-01-10T08:00:00Z", now, 21_600), "nothing moved since the last look, an hour ago");
+        assert!(recheck_due(Some(&checked), "2027-01-10T11:30:00Z", now, 21_600), "it moved since");
+        assert!(recheck_due(Some(&checked), "2027-01-10T08:00:00Z", "2027-01-10T17:00:00Z".parse().unwrap(), 21_600), "six hours after the last look");
+    }
+
+    #[test]
+    fn a_window_is_bounded_whatever_the_asset_and_ends_where_a_side_was_cut() {
+        assert_eq!(window_keys(1000, 16), 1000);
+        assert_eq!(window_keys(1000, 1000), 10_000, "a million-file asset: 0.1 query per file");
+        assert_eq!(shard_read_limit(10_000, 1000), 24);
+        assert_eq!(shard_read_limit(1000, 16), 130);
+        assert!(shard_read_limit(window_keys(1000, 1000), 1000) * 1000 <= 3 * window_keys(1000, 1000));
+        assert_eq!(window_upper(None, []), None, "both sides read to the end");
+        assert_eq!(window_upper(Some("k/5".into()), ["k/7".to_string(), "k/3".to_string()]).as_deref(), Some("k/3"));
+        assert_eq!(window_upper(None, ["k/7".to_string()]).as_deref(), Some("k/7"));
     }
 }

@@ -3,24 +3,35 @@
 //! execution not started, counters short, work or planning lost, restore completions lost),
 //! then sweeps the assets through the reconcile queue: each asset's files are compared with S3
 //! key by key, in key order, a bounded number of keys a message. Every repair is recorded.
+//!
+//! One sweep runs at a time (its record in the tasks table; a scheduled run starts one only when
+//! the last ended, or stood still for the lease). Each message does its page first, then moves
+//! the page's fenced cursor (the sweep's, or the asset's for an asset's own messages) and only the
+//! delivery that moved it sends the next message: a redelivered message finds the cursor moved
+//! and sends nothing.
 
 use super::{Core, ControlMessage, Metadata, WorkBatch};
 use crate::domain::action::StorageClass;
-use crate::domain::repair::{Drift, KeyVersion, Registered, Repair, RepairKind, compare, whole_keys};
+use crate::domain::repair::{
+    Drift, KeyVersion, Registered, Repair, RepairKind, SweepStart, compare, recheck_due, shard_read_limit, sweep_cursor, sweep_start, whole_keys, window_keys, window_upper,
+};
 use crate::domain::{Action, Asset, AssetState, FileRecord, FileState};
 use crate::error::{Error, Result};
 use crate::ports::{LocatedFile, ObjectStore, ObjectVersion, Orchestrator, Queues, Scope, Task, Transition};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use futures::{StreamExt, TryStreamExt};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// A message on the reconcile queue.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ReconcileMessage {
-    /// A page of assets from `cursor`, each compared with S3 from its first key.
+    /// A page of assets of the sweep `at` (its id) from `cursor`, each compared with S3 from its
+    /// first key; acted on only while the sweep's cursor is `<at>|<cursor>`.
     Assets { at: String, cursor: Option<String> },
-    /// One asset, from after the key `after`.
+    /// One asset of the sweep `at`, from after the key `after`; acted on only while the asset's
+    /// sweep cursor is `<at>|<after>`.
     Asset { at: String, asset_id: String, after: Option<String> },
     /// A backfill of a prefix by the key layout, from after the key `after`.
     Backfill { bucket: String, prefix: String, after: Option<String>, today: String },
@@ -43,8 +54,18 @@ pub enum ReconcileReport {
 pub struct Reconciliation {
     pub at: String,
     pub tasks_checked: usize,
+    /// Tasks standing still that were not read again: nothing moved since the last full look,
+    /// within the recheck interval (a restore waiting for S3).
+    pub tasks_waiting: usize,
     pub assets_checked: usize,
     pub keys_compared: usize,
+    /// Assets whose comparison failed (logged; the next sweep compares them again).
+    pub assets_failed: usize,
+    /// The scheduled run: whether it `started` a sweep, `taken_over` a dead one, or left one
+    /// `running`. A message: `stale` when its page was done by another delivery or its sweep
+    /// is no longer the current one (it did nothing more).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<String>,
     /// Repairs by kind.
     pub repairs: BTreeMap<String, usize>,
     /// Completion events the state machine could not publish, published now.
@@ -56,6 +77,8 @@ pub struct Reconciliation {
 const ASSETS_PER_MESSAGE: usize = 25;
 /// Files of a stuck task re-sent or checked with S3 per run.
 const STUCK_FILES_PER_RUN: usize = 1000;
+/// Shard queries of one message in flight at once.
+const SHARD_QUERIES_AT_ONCE: usize = 16;
 
 fn rfc3339(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
@@ -73,7 +96,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
                 let (tasks, next) = self.meta.open_tasks(shard, &before, cursor.as_deref()).await?;
                 for task in tasks {
                     out.tasks_checked += 1;
-                    self.reconcile_task(&task, &before, &mut out).await?;
+                    self.reconcile_task(&task, &before, now, &mut out).await?;
                 }
                 match next {
                     Some(n) => cursor = Some(n),
@@ -82,31 +105,31 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
             }
         }
         out.events_published = self.publish_kept_events().await?;
-        self.send_reconcile(&ReconcileMessage::Assets { at, cursor: None }).await?;
+        let current = self.meta.sweep().await?;
+        let decision = sweep_start(current.as_ref(), now, self.config.reconcile_sweep_lease_seconds);
+        let done = match decision {
+            SweepStart::Running => decision,
+            _ if self.meta.start_sweep(current.as_ref(), &at).await? => {
+                if let (SweepStart::TakeOver, Some(dead)) = (decision, &current) {
+                    tracing::warn!(sweep = dead.at, progress_at = dead.progress_at, "the last sweep stood still for its lease: a new one starts");
+                }
+                self.send_reconcile(&ReconcileMessage::Assets { at: at.clone(), cursor: None }).await?;
+                decision
+            }
+            // Another run started one meanwhile.
+            _ => SweepStart::Running,
+        };
+        out.sweep = Some(done.as_str().to_string());
         Ok(out)
     }
 
     /// One message of the reconcile queue: a step of the asset sweep or of a backfill.
     pub async fn handle_reconcile(&self, message: ReconcileMessage) -> Result<ReconcileReport> {
         Ok(match message {
-            ReconcileMessage::Assets { at, cursor } => {
-                let mut out = Reconciliation { at: at.clone(), ..Default::default() };
-                let (assets, next) = self.meta.assets_page(&Scope::All, cursor.as_deref(), ASSETS_PER_MESSAGE).await?;
-                if let Some(next) = next {
-                    self.send_reconcile(&ReconcileMessage::Assets { at: at.clone(), cursor: Some(next) }).await?;
-                }
-                for asset in assets {
-                    self.reconcile_asset(&asset, None, &at, &mut out).await?;
-                }
-                ReconcileReport::Swept(out)
-            }
+            ReconcileMessage::Assets { at, cursor } => ReconcileReport::Swept(self.sweep_page(at, cursor).await?),
             ReconcileMessage::Asset { at, asset_id, after } => {
                 crate::domain::asset::validate_id("asset_id", &asset_id)?;
-                let mut out = Reconciliation { at: at.clone(), ..Default::default() };
-                if let Some(asset) = self.meta.get_asset(&asset_id).await? {
-                    self.reconcile_asset(&asset, after.as_deref(), &at, &mut out).await?;
-                }
-                ReconcileReport::Swept(out)
+                ReconcileReport::Swept(self.sweep_asset(at, &asset_id, after).await?)
             }
             ReconcileMessage::Backfill { bucket, prefix, after, today } => {
                 ReconcileReport::Backfilled(self.backfill_prefix(&bucket, &prefix, after.as_deref(), &today).await?)
@@ -119,6 +142,79 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
                 ReconcileReport::Backfilled(self.backfill_inventory(&bucket, &key, &schema, offset, &today).await?)
             }
         })
+    }
+
+    /// A page of assets of the sweep `at`: each compared from its first key; those with more
+    /// keys than a message takes are handed to messages of their own. The page done, its fenced
+    /// cursor moves, and only the delivery that moved it starts those and the next page.
+    async fn sweep_page(&self, at: String, cursor: Option<String>) -> Result<Reconciliation> {
+        let mut out = Reconciliation { at: at.clone(), ..Default::default() };
+        let prev = sweep_cursor(&at, cursor.as_deref());
+        // A page done already, or of a sweep that is no longer the current one.
+        if self.meta.sweep().await?.and_then(|s| s.cursor).as_deref() != Some(prev.as_str()) {
+            tracing::info!(at, cursor, "sweep page stale: nothing to do");
+            out.sweep = Some("stale".into());
+            return Ok(out);
+        }
+        let (assets, next) = self.meta.assets_page(&Scope::All, cursor.as_deref(), ASSETS_PER_MESSAGE).await?;
+        let mut chains = Vec::new();
+        for asset in assets {
+            match self.reconcile_window(&asset, None, &at, &mut out).await {
+                Ok(Some(upper)) => chains.push((asset.asset_id, upper)),
+                Ok(None) => {}
+                // One asset that cannot be compared does not hold the sweep up: the next sweep
+                // tries it again.
+                Err(e) => {
+                    tracing::warn!(asset_id = asset.asset_id, error = %e, "asset not compared");
+                    out.assets_failed += 1;
+                }
+            }
+        }
+        let next_cursor = next.as_deref().map(|n| sweep_cursor(&at, Some(n)));
+        if !self.meta.sweep_page(&at, &prev, next_cursor.as_deref(), chains.len()).await? {
+            tracing::info!(at, cursor, "sweep page done by another delivery: nothing sent");
+            out.sweep = Some("stale".into());
+            return Ok(out);
+        }
+        for (asset_id, upper) in chains {
+            self.meta.start_asset_sweep(&asset_id, &sweep_cursor(&at, Some(&upper))).await?;
+            self.send_reconcile(&ReconcileMessage::Asset { at: at.clone(), asset_id, after: Some(upper) }).await?;
+        }
+        if let Some(next) = next {
+            self.send_reconcile(&ReconcileMessage::Assets { at, cursor: Some(next) }).await?;
+        }
+        Ok(out)
+    }
+
+    /// One message of an asset's own sweep: the keys after `after`, then the asset's fenced
+    /// cursor moves and only the delivery that moved it sends the next message.
+    async fn sweep_asset(&self, at: String, asset_id: &str, after: Option<String>) -> Result<Reconciliation> {
+        let mut out = Reconciliation { at: at.clone(), ..Default::default() };
+        let prev = sweep_cursor(&at, after.as_deref());
+        let asset = match self.meta.get_asset(asset_id).await? {
+            Some(a) if a.sweep_cursor.as_deref() == Some(prev.as_str()) => a,
+            _ => {
+                tracing::info!(at, asset_id, after, "asset sweep message stale: nothing to do");
+                out.sweep = Some("stale".into());
+                return Ok(out);
+            }
+        };
+        let upper = self.reconcile_window(&asset, after.as_deref(), &at, &mut out).await?;
+        let next = upper.as_deref().map(|u| sweep_cursor(&at, Some(u)));
+        if !self.meta.asset_sweep_step(asset_id, &prev, next.as_deref()).await? {
+            tracing::info!(at, asset_id, after, "asset sweep step done by another delivery: nothing sent");
+            out.sweep = Some("stale".into());
+            return Ok(out);
+        }
+        // The sweep moved (its lease); a sweep that is no longer the current one stops here.
+        if !self.meta.sweep_moved(&at, upper.is_none()).await? {
+            out.sweep = Some("stale".into());
+            return Ok(out);
+        }
+        if let Some(upper) = upper {
+            self.send_reconcile(&ReconcileMessage::Asset { at, asset_id: asset_id.to_string(), after: Some(upper) }).await?;
+        }
+        Ok(out)
     }
 
     pub(crate) async fn send_reconcile(&self, m: &ReconcileMessage) -> Result<()> {
@@ -135,7 +231,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
 
     /// An open task older than the grace period: started if its start was lost, and if it is
     /// RUNNING but stopped moving, recounted, re-driven and signalled as its files say.
-    async fn reconcile_task(&self, task: &Task, before: &str, out: &mut Reconciliation) -> Result<()> {
+    async fn reconcile_task(&self, task: &Task, before: &str, now: DateTime<Utc>, out: &mut Reconciliation) -> Result<()> {
         let (id, asset_id) = (task.task_id.as_str(), task.asset_id.as_str());
         match task.status {
             crate::domain::TaskStatus::Queued => {
@@ -148,7 +244,14 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
                 self.repaired(out, asset_id, RepairKind::StartedExecution, id, format!("PENDING since {}", task.created_at)).await?;
             }
             crate::domain::TaskStatus::Running => {
-                if task.progress_at.as_deref().unwrap_or(&task.created_at) >= before {
+                let progress = task.progress_at.as_deref().unwrap_or(&task.created_at);
+                if progress >= before {
+                    return Ok(());
+                }
+                // Looked at in full already and nothing moved since: not read again before the
+                // recheck interval (a restore waits hours for S3 by design).
+                if task.planning_done && !recheck_due(task.checked.as_ref(), progress, now, self.config.reconcile_recheck_seconds) {
+                    out.tasks_waiting += 1;
                     return Ok(());
                 }
                 let Some(asset) = self.meta.get_asset(asset_id).await? else { return Ok(()) };
@@ -176,6 +279,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
                 if self.signal_if_complete(&task.task_id).await? {
                     self.repaired(out, asset_id, RepairKind::Signalled, id, "complete by its files; its execution told".into()).await?;
                 }
+                self.meta.mark_checked(&task.task_id, &out.at, progress).await?;
             }
             _ => {}
         }
@@ -198,24 +302,50 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
         Ok(self.meta.commit(&task.task_id, &transitions).await?.applied)
     }
 
-    /// Compares an asset's files with S3 from after `after`, a bounded number of keys; hands the
-    /// rest to a message of its own.
-    async fn reconcile_asset(&self, asset: &Asset, after: Option<&str>, at: &str, out: &mut Reconciliation) -> Result<()> {
+    /// Compares an asset's files with S3 from after `after`, one window of keys: S3's listing in
+    /// key order for up to [`window_keys`] keys, and each shard's files in that key range (a shard
+    /// holds its files in key order), at most [`shard_read_limit`] a shard. The window ends at the
+    /// listing's last whole key or the last key read of a shard that was cut, whichever is first:
+    /// every key up to there is seen in full on both sides, whatever the asset's size. Returns that
+    /// end when keys follow it (the next window starts after it).
+    async fn reconcile_window(&self, asset: &Asset, after: Option<&str>, at: &str, out: &mut Reconciliation) -> Result<Option<String>> {
         // A task's files are in flux, and a purged asset has nothing left to compare.
         if asset.active_task.is_some() || asset.state == AssetState::Purged {
-            return Ok(());
+            return Ok(None);
         }
         out.assets_checked += 1;
-        let limit = self.config.reconcile_keys_per_message.max(2);
-        let (files, files_more) = self.meta.files_after(asset, after, limit).await?;
-        let (versions, listing_more) = self.objects.versions_after(&asset.bucket, &asset.prefix, after, limit).await?;
-        // Compare up to the first key either side may not have shown in full.
-        let (listed, listing_upper) = whole_keys(&versions, listing_more);
-        let files_upper = files_more.then(|| files.last().map(|f| f.file.key.clone())).flatten();
-        let upper = match (files_upper, listing_upper) {
-            (Some(a), Some(b)) => Some(if a.as_bytes() < b.as_bytes() { a } else { b }),
-            (a, b) => a.or(b),
+        let shards = asset.shards.max(1);
+        let window = window_keys(self.config.reconcile_keys_per_message, shards);
+        // S3's side: listing pages up to the window, each kept up to its last whole key.
+        let mut versions: Vec<KeyVersion> = Vec::new();
+        let mut from = after.map(str::to_string);
+        let listing_upper: Option<String> = loop {
+            // One more than needed: a page's last key may be cut, and is kept for the next.
+            let want = (window.saturating_sub(versions.len()) + 1).clamp(2, 1000);
+            let (page, truncated) = self.objects.versions_after(&asset.bucket, &asset.prefix, from.as_deref(), want).await?;
+            let (_, upper) = whole_keys(&page, truncated);
+            let Some(u) = upper else {
+                versions.extend(page);
+                break None;
+            };
+            versions.extend(page.into_iter().filter(|v| v.key.as_bytes() <= u.as_bytes()));
+            if versions.len() >= window {
+                break Some(u);
+            }
+            from = Some(u);
         };
+        // The registry's side: each shard's files in the listing's key range.
+        let limit = shard_read_limit(window, shards);
+        let upto = listing_upper.as_deref();
+        let reads: Vec<(Vec<LocatedFile>, bool)> = futures::stream::iter(0..shards)
+            .map(|shard| self.meta.shard_files(asset, shard, after, upto, limit))
+            .buffer_unordered(SHARD_QUERIES_AT_ONCE)
+            .try_collect()
+            .await?;
+        let cut = reads.iter().filter(|(_, more)| *more).filter_map(|(files, _)| files.last().map(|f| f.file.key.clone()));
+        let upper = window_upper(listing_upper.clone(), cut);
+        let files: Vec<LocatedFile> = reads.into_iter().flat_map(|(files, _)| files).collect();
+        let (listed, _) = whole_keys(&versions, false);
         let within = |k: &str| upper.as_deref().is_none_or(|u| k.as_bytes() <= u.as_bytes());
         let by_key: HashMap<&str, &LocatedFile> = files.iter().map(|f| (f.file.key.as_str(), f)).collect();
         let keys: BTreeSet<&str> = by_key.keys().copied().chain(listed.keys().copied()).filter(|k| within(k)).collect();
@@ -235,10 +365,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
                 self.repair_drift(asset, key, located.map(|l| &l.file), drift, out).await?;
             }
         }
-        if let Some(upper) = upper {
-            self.send_reconcile(&ReconcileMessage::Asset { at: at.to_string(), asset_id: asset.asset_id.clone(), after: Some(upper) }).await?;
-        }
-        Ok(())
+        Ok(upper)
     }
 
     async fn repair_drift(&self, asset: &Asset, key: &str, file: Option<&FileRecord>, drift: Drift, out: &mut Reconciliation) -> Result<()> {

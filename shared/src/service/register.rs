@@ -72,6 +72,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
             registered_at: now.to_string(),
             due_at: None,
             backfill_cursor: None,
+            sweep_cursor: None,
         })
     }
 

@@ -132,6 +132,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
             policy,
             task_token: None,
             plan_cursor: None,
+            checked: None,
             progress_at: None,
         }
     }

@@ -30,9 +30,10 @@ pub const BY_DUE_INDEX: &str = "ByDue";
 pub const BY_TITLE_INDEX: &str = "ByTitle";
 
 mod events;
+mod fence;
 mod repair;
 mod security;
-pub use repair::OPEN_INDEX;
+pub use repair::{OPEN_INDEX, SWEEP_ITEM};
 pub use security::BY_CALLER_INDEX;
 /// The due day the state machine writes when a task ends: "look at this asset again".
 pub const RECHECK: &str = "0000-00-00";
@@ -183,6 +184,7 @@ fn item_to_asset(item: &Item) -> Result<Asset> {
         active_action: opt_s(item, "active_action"),
         queued_task: opt_s(item, "queued_task"),
         backfill_cursor: opt_s(item, "backfill_cursor"),
+        sweep_cursor: opt_s(item, "sweep_cursor"),
         registered_at: get_s(item, "registered_at")?,
         due_at: opt_s(item, "due_at"),
     })
@@ -287,6 +289,7 @@ fn item_to_task(item: &Item) -> Result<Task> {
         task_token: opt_s(item, "task_token"),
         plan_cursor: opt_s(item, "plan_cursor"),
         progress_at: opt_s(item, "progress_at"),
+        checked: opt_s(item, "checked_at").zip(opt_s(item, "checked_progress")),
     })
 }
 
@@ -308,46 +311,28 @@ impl AssetStore for DynamoStore {
     }
 
     async fn backfill_step(&self, asset_id: &str, prev: Option<&str>, next: Option<&str>, sizes: &crate::domain::pricing::Sizes, class: Option<&str>) -> Result<bool> {
-        let mut set = vec![];
-        let mut remove = vec![];
-        match next {
-            Some(_) => set.push("backfill_cursor = :next"),
-            None => remove.extend(["backfill_cursor", "registering"]),
-        }
-        if class.is_some() {
-            set.push("storage_class = if_not_exists(storage_class, :class)");
-        }
-        let mut expr = String::new();
-        if !set.is_empty() {
-            expr.push_str(&format!("SET {} ", set.join(", ")));
-        }
-        expr.push_str("ADD file_count :c, total_bytes :b, small_file_count :sc, small_file_bytes :sb");
-        if !remove.is_empty() {
-            expr.push_str(&format!(" REMOVE {}", remove.join(", ")));
-        }
-        let mut req = self
-            .client
-            .update_item()
-            .table_name(&self.tables.assets)
-            .key("asset_id", s(asset_id))
-            .update_expression(expr)
-            .expression_attribute_values(":c", n(sizes.count))
-            .expression_attribute_values(":b", n(sizes.bytes))
-            .expression_attribute_values(":sc", n(sizes.small_count))
-            .expression_attribute_values(":sb", n(sizes.small_bytes))
-            .expression_attribute_values(":t", AV::Bool(true))
-            .return_values(ReturnValue::AllNew);
-        if let Some(next) = next {
-            req = req.expression_attribute_values(":next", s(next));
+        let mut step = fence::Step {
+            add: vec!["file_count :c".into(), "total_bytes :b".into(), "small_file_count :sc".into(), "small_file_bytes :sb".into()],
+            condition: vec!["registering = :t".into()],
+            values: vec![
+                (":c".into(), n(sizes.count)),
+                (":b".into(), n(sizes.bytes)),
+                (":sc".into(), n(sizes.small_count)),
+                (":sb".into(), n(sizes.small_bytes)),
+                (":t".into(), AV::Bool(true)),
+            ],
+            return_new: true,
+            ..Default::default()
+        };
+        if next.is_none() {
+            step.remove.push("registering".into());
         }
         if let Some(class) = class {
-            req = req.expression_attribute_values(":class", s(class));
+            step.set.push("storage_class = if_not_exists(storage_class, :class)".into());
+            step.values.push((":class".into(), s(class)));
         }
-        req = match prev {
-            Some(p) => req.condition_expression("registering = :t AND backfill_cursor = :prev").expression_attribute_values(":prev", s(p)),
-            None => req.condition_expression("registering = :t AND attribute_not_exists(backfill_cursor)"),
-        };
-        let Some(out) = conditional("backfill asset files", req.send().await)? else { return Ok(false) };
+        let moved = self.move_cursor(&self.tables.assets, ("asset_id", asset_id), fence::Fence { attr: "backfill_cursor", prev, next }, step).await?;
+        let Some(out) = moved else { return Ok(false) };
         let stored = out.attributes().and_then(|a| opt_s(a, "storage_class"));
         if let (Some(class), Some(stored)) = (class, stored)
             && stored != class

@@ -3,11 +3,14 @@
 //! the record of repairs (kept 90 days by TTL).
 
 use super::*;
-use crate::domain::repair::Repair;
+use crate::domain::repair::{Repair, Sweep, sweep_cursor};
 use crate::ports::{Recount, RepairStore};
 
 /// The sparse index of tasks not yet ended (`open_shard`, `created_at`).
 pub const OPEN_INDEX: &str = "Open";
+/// The key of the sweep record in the tasks table (not a task id: those are `t-` and 32 hex
+/// digits, so no API call can name it, and it is not in the `Open` index).
+pub const SWEEP_ITEM: &str = "reconciler-sweep";
 /// How long repairs are kept.
 const REPAIR_TTL_DAYS: i64 = 90;
 
@@ -63,27 +66,133 @@ impl RepairStore for DynamoStore {
         Ok((tasks, next))
     }
 
-    async fn files_after(&self, asset: &Asset, after: Option<&str>, limit: usize) -> Result<(Vec<LocatedFile>, bool)> {
-        // Each shard holds its files in key order: its first `limit` after `after` contain every
-        // file of that shard among the asset's first `limit`. Merged, the first `limit` are exact.
-        let shards = futures::future::try_join_all((0..asset.shards.max(1)).map(|shard| async move {
-            let pk = file_pk(&asset.asset_id, shard);
-            let mut q = self.client.query().table_name(&self.tables.files).consistent_read(true).limit(limit as i32 + 1);
-            q = match after {
-                Some(a) => q
-                    .key_condition_expression("pk = :pk AND object_key > :after")
-                    .expression_attribute_values(":after", s(a)),
-                None => q.key_condition_expression("pk = :pk"),
-            };
-            let out = q.expression_attribute_values(":pk", s(&pk)).send().await.map_err(|e| sdk_error("read asset files in order", e))?;
-            out.items().iter().map(located).collect::<Result<Vec<_>>>()
+    async fn shard_files(&self, asset: &Asset, shard: u32, after: Option<&str>, upto: Option<&str>, limit: usize) -> Result<(Vec<LocatedFile>, bool)> {
+        let pk = file_pk(&asset.asset_id, shard);
+        // One more than the limit tells whether more follow without a second page.
+        let mut q = self.client.query().table_name(&self.tables.files).consistent_read(true).limit(limit as i32 + 1).expression_attribute_values(":pk", s(&pk));
+        // The smallest key after `after` is `after` and a NUL: BETWEEN is inclusive.
+        let lower = after.map(|a| format!("{a}\u{0}"));
+        q = match (lower, upto) {
+            (Some(lo), Some(hi)) => q
+                .key_condition_expression("pk = :pk AND object_key BETWEEN :lo AND :hi")
+                .expression_attribute_values(":lo", s(lo))
+                .expression_attribute_values(":hi", s(hi)),
+            (Some(lo), None) => q.key_condition_expression("pk = :pk AND object_key >= :lo").expression_attribute_values(":lo", s(lo)),
+            (None, Some(hi)) => q.key_condition_expression("pk = :pk AND object_key <= :hi").expression_attribute_values(":hi", s(hi)),
+            (None, None) => q.key_condition_expression("pk = :pk"),
+        };
+        let out = q.send().await.map_err(|e| sdk_error("read a shard's files in order", e))?;
+        let mut files = out.items().iter().map(located).collect::<Result<Vec<_>>>()?;
+        let more = files.len() > limit;
+        files.truncate(limit);
+        Ok((files, more))
+    }
+
+    async fn sweep(&self) -> Result<Option<Sweep>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.tasks)
+            .key("task_id", s(SWEEP_ITEM))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("read the sweep", e))?;
+        let Some(item) = out.item() else { return Ok(None) };
+        Ok(Some(Sweep {
+            at: get_s(item, "sweep_at")?,
+            started_at: get_s(item, "started_at")?,
+            progress_at: get_s(item, "progress_at")?,
+            cursor: opt_s(item, "sweep_cursor"),
+            chains: get_n(item, "chains"),
         }))
-        .await?;
-        let mut all: Vec<LocatedFile> = shards.into_iter().flatten().collect();
-        all.sort_by(|a, b| a.file.key.as_bytes().cmp(b.file.key.as_bytes()));
-        let more = all.len() > limit;
-        all.truncate(limit);
-        Ok((all, more))
+    }
+
+    async fn start_sweep(&self, prev: Option<&Sweep>, at: &str) -> Result<bool> {
+        let now = now_rfc3339();
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.tables.tasks)
+            .key("task_id", s(SWEEP_ITEM))
+            .update_expression("SET sweep_at = :at, started_at = :now, progress_at = :now, sweep_cursor = :c, chains = :zero")
+            .expression_attribute_values(":at", s(at))
+            .expression_attribute_values(":now", s(&now))
+            .expression_attribute_values(":c", s(sweep_cursor(at, None)))
+            .expression_attribute_values(":zero", n(0));
+        req = match prev {
+            None => req.condition_expression("attribute_not_exists(task_id)"),
+            Some(p) => req
+                .condition_expression("sweep_at = :pat AND progress_at = :pprogress")
+                .expression_attribute_values(":pat", s(&p.at))
+                .expression_attribute_values(":pprogress", s(&p.progress_at)),
+        };
+        Ok(conditional("start a sweep", req.send().await)?.is_some())
+    }
+
+    async fn sweep_page(&self, at: &str, prev: &str, next: Option<&str>, chains: usize) -> Result<bool> {
+        let step = fence::Step {
+            set: vec!["progress_at = :now".into()],
+            add: vec!["chains :n".into()],
+            condition: vec!["sweep_at = :at".into()],
+            values: vec![(":now".into(), s(now_rfc3339())), (":n".into(), n(chains)), (":at".into(), s(at))],
+            ..Default::default()
+        };
+        let fence = fence::Fence { attr: "sweep_cursor", prev: Some(prev), next };
+        Ok(self.move_cursor(&self.tables.tasks, ("task_id", SWEEP_ITEM), fence, step).await?.is_some())
+    }
+
+    async fn sweep_moved(&self, at: &str, ended: bool) -> Result<bool> {
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.tables.tasks)
+            .key("task_id", s(SWEEP_ITEM))
+            .update_expression("SET progress_at = :now ADD chains :n")
+            .condition_expression("sweep_at = :at")
+            .expression_attribute_values(":now", s(now_rfc3339()))
+            .expression_attribute_values(":n", n(if ended { -1 } else { 0 }))
+            .expression_attribute_values(":at", s(at))
+            .send()
+            .await;
+        Ok(conditional("move the sweep", res)?.is_some())
+    }
+
+    async fn start_asset_sweep(&self, asset_id: &str, cursor: &str) -> Result<()> {
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.tables.assets)
+            .key("asset_id", s(asset_id))
+            .update_expression("SET sweep_cursor = :c")
+            .condition_expression("attribute_exists(asset_id)")
+            .expression_attribute_values(":c", s(cursor))
+            .send()
+            .await;
+        conditional("start an asset's sweep", res)?;
+        Ok(())
+    }
+
+    async fn asset_sweep_step(&self, asset_id: &str, prev: &str, next: Option<&str>) -> Result<bool> {
+        let fence = fence::Fence { attr: "sweep_cursor", prev: Some(prev), next };
+        Ok(self.move_cursor(&self.tables.assets, ("asset_id", asset_id), fence, fence::Step::default()).await?.is_some())
+    }
+
+    async fn mark_checked(&self, task_id: &TaskId, at: &str, progress: &str) -> Result<()> {
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.tables.tasks)
+            .key("task_id", s(task_id.as_str()))
+            .update_expression("SET checked_at = :at, checked_progress = :p")
+            .condition_expression("task_status = :running")
+            .expression_attribute_values(":at", s(at))
+            .expression_attribute_values(":p", s(progress))
+            .expression_attribute_values(":running", s(TaskStatus::Running.as_str()))
+            .send()
+            .await;
+        conditional("mark a task checked", res)?;
+        Ok(())
     }
 
     async fn recount(&self, task: &Task, asset: &Asset, keep: usize) -> Result<Recount> {
