@@ -97,3 +97,35 @@ async fn a_task_request_whose_transaction_meets_a_conflict_is_retried_and_create
     assert_eq!(task["status"], "SUCCEEDED", "{task}");
     t.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn writes_applied_but_answered_with_an_error_count_once() {
+    // GIVEN DynamoDB applying the workers' first 20 UpdateItems (file transitions, counters, the
+    // completion claim) but answering each with a 500, so the SDK retries what was applied
+    let rule = FaultRule::first(20, "dynamodb", "UpdateItem", Fault::ServiceUnavailable).after_applied();
+    let (t, faults) = stack_with("lost-answers", false, vec![rule]).await;
+    faults.set_active(false);
+    t.put_objects("show/vfx/", 30, 32).await.unwrap();
+    t.register("vfx-1", "show/vfx/", "vfx_plate").await.unwrap();
+    t.runner().pause("slm-worker");
+    let id = t.request("vfx-1", json!({"action": "archive", "storage_class": "GLACIER", "request_id": "l"})).await.unwrap();
+    let start = std::time::Instant::now();
+    while t.api("GET", &format!("/tasks/{id}"), None).await.1["planning_done"] != true {
+        assert!(start.elapsed() < WAIT, "planning did not end");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // WHEN the workers run
+    faults.set_active(true);
+    t.runner().resume("slm-worker");
+    let task = t.wait_task(&id, WAIT).await.unwrap();
+
+    // THEN every fault was met, and each file counted once: the task ends as its files say
+    assert_eq!(faults.injected(), vec![20]);
+    assert_eq!(task["status"], "SUCCEEDED", "{task}");
+    assert_eq!(counters(&task), (30, 30, 0, 0));
+    assert_eq!(task["counters"]["outstanding"], 0, "{task}");
+    let classes = t.classes("show/vfx/").await.unwrap();
+    assert_eq!(tally(classes.values().map(String::as_str)), [("GLACIER".to_string(), 30)].into());
+    t.stop().await;
+}

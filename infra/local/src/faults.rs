@@ -8,7 +8,11 @@
 //! one that happened before the service acted (a throttle, a 5xx at the front door).
 
 use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextMut;
+use aws_smithy_runtime_api::client::interceptors::context::{BeforeDeserializationInterceptorContextMut, BeforeTransmitInterceptorContextMut};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::http::StatusCode;
+use aws_smithy_types::body::SdkBody;
+use aws_smithy_types::config_bag::{Storable, StoreReplace};
 use aws_smithy_runtime_api::client::interceptors::{Intercept, SharedInterceptor};
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
@@ -79,15 +83,24 @@ pub struct FaultRule {
     pub operation: String,
     pub fault: Fault,
     pub times: Times,
+    /// The request reaches the emulator and is applied; only its answer is the fault (a 5xx
+    /// or a reset after the service acted). Otherwise the emulator never sees it.
+    pub after_applied: bool,
 }
 
 impl FaultRule {
     pub fn first(n: u64, service: &'static str, operation: &str, fault: Fault) -> Self {
-        FaultRule { service, operation: operation.to_string(), fault, times: Times::First(n) }
+        FaultRule { service, operation: operation.to_string(), fault, times: Times::First(n), after_applied: false }
     }
 
     pub fn rate(rate: f64, service: &'static str, operation: &str, fault: Fault) -> Self {
-        FaultRule { service, operation: operation.to_string(), fault, times: Times::Rate(rate) }
+        FaultRule { service, operation: operation.to_string(), fault, times: Times::Rate(rate), after_applied: false }
+    }
+
+    /// The same rule, with the request applied before its answer is lost.
+    pub fn after_applied(mut self) -> Self {
+        self.after_applied = true;
+        self
     }
 }
 
@@ -133,6 +146,10 @@ impl FaultInjector {
     }
 
     fn decide(&self, service: &str, operation: &str) -> Option<Fault> {
+        self.decide_rule(service, operation).map(|(f, _)| f)
+    }
+
+    fn decide_rule(&self, service: &str, operation: &str) -> Option<(Fault, bool)> {
         if !self.active.load(Ordering::Relaxed) {
             return None;
         }
@@ -144,7 +161,7 @@ impl FaultInjector {
         };
         hit.then(|| {
             rule.injected.fetch_add(1, Ordering::Relaxed);
-            rule.rule.fault
+            (rule.rule.fault, rule.rule.after_applied)
         })
     }
 
@@ -179,11 +196,44 @@ impl Intercept for FaultInterceptor {
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let operation = cfg.load::<aws_smithy_runtime_api::client::orchestrator::Metadata>().map(|m| m.name().to_string()).unwrap_or_default();
-        let Some(fault) = self.injector.decide(self.service, &operation) else { return Ok(()) };
+        let decided = self.injector.decide_rule(self.service, &operation);
+        let head = context.request().method() == "HEAD";
+        cfg.interceptor_state().store_put(AnswerLost(decided.filter(|(_, after)| *after).map(|(f, _)| (f, head))));
+        let Some((fault, false)) = decided else { return Ok(()) };
         let request = context.request_mut();
         request.headers_mut().insert(FAULT_HEADER, format!("{fault:?}"));
         request.set_uri(format!("{}/{}", self.injector.server, operation).as_str())?;
         Ok(())
+    }
+
+    fn modify_before_deserialization(
+        &self,
+        context: &mut BeforeDeserializationInterceptorContextMut<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(lost) = self.lost_answer(cfg) {
+            *context.response_mut() = lost;
+        }
+        Ok(())
+    }
+}
+
+/// The fault to answer in place of the emulator's answer to this attempt, if any.
+#[derive(Debug, Clone)]
+struct AnswerLost(Option<(Fault, bool)>);
+
+impl Storable for AnswerLost {
+    type Storer = StoreReplace<Self>;
+}
+
+impl FaultInterceptor {
+    fn lost_answer(&self, cfg: &ConfigBag) -> Option<HttpResponse> {
+        let (fault, head) = cfg.load::<AnswerLost>()?.0?;
+        let (status, content_type, body) = fault.answer(head);
+        let mut response = HttpResponse::new(StatusCode::try_from(status).ok()?, SdkBody::from(body));
+        response.headers_mut().insert("content-type", content_type);
+        Some(response)
     }
 }
 

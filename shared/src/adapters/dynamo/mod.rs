@@ -85,6 +85,14 @@ fn get_bool(item: &Item, name: &str) -> bool {
     matches!(item.get(name), Some(AV::Bool(true)))
 }
 
+/// A token unique to one write call (its SDK retries resend the same one).
+fn write_token() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    format!("{:x}-{:x}-{n:x}", std::process::id(), nanos)
+}
+
 /// The wall-clock time of a write, for `progress_at`.
 fn now_rfc3339() -> String {
     chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
@@ -997,12 +1005,13 @@ impl DynamoStore {
 
     /// One file's transition as a conditional UpdateItem: it applies only while the file is
     /// still at `from` in this task.
-    fn transition_request(&self, task_id: &TaskId, t: &Transition) -> UpdateItemFluentBuilder {
-        let mut set = vec!["step = :to", "task_id = :t"];
+    fn transition_request(&self, task_id: &TaskId, t: &Transition, token: &str) -> UpdateItemFluentBuilder {
+        let mut set = vec!["step = :to", "task_id = :t", "write_token = :wt"];
         let mut values: Item = Item::from([
             (":to".into(), s(t.to.as_str())),
             (":from".into(), s(t.from.as_str())),
             (":t".into(), s(task_id.as_str())),
+            (":wt".into(), s(token)),
         ]);
         let mut optional = |expr: &'static str, name: &str, value: Option<AV>| {
             if let Some(v) = value {
@@ -1046,7 +1055,7 @@ impl DynamoStore {
             .update_item()
             .table_name(&self.tables.tasks)
             .key("task_id", s(task_id.as_str()))
-            .update_expression("SET progress_at = :now ADD outstanding :o, succeeded :d, failed :f, skipped :s")
+            .update_expression("SET progress_at = :now, count_token = :ct ADD outstanding :o, succeeded :d, failed :f, skipped :s")
             .expression_attribute_values(":now", s(now_rfc3339()))
             .expression_attribute_values(":o", n(-finished))
             .expression_attribute_values(":d", n(done))
@@ -1055,10 +1064,27 @@ impl DynamoStore {
         Some(request)
     }
 
-    /// Applies one transition if its condition still holds; false when it was applied before.
+    /// Applies one transition; true when this call applied it. Each call writes a token of its
+    /// own: when an attempt was applied but its answer lost (a 5xx or a reset after the write),
+    /// the SDK's retry fails the condition, and the item, returned with the failure, still
+    /// carrying this call's token says the transition was this call's after all. Another
+    /// delivery's transition carries another token and is not counted twice.
     async fn apply(&self, task_id: &TaskId, t: &Transition) -> Result<bool> {
-        let res = self.transition_request(task_id, t).send().await;
-        Ok(conditional("record file transition", res)?.is_some())
+        let token = write_token();
+        let res = self
+            .transition_request(task_id, t, &token)
+            .return_values_on_condition_check_failure(aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) => match e.as_service_error() {
+                Some(aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(failed)) => {
+                    Ok(failed.item().and_then(|item| opt_s(item, "write_token")).is_some_and(|w| w == token))
+                }
+                _ => Err(sdk_error("record file transition", e)),
+            },
+        }
     }
 }
 
@@ -1260,35 +1286,59 @@ impl TaskStore for DynamoStore {
         let Some(counter) = self.counter_request(task_id, &applied) else {
             return Ok(Committed { applied: applied.len(), maybe_complete: true });
         };
-        let out = counter
+        // ADD is not idempotent: an attempt applied but answered with an error would count
+        // twice on the SDK's retry. The update carries a token of its own and applies only where
+        // the task does not hold it; a retry that finds it there was applied already.
+        let token = write_token();
+        let res = counter
+            .condition_expression("attribute_not_exists(count_token) OR count_token <> :ct")
+            .expression_attribute_values(":ct", s(&token))
             .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
-            .await
-            .map_err(|e| sdk_error("count file transitions", e))?;
-        let task = out.attributes.unwrap_or_default();
+            .await;
+        let task = match res {
+            Ok(out) => out.attributes.unwrap_or_default(),
+            Err(e) => match e.as_service_error() {
+                Some(aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(applied)) => {
+                    applied.item().cloned().unwrap_or_default()
+                }
+                _ => return Err(sdk_error("count file transitions", e)),
+            },
+        };
         let maybe_complete = get_bool(&task, "planning_done") && get_n::<i64>(&task, "outstanding") <= 0;
         Ok(Committed { applied: applied.len(), maybe_complete })
     }
 
     async fn claim_signal(&self, task_id: &TaskId) -> Result<Option<Task>> {
+        let token = write_token();
         let res = self
             .client
             .update_item()
             .table_name(&self.tables.tasks)
             .key("task_id", s(task_id.as_str()))
-            .update_expression("SET signalled = :t")
+            .update_expression("SET signalled = :claim")
             .condition_expression(
                 "planning_done = :t AND outstanding = :zero AND attribute_exists(task_token) AND attribute_not_exists(signalled) AND task_status = :running",
             )
             .expression_attribute_values(":t", AV::Bool(true))
+            .expression_attribute_values(":claim", s(&token))
             .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":running", s(TaskStatus::Running.as_str()))
             .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        match conditional("claim completion", res)? {
-            Some(out) => out.attributes.as_ref().map(item_to_task).transpose(),
-            None => Ok(None),
+        // The claim is this call's when its write applied, even if the answer was lost and the
+        // SDK's retry then found the claim taken: by this call's token.
+        match res {
+            Ok(out) => out.attributes.as_ref().map(item_to_task).transpose(),
+            Err(e) => match e.as_service_error() {
+                Some(aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(failed)) => {
+                    failed.item().filter(|item| opt_s(item, "signalled").is_some_and(|c| c == token)).map(item_to_task).transpose()
+                }
+                _ => Err(sdk_error("claim completion", e)),
+            },
         }
     }
 
