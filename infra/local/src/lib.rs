@@ -2,6 +2,7 @@
 //! event-source runner that does for it what the Lambda service does on AWS.
 
 pub mod faults;
+pub mod iam;
 pub mod provision;
 pub mod runner;
 pub mod session;
