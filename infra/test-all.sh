@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # Every test of slm: template lint (cfn-lint, sam validate --lint), unit tests (among them the
-# least-privilege check of template.yaml and the parsers' property tests), and the end-to-end
-# suite on a fresh local stack. Needs only the Rust toolchain and python3.
+# least-privilege check of template.yaml and the parsers' property tests), the end-to-end
+# suite on a fresh local stack, and the IAM check of what the suite's calls needed against what
+# template.yaml grants. Needs only the Rust toolchain and python3.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+# The end-to-end sessions record here the IAM each function's calls need (docs/architecture.md,
+# "Security"); only this run's records count.
+rm -rf .local/iam-usage
 
 export SAM_CLI_TELEMETRY=0
 infra/local/stack.sh install
@@ -24,3 +29,6 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --no-fail-fast -- --test-threads 3
 fi
+
+echo "== IAM: every call the suite made is granted to its function, every grant is used"
+cargo run -q --bin slm -- lint iam

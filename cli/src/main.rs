@@ -80,6 +80,23 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Benchmarks on the local stack (figures for BENCHMARKS.md).
     Bench(bench::BenchArgs),
+    /// Checks of template.yaml against what the code does.
+    Lint {
+        #[command(subcommand)]
+        command: LintCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum LintCommand {
+    /// Two-sided IAM check: every call the functions made in the end-to-end suite (as the local
+    /// stack recorded it) is granted to that function in template.yaml, action and resource, and
+    /// every grant is used (but for the deliberate exceptions). Run it after the suite.
+    Iam {
+        /// Where the sessions recorded what they used (default: .local/iam-usage).
+        #[arg(long)]
+        usage: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -139,5 +156,24 @@ async fn main() -> Result<()> {
         Command::Audit(args) => security::audit(args, caller).await,
         Command::Demo(args) => demo::demo(args).await,
         Command::Bench(args) => bench::bench(args).await,
+        Command::Lint { command: LintCommand::Iam { usage } } => lint_iam(usage),
     }
+}
+
+fn lint_iam(usage: Option<std::path::PathBuf>) -> Result<()> {
+    let started = std::time::Instant::now();
+    let dir = usage.unwrap_or_else(slm_local::iam::usage_dir);
+    let template = slm_local::Template::load_default()?;
+    let (report, summary) = slm_local::iam::check(&template, &dir)?;
+    println!("IAM check: {summary}");
+    for line in report.lines() {
+        println!("{line}");
+    }
+    let elapsed = started.elapsed().as_millis();
+    if !report.passed() {
+        eprintln!("IAM check FAILED: {} missing, {} unused, {} stale exceptions ({elapsed} ms)", report.missing.len(), report.unused.len(), report.stale.len());
+        std::process::exit(1);
+    }
+    println!("IAM check passed ({elapsed} ms)");
+    Ok(())
 }

@@ -145,6 +145,7 @@ impl FaultInjector {
         self.rules.iter().map(|r| r.injected.load(Ordering::Relaxed)).collect()
     }
 
+    #[cfg(test)]
     fn decide(&self, service: &str, operation: &str) -> Option<Fault> {
         self.decide_rule(service, operation).map(|(f, _)| f)
     }

@@ -2,8 +2,11 @@
 //!
 //! - no IAM action with a wildcard (`*`, `s3:*`, `s3:Get*`);
 //! - every resource a grant names is the stack's own: a resource of the template (`!Ref`,
-//!   `!GetAtt X.Arn`, `${X.Arn}` in a `!Sub`), its indexes, or the managed media buckets and their
-//!   objects (from the `MediaBucketNames` parameter); no literal ARN and no `*`;
+//!   `!GetAtt X.Arn`, `${X.Arn}` in a `!Sub`), its indexes, the managed media buckets and their
+//!   objects (from the `MediaBucketNames` parameter), or their KMS keys (`!Ref MediaKmsKeyArns`);
+//!   no literal ARN and no `*`;
+//! - no KMS grant names an alias: IAM matches a KMS action's resource against the key's ARN, so
+//!   a grant on `alias/...` grants nothing;
 //! - every queue that the stack's code sends to and the events topic have a resource policy that
 //!   admits only the stack's own senders: a Deny for every principal but the roles the stack
 //!   makes for its functions and state machine (and, on queues, the administrator, who redrives
@@ -31,7 +34,7 @@ fn grants(t: &Template) -> Vec<(String, &Value)> {
         if matches!(r.kind.as_str(), "AWS::Serverless::Function" | "AWS::Serverless::StateMachine") {
             for (i, policy) in list(get(&r.properties, "Policies")).into_iter().enumerate() {
                 match get(policy, "Statement") {
-                    Some(statements) => out.extend(list(Some(statements)).into_iter().map(|s| (format!("{id} policy {i}"), s))),
+                    Some(statements) => out.extend(list(Some(statements)).into_iter().map(|s| (format!("{id} policy {i}"), conditional(s)))),
                     // A SAM policy template or a managed policy: its grants are not in view.
                     None => out.push((format!("{id} policy {i}"), policy)),
                 }
@@ -44,6 +47,18 @@ fn grants(t: &Template) -> Vec<(String, &Value)> {
     out
 }
 
+/// A statement, or the one an `!If [Condition, statement, !Ref AWS::NoValue]` makes when its
+/// condition holds (checked like any other).
+fn conditional(v: &Value) -> &Value {
+    match intrinsic(v) {
+        Some((f, arg)) if f == "If" => arg.as_sequence().and_then(|s| s.get(1)).map(conditional).unwrap_or(v),
+        _ => v,
+    }
+}
+
+/// Parameters that name the stack's own resources, granted by `!Ref`: the media buckets' KMS keys.
+const OWN_PARAMETERS: [&str; 1] = ["MediaKmsKeyArns"];
+
 /// Why a resource a grant names is not the stack's own, if it is not.
 fn foreign(t: &Template, resource: &Value) -> Option<String> {
     let own = |name: &str| t.resources.contains_key(name);
@@ -51,7 +66,10 @@ fn foreign(t: &Template, resource: &Value) -> Option<String> {
         return Some(format!("literal resource {resource:?}"));
     };
     match f.as_str() {
-        "Ref" => (!own(arg.as_str().unwrap_or_default())).then(|| format!("!Ref {arg:?} is not a resource of the stack")),
+        "Ref" => {
+            let name = arg.as_str().unwrap_or_default();
+            (!own(name) && !OWN_PARAMETERS.contains(&name)).then(|| format!("!Ref {arg:?} is not a resource of the stack"))
+        }
         "GetAtt" => {
             let target = arg.as_str().and_then(|s| s.split('.').next()).unwrap_or_default();
             (!own(target)).then(|| format!("!GetAtt {arg:?} is not a resource of the stack"))
@@ -108,9 +126,13 @@ pub fn violations(t: &Template) -> Vec<String> {
                 out.push(format!("{at}: action {action:?} is a wildcard or not a name"));
             }
         }
+        let kms = list(get(statement, "Action")).iter().any(|a| a.as_str().is_some_and(|a| a.starts_with("kms:")));
         for resource in list(get(statement, "Resource")) {
             if let Some(why) = foreign(t, resource) {
                 out.push(format!("{at}: {why}"));
+            }
+            if kms && format!("{resource:?}").contains(":alias/") {
+                out.push(format!("{at}: a KMS grant on an alias ({resource:?}) grants nothing: IAM matches the key's ARN"));
             }
         }
     }
@@ -249,9 +271,40 @@ mod tests {
               Resource:
                 - !Sub ${Tbl.Arn}/index/ByX
                 - !Split [",", !Sub ["arn:aws:s3:::${Buckets}/*", {Buckets: !Join ["/*,arn:aws:s3:::", !Ref MediaBucketNames]}]]
-                - !Sub arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:alias/aws/sns
+            - !If
+              - HasMediaKmsKeys
+              - Effect: Allow
+                Action: [kms:Decrypt, kms:GenerateDataKey]
+                Resource: !Ref MediaKmsKeyArns
+              - !Ref AWS::NoValue
 "#,
         );
         assert_eq!(violations(&t), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_kms_grant_on_an_alias_and_a_conditional_wildcard_are_found() {
+        let t = template(
+            r#"
+  F:
+    Type: AWS::Serverless::Function
+    Properties:
+      Policies:
+        - Statement:
+            - Effect: Allow
+              Action: [kms:GenerateDataKey, kms:Decrypt]
+              Resource: !Sub arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:alias/aws/sns
+            - !If
+              - SomeCondition
+              - Effect: Allow
+                Action: s3:*
+                Resource: !Ref SomeOtherParameter
+              - !Ref AWS::NoValue
+"#,
+        );
+        let found = violations(&t).join("\n");
+        for expected in ["alias", "\"s3:*\"", "SomeOtherParameter"] {
+            assert!(found.contains(expected), "{expected} not found in:\n{found}");
+        }
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod archive_tiers;
 pub mod faults;
+pub mod iam;
 pub mod provision;
 pub mod runner;
 pub mod session;

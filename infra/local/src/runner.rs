@@ -92,8 +92,15 @@ pub fn function_config(f: &LocalFunction, overrides: &BTreeMap<String, String>) 
 }
 
 impl Runner {
-    /// Starts polling every SQS event source of the stack.
+    /// Starts polling every SQS event source of the stack; every handler calls AWS with `clients`.
     pub fn start(stack: &Stack, clients: &Clients, options: RunnerOptions) -> Result<Runner> {
+        Self::start_with(stack, clients, &|_| clients.clone(), options)
+    }
+
+    /// Starts polling every SQS event source of the stack with `clients` (the event sources'
+    /// own calls, which the Lambda service makes on AWS); each function's handler calls AWS with
+    /// the clients `function_clients` gives for its logical id.
+    pub fn start_with(stack: &Stack, clients: &Clients, function_clients: &dyn Fn(&str) -> Clients, options: RunnerOptions) -> Result<Runner> {
         let stop = Arc::new(AtomicBool::new(false));
         let paused = Arc::new(std::sync::Mutex::new(HashSet::new()));
         let stats = Arc::new(RunnerStats::default());
@@ -103,11 +110,12 @@ impl Runner {
                 continue;
             }
             let config = function_config(f, &options.env_overrides)?;
+            let own = &function_clients(&f.logical_id);
             let handler = Arc::new(match f.binary.as_str() {
-                "slm-planner" => SqsHandler::Planner(slm_planner::Handler::new(clients, config)),
-                "slm-worker" => SqsHandler::Worker(slm_worker::Handler::new(clients, config)),
-                "slm-completion" => SqsHandler::Completion(slm_completion::Handler::new(clients, config)),
-                "slm-reconciler" => SqsHandler::Reconciler(slm_reconciler::Handler::new(clients, config)),
+                "slm-planner" => SqsHandler::Planner(slm_planner::Handler::new(own, config)),
+                "slm-worker" => SqsHandler::Worker(slm_worker::Handler::new(own, config)),
+                "slm-completion" => SqsHandler::Completion(slm_completion::Handler::new(own, config)),
+                "slm-reconciler" => SqsHandler::Reconciler(slm_reconciler::Handler::new(own, config)),
                 other => anyhow::bail!("{}: no local handler for binary {other}", f.logical_id),
             });
             let timeout = options.timeouts.get(&f.binary).copied().unwrap_or(Duration::from_secs(f.timeout_seconds.max(1)));
@@ -130,11 +138,11 @@ impl Runner {
             }
         }
         let evaluator = match stack.functions.iter().find(|f| f.binary == "slm-evaluator") {
-            Some(f) => Some(slm_evaluator::Handler::new(clients, function_config(f, &options.env_overrides)?)),
+            Some(f) => Some(slm_evaluator::Handler::new(&function_clients(&f.logical_id), function_config(f, &options.env_overrides)?)),
             None => None,
         };
         let reconciler = match stack.functions.iter().find(|f| f.binary == "slm-reconciler") {
-            Some(f) => Some(slm_reconciler::Handler::new(clients, function_config(f, &options.env_overrides)?)),
+            Some(f) => Some(slm_reconciler::Handler::new(&function_clients(&f.logical_id), function_config(f, &options.env_overrides)?)),
             None => None,
         };
         Ok(Runner { stop, paused, pollers, stats, evaluator, reconciler, functions: stack.functions.clone(), timeouts: options.timeouts.clone() })

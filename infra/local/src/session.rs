@@ -10,6 +10,7 @@ use futures::{StreamExt, TryStreamExt};
 use serde_json::Value;
 use slm_core::adapters::{Clients, RequestCounter};
 use crate::faults::FaultInjector;
+use crate::iam::UsageRecorder;
 use crate::runner::RunnerOptions;
 use crate::{Runner, Stack, Template};
 use std::collections::{BTreeMap, HashMap};
@@ -29,7 +30,7 @@ pub struct Session {
     pub counter: RequestCounter,
     runner: Option<Runner>,
     api: slm_api::Handler,
-    /// The API on uncounted clients, for polling.
+    /// The API on uncounted clients (its calls still recorded as the API's), for polling.
     reader: slm_api::Handler,
 }
 
@@ -72,7 +73,8 @@ impl Session {
         let endpoint = emulator().await?;
         let counter = RequestCounter::default();
         let config = crate::sdk_config(&endpoint).await;
-        // The functions and the API count their requests; the session's own looking does not.
+        // The event sources' polling counts its requests (and meets the injected faults); the
+        // session's own looking does not.
         let counted = crate::local_clients(&config, |service| {
             let mut interceptors = vec![counter.for_service(service)];
             interceptors.extend(options.faults.as_ref().map(|f| f.for_service(service)));
@@ -100,10 +102,26 @@ impl Session {
         }
         let how = slm_core::adapters::s3::Connection { keep_existing: false, register_new: options.register_new, abort_incomplete_uploads_days: Some(7) };
         slm_core::adapters::s3::connect_bucket(&clients.s3, &bucket, &stack.queue("S3EventsQueue")?.arn, how).await?;
-        let api_config = crate::runner::function_config(stack.function("slm-api")?, &options.runner.env_overrides)?;
-        let api = slm_api::Handler::new(&counted, api_config.clone());
-        let reader = slm_api::Handler::new(&clients, api_config);
-        let runner = Runner::start(&stack, &counted, options.runner)?;
+        // Each function (the API too) calls AWS with clients of its own, which count its
+        // requests, inject the session's faults and record the IAM permissions its calls need,
+        // by its logical id (see crate::iam).
+        let usage = UsageRecorder::new(&stack, &crate::iam::usage_dir());
+        let function_clients = |logical_id: &str, counted: bool| {
+            crate::local_clients(&config, |service| {
+                let mut interceptors = vec![usage.interceptor(logical_id, service)];
+                if counted {
+                    interceptors.push(counter.for_service(service));
+                    interceptors.extend(options.faults.as_ref().map(|f| f.for_service(service)));
+                }
+                interceptors
+            })
+        };
+        let api_function = stack.function("slm-api")?;
+        let api_config = crate::runner::function_config(api_function, &options.runner.env_overrides)?;
+        let api = slm_api::Handler::new(&function_clients(&api_function.logical_id, true), api_config.clone());
+        // The API as the session polls it: its calls are the API's (recorded), not counted.
+        let reader = slm_api::Handler::new(&function_clients(&api_function.logical_id, false), api_config);
+        let runner = Runner::start_with(&stack, &counted, &|logical_id| function_clients(logical_id, true), options.runner)?;
         let session = Session { stack, clients, bucket, counter, runner: Some(runner), api, reader };
         // The administrator registers the session's application, as on a new deployment.
         let grants: Vec<&str> = slm_core::domain::grant::Permission::ALL.iter().map(|p| p.as_str()).filter(|p| *p != "admin").collect();
