@@ -15,7 +15,7 @@
 //! buckets and their objects), `key/MediaKmsKeyArns` (the media buckets' KMS keys).
 
 use crate::provision::Resolve;
-use crate::template::{Template, getatt_target, intrinsic};
+use crate::template::{Template, get, getatt_target, intrinsic, list, statement};
 use crate::Stack;
 use anyhow::{Context, Result, anyhow, bail};
 use aws_smithy_runtime_api::box_error::BoxError;
@@ -434,28 +434,6 @@ pub fn read_usage(dir: &Path) -> Result<(BTreeSet<Call>, usize)> {
 
 /// An (action, resource) pair a principal's role grants.
 pub type Grant = (String, String);
-
-fn get<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
-    v.as_mapping()?.get(key)
-}
-
-fn list(v: Option<&Value>) -> Vec<&Value> {
-    match v {
-        Some(Value::Sequence(s)) => s.iter().collect(),
-        Some(other) => vec![other],
-        None => vec![],
-    }
-}
-
-/// A statement, or the statement an `!If [Condition, statement, !Ref AWS::NoValue]` makes
-/// when its condition holds (a grant that exists only with some parameters is still a grant).
-fn statement(v: &Value) -> Option<&Value> {
-    match intrinsic(v) {
-        Some((f, arg)) if f == "If" => arg.as_sequence().and_then(|s| s.get(1)).and_then(statement),
-        Some(_) => None,
-        None => Some(v),
-    }
-}
 
 /// A grant's resource in the check's terms (see the module's documentation); anything else is
 /// kept as written, so that it matches no use and fails the check.

@@ -12,20 +12,8 @@
 //!   makes for its functions and state machine (and, on queues, the administrator, who redrives
 //!   dead letters).
 
-use crate::template::{Template, intrinsic};
+use crate::template::{Template, get, intrinsic, list, statement};
 use serde_yaml_ng::Value;
-
-fn get<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
-    v.as_mapping()?.get(key)
-}
-
-fn list(v: Option<&Value>) -> Vec<&Value> {
-    match v {
-        Some(Value::Sequence(s)) => s.iter().collect(),
-        Some(other) => vec![other],
-        None => vec![],
-    }
-}
 
 /// The IAM statements the template grants, with where they are.
 fn grants(t: &Template) -> Vec<(String, &Value)> {
@@ -34,7 +22,7 @@ fn grants(t: &Template) -> Vec<(String, &Value)> {
         if matches!(r.kind.as_str(), "AWS::Serverless::Function" | "AWS::Serverless::StateMachine") {
             for (i, policy) in list(get(&r.properties, "Policies")).into_iter().enumerate() {
                 match get(policy, "Statement") {
-                    Some(statements) => out.extend(list(Some(statements)).into_iter().map(|s| (format!("{id} policy {i}"), conditional(s)))),
+                    Some(statements) => out.extend(list(Some(statements)).into_iter().map(|s| (format!("{id} policy {i}"), statement(s).unwrap_or(s)))),
                     // A SAM policy template or a managed policy: its grants are not in view.
                     None => out.push((format!("{id} policy {i}"), policy)),
                 }
@@ -45,15 +33,6 @@ fn grants(t: &Template) -> Vec<(String, &Value)> {
         }
     }
     out
-}
-
-/// A statement, or the one an `!If [Condition, statement, !Ref AWS::NoValue]` makes when its
-/// condition holds (checked like any other).
-fn conditional(v: &Value) -> &Value {
-    match intrinsic(v) {
-        Some((f, arg)) if f == "If" => arg.as_sequence().and_then(|s| s.get(1)).map(conditional).unwrap_or(v),
-        _ => v,
-    }
 }
 
 /// Parameters that name the stack's own resources, granted by `!Ref`: the media buckets' KMS keys.

@@ -57,8 +57,28 @@ pub fn intrinsic(v: &Value) -> Option<(String, &Value)> {
     }
 }
 
-fn get<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
+pub(crate) fn get<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
     v.as_mapping()?.get(key)
+}
+
+/// A YAML list, or a single value as a list of one.
+pub(crate) fn list(v: Option<&Value>) -> Vec<&Value> {
+    match v {
+        Some(Value::Sequence(s)) => s.iter().collect(),
+        Some(other) => vec![other],
+        None => vec![],
+    }
+}
+
+/// A policy statement, or the statement an `!If [Condition, statement, !Ref AWS::NoValue]` makes
+/// when its condition holds (a grant that exists only with some parameters is still a grant);
+/// None for another intrinsic in a statement's place.
+pub(crate) fn statement(v: &Value) -> Option<&Value> {
+    match intrinsic(v) {
+        Some((f, arg)) if f == "If" => arg.as_sequence().and_then(|s| s.get(1)).and_then(statement),
+        Some(_) => None,
+        None => Some(v),
+    }
 }
 
 impl Template {
