@@ -93,6 +93,26 @@ fn write_token() -> String {
     format!("{:x}-{:x}-{n:x}", std::process::id(), nanos)
 }
 
+/// Sends a conditional update that writes `token` to `attribute`, and says whether the write is
+/// this call's: Some(the item after it) when applied, Some(the item as found) when the condition
+/// failed on an item already carrying this call's token (an attempt applied whose answer was lost,
+/// then retried by the SDK), None when the condition failed for another reason.
+async fn own_write(request: UpdateItemFluentBuilder, operation: &'static str, attribute: &str, token: &str) -> Result<Option<Item>> {
+    let res = request
+        .return_values_on_condition_check_failure(aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld)
+        .send()
+        .await;
+    match res {
+        Ok(out) => Ok(Some(out.attributes.unwrap_or_default())),
+        Err(e) => match e.as_service_error() {
+            Some(aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(failed)) => {
+                Ok(failed.item().filter(|item| opt_s(item, attribute).is_some_and(|w| w == token)).cloned())
+            }
+            _ => Err(sdk_error(operation, e)),
+        },
+    }
+}
+
 /// The wall-clock time of a write, for `progress_at`.
 fn now_rfc3339() -> String {
     chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
@@ -1071,20 +1091,7 @@ impl DynamoStore {
     /// delivery's transition carries another token and is not counted twice.
     async fn apply(&self, task_id: &TaskId, t: &Transition) -> Result<bool> {
         let token = write_token();
-        let res = self
-            .transition_request(task_id, t, &token)
-            .return_values_on_condition_check_failure(aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) => match e.as_service_error() {
-                Some(aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(failed)) => {
-                    Ok(failed.item().and_then(|item| opt_s(item, "write_token")).is_some_and(|w| w == token))
-                }
-                _ => Err(sdk_error("record file transition", e)),
-            },
-        }
+        Ok(own_write(self.transition_request(task_id, t, &token), "record file transition", "write_token", &token).await?.is_some())
     }
 }
 
@@ -1290,29 +1297,19 @@ impl TaskStore for DynamoStore {
         // twice on the SDK's retry. The update carries a token of its own and applies only where
         // the task does not hold it; a retry that finds it there was applied already.
         let token = write_token();
-        let res = counter
+        let counter = counter
             .condition_expression("attribute_not_exists(count_token) OR count_token <> :ct")
             .expression_attribute_values(":ct", s(&token))
-            .return_values(ReturnValue::AllNew)
-            .return_values_on_condition_check_failure(aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        let task = match res {
-            Ok(out) => out.attributes.unwrap_or_default(),
-            Err(e) => match e.as_service_error() {
-                Some(aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(applied)) => {
-                    applied.item().cloned().unwrap_or_default()
-                }
-                _ => return Err(sdk_error("count file transitions", e)),
-            },
-        };
+            .return_values(ReturnValue::AllNew);
+        // The condition fails only on this call's own token: the item is the one it counted.
+        let task = own_write(counter, "count file transitions", "count_token", &token).await?.unwrap_or_default();
         let maybe_complete = get_bool(&task, "planning_done") && get_n::<i64>(&task, "outstanding") <= 0;
         Ok(Committed { applied: applied.len(), maybe_complete })
     }
 
     async fn claim_signal(&self, task_id: &TaskId) -> Result<Option<Task>> {
         let token = write_token();
-        let res = self
+        let request = self
             .client
             .update_item()
             .table_name(&self.tables.tasks)
@@ -1325,21 +1322,10 @@ impl TaskStore for DynamoStore {
             .expression_attribute_values(":claim", s(&token))
             .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":running", s(TaskStatus::Running.as_str()))
-            .return_values(ReturnValue::AllNew)
-            .return_values_on_condition_check_failure(aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
+            .return_values(ReturnValue::AllNew);
         // The claim is this call's when its write applied, even if the answer was lost and the
         // SDK's retry then found the claim taken: by this call's token.
-        match res {
-            Ok(out) => out.attributes.as_ref().map(item_to_task).transpose(),
-            Err(e) => match e.as_service_error() {
-                Some(aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(failed)) => {
-                    failed.item().filter(|item| opt_s(item, "signalled").is_some_and(|c| c == token)).map(item_to_task).transpose()
-                }
-                _ => Err(sdk_error("claim completion", e)),
-            },
-        }
+        own_write(request, "claim completion", "signalled", &token).await?.as_ref().map(item_to_task).transpose()
     }
 
     async fn release_signal(&self, task_id: &TaskId) -> Result<()> {
