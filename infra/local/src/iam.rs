@@ -16,6 +16,7 @@
 
 use crate::provision::Resolve;
 use crate::template::{Template, get, getatt_target, intrinsic, list, statement};
+use crate::least_privilege::MEDIA_ARN_PREFIX;
 use crate::Stack;
 use anyhow::{Context, Result, anyhow, bail};
 use aws_smithy_runtime_api::box_error::BoxError;
@@ -469,14 +470,14 @@ pub fn logical_resource(t: &Template, v: &Value) -> String {
             },
             None => format!("literal/{v:?}"),
         },
-        // The media buckets: !Split [",", !Sub ["arn:aws:s3:::${Buckets}[/*]", {Buckets: !Join [..., !Ref MediaBucketNames]}]]
+        // The media buckets: !Split [",", !Sub ["arn:*:s3:::${Buckets}[/*]", {Buckets: !Join [..., !Ref MediaBucketNames]}]]
         Some((f, arg)) if f == "Split" => {
             let sub = arg.as_sequence().and_then(|s| s.get(1)).and_then(intrinsic).filter(|(f, _)| f == "Sub").map(|(_, a)| a);
             let text = sub.and_then(|a| a.as_sequence()).and_then(|s| s.first()).and_then(Value::as_str).unwrap_or_default();
             let media = sub.is_some_and(|a| format!("{a:?}").contains(MEDIA_BUCKETS));
-            match (media, text) {
-                (true, "arn:aws:s3:::${Buckets}") => format!("bucket/{MEDIA_BUCKETS}"),
-                (true, "arn:aws:s3:::${Buckets}/*") => format!("object/{MEDIA_BUCKETS}"),
+            match (media, text.strip_prefix(MEDIA_ARN_PREFIX)) {
+                (true, Some("${Buckets}")) => format!("bucket/{MEDIA_BUCKETS}"),
+                (true, Some("${Buckets}/*")) => format!("object/{MEDIA_BUCKETS}"),
                 _ => format!("literal/{v:?}"),
             }
         }
@@ -934,10 +935,10 @@ Resources:
               Resource: [!GetAtt Tbl.Arn, !Sub "${Tbl.Arn}/index/ByX"]
             - Effect: Allow
               Action: s3:ListBucket
-              Resource: !Split [",", !Sub ["arn:aws:s3:::${Buckets}", {Buckets: !Join [",arn:aws:s3:::", !Ref MediaBucketNames]}]]
+              Resource: !Split [",", !Sub ["arn:*:s3:::${Buckets}", {Buckets: !Join [",arn:*:s3:::", !Ref MediaBucketNames]}]]
             - Effect: Allow
               Action: s3:GetObject
-              Resource: !Split [",", !Sub ["arn:aws:s3:::${Buckets}/*", {Buckets: !Join ["/*,arn:aws:s3:::", !Ref MediaBucketNames]}]]
+              Resource: !Split [",", !Sub ["arn:*:s3:::${Buckets}/*", {Buckets: !Join ["/*,arn:*:s3:::", !Ref MediaBucketNames]}]]
             - Effect: Allow
               Action: [sqs:SendMessage, states:StartExecution]
               Resource: [!GetAtt Q.Arn, !Ref SM, !Ref Q]

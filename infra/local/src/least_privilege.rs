@@ -54,7 +54,7 @@ fn foreign(t: &Template, resource: &Value) -> Option<String> {
             (!own(target)).then(|| format!("!GetAtt {arg:?} is not a resource of the stack"))
         }
         "Sub" => sub_is_own(t, arg),
-        // The media buckets: !Split [",", !Sub ["arn:aws:s3:::${Buckets}[/*]", {Buckets: !Join [..., !Ref MediaBucketNames]}]]
+        // The media buckets: !Split [",", !Sub ["arn:*:s3:::${Buckets}[/*]", {Buckets: !Join [..., !Ref MediaBucketNames]}]]
         "Split" => {
             let inner = arg.as_sequence().and_then(|s| s.get(1))?;
             match intrinsic(inner) {
@@ -66,29 +66,47 @@ fn foreign(t: &Template, resource: &Value) -> Option<String> {
     }
 }
 
+/// The media buckets' ARNs begin with this. CloudFormation cannot put `${AWS::Partition}`
+/// before each name of a list parameter (a `!Join`'s delimiter takes no function), and an account
+/// lives in one partition, so the partition's wildcard grants nothing outside it.
+pub const MEDIA_ARN_PREFIX: &str = "arn:*:s3:::";
+
+/// The media buckets' form, exactly: the buckets (`suffix` "") or their objects ("/*"), each
+/// name prefixed by the join's delimiter, so that no other wildcard slips in.
+fn media_form(text: &str, vars: Option<&Value>) -> bool {
+    let Some(suffix) = text.strip_prefix(MEDIA_ARN_PREFIX).and_then(|r| r.strip_prefix("${Buckets}")) else {
+        return false;
+    };
+    let join = vars.and_then(|v| get(v, "Buckets")).and_then(intrinsic).filter(|(f, _)| f == "Join").and_then(|(_, a)| a.as_sequence().cloned());
+    let delimiter = join.as_ref().and_then(|j| j.first()).and_then(Value::as_str);
+    let names = join.as_ref().and_then(|j| j.get(1)).and_then(intrinsic);
+    matches!(suffix, "" | "/*")
+        && delimiter == Some(format!("{suffix},{MEDIA_ARN_PREFIX}").as_str())
+        && names.is_some_and(|(f, a)| f == "Ref" && a.as_str() == Some("MediaBucketNames"))
+}
+
 /// A `!Sub` names only the stack's resources (`${X.Arn}`), pseudo parameters, and the media
-/// buckets' ARNs (`arn:aws:s3:::${Buckets}` or their objects, `/*`).
+/// buckets' ARNs ([`media_form`]).
 fn sub_is_own(t: &Template, arg: &Value) -> Option<String> {
     let (text, vars) = match arg {
         Value::String(s) => (s.as_str(), None),
         Value::Sequence(seq) => (seq.first().and_then(Value::as_str).unwrap_or_default(), seq.get(1)),
         _ => return Some(format!("!Sub {arg:?}")),
     };
+    if media_form(text, vars) {
+        return None;
+    }
     let mut rest = text;
     while let Some(start) = rest.find("${") {
         let end = rest[start..].find('}').map(|e| e + start)?;
         let name = &rest[start + 2..end];
         let target = name.split('.').next().unwrap_or_default();
-        let ok = name.starts_with("AWS::")
-            || t.resources.contains_key(target)
-            || vars.and_then(|v| get(v, name)).is_some_and(|v| format!("{v:?}").contains("MediaBucketNames"));
-        if !ok {
+        if !name.starts_with("AWS::") && !t.resources.contains_key(target) {
             return Some(format!("${{{name}}} in {text:?} is not the stack's"));
         }
         rest = &rest[end + 1..];
     }
-    let wildcard = text.replace("${Buckets}/*", "").replace("/index/", "");
-    wildcard.contains('*').then(|| format!("a wildcard in {text:?}"))
+    text.contains('*').then(|| format!("a wildcard in {text:?}"))
 }
 
 /// What the template grants beyond least privilege, one line each (empty: nothing).
@@ -249,7 +267,7 @@ mod tests {
               Action: [dynamodb:Query, s3:GetObject]
               Resource:
                 - !Sub ${Tbl.Arn}/index/ByX
-                - !Split [",", !Sub ["arn:aws:s3:::${Buckets}/*", {Buckets: !Join ["/*,arn:aws:s3:::", !Ref MediaBucketNames]}]]
+                - !Split [",", !Sub ["arn:*:s3:::${Buckets}/*", {Buckets: !Join ["/*,arn:*:s3:::", !Ref MediaBucketNames]}]]
             - !If
               - HasMediaKmsKeys
               - Effect: Allow
@@ -259,6 +277,21 @@ mod tests {
 "#,
         );
         assert_eq!(violations(&t), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_media_bucket_form_that_widens_is_found() {
+        // Each would grant more than the named buckets: a wildcard after the name, a delimiter
+        // that lets the second name match any bucket, another list, a wildcard in the service.
+        for resource in [
+            r#"!Split [",", !Sub ["arn:*:s3:::${Buckets}*", {Buckets: !Join ["*,arn:*:s3:::", !Ref MediaBucketNames]}]]"#,
+            r#"!Split [",", !Sub ["arn:*:s3:::${Buckets}/*", {Buckets: !Join ["/*,arn:*:s3:::*", !Ref MediaBucketNames]}]]"#,
+            r#"!Split [",", !Sub ["arn:*:s3:::${Buckets}", {Buckets: !Join [",arn:*:s3:::", !Ref SomeOtherParameter]}]]"#,
+            r#"!Split [",", !Sub ["arn:*:*:::${Buckets}", {Buckets: !Join [",arn:*:*:::", !Ref MediaBucketNames]}]]"#,
+        ] {
+            let t = template(&format!("  F:\n    Type: AWS::Serverless::Function\n    Properties:\n      Policies:\n        - Statement:\n            - Effect: Allow\n              Action: s3:GetObject\n              Resource: {resource}\n"));
+            assert_ne!(violations(&t), Vec::<String>::new(), "{resource}");
+        }
     }
 
     #[test]

@@ -220,4 +220,13 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn no_arn_names_a_partition() {
+        // China and GovCloud are partitions of their own (aws-cn, aws-us-gov): an ARN written
+        // with `arn:aws:` grants nothing there. Only the administrator's pattern names them all.
+        let text = std::fs::read_to_string(crate::repo_root().join("template.yaml")).unwrap();
+        let literal: Vec<_> = text.lines().filter(|l| l.contains("arn:aws") && !l.contains("arn:aws(-cn|-us-gov)?:iam::")).collect();
+        assert_eq!(literal, Vec::<&str>::new());
+    }
 }
