@@ -140,9 +140,21 @@ async fn main() -> Result<()> {
             let clients = slm_core::adapters::Clients::from_env().await;
             let abort = (abort_uploads_after_days > 0).then_some(abort_uploads_after_days);
             let how = slm_core::adapters::s3::Connection { keep_existing: true, register_new: !no_register_new, abort_incomplete_uploads_days: abort };
-            slm_core::adapters::s3::connect_bucket(&clients.s3, &bucket, &queue_arn, how).await?;
+            let delivery = slm_core::adapters::s3::connect_bucket(&clients.s3, &bucket, &queue_arn, how).await?;
             let what = if how.register_new { "restore and object-created" } else { "restore" };
-            println!("s3://{bucket} now sends {what} events to {queue_arn}");
+            match delivery {
+                slm_core::adapters::s3::Delivery::Direct => println!("s3://{bucket} now sends its {what} events to {queue_arn} (a notification configuration of its own)"),
+                slm_core::adapters::s3::Delivery::EventBridge { overlapping } => {
+                    let why = match overlapping.is_empty() {
+                        true => "the bucket already sends its events to EventBridge".to_string(),
+                        false => format!("the bucket's own configurations {} share event types with slm's, which S3 refuses", overlapping.join(", ")),
+                    };
+                    println!("s3://{bucket} now sends its events to EventBridge, and the stack's S3EventsRule sends its restore and object-created events to {queue_arn}: {why}");
+                    if !how.register_new {
+                        println!("note: by EventBridge, new objects are registered as they arrive whatever --no-register-new says (the stack's rule is one for every media bucket)");
+                    }
+                }
+            }
             Ok(())
         }
         Command::Policy { command } => policy::run_policy(command, caller).await,

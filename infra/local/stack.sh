@@ -46,8 +46,8 @@ start() {
   fi
   echo "slm: starting moto on $URL" >&2
   # moto with the local stack's corrections where it answers unlike S3 (see the script).
-  nohup "$VENV/bin/python" "$ROOT/infra/local/moto_server.py" -H 127.0.0.1 -p "$PORT" > "$STATE/moto.log" 2>&1 &
-  echo $! > "$STATE/moto.pid"
+  nohup "$VENV/bin/python" "$ROOT/infra/local/moto_server.py" -H 127.0.0.1 -p "$PORT" > "$STATE/moto-$PORT.log" 2>&1 &
+  echo $! > "$STATE/moto-$PORT.pid"
   for _ in $(seq 1 100); do
     if answers; then
       enable_step_functions
@@ -55,7 +55,7 @@ start() {
     fi
     sleep 0.2
   done
-  echo "slm: moto did not answer on $URL; see .local/moto.log" >&2
+  echo "slm: moto did not answer on $URL; see .local/moto-$PORT.log" >&2
   exit 1
 }
 
@@ -70,9 +70,9 @@ PY
 }
 
 stop() {
-  if [[ -f "$STATE/moto.pid" ]]; then
+  if [[ -f "$STATE/moto-$PORT.pid" ]]; then
     local pid
-    pid="$(cat "$STATE/moto.pid")"
+    pid="$(cat "$STATE/moto-$PORT.pid")"
     kill "$pid" 2>/dev/null || true
     # A busy emulator can take a while to exit; it must be gone before another one binds the port.
     for _ in $(seq 1 50); do
@@ -80,7 +80,7 @@ stop() {
       sleep 0.2
     done
     kill -9 "$pid" 2>/dev/null || true
-    rm -f "$STATE/moto.pid"
+    rm -f "$STATE/moto-$PORT.pid"
   fi
 }
 

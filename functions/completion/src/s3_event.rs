@@ -1,6 +1,10 @@
-//! S3 event notification bodies as they arrive on SQS. Parsed into the few fields slm acts on and
-//! validated; anything malformed is a validation error (the message ends in the DLQ).
+//! S3 events as they arrive on the S3-events queue, in either of S3's two shapes: an event
+//! notification (`Records`, from a bucket's queue configuration) or an EventBridge event
+//! (`detail-type`, from the stack's rule, for a bucket whose own notification rules overlap
+//! slm's). Parsed into the few fields slm acts on and validated; anything malformed is a
+//! validation error (the message ends in the DLQ).
 
+use aws_lambda_events::eventbridge::EventBridgeEvent;
 use serde::Deserialize;
 use slm_core::service::S3Change;
 use slm_core::{Error, Result};
@@ -35,12 +39,12 @@ struct Entity {
     object: Object,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, serde::Serialize)]
 struct Bucket {
     name: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, serde::Serialize)]
 struct Object {
     key: String,
 }
@@ -67,8 +71,45 @@ fn decode_key(raw: &str) -> Result<String> {
     Ok(key.into_owned())
 }
 
+/// The `detail` of S3's EventBridge events: the fields slm reads.
+#[derive(Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct Detail {
+    bucket: Bucket,
+    object: Object,
+    restore_expiry_time: Option<String>,
+}
+
+/// S3's EventBridge events: `Object Restore Completed` (with `restore-expiry-time`), `Object
+/// Restore Expired`, `Object Created`. Their keys are the keys themselves, not form-encoded.
+fn parse_event_bridge(body: &str) -> Result<Notification> {
+    let event: EventBridgeEvent<Detail> = serde_json::from_str(body).map_err(|e| Error::validation(format!("not an S3 EventBridge event: {e}")))?;
+    if event.source != "aws.s3" {
+        return Err(Error::validation(format!("an EventBridge event from {:?}, not aws.s3", event.source)));
+    }
+    let Detail { bucket: Bucket { name: bucket }, object: Object { key }, restore_expiry_time } = event.detail;
+    if bucket.is_empty() {
+        return Err(Error::validation("S3 event without a bucket name"));
+    }
+    if key.is_empty() || key.len() > 1024 {
+        return Err(Error::validation(format!("event key {key:?} is empty or longer than 1024 bytes")));
+    }
+    let at = event.time.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+    let change = match event.detail_type.as_str() {
+        "Object Restore Completed" => S3Change::RestoreCompleted { bucket, key, expiry: restore_expiry_time, at },
+        "Object Restore Expired" => S3Change::RestoreExpired { bucket, key },
+        "Object Created" => S3Change::Created { bucket, key, at },
+        other => S3Change::Other { name: other.to_string(), bucket, key },
+    };
+    Ok(Notification::Changes(vec![change]))
+}
+
 pub fn parse_body(body: &str) -> Result<Notification> {
-    let parsed: Body = serde_json::from_str(body).map_err(|e| Error::validation(format!("not an S3 event notification: {e}")))?;
+    let value: serde_json::Value = serde_json::from_str(body).map_err(|e| Error::validation(format!("not an S3 event: {e}")))?;
+    if value.get("detail-type").is_some() {
+        return parse_event_bridge(body);
+    }
+    let parsed: Body = serde_json::from_value(value).map_err(|e| Error::validation(format!("not an S3 event notification: {e}")))?;
     if parsed.event.as_deref() == Some("s3:TestEvent") {
         return Ok(Notification::Test);
     }
@@ -121,6 +162,56 @@ mod tests {
             let body = format!(r#"{{"Records":[{{"eventName":"{name}","eventTime":"2026-11-26T10:00:00.000Z","s3":{{"bucket":{{"name":"b"}},"object":{{"key":"t%2Fcam%2Fa1%2Ff.ari"}}}}}}]}}"#);
             let Notification::Changes(c) = parse_body(&body).unwrap() else { panic!("not changes") };
             assert_eq!(c, vec![S3Change::Created { bucket: "b".into(), key: "t/cam/a1/f.ari".into(), at: Some("2026-11-26T10:00:00.000Z".into()) }], "{name}");
+        }
+    }
+
+    #[test]
+    fn the_event_bridge_sample_is_a_restore_completion_with_its_expiry_and_its_key_as_is() {
+        let sqs: serde_json::Value = serde_json::from_str(include_str!("../../../events/completion-eventbridge.json")).unwrap();
+        let body = sqs["Records"][0]["body"].as_str().unwrap();
+        let Notification::Changes(changes) = parse_body(body).unwrap() else { panic!("not changes") };
+        assert_eq!(
+            changes,
+            vec![S3Change::RestoreCompleted {
+                bucket: "studio-media".into(),
+                key: "show-1/camera/A001 C002/frame+0001.ari".into(),
+                expiry: Some("2026-12-04T00:00:00Z".into()),
+                at: Some("2026-11-27T03:12:44.000Z".into()),
+            }]
+        );
+    }
+
+    #[test]
+    fn event_bridge_expiries_creations_and_others_are_read() {
+        let event = |detail_type: &str| {
+            serde_json::json!({"version": "0", "id": "e", "detail-type": detail_type, "source": "aws.s3", "account": "123456789012",
+                "time": "2026-11-26T10:00:00Z", "region": "us-east-1", "resources": ["arn:aws:s3:::b"],
+                "detail": {"version": "0", "bucket": {"name": "b"}, "object": {"key": "t/cam/a1/f.ari", "size": 5, "etag": "x"}, "reason": "PutObject"}})
+            .to_string()
+        };
+        let one = |detail_type: &str| match parse_body(&event(detail_type)).unwrap() {
+            Notification::Changes(mut c) if c.len() == 1 => c.remove(0),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(one("Object Restore Expired"), S3Change::RestoreExpired { bucket: "b".into(), key: "t/cam/a1/f.ari".into() });
+        assert_eq!(one("Object Created"), S3Change::Created { bucket: "b".into(), key: "t/cam/a1/f.ari".into(), at: Some("2026-11-26T10:00:00.000Z".into()) });
+        assert_eq!(one("Object Deleted"), S3Change::Other { name: "Object Deleted".into(), bucket: "b".into(), key: "t/cam/a1/f.ari".into() });
+    }
+
+    #[test]
+    fn event_bridge_events_of_other_sources_or_without_a_key_are_refused() {
+        let base = serde_json::json!({"detail-type": "Object Restore Completed", "source": "aws.s3",
+            "detail": {"bucket": {"name": "b"}, "object": {"key": "k"}}});
+        let mut other_source = base.clone();
+        other_source["source"] = "aws.ec2".into();
+        let mut no_key = base.clone();
+        no_key["detail"]["object"]["key"] = "".into();
+        let mut no_bucket = base.clone();
+        no_bucket["detail"]["bucket"] = serde_json::json!({});
+        let mut bad_time = base;
+        bad_time["time"] = "yesterday".into();
+        for body in [other_source, no_key, no_bucket, bad_time] {
+            assert_eq!(parse_body(&body.to_string()).unwrap_err().kind(), slm_core::ErrorKind::Validation, "{body}");
         }
     }
 

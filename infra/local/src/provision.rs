@@ -55,6 +55,9 @@ pub struct Stack {
     pub queues: BTreeMap<String, QueueRef>,
     pub topics: BTreeMap<String, String>,
     pub state_machines: BTreeMap<String, String>,
+    /// EventBridge rules on the default bus, by logical id: their ARNs.
+    #[serde(default)]
+    pub rules: BTreeMap<String, String>,
     pub functions: Vec<LocalFunction>,
     /// A queue subscribed to every topic, standing in for a studio application's subscription.
     pub observer: QueueRef,
@@ -120,6 +123,9 @@ impl Names<'_> {
                 if let Some(t) = self.stack.tables.get(target) {
                     return Ok(format!("arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{t}"));
                 }
+                if let Some(r) = self.stack.rules.get(target) {
+                    return Ok(r.clone());
+                }
                 bail!("!GetAtt {target}.Arn: not created yet")
             }
             _ => bail!("!GetAtt {target}.{attr} is not supported locally"),
@@ -163,6 +169,25 @@ impl Names<'_> {
             Value::Bool(b) => Ok(b.to_string()),
             other => bail!("cannot use {other:?} as a value"),
         }
+    }
+
+    /// A property as JSON, its intrinsics resolved; a `!Ref` to a list parameter is a list.
+    fn json(&self, v: &Value) -> Result<serde_json::Value> {
+        use serde_json::Value as Json;
+        if let Some((f, arg)) = intrinsic(v) {
+            let name = arg.as_str().unwrap_or_default();
+            if f == "Ref" && self.template.list_parameters.contains(name) {
+                return Ok(Json::Array(self.reference(name)?.split(',').map(|s| Json::String(s.trim().to_string())).collect()));
+            }
+            return self.resolve(v).map(Json::String);
+        }
+        Ok(match v {
+            Value::Mapping(m) => Json::Object(m.iter().map(|(k, v)| Ok((k.as_str().ok_or_else(|| anyhow!("key {k:?} is not a string"))?.to_string(), self.json(v)?))).collect::<Result<_>>()?),
+            Value::Sequence(items) => Json::Array(items.iter().map(|i| self.json(i)).collect::<Result<_>>()?),
+            Value::Bool(b) => Json::Bool(*b),
+            Value::Number(_) | Value::String(_) => Json::String(self.resolve(v)?),
+            other => bail!("cannot use {other:?} as a value"),
+        })
     }
 
     fn substitute(&self, text: &str) -> Result<String> {
@@ -224,6 +249,7 @@ pub async fn provision(template: &Template, clients: &Clients, endpoint: &str, p
         queues: BTreeMap::new(),
         topics: BTreeMap::new(),
         state_machines: BTreeMap::new(),
+        rules: BTreeMap::new(),
         functions: Vec::new(),
         observer: QueueRef { name: String::new(), url: String::new(), arn: String::new() },
         parameters: params.clone(),
@@ -275,6 +301,28 @@ pub async fn provision(template: &Template, clients: &Clients, endpoint: &str, p
             .await
             .with_context(|| format!("creating state machine {id}"))?;
         stack.state_machines.insert(id.clone(), out.state_machine_arn().to_string());
+    }
+    // EventBridge rules on the default bus, after the queues they target.
+    let events = aws_sdk_eventbridge::Client::new(&crate::sdk_config(endpoint).await);
+    for (id, r) in template.of_kind("AWS::Events::Rule") {
+        let names = Names { template, prefix, parameters: params.clone(), stack: &stack };
+        let pattern = names.json(prop(&r.properties, "EventPattern").ok_or_else(|| anyhow!("{id}: only rules with an EventPattern are supported locally"))?)?;
+        let state = prop(&r.properties, "State").map(|s| names.resolve(s)).transpose()?.unwrap_or_else(|| "ENABLED".into());
+        let out = events
+            .put_rule()
+            .name(format!("{prefix}-{id}"))
+            .event_pattern(pattern.to_string())
+            .state(state.as_str().into())
+            .send()
+            .await
+            .with_context(|| format!("creating rule {id}"))?;
+        let mut targets = Vec::new();
+        for t in prop(&r.properties, "Targets").and_then(Value::as_sequence).into_iter().flatten() {
+            let field = |k: &str| prop(t, k).ok_or_else(|| anyhow!("{id}: a target without {k}")).and_then(|v| names.resolve(v));
+            targets.push(aws_sdk_eventbridge::types::Target::builder().id(field("Id")?).arn(field("Arn")?).build()?);
+        }
+        events.put_targets().rule(format!("{prefix}-{id}")).set_targets(Some(targets)).send().await.with_context(|| format!("targets of rule {id}"))?;
+        stack.rules.insert(id.clone(), out.rule_arn().unwrap_or_default().to_string());
     }
     stack.observer = create_queue(clients, &format!("{prefix}-Observer")).await?;
     for arn in stack.topics.values() {

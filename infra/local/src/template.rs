@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result, anyhow, bail};
 use serde_yaml_ng::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone)]
@@ -17,6 +17,8 @@ pub struct Resource {
 pub struct Template {
     pub root: PathBuf,
     pub parameters: BTreeMap<String, Value>,
+    /// The parameters that are lists (`CommaDelimitedList`, `List<...>`): a `!Ref` to one is a list.
+    pub list_parameters: BTreeSet<String>,
     pub resources: BTreeMap<String, Resource>,
     pub globals_env: BTreeMap<String, Value>,
     /// Globals.Function.Timeout, seconds.
@@ -100,6 +102,11 @@ impl Template {
             .into_iter()
             .filter_map(|(k, v)| Some((k.as_str()?.to_string(), get(&v, "Default").cloned().unwrap_or(Value::Null))))
             .collect();
+        let list_parameters = mapping("Parameters")
+            .into_iter()
+            .filter(|(_, v)| get(v, "Type").and_then(Value::as_str).is_some_and(|t| t == "CommaDelimitedList" || t.starts_with("List<")))
+            .filter_map(|(k, _)| Some(k.as_str()?.to_string()))
+            .collect();
         let resources = mapping("Resources")
             .into_iter()
             .map(|(k, v)| {
@@ -119,7 +126,7 @@ impl Template {
             .unwrap_or_default();
         let globals_timeout = get(&doc, "Globals").and_then(|g| get(g, "Function")).and_then(|f| get(f, "Timeout")).and_then(Value::as_u64);
         let root = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        Ok(Template { root, parameters, resources, globals_env, globals_timeout })
+        Ok(Template { root, parameters, list_parameters, resources, globals_env, globals_timeout })
     }
 
     pub fn of_kind<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = (&'a String, &'a Resource)> + 'a {

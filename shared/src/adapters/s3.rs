@@ -656,13 +656,34 @@ pub async fn ensure_abort_rule(client: &Client, bucket: &str, days: i32) -> Resu
     Ok(true)
 }
 
-/// Routes a bucket's event notifications to slm's S3-events queue.
-pub async fn connect_bucket(client: &Client, bucket: &str, queue_arn: &str, how: Connection) -> Result<()> {
-    let keep_existing = how.keep_existing;
+/// How a connected bucket's events reach slm's S3-events queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// A queue configuration of slm's own (id [`NOTIFICATION_ID`]) beside the bucket's others.
+    Direct,
+    /// The bucket's EventBridge delivery, which the stack's `S3EventsRule` routes to the queue:
+    /// S3 refuses a queue configuration that overlaps one of the bucket's own (a shared event
+    /// type under overlapping prefixes and suffixes), named in `overlapping`; and a bucket that
+    /// already sends to EventBridge would deliver each event twice.
+    EventBridge { overlapping: Vec<String> },
+}
+
+/// The id of slm's queue configuration on a bucket.
+pub const NOTIFICATION_ID: &str = "slm-events";
+
+/// S3's event types overlap when equal or when one is a category's wildcard
+/// (`s3:ObjectCreated:*`) and the other of that category.
+pub fn event_types_overlap(a: &str, b: &str) -> bool {
+    let (a, b) = (a.strip_prefix("s3:").unwrap_or(a), b.strip_prefix("s3:").unwrap_or(b));
+    a == b || [(a, b), (b, a)].iter().any(|(wide, narrow)| wide.strip_suffix('*').is_some_and(|category| category.ends_with(':') && narrow.starts_with(category)))
+}
+
+/// Routes a bucket's restore (and, with `register_new`, object-created) events to slm's
+/// S3-events queue, keeping the bucket's other configurations; says which way it chose.
+pub async fn connect_bucket(client: &Client, bucket: &str, queue_arn: &str, how: Connection) -> Result<Delivery> {
     use aws_sdk_s3::operation::get_bucket_notification_configuration::GetBucketNotificationConfigurationOutput;
-    use aws_sdk_s3::types::{Event, NotificationConfiguration, QueueConfiguration};
-    const ID: &str = "slm-events";
-    let current = match keep_existing {
+    use aws_sdk_s3::types::{Event, EventBridgeConfiguration, NotificationConfiguration, QueueConfiguration};
+    let current = match how.keep_existing {
         true => client
             .get_bucket_notification_configuration()
             .bucket(bucket)
@@ -671,7 +692,6 @@ pub async fn connect_bucket(client: &Client, bucket: &str, queue_arn: &str, how:
             .map_err(|e| sdk_error("read bucket notifications", e))?,
         false => GetBucketNotificationConfigurationOutput::builder().build(),
     };
-    let mut queues: Vec<QueueConfiguration> = current.queue_configurations().iter().filter(|q| q.id() != Some(ID)).cloned().collect();
     // Only what the completion handler acts on. Not ObjectCreated:Copy: an archive is a copy
     // of every file and would flood the queue with events about registered keys; objects copied
     // in from elsewhere are registered by the reconciler's sweep instead.
@@ -679,19 +699,41 @@ pub async fn connect_bucket(client: &Client, bucket: &str, queue_arn: &str, how:
     if how.register_new {
         events.extend(["s3:ObjectCreated:Put", "s3:ObjectCreated:Post", "s3:ObjectCreated:CompleteMultipartUpload"]);
     }
-    queues.push(
-        QueueConfiguration::builder()
-            .id(ID)
-            .queue_arn(queue_arn)
-            .set_events(Some(events.into_iter().map(Event::from).collect()))
-            .build()
-            .map_err(|e| Error::dependency("build notification configuration", e))?,
-    );
+    let queues: Vec<QueueConfiguration> = current.queue_configurations().iter().filter(|q| q.id() != Some(NOTIFICATION_ID)).cloned().collect();
+    // slm's configuration has no filter, so it overlaps any other sharing an event type.
+    let others = queues
+        .iter()
+        .map(|q| (q.id(), q.events()))
+        .chain(current.topic_configurations().iter().map(|t| (t.id(), t.events())))
+        .chain(current.lambda_function_configurations().iter().map(|l| (l.id(), l.events())));
+    let overlapping: Vec<String> = others
+        .filter(|(_, theirs)| theirs.iter().any(|e| events.iter().any(|ours| event_types_overlap(e.as_str(), ours))))
+        .map(|(id, _)| id.unwrap_or("(no id)").to_string())
+        .collect();
+    let delivery = match overlapping.is_empty() && current.event_bridge_configuration().is_none() {
+        true => Delivery::Direct,
+        false => Delivery::EventBridge { overlapping },
+    };
+    let mut queues = queues;
+    let mut event_bridge = current.event_bridge_configuration().cloned();
+    match delivery {
+        Delivery::Direct => queues.push(
+            QueueConfiguration::builder()
+                .id(NOTIFICATION_ID)
+                .queue_arn(queue_arn)
+                .set_events(Some(events.into_iter().map(Event::from).collect()))
+                .build()
+                .map_err(|e| Error::dependency("build notification configuration", e))?,
+        ),
+        Delivery::EventBridge { .. } => {
+            event_bridge.get_or_insert_with(|| EventBridgeConfiguration::builder().build());
+        }
+    }
     let config = NotificationConfiguration::builder()
         .set_queue_configurations(Some(queues))
         .set_topic_configurations(Some(current.topic_configurations().to_vec()))
         .set_lambda_function_configurations(Some(current.lambda_function_configurations().to_vec()))
-        .set_event_bridge_configuration(current.event_bridge_configuration().cloned())
+        .set_event_bridge_configuration(event_bridge)
         .build();
     client
         .put_bucket_notification_configuration()
@@ -703,7 +745,7 @@ pub async fn connect_bucket(client: &Client, bucket: &str, queue_arn: &str, how:
     if let Some(days) = how.abort_incomplete_uploads_days {
         ensure_abort_rule(client, bucket, days).await?;
     }
-    Ok(())
+    Ok(delivery)
 }
 
 #[cfg(test)]
@@ -735,6 +777,16 @@ mod tests {
         let done = r#"ongoing-request="false", expiry-date="Fri, 27 Nov 2026 11:51:36 GMT""#;
         assert_eq!(parse_restore_header(done).as_deref(), Some("2026-11-27T11:51:36Z"));
         assert_eq!(parse_restore_header(r#"ongoing-request="true""#), None);
+    }
+
+    #[test]
+    fn event_types_overlap_as_s3_reads_them() {
+        for (a, b) in [("s3:ObjectCreated:*", "s3:ObjectCreated:Put"), ("s3:ObjectRestore:Completed", "s3:ObjectRestore:Completed"), ("s3:ObjectRestore:Delete", "s3:ObjectRestore:*")] {
+            assert!(event_types_overlap(a, b), "{a} {b}");
+        }
+        for (a, b) in [("s3:ObjectCreated:*", "s3:ObjectRestore:Completed"), ("s3:ObjectRestore:Post", "s3:ObjectRestore:Completed"), ("s3:ObjectRemoved:*", "s3:ObjectRestore:Delete")] {
+            assert!(!event_types_overlap(a, b), "{a} {b}");
+        }
     }
 
     #[test]
