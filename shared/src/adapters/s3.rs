@@ -699,7 +699,7 @@ pub async fn connect_bucket(client: &Client, bucket: &str, queue_arn: &str, how:
     if how.register_new {
         events.extend(["s3:ObjectCreated:Put", "s3:ObjectCreated:Post", "s3:ObjectCreated:CompleteMultipartUpload"]);
     }
-    let queues: Vec<QueueConfiguration> = current.queue_configurations().iter().filter(|q| q.id() != Some(NOTIFICATION_ID)).cloned().collect();
+    let mut queues: Vec<QueueConfiguration> = current.queue_configurations().iter().filter(|q| q.id() != Some(NOTIFICATION_ID)).cloned().collect();
     // slm's configuration has no filter, so it overlaps any other sharing an event type.
     let others = queues
         .iter()
@@ -714,7 +714,6 @@ pub async fn connect_bucket(client: &Client, bucket: &str, queue_arn: &str, how:
         true => Delivery::Direct,
         false => Delivery::EventBridge { overlapping },
     };
-    let mut queues = queues;
     let mut event_bridge = current.event_bridge_configuration().cloned();
     match delivery {
         Delivery::Direct => queues.push(

@@ -36,6 +36,7 @@ pub struct BatchReport {
 
 /// What acting on one file came to: a transition to record now, or more to do in a later
 /// invocation (a multipart copy under way, or no time left to start).
+#[allow(clippy::large_enum_variant, reason = "one per file, moved into the batch's list at once: boxing would only add an allocation")]
 enum Acted {
     Now(Transition),
     Later,
