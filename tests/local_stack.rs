@@ -73,6 +73,24 @@ async fn every_resource_of_the_template_exists_locally_as_declared() {
         assert!(subs.subscriptions().iter().any(|s| s.endpoint() == Some(t.stack.observer.arn.as_str())), "{id} observer subscription");
     }
 
+    // EventBridge rules: their pattern (the media buckets by name), state and targets.
+    let events = aws_sdk_eventbridge::Client::new(&slm_local::sdk_config(&t.stack.endpoint).await);
+    for (id, r) in template.of_kind("AWS::Events::Rule") {
+        let rule = events.describe_rule().name(format!("{}-{id}", t.stack.prefix)).send().await.unwrap();
+        assert_eq!(rule.arn(), Some(t.stack.rules[id].as_str()), "{id} arn");
+        assert_eq!(rule.state().map(|s| s.as_str()), get(&r.properties, "State").as_str(), "{id} state");
+        let pattern: serde_json::Value = serde_json::from_str(rule.event_pattern().unwrap()).unwrap();
+        let declared = |key: &str| serde_yaml_ng::from_value::<serde_json::Value>(get(get(&r.properties, "EventPattern"), key).clone()).unwrap();
+        for key in ["source", "detail-type", "$or"] {
+            assert_eq!(pattern[key], declared(key), "{id} {key}");
+        }
+        assert_eq!(pattern["detail"]["bucket"]["name"], serde_json::json!([t.bucket]), "{id} media buckets");
+        let targets = events.list_targets_by_rule().rule(format!("{}-{id}", t.stack.prefix)).send().await.unwrap();
+        let arns: Vec<String> = targets.targets().iter().map(|x| x.arn().to_string()).collect();
+        let declared: Vec<String> = get(&r.properties, "Targets").as_sequence().unwrap().iter().map(|x| names.resolve_value(get(x, "Arn")).unwrap()).collect();
+        assert_eq!(arns, declared, "{id} targets");
+    }
+
     // The state machine runs the ASL file itself, with the template's substitutions.
     for (id, r) in template.of_kind("AWS::Serverless::StateMachine") {
         let d = t.clients.sfn.describe_state_machine().state_machine_arn(&t.stack.state_machines[id]).send().await.unwrap();
