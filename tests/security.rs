@@ -404,3 +404,48 @@ async fn a_held_asset_keeps_every_version_until_its_hold_is_released() {
     assert_eq!(kinds, ["deleted_superseded", "deleted_superseded"]);
     t.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn requests_api_gateway_refuses_never_reach_the_api_and_change_nothing() {
+    // GIVEN the session's API over HTTP, as API Gateway serves it with IAM authorization
+    let t = TestStack::start("sigv4").await.unwrap();
+    let policy = |id: &str| json!({"policy_id": id, "selector": {}, "anchor": "asset.created", "offset_days": 30, "action": {"action": "archive", "storage_class": "GLACIER"}, "priority": 1, "enabled": true});
+    let body = |id: &str| Some(("application/json", policy(id).to_string().into_bytes()));
+    let client = t.client_as(CALLER);
+    let forbidden = |a: &slm_local::http_api::Answered, says: &str| {
+        assert_eq!(a.status, 403, "{}", String::from_utf8_lossy(&a.body));
+        assert!(a.json()["message"].as_str().unwrap_or_default().contains(says), "{says:?} in {}", String::from_utf8_lossy(&a.body));
+    };
+
+    // WHEN a request comes unsigned, THEN it is refused
+    let unsigned = http::Request::builder().method("POST").uri(format!("{}/policies", t.api_url())).header("content-type", "application/json").body(policy("unsigned").to_string().into()).unwrap();
+    forbidden(&client.send_signed(unsigned).await.unwrap(), "Forbidden");
+    // WHEN it was signed more than five minutes ago
+    let old = std::time::SystemTime::now() - Duration::from_secs(6 * 60);
+    forbidden(&client.send_at("POST", "/policies", body("expired"), old).await.unwrap(), "Signature expired");
+    // WHEN its key was never issued, or its secret is not the key's
+    let stranger = client.with_key(("AKIALOCALNOBODY0000".into(), "x".repeat(40)));
+    forbidden(&stranger.send("POST", "/policies", body("stranger")).await.unwrap(), "security token included in the request is invalid");
+    let forged = client.with_key((t.key_of(CALLER).0, "not-the-secret".repeat(3)));
+    forbidden(&forged.send("POST", "/policies", body("forged")).await.unwrap(), "signature we calculated does not match");
+    // WHEN its body was changed after signing
+    let mut tampered = http::Request::builder().method("POST").uri(format!("{}/policies", t.api_url())).header("content-type", "application/json").body(Vec::new()).unwrap();
+    *tampered.body_mut() = policy("signed").to_string().into_bytes();
+    client.sign(&mut tampered, std::time::SystemTime::now()).unwrap();
+    let tampered = tampered.map(|_| policy("tampered").to_string().into());
+    forbidden(&client.send_signed(tampered).await.unwrap(), "signature we calculated does not match");
+
+    // THEN none reached the API: no policy exists and the trail has no entry of them
+    let policies = t.api_ok("GET", "/policies", None).await.unwrap();
+    assert_eq!(policies["policies"].as_array().map(Vec::len), Some(0), "{policies}");
+    let trail = t.audit("caller=arn:aws:iam::123456789012:role/post-production-app").await.unwrap();
+    assert!(trail.iter().all(|e| !e["action"].as_str().unwrap_or_default().starts_with("POST /policies")), "{trail:#?}");
+
+    // WHEN a signed request sends its JSON as a binary content type, THEN API Gateway passes it
+    // base64-encoded and the API reads it; a payload over 10 MB never reaches the API
+    let binary = client.send("POST", "/policies", Some(("application/octet-stream", policy("binary").to_string().into_bytes()))).await.unwrap();
+    assert_eq!(binary.status, 201, "{}", String::from_utf8_lossy(&binary.body));
+    let huge = client.send("POST", "/policies", Some(("application/json", vec![b' '; 10 * 1024 * 1024 + 1]))).await.unwrap();
+    assert_eq!(huge.status, 413, "{}", String::from_utf8_lossy(&huge.body));
+    t.stop().await;
+}

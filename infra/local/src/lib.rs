@@ -3,6 +3,7 @@
 
 pub mod archive_tiers;
 pub mod faults;
+pub mod http_api;
 pub mod iam;
 pub mod provision;
 pub mod runner;
@@ -71,38 +72,20 @@ pub fn start_emulator() -> anyhow::Result<()> {
 }
 
 /// An API Gateway (HTTP API, IAM auth) request as the API function receives it, for calling
-/// the API handler locally with a chosen caller identity.
+/// the API handler in-process with a chosen caller identity (see [`http_api`] for the API over
+/// HTTP, signed).
 pub fn api_request(method: &str, target: &str, body: Option<&serde_json::Value>, caller_arn: &str, now: chrono::DateTime<chrono::Utc>) -> aws_lambda_events::apigw::ApiGatewayV2httpRequest {
-    // API Gateway splits the target into the path and the query's parameters.
-    let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let parameters: serde_json::Map<String, serde_json::Value> = query
-        .split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .map(|(k, v)| (k.to_string(), serde_json::Value::String(urlencoding::decode(v).map(|v| v.into_owned()).unwrap_or_default())))
-        .collect();
-    let event = serde_json::json!({
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": path,
-        "rawQueryString": query,
-        "queryStringParameters": parameters,
-        "headers": {"content-type": "application/json"},
-        "requestContext": {
-            "accountId": provision::ACCOUNT,
-            "apiId": "local",
-            "authorizer": {"iam": {"accountId": provision::ACCOUNT, "userArn": caller_arn, "callerId": caller_arn}},
-            "domainName": "localhost",
-            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "slm-local"},
-            "requestId": uuid::Uuid::new_v4().to_string(),
-            "routeKey": "$default",
-            "stage": "$default",
-            "time": now.format("%d/%b/%Y:%H:%M:%S %z").to_string(),
-            "timeEpoch": now.timestamp_millis()
-        },
-        "body": body.map(|b| b.to_string()),
-        "isBase64Encoded": false
-    });
-    serde_json::from_value(event).expect("a well-formed API Gateway event")
+    let body = body.map(|b| b.to_string().into_bytes());
+    http_api::event(http_api::Request {
+        method,
+        target,
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: body.as_deref(),
+        iam: Some(("AKIALOCALINPROCESS", caller_arn)),
+        account: provision::ACCOUNT,
+        now,
+    })
+    .expect("a well-formed API Gateway event")
 }
 
 /// Messages in a queue, visible or in flight.

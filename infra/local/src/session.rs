@@ -14,6 +14,7 @@ use crate::iam::UsageRecorder;
 use crate::runner::RunnerOptions;
 use crate::{Runner, Stack, Template};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 /// The identity a session calls the API as: an application the session registers with every
@@ -29,9 +30,15 @@ pub struct Session {
     pub bucket: String,
     pub counter: RequestCounter,
     runner: Option<Runner>,
-    api: slm_api::Handler,
+    api: Arc<slm_api::Handler>,
     /// The API on uncounted clients (its calls still recorded as the API's), for polling.
     reader: slm_api::Handler,
+    /// The API over HTTP, as API Gateway serves it: every call of [`Session::api_as`] is signed.
+    http: crate::http_api::ApiServer,
+    /// The keys the session issued, one per caller.
+    keys: Arc<RwLock<crate::http_api::Keys>>,
+    /// A client of `http`, whose connections every caller's client shares.
+    client: crate::http_api::ApiClient,
 }
 
 #[derive(Default)]
@@ -118,11 +125,15 @@ impl Session {
         };
         let api_function = stack.function("slm-api")?;
         let api_config = crate::runner::function_config(api_function, &options.runner.env_overrides)?;
-        let api = slm_api::Handler::new(&function_clients(&api_function.logical_id, true), api_config.clone());
+        let api = Arc::new(slm_api::Handler::new(&function_clients(&api_function.logical_id, true), api_config.clone()));
+        let keys = Arc::new(RwLock::new(crate::http_api::Keys::default()));
+        let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        let http = crate::http_api::serve(loopback, api.clone(), keys.clone(), crate::provision::REGION, crate::provision::ACCOUNT).await?;
+        let client = crate::http_api::ApiClient::local(&http.url, keys.write().expect("keys lock").issue(CALLER), crate::provision::REGION)?;
         // The API as the session polls it: its calls are the API's (recorded), not counted.
         let reader = slm_api::Handler::new(&function_clients(&api_function.logical_id, false), api_config);
         let runner = Runner::start_with(&stack, &counted, &|logical_id| function_clients(logical_id, true), options.runner)?;
-        let session = Session { stack, clients, bucket, counter, runner: Some(runner), api, reader };
+        let session = Session { stack, clients, bucket, counter, runner: Some(runner), api, reader, http, keys, client };
         // The administrator registers the session's application, as on a new deployment.
         let grants: Vec<&str> = slm_core::domain::grant::Permission::ALL.iter().map(|p| p.as_str()).filter(|p| *p != "admin").collect();
         let app = serde_json::json!({"principal": CALLER, "name": "post-production", "grants": [{"actions": grants}]});
@@ -136,18 +147,38 @@ impl Session {
         self.api_as(CALLER, method, path, body).await
     }
 
+    /// Calls the API over HTTP as `caller`, signed with the key the session issued it.
     pub async fn api_as(&self, caller: &str, method: &str, path: &str, body: Option<Value>) -> (i64, Value) {
-        call(&self.api, caller, method, path, body, Utc::now()).await
+        let answered = self.client_as(caller).call(method, path, body.as_ref()).await;
+        let (status, value) = answered.unwrap_or_else(|e| panic!("{method} {path} as {caller}: {e:#}"));
+        (i64::from(status), value)
     }
 
     /// Calls the API with a body of any text (malformed JSON, say), as `caller`.
     pub async fn raw_api(&self, caller: &str, method: &str, path: &str, body: Option<String>) -> (i64, Value) {
-        let mut request = crate::api_request(method, path, None, caller, Utc::now());
-        request.body = body;
-        answer(&self.api, request).await
+        let answered = self.client_as(caller).send(method, path, body.map(|b| ("application/json", b.into_bytes()))).await;
+        let answered = answered.unwrap_or_else(|e| panic!("{method} {path} as {caller}: {e:#}"));
+        (i64::from(answered.status), answered.json())
     }
 
-    /// Calls the API as if at `now` (API Gateway's request time), for travelling in time.
+    /// A client of the session's HTTP API signing as `caller` (a key is issued on first use, as
+    /// `slm local credentials` does).
+    pub fn client_as(&self, caller: &str) -> crate::http_api::ApiClient {
+        self.client.with_key(self.key_of(caller))
+    }
+
+    /// The key the session issued `caller` (access key id, secret), issuing it if needed.
+    pub fn key_of(&self, caller: &str) -> (String, String) {
+        self.keys.write().expect("keys lock").issue(caller)
+    }
+
+    /// Where the session serves its HTTP API.
+    pub fn api_url(&self) -> &str {
+        &self.http.url
+    }
+
+    /// Calls the API handler in-process as if at `now` (API Gateway's request time), for
+    /// travelling in time: a signed request must be signed within minutes of the server's clock.
     pub async fn api_at(&self, now: chrono::DateTime<Utc>, method: &str, path: &str, body: Option<Value>) -> (i64, Value) {
         call(&self.api, CALLER, method, path, body, now).await
     }
