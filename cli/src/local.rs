@@ -1,8 +1,8 @@
 //! `slm local|asset|task`: the local stack for a developer, kept between commands in
-//! .local/stack.json. Every asset and task command goes through the API handler, as a caller
-//! with an IAM identity (`--as`), exactly as API Gateway would call it.
+//! .local/stack.json, and the asset and task commands, which call the API over HTTP, signed
+//! (see [`crate::api`]): the local stack's or a deployed one's.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
@@ -10,7 +10,10 @@ use serde_json::{Value, json};
 use slm_core::adapters::Clients;
 use slm_local::runner::{Runner, RunnerOptions, function_config};
 use slm_local::{Stack, Template};
+use crate::api::Api;
+use slm_local::http_api::Keys;
 use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 /// The identity local commands use unless `--as` names another: the local stack's first
@@ -25,8 +28,20 @@ pub enum LocalCommand {
     Down,
     /// Says whether the emulator answers and which stack is saved.
     Status,
-    /// Runs the event-source runner in the foreground: the functions' handlers on their queues.
-    Run,
+    /// Runs the event-source runner in the foreground (the functions' handlers on their queues)
+    /// and serves the HTTP API on loopback as API Gateway would, SigV4 and all.
+    Run {
+        /// The loopback port the API is served on.
+        #[arg(long, default_value_t = 5150)]
+        api_port: u16,
+    },
+    /// Issues the key an application signs its calls to the local API with (as IAM would give
+    /// its role one), or shows the one issued already.
+    Credentials {
+        /// The application's IAM role or user ARN.
+        #[arg(long)]
+        principal: String,
+    },
     /// Sends a scheduled event with a chosen time to a scheduled function (as EventBridge would).
     Schedule {
         #[arg(long, default_value = "slm-evaluator")]
@@ -47,6 +62,9 @@ pub enum AssetCommand {
         title_id: String,
         #[arg(long)]
         asset_type: String,
+        /// The media bucket (the local stack's by default).
+        #[arg(long)]
+        bucket: Option<String>,
         #[arg(long)]
         prefix: String,
         /// The production phase policies select on (final, temp, ...).
@@ -66,6 +84,9 @@ pub enum AssetCommand {
     /// under a prefix (placed by the key layout), an inventory CSV's objects, or one asset of
     /// any size (`--asset-id` with --title-id, --asset-type and its --prefix).
     Backfill {
+        /// The media bucket (the local stack's by default).
+        #[arg(long)]
+        bucket: Option<String>,
         #[arg(long)]
         prefix: Option<String>,
         /// The key of an S3 Inventory CSV (uncompressed) in the bucket.
@@ -170,6 +191,7 @@ pub async fn run_local(command: LocalCommand) -> Result<()> {
             if let Ok(saved) = load() {
                 let tasks = saved.stack.table("TasksTable")?;
                 if clients.dynamodb.describe_table().table_name(tasks).send().await.is_ok() {
+                    issue_key(LOCAL_ADMIN)?;
                     println!("local stack {} is up on {endpoint}; media bucket s3://{}", saved.stack.prefix, saved.bucket);
                     return Ok(());
                 }
@@ -182,6 +204,9 @@ pub async fn run_local(command: LocalCommand) -> Result<()> {
             let how = slm_core::adapters::s3::Connection { keep_existing: false, register_new: true, abort_incomplete_uploads_days: Some(7) };
             slm_core::adapters::s3::connect_bucket(&clients.s3, &bucket, &stack.queue("S3EventsQueue")?.arn, how).await?;
             std::fs::write(saved_path(), serde_json::to_string_pretty(&Saved { stack, bucket: bucket.clone() })?)?;
+            // A new stack: keys of an earlier one mean nothing to it.
+            let _ = std::fs::remove_file(crate::api::keys_path());
+            issue_key(LOCAL_ADMIN)?;
             println!("local stack is up on {endpoint}; media bucket s3://{bucket}; run `slm local run` to start the functions");
             Ok(())
         }
@@ -210,64 +235,84 @@ pub async fn run_local(command: LocalCommand) -> Result<()> {
             println!("{}", serde_json::to_string_pretty(&out?)?);
             Ok(())
         }
-        LocalCommand::Run => {
+        LocalCommand::Run { api_port } => {
             let saved = load()?;
             let clients = clients(&saved.stack.endpoint).await;
             let runner = Runner::start(&saved.stack, &clients, RunnerOptions::default())?;
+            let config = function_config(saved.stack.function("slm-api")?, &Default::default())?;
+            let keys = Arc::new(RwLock::new(Keys::load(&crate::api::keys_path())?));
+            let addr = std::net::SocketAddr::from(([127, 0, 0, 1], api_port));
+            let region = slm_local::provision::REGION;
+            let server = slm_local::http_api::serve(addr, Arc::new(slm_api::Handler::new(&clients, config)), keys.clone(), region, slm_local::provision::ACCOUNT).await?;
+            // Keys issued while it runs (`slm local credentials`) are honoured from then on.
+            let reload = tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    if let Ok(fresh) = Keys::load(&crate::api::keys_path()) {
+                        *keys.write().expect("keys lock") = fresh;
+                    }
+                }
+            });
             println!("running the functions of {} (Ctrl-C to stop)", saved.stack.prefix);
+            println!("the API: {} (SigV4, service execute-api, region {region}; keys from `slm local credentials`)", server.url);
             tokio::signal::ctrl_c().await?;
+            reload.abort();
+            drop(server);
             runner.stop().await;
+            Ok(())
+        }
+        LocalCommand::Credentials { principal } => {
+            slm_core::domain::grant::principal_of(&principal)?;
+            let (id, secret) = issue_key(&principal)?;
+            let out = json!({"principal": principal, "aws_access_key_id": id, "aws_secret_access_key": secret, "region": slm_local::provision::REGION});
+            println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(())
         }
     }
 }
 
-/// Calls the local API handler as `caller`; a refusal is an error that carries the API's answer.
-pub(crate) async fn call(saved: &Saved, caller: &str, method: &str, path: &str, body: Option<Value>) -> Result<Value> {
-    let clients = clients(&saved.stack.endpoint).await;
-    let config = function_config(saved.stack.function("slm-api")?, &Default::default())?;
-    let api = slm_api::Handler::new(&clients, config);
-    let response = api.handle(slm_local::api_request(method, path, body.as_ref(), caller, chrono::Utc::now())).await;
-    let text = match response.body {
-        Some(aws_lambda_events::encodings::Body::Text(t)) => t,
-        _ => String::new(),
-    };
-    let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-    if response.status_code >= 400 {
-        bail!("{} {}: {}", response.status_code, value["error"].as_str().unwrap_or("error"), value["message"].as_str().unwrap_or(&text));
-    }
-    Ok(value)
+/// The local stack's key for `principal`, issued (and saved) if it has none.
+fn issue_key(principal: &str) -> Result<(String, String)> {
+    let path = crate::api::keys_path();
+    let mut keys = Keys::load(&path)?;
+    let key = keys.issue(principal);
+    keys.save(&path)?;
+    Ok(key)
 }
 
-pub async fn run_asset(command: AssetCommand, caller: &str) -> Result<()> {
-    let saved = load()?;
+pub async fn run_asset(command: AssetCommand, api: &Api) -> Result<()> {
     let out = match command {
-        AssetCommand::Register { asset_id, title_id, asset_type, prefix, phase, tags, created_on } => {
+        AssetCommand::Register { asset_id, title_id, asset_type, bucket, prefix, phase, tags, created_on } => {
             let tags: serde_json::Map<String, Value> = tags.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
-            let body = json!({"asset_id": asset_id, "title_id": title_id, "asset_type": asset_type, "bucket": saved.bucket, "prefix": prefix,
+            let body = json!({"asset_id": asset_id, "title_id": title_id, "asset_type": asset_type, "bucket": api.bucket(bucket)?, "prefix": prefix,
                 "phase": phase, "tags": tags, "created_on": created_on});
-            call(&saved, caller, "POST", "/assets", Some(strip_nulls(body))).await?
+            api.call("POST", "/assets", Some(strip_nulls(body))).await?
         }
         AssetCommand::Access { asset_id, day, count } => {
-            call(&saved, caller, "POST", &format!("/assets/{asset_id}/accesses"), Some(json!({"day": day, "count": count}))).await?
+            api.call("POST", &format!("/assets/{asset_id}/accesses"), Some(json!({"day": day, "count": count}))).await?
         }
         AssetCommand::Accesses { asset_id, from } => {
             let query = from.map(|f| format!("?from={f}")).unwrap_or_default();
-            call(&saved, caller, "GET", &format!("/assets/{asset_id}/accesses{query}"), None).await?
+            api.call("GET", &format!("/assets/{asset_id}/accesses{query}"), None).await?
         }
         AssetCommand::Change { asset_id, phase, tags } => {
             let tags: Option<serde_json::Map<String, Value>> =
                 (!tags.is_empty()).then(|| tags.into_iter().map(|(k, v)| (k, Value::String(v))).collect());
             let body = strip_nulls(json!({"phase": phase, "tags": tags}));
-            call(&saved, caller, "PATCH", &format!("/assets/{asset_id}"), Some(body)).await?
+            api.call("PATCH", &format!("/assets/{asset_id}"), Some(body)).await?
         }
-        AssetCommand::Show { asset_id } => call(&saved, caller, "GET", &format!("/assets/{asset_id}"), None).await?,
-        AssetCommand::Backfill { prefix, inventory_key, inventory_schema, asset_id, title_id, asset_type } => {
+        AssetCommand::Show { asset_id } => api.call("GET", &format!("/assets/{asset_id}"), None).await?,
+        AssetCommand::Backfill { bucket, prefix, inventory_key, inventory_schema, asset_id, title_id, asset_type } => {
+            let bucket = api.bucket(bucket)?;
             let body = match asset_id {
-                Some(asset_id) => json!({"asset": {"asset_id": asset_id, "title_id": title_id, "asset_type": asset_type, "bucket": saved.bucket, "prefix": prefix}}),
-                None => json!({"bucket": saved.bucket, "prefix": prefix, "inventory_key": inventory_key, "inventory_schema": inventory_schema}),
+                Some(asset_id) => json!({"asset": {"asset_id": asset_id, "title_id": title_id, "asset_type": asset_type, "bucket": bucket, "prefix": prefix}}),
+                None => json!({"bucket": bucket, "prefix": prefix, "inventory_key": inventory_key, "inventory_schema": inventory_schema}),
             };
-            let started = call(&saved, caller, "POST", "/backfills", Some(strip_nulls(body))).await?;
+            let started = api.call("POST", "/backfills", Some(strip_nulls(body))).await?;
+            let Ok(saved) = api.local_stack("waiting for a backfill") else {
+                println!("{}", serde_json::to_string_pretty(&json!({"started": started["backfill"], "done": false}))?);
+                return Ok(());
+            };
             let clients = clients(&saved.stack.endpoint).await;
             let runner = Runner::start(&saved.stack, &clients, RunnerOptions::default())?;
             let done = slm_local::wait_empty(&clients.sqs, &saved.stack.queue("ReconcileQueue")?.url, std::time::Duration::from_secs(3600)).await;
@@ -275,34 +320,42 @@ pub async fn run_asset(command: AssetCommand, caller: &str) -> Result<()> {
             done?;
             json!({"started": started["backfill"], "done": true})
         }
-        AssetCommand::Repairs { asset_id } => call(&saved, caller, "GET", &format!("/assets/{asset_id}/repairs"), None).await?,
+        AssetCommand::Repairs { asset_id } => api.call("GET", &format!("/assets/{asset_id}/repairs"), None).await?,
     };
     println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(())
 }
 
-pub async fn run_task(command: TaskCommand, caller: &str) -> Result<()> {
-    let saved = load()?;
+pub async fn run_task(command: TaskCommand, api: &Api) -> Result<()> {
     match command {
         TaskCommand::Request { asset_id, action, class, days, tier, request_id } => {
             let request_id = request_id.unwrap_or_else(uuid_like);
             let body = json!({"action": action, "storage_class": class, "days": days, "tier": tier, "request_id": request_id});
-            let out = call(&saved, caller, "POST", &format!("/assets/{asset_id}/tasks"), Some(strip_nulls(body))).await?;
+            let out = api.call("POST", &format!("/assets/{asset_id}/tasks"), Some(strip_nulls(body))).await?;
             println!("{}", serde_json::to_string_pretty(&out)?);
         }
         TaskCommand::Show { task_id } => {
-            let out = call(&saved, caller, "GET", &format!("/tasks/{task_id}"), None).await?;
+            let out = api.call("GET", &format!("/tasks/{task_id}"), None).await?;
             println!("{}", serde_json::to_string_pretty(&out)?);
         }
         TaskCommand::Watch { task_id, run } => {
-            let clients = clients(&saved.stack.endpoint).await;
-            let runner = if run { Some(Runner::start(&saved.stack, &clients, RunnerOptions::default())?) } else { None };
-            let task = watch(&|path: String| { let saved = &saved; async move { call(saved, caller, "GET", &path, None).await } }, &task_id, "").await;
+            let runner = match run {
+                true => {
+                    let saved = api.local_stack("--run")?;
+                    Some(Runner::start(&saved.stack, &clients(&saved.stack.endpoint).await, RunnerOptions::default())?)
+                }
+                false => None,
+            };
+            let task = watch(&|path: String| async move { api.call("GET", &path, None).await }, &task_id, "").await;
             if let Some(r) = runner {
                 r.stop().await;
             }
             let task = task?;
-            println!("{} {}: {}", task_id, task["status"].as_str().unwrap_or("?"), task["counters"]);
+            let status = task["status"].as_str().unwrap_or("?").to_string();
+            println!("{} {}: {}", task_id, status, task["counters"]);
+            if status != "SUCCEEDED" {
+                return Err(crate::TaskNotSucceeded { task_id, status }.into());
+            }
         }
     }
     Ok(())

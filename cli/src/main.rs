@@ -1,5 +1,6 @@
 //! slm: the operator's and developer's command line.
 
+mod api;
 mod bench;
 mod demo;
 mod local;
@@ -13,10 +14,8 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(name = "slm", version, about = "Storage lifecycle management for media assets")]
 struct Cli {
-    /// The IAM identity (role or user ARN) the CLI calls the local API as, authorized like any
-    /// application; by default the local stack's first administrator (its AdminPrincipal).
-    #[arg(long = "as", global = true, env = "SLM_AS", default_value = local::LOCAL_ADMIN)]
-    caller: String,
+    #[command(flatten)]
+    target: api::Target,
     #[command(subcommand)]
     command: Command,
 }
@@ -127,15 +126,58 @@ enum BucketCommand {
     },
 }
 
+/// The exit codes (README, "Exit codes"): 0 done, 1 an error, 2 a usage error (clap's), and
+/// what the API answered or a watched task came to.
+mod exit {
+    pub const ERROR: u8 = 1;
+    pub const REFUSED: u8 = 3;
+    pub const NOT_FOUND: u8 = 4;
+    pub const CONFLICT: u8 = 5;
+    pub const TASK_NOT_SUCCEEDED: u8 = 6;
+}
+
+/// A watched task ended without succeeding.
+#[derive(Debug, thiserror::Error)]
+#[error("task {task_id} ended {status}")]
+pub struct TaskNotSucceeded {
+    pub task_id: String,
+    pub status: String,
+}
+
+fn exit_code(e: &anyhow::Error) -> u8 {
+    if let Some(api) = e.downcast_ref::<slm_local::http_api::ApiError>() {
+        return match api.status {
+            401 | 403 => exit::REFUSED,
+            404 => exit::NOT_FOUND,
+            409 => exit::CONFLICT,
+            _ => exit::ERROR,
+        };
+    }
+    if e.downcast_ref::<TaskNotSucceeded>().is_some() {
+        return exit::TASK_NOT_SUCCEEDED;
+    }
+    exit::ERROR
+}
+
 #[tokio::main]
-async fn main() -> Result<()> {
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            std::process::ExitCode::from(exit_code(&e))
+        }
+    }
+}
+
+async fn run() -> Result<()> {
     slm_core::telemetry::init_text_logs("warn");
     let cli = Cli::parse();
-    let caller = cli.caller.as_str();
+    let target = &cli.target;
     match cli.command {
         Command::Local { command } => local::run_local(command).await,
-        Command::Asset { command } => local::run_asset(command, caller).await,
-        Command::Task { command } => local::run_task(command, caller).await,
+        Command::Asset { command } => local::run_asset(command, &api::Api::connect(target).await?).await,
+        Command::Task { command } => local::run_task(command, &api::Api::connect(target).await?).await,
         Command::Bucket { command: BucketCommand::Connect { bucket, queue_arn, no_register_new, abort_uploads_after_days } } => {
             let clients = slm_core::adapters::Clients::from_env().await;
             let abort = (abort_uploads_after_days > 0).then_some(abort_uploads_after_days);
@@ -157,15 +199,15 @@ async fn main() -> Result<()> {
             }
             Ok(())
         }
-        Command::Policy { command } => policy::run_policy(command, caller).await,
-        Command::Title { command } => policy::run_title(command, caller).await,
-        Command::DryRun(args) => policy::dry_run(args, caller).await,
+        Command::Policy { command } => policy::run_policy(command, &api::Api::connect(target).await?).await,
+        Command::Title { command } => policy::run_title(command, &api::Api::connect(target).await?).await,
+        Command::DryRun(args) => policy::dry_run(args, &api::Api::connect(target).await?).await,
         Command::Evaluate(args) => policy::evaluate(args).await,
         Command::Reconcile(args) => policy::reconcile(args).await,
         Command::Report { command: ReportCommand::Access(args) } => policy::access_report(args).await,
-        Command::App { command } => security::run_app(command, caller).await,
-        Command::Hold { command } => security::run_hold(command, caller).await,
-        Command::Audit(args) => security::audit(args, caller).await,
+        Command::App { command } => security::run_app(command, &api::Api::connect(target).await?).await,
+        Command::Hold { command } => security::run_hold(command, &api::Api::connect(target).await?).await,
+        Command::Audit(args) => security::audit(args, &api::Api::connect(target).await?).await,
         Command::Demo(args) => demo::demo(args).await,
         Command::Bench(args) => bench::bench(args).await,
         Command::Lint { command: LintCommand::Iam { usage } } => lint_iam(usage),
@@ -188,4 +230,19 @@ fn lint_iam(usage: Option<std::path::PathBuf>) -> Result<()> {
     }
     println!("IAM check passed ({elapsed} ms)");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_answer_of_the_api_and_an_unsuccessful_task_has_its_exit_code() {
+        let api = |status| anyhow::Error::new(slm_local::http_api::ApiError { status, error: "E".into(), message: "m".into() });
+        let codes: Vec<u8> = [403, 401, 404, 409, 400, 500].into_iter().map(|s| exit_code(&api(s))).collect();
+        assert_eq!(codes, vec![3, 3, 4, 5, 1, 1]);
+        let failed = anyhow::Error::new(TaskNotSucceeded { task_id: "t".into(), status: "PARTIALLY_FAILED".into() });
+        assert_eq!(exit_code(&failed.context("watching")), 6, "found through context");
+        assert_eq!(exit_code(&anyhow::anyhow!("no local stack")), 1);
+    }
 }

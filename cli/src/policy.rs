@@ -1,7 +1,8 @@
 //! `slm policy|title|dry-run|evaluate`: the Policy Manager on the local stack, through the API
 //! handler (as a caller with an IAM identity) and the evaluator's scheduled handler.
 
-use crate::local::{Saved, call, clients, load};
+use crate::api::Api;
+use crate::local::{Saved, clients, load};
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
@@ -137,17 +138,16 @@ fn print_json(v: &Value) -> Result<()> {
     Ok(())
 }
 
-pub async fn run_policy(command: PolicyCommand, caller: &str) -> Result<()> {
-    let saved = load()?;
+pub async fn run_policy(command: PolicyCommand, api: &Api) -> Result<()> {
     match command {
-        PolicyCommand::Create { file } => print_json(&call(&saved, caller, "POST", "/policies", Some(read_doc(&file)?)).await?),
+        PolicyCommand::Create { file } => print_json(&api.call("POST", "/policies", Some(read_doc(&file)?)).await?),
         PolicyCommand::Edit { file } => {
             let doc = read_doc(&file)?;
             let id = doc["policy_id"].as_str().context("the document has no policy_id")?.to_string();
-            print_json(&call(&saved, caller, "PUT", &format!("/policies/{id}"), Some(doc)).await?)
+            print_json(&api.call("PUT", &format!("/policies/{id}"), Some(doc)).await?)
         }
         PolicyCommand::List { json } => {
-            let out = call(&saved, caller, "GET", "/policies", None).await?;
+            let out = api.call("GET", "/policies", None).await?;
             if json {
                 return print_json(&out);
             }
@@ -171,29 +171,27 @@ pub async fn run_policy(command: PolicyCommand, caller: &str) -> Result<()> {
                 Some(v) => format!("/policies/{policy_id}?version={v}"),
                 None => format!("/policies/{policy_id}"),
             };
-            print_json(&call(&saved, caller, "GET", &path, None).await?)
+            print_json(&api.call("GET", &path, None).await?)
         }
-        PolicyCommand::Disable { policy_id } => print_json(&call(&saved, caller, "POST", &format!("/policies/{policy_id}/disable"), None).await?),
-        PolicyCommand::Enable { policy_id } => print_json(&call(&saved, caller, "POST", &format!("/policies/{policy_id}/enable"), None).await?),
+        PolicyCommand::Disable { policy_id } => print_json(&api.call("POST", &format!("/policies/{policy_id}/disable"), None).await?),
+        PolicyCommand::Enable { policy_id } => print_json(&api.call("POST", &format!("/policies/{policy_id}/enable"), None).await?),
     }
 }
 
-pub async fn run_title(command: TitleCommand, caller: &str) -> Result<()> {
-    let saved = load()?;
+pub async fn run_title(command: TitleCommand, api: &Api) -> Result<()> {
     match command {
         TitleCommand::Set { title_id, name, dates } => {
             let dates: serde_json::Map<String, Value> = dates.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
             let body = crate::local::strip_nulls(json!({"name": name, "dates": dates}));
-            print_json(&call(&saved, caller, "PUT", &format!("/titles/{title_id}"), Some(body)).await?)
+            print_json(&api.call("PUT", &format!("/titles/{title_id}"), Some(body)).await?)
         }
-        TitleCommand::Show { title_id } => print_json(&call(&saved, caller, "GET", &format!("/titles/{title_id}"), None).await?),
+        TitleCommand::Show { title_id } => print_json(&api.call("GET", &format!("/titles/{title_id}"), None).await?),
     }
 }
 
-pub async fn dry_run(args: DryRunArgs, caller: &str) -> Result<()> {
-    let saved = load()?;
+pub async fn dry_run(args: DryRunArgs, api: &Api) -> Result<()> {
     let body = crate::local::strip_nulls(json!({"at": args.at, "limit": args.limit}));
-    let out = call(&saved, caller, "POST", "/dry-run", Some(body)).await?;
+    let out = api.call("POST", "/dry-run", Some(body)).await?;
     if args.json {
         return print_json(&out);
     }

@@ -2,7 +2,7 @@
 //! stack, through the API handler as the CLI's identity (`--as`), authorized as an application
 //! would be.
 
-use crate::local::{call, load};
+use crate::api::Api;
 use anyhow::{Result, bail};
 use clap::{ArgGroup, Args, Subcommand};
 use serde_json::{Value, json};
@@ -105,34 +105,31 @@ pub struct AuditArgs {
     json: bool,
 }
 
-pub async fn run_app(command: AppCommand, caller: &str) -> Result<()> {
-    let saved = load()?;
+pub async fn run_app(command: AppCommand, api: &Api) -> Result<()> {
     let out = match command {
         AppCommand::Put { principal, name, grants } => {
-            call(&saved, caller, "PUT", "/applications", Some(json!({"principal": principal, "name": name, "grants": grants}))).await?
+            api.call("PUT", "/applications", Some(json!({"principal": principal, "name": name, "grants": grants}))).await?
         }
-        AppCommand::List => call(&saved, caller, "GET", "/applications", None).await?,
+        AppCommand::List => api.call("GET", "/applications", None).await?,
         AppCommand::Remove { principal } => {
-            call(&saved, caller, "DELETE", &format!("/applications?principal={}", urlencoding::encode(&principal)), None).await?
+            api.call("DELETE", &format!("/applications?principal={}", urlencoding::encode(&principal)), None).await?
         }
     };
     println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(())
 }
 
-pub async fn run_hold(command: HoldCommand, caller: &str) -> Result<()> {
-    let saved = load()?;
+pub async fn run_hold(command: HoldCommand, api: &Api) -> Result<()> {
     let out = match command {
-        HoldCommand::Place { subject, reason } => call(&saved, caller, "PUT", &subject.path(), Some(json!({"reason": reason}))).await?,
-        HoldCommand::Release { subject } => call(&saved, caller, "DELETE", &subject.path(), None).await?,
-        HoldCommand::List => call(&saved, caller, "GET", "/holds", None).await?,
+        HoldCommand::Place { subject, reason } => api.call("PUT", &subject.path(), Some(json!({"reason": reason}))).await?,
+        HoldCommand::Release { subject } => api.call("DELETE", &subject.path(), None).await?,
+        HoldCommand::List => api.call("GET", "/holds", None).await?,
     };
     println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(())
 }
 
-pub async fn audit(args: AuditArgs, caller: &str) -> Result<()> {
-    let saved = load()?;
+pub async fn audit(args: AuditArgs, api: &Api) -> Result<()> {
     let (kind, value) = match (&args.asset, &args.title, &args.policy, &args.caller_arn) {
         (Some(a), ..) => ("asset", a),
         (_, Some(t), ..) => ("title", t),
@@ -148,7 +145,7 @@ pub async fn audit(args: AuditArgs, caller: &str) -> Result<()> {
         if let Some(a) = &after {
             path.push_str(&format!("&after={a}"));
         }
-        let out = call(&saved, caller, "GET", &path, None).await?;
+        let out = api.call("GET", &path, None).await?;
         entries.extend(out["entries"].as_array().cloned().unwrap_or_default());
         match out["next"].as_str() {
             Some(next) => after = Some(next.to_string()),

@@ -7,7 +7,7 @@
 //! the payload-v2 event (query string, headers, base64 bodies, the caller in
 //! `requestContext.authorizer.iam`) to the same handler Lambda runs.
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow};
 use aws_credential_types::Credentials;
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
@@ -348,6 +348,15 @@ pub struct ApiClient {
     http: hyper_util::client::legacy::Client<hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>, Full<Bytes>>,
 }
 
+/// A refusal or failure the API answered (4xx, 5xx), with its error and message.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{status} {error}: {message}")]
+pub struct ApiError {
+    pub status: u16,
+    pub error: String,
+    pub message: String,
+}
+
 /// An answer of the API: its status and body.
 #[derive(Debug, Clone)]
 pub struct Answered {
@@ -418,12 +427,13 @@ impl ApiClient {
         Ok((answered.status, answered.json()))
     }
 
-    /// Calls the API and fails on a 4xx or 5xx answer, with the API's error and message.
+    /// Calls the API and fails on a 4xx or 5xx answer with an [`ApiError`].
     pub async fn call_ok(&self, method: &str, target: &str, body: Option<&serde_json::Value>) -> Result<serde_json::Value> {
         let (status, value) = self.call(method, target, body).await?;
         if status >= 400 {
             let message = value["message"].as_str().map(str::to_string).unwrap_or_else(|| value.to_string());
-            bail!("{status} {}: {message}", value["error"].as_str().unwrap_or("error"));
+            let error = value["error"].as_str().unwrap_or(if status == 403 { "Forbidden" } else { "Error" }).to_string();
+            return Err(ApiError { status, error, message }.into());
         }
         Ok(value)
     }
