@@ -37,6 +37,18 @@ impl Target {
     pub fn is_local(&self) -> bool {
         self.api_url.is_none() && self.stack.is_none()
     }
+
+    /// The AWS configuration for a deployed stack: the standard chain, `--profile`, `--region`.
+    pub async fn aws_config(&self) -> aws_config::SdkConfig {
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        if let Some(p) = &self.profile {
+            loader = loader.profile_name(p);
+        }
+        if let Some(r) = &self.region {
+            loader = loader.region(aws_config::Region::new(r.clone()));
+        }
+        loader.load().await
+    }
 }
 
 /// The local stack's keys: the administrator's from `slm local up`, the applications' from
@@ -58,14 +70,7 @@ impl Api {
         if target.is_local() {
             return Self::local(&target.caller).await;
         }
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-        if let Some(p) = &target.profile {
-            loader = loader.profile_name(p);
-        }
-        if let Some(r) = &target.region {
-            loader = loader.region(aws_config::Region::new(r.clone()));
-        }
-        let config = loader.load().await;
+        let config = target.aws_config().await;
         let region = config.region().map(|r| r.to_string()).ok_or_else(|| anyhow!("no region for the deployed stack: pass --region or set AWS_REGION"))?;
         let url = match (&target.api_url, &target.stack) {
             (Some(url), _) => url.clone(),

@@ -179,7 +179,7 @@ async fn run() -> Result<()> {
         Command::Asset { command } => local::run_asset(command, &api::Api::connect(target).await?).await,
         Command::Task { command } => local::run_task(command, &api::Api::connect(target).await?).await,
         Command::Bucket { command: BucketCommand::Connect { bucket, queue_arn, no_register_new, abort_uploads_after_days } } => {
-            let clients = slm_core::adapters::Clients::from_env().await;
+            let clients = slm_core::adapters::Clients::new(&target.aws_config().await, None);
             let abort = (abort_uploads_after_days > 0).then_some(abort_uploads_after_days);
             let how = slm_core::adapters::s3::Connection { keep_existing: true, register_new: !no_register_new, abort_incomplete_uploads_days: abort };
             let delivery = slm_core::adapters::s3::connect_bucket(&clients.s3, &bucket, &queue_arn, how).await?;

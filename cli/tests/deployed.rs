@@ -1,0 +1,74 @@
+//! The CLI against a stack as a deployed one is driven: `--api-url` and the AWS credential chain
+//! (here the environment's keys), over HTTP, signed, to a local stack serving its API as API
+//! Gateway would. The sequence of the README's "From zero to the first archive": the
+//! administrator registers an application, which registers an asset, archives it and watches
+//! the task; refusals and unknown ids end with their exit codes.
+
+use slm_local::session::{ADMIN, Session};
+use std::process::{Command, Output};
+
+const APP: &str = "arn:aws:iam::123456789012:role/post-production";
+
+/// Runs the `slm` binary against the session's API with `key`'s credentials.
+async fn slm(s: &Session, key: &(String, String), args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_slm"));
+    command
+        .args(["--api-url", s.api_url(), "--region", "us-east-1"])
+        .args(args)
+        .env("AWS_ACCESS_KEY_ID", &key.0)
+        .env("AWS_SECRET_ACCESS_KEY", &key.1)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("SLM_AS");
+    tokio::task::spawn_blocking(move || command.output().expect("the slm binary runs")).await.unwrap()
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    assert!(out.status.success(), "exit {:?}: {}", out.status.code(), String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_application_registered_by_the_administrator_archives_an_asset_through_the_cli() {
+    let s = Session::start("cli-deployed").await.unwrap();
+    let (admin, app) = (s.key_of(ADMIN), s.key_of(APP));
+
+    // The administrator registers the application with its grants
+    let put = json(&slm(&s, &admin, &["app", "put", "--principal", APP, "--name", "post-production", "--grant", "register,archive,restore"]).await);
+    assert_eq!(put["application"]["principal"], APP, "{put}");
+
+    // The application registers an asset of the media bucket, archives it and watches the task
+    s.put_objects("show/camera_original/cam-1/", 4, 64).await.unwrap();
+    let register = ["asset", "register", "--bucket", &s.bucket, "--asset-id", "cam-1", "--title-id", "show", "--asset-type", "camera_original", "--prefix", "show/camera_original/cam-1/"];
+    let asset = json(&slm(&s, &app, &register).await);
+    assert_eq!(asset["file_count"], 4, "{asset}");
+    let task = json(&slm(&s, &app, &["task", "request", "--asset-id", "cam-1", "--action", "archive", "--class", "GLACIER"]).await);
+    let task_id = task["task"]["task_id"].as_str().unwrap().to_string();
+    let watched = slm(&s, &app, &["task", "watch", &task_id]).await;
+    assert!(watched.status.success(), "{}", String::from_utf8_lossy(&watched.stderr));
+    assert!(String::from_utf8_lossy(&watched.stdout).contains("SUCCEEDED"), "{}", String::from_utf8_lossy(&watched.stdout));
+
+    // Beyond its grants, an unknown id, a wrong secret and a bucket left unnamed each end with
+    // their exit code and say why
+    let cases: [(Vec<&str>, &(String, String), i32, &str); 3] = [
+        (vec!["task", "request", "--asset-id", "cam-1", "--action", "purge"], &app, 3, "no purge grant"),
+        (vec!["task", "show", "t-00000000000000000000000000000000"], &app, 4, "not found"),
+        (vec!["app", "list"], &app, 3, "no admin grant"),
+    ];
+    for (args, key, code, says) in cases {
+        let out = slm(&s, key, &args).await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+    let forged = slm(&s, &(app.0.clone(), "not-the-secret".repeat(3)), &["asset", "show", "cam-1"]).await;
+    assert_eq!(forged.status.code(), Some(3), "{}", String::from_utf8_lossy(&forged.stderr));
+    assert!(String::from_utf8_lossy(&forged.stderr).contains("signature we calculated does not match"));
+    let unnamed = slm(&s, &app, &["asset", "register", "--asset-id", "x", "--title-id", "show", "--asset-type", "camera_original", "--prefix", "show/x/"]).await;
+    assert_eq!(unnamed.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&unnamed.stderr).contains("--bucket"), "{}", String::from_utf8_lossy(&unnamed.stderr));
+    s.stop().await;
+}
