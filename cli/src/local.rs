@@ -44,6 +44,7 @@ pub enum LocalCommand {
     },
     /// Sends a scheduled event with a chosen time to a scheduled function (as EventBridge would).
     Schedule {
+        /// The scheduled function to send the event to (slm-evaluator or slm-reconciler).
         #[arg(long, default_value = "slm-evaluator")]
         function: String,
         /// RFC 3339 time, e.g. 2027-06-01T02:00:00Z
@@ -56,15 +57,19 @@ pub enum LocalCommand {
 pub enum AssetCommand {
     /// Registers every object under a prefix of the stack's media bucket as one asset.
     Register {
+        /// The asset's id (a new one).
         #[arg(long)]
         asset_id: String,
+        /// The title (production) the asset belongs to.
         #[arg(long)]
         title_id: String,
+        /// The asset's type, which policies select on (camera_original, vfx_plate, editorial, temp_render, ...).
         #[arg(long)]
         asset_type: String,
         /// The media bucket (the local stack's by default).
         #[arg(long)]
         bucket: Option<String>,
+        /// The key prefix every object of the asset lies under (ending in /).
         #[arg(long)]
         prefix: String,
         /// The production phase policies select on (final, temp, ...).
@@ -77,7 +82,9 @@ pub enum AssetCommand {
         #[arg(long)]
         created_on: Option<String>,
     },
+    /// Shows an asset: its files' count, bytes and class, its state and any task on it.
     Show {
+        /// The asset's id.
         asset_id: String,
     },
     /// Registers what the bucket holds already, in steps on the reconcile queue: every object
@@ -87,6 +94,7 @@ pub enum AssetCommand {
         /// The media bucket (the local stack's by default).
         #[arg(long)]
         bucket: Option<String>,
+        /// Every object under this prefix, placed by the key layout (or, with --asset-id, the asset's prefix).
         #[arg(long)]
         prefix: Option<String>,
         /// The key of an S3 Inventory CSV (uncompressed) in the bucket.
@@ -95,28 +103,35 @@ pub enum AssetCommand {
         /// The inventory's fileSchema, from its manifest.json.
         #[arg(long)]
         inventory_schema: Option<String>,
+        /// One asset of any size: its id (with --title-id, --asset-type and --prefix).
         #[arg(long)]
         asset_id: Option<String>,
+        /// With --asset-id: the asset's title.
         #[arg(long)]
         title_id: Option<String>,
+        /// With --asset-id: the asset's type.
         #[arg(long)]
         asset_type: Option<String>,
     },
     /// What the reconciler repaired on an asset (kept 90 days).
     Repairs {
+        /// The asset's id.
         asset_id: String,
     },
     /// Records reads of an asset on a day (access statistics; the last access is a policy anchor).
     Access {
+        /// The asset's id.
         asset_id: String,
         /// YYYY-MM-DD
         #[arg(long)]
         day: String,
+        /// How many reads that day.
         #[arg(long, default_value_t = 1)]
         count: u64,
     },
     /// An asset's accesses per day.
     Accesses {
+        /// The asset's id.
         asset_id: String,
         /// From this day on (YYYY-MM-DD).
         #[arg(long)]
@@ -124,7 +139,9 @@ pub enum AssetCommand {
     },
     /// Changes the phase or tags of an asset (its due day follows).
     Change {
+        /// The asset's id.
         asset_id: String,
+        /// The new production phase (final, temp, ...).
         #[arg(long)]
         phase: Option<String>,
         /// Replaces the tags, as key=value (repeatable).
@@ -137,25 +154,33 @@ pub enum AssetCommand {
 pub enum TaskCommand {
     /// Requests archive (--class), restore (--days, --tier) or purge of an asset.
     Request {
+        /// The asset's id.
         #[arg(long)]
         asset_id: String,
+        /// What to do with the asset.
         #[arg(long, value_parser = ["archive", "restore", "purge"])]
         action: String,
-        #[arg(long)]
+        /// For archive: the class to move its files to.
+        #[arg(long, value_parser = ["STANDARD_IA", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE"])]
         class: Option<String>,
+        /// For restore: how many days the restored copies stay readable.
         #[arg(long)]
         days: Option<u32>,
-        #[arg(long)]
+        /// For restore: S3's retrieval tier (Expedited: minutes, Standard: hours, Bulk: up to 48 hours, cheapest).
+        #[arg(long, value_parser = ["Expedited", "Standard", "Bulk"])]
         tier: Option<String>,
         /// Idempotency key: the same key asks for the same task (default: a new one).
         #[arg(long)]
         request_id: Option<String>,
     },
+    /// Shows a task: its action, status and counters.
     Show {
+        /// The task's id (t-...).
         task_id: String,
     },
     /// Shows a task's progress until it ends.
     Watch {
+        /// The task's id (t-...).
         task_id: String,
         /// Also run the functions in this process while watching (no separate `slm local run`).
         #[arg(long)]

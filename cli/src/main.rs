@@ -79,6 +79,11 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Benchmarks on the local stack (figures for BENCHMARKS.md).
     Bench(bench::BenchArgs),
+    /// Prints the shell completions of slm (e.g. `slm completions bash > ~/.local/share/bash-completion/completions/slm`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
     /// Checks of template.yaml against what the code does.
     Lint {
         #[command(subcommand)]
@@ -110,6 +115,7 @@ enum BucketCommand {
     /// Routes a media bucket's restore notifications to slm's S3-events queue (keeps its other
     /// notification configurations). Uses the usual AWS environment (profile, region).
     Connect {
+        /// The media bucket to connect.
         #[arg(long)]
         bucket: String,
         /// The S3EventsQueueArn output of the deployed stack.
@@ -211,6 +217,15 @@ async fn run() -> Result<()> {
         Command::Demo(args) => demo::demo(args).await,
         Command::Bench(args) => bench::bench(args).await,
         Command::Lint { command: LintCommand::Iam { usage } } => lint_iam(usage),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "slm", &mut script);
+            match std::io::Write::write_all(&mut std::io::stdout(), &script) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+                _ => Ok(()),
+            }
+        }
     }
 }
 
@@ -244,5 +259,34 @@ mod tests {
         let failed = anyhow::Error::new(TaskNotSucceeded { task_id: "t".into(), status: "PARTIALLY_FAILED".into() });
         assert_eq!(exit_code(&failed.context("watching")), 6, "found through context");
         assert_eq!(exit_code(&anyhow::anyhow!("no local stack")), 1);
+    }
+}
+
+#[cfg(test)]
+mod help {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// Every command says what it does, and every argument what it takes.
+    #[test]
+    fn every_command_and_argument_has_help() {
+        fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            let here = format!("{path} {}", command.get_name());
+            if command.get_about().is_none() && path.contains(' ') {
+                missing.push(format!("{here}: no about"));
+            }
+            for arg in command.get_arguments() {
+                let id = arg.get_id().as_str();
+                if !matches!(id, "help" | "version") && arg.get_help().is_none() {
+                    missing.push(format!("{here} --{id}: no help"));
+                }
+            }
+            for sub in command.get_subcommands() {
+                walk(sub, &here, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "", &mut missing);
+        assert_eq!(missing, Vec::<String>::new());
     }
 }

@@ -18,31 +18,37 @@ pub fn key_value(s: &str) -> Result<(String, String), String> {
 pub enum PolicyCommand {
     /// Creates a policy from a JSON document (see docs/architecture.md, "Policies").
     Create {
+        /// A JSON file with the policy (see docs/architecture.md, "Policies").
         #[arg(long)]
         file: PathBuf,
     },
     /// Stores a changed document as the policy's next version.
     Edit {
+        /// A JSON file with the policy's new version.
         #[arg(long)]
         file: PathBuf,
     },
     /// The current version of every policy.
     List {
+        /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// One policy, its current or a given version.
     Show {
+        /// The policy's id.
         policy_id: String,
         #[arg(long)]
         version: Option<u32>,
     },
     /// Disables a policy (a new version that acts on nothing).
     Disable {
+        /// The policy's id.
         policy_id: String,
     },
     /// Enables a disabled policy (a new version).
     Enable {
+        /// The policy's id.
         policy_id: String,
     },
 }
@@ -51,14 +57,18 @@ pub enum PolicyCommand {
 pub enum TitleCommand {
     /// Creates a title or replaces its dates; its assets follow the new dates.
     Set {
+        /// The title's id.
         title_id: String,
+        /// The title's name.
         #[arg(long)]
         name: Option<String>,
         /// A business date as name=YYYY-MM-DD (repeatable): launch, post_production_end, ...
         #[arg(long = "date", value_parser = key_value)]
         dates: Vec<(String, String)>,
     },
+    /// Shows a title: its name and business dates.
     Show {
+        /// The title's id.
         title_id: String,
     },
 }
@@ -71,6 +81,7 @@ pub struct DryRunArgs {
     /// Most actions listed (the totals count all).
     #[arg(long)]
     pub limit: Option<usize>,
+    /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
 }
@@ -80,6 +91,7 @@ pub struct EvaluateArgs {
     /// The scheduled event's time, e.g. 2027-06-01T02:00:00Z.
     #[arg(long)]
     pub at: chrono::DateTime<chrono::Utc>,
+    /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
 }
@@ -89,8 +101,10 @@ pub struct AccessReportArgs {
     /// The title date days are counted from.
     #[arg(long, default_value = "launch")]
     pub anchor: String,
+    /// The width of the report's bins, in days since launch.
     #[arg(long, default_value_t = 7)]
     pub bin_days: i64,
+    /// How many days after launch the report covers.
     #[arg(long, default_value_t = 364)]
     pub horizon_days: i64,
     /// Reads per asset per day under which an asset type counts as cold.
@@ -102,6 +116,7 @@ pub struct AccessReportArgs {
     /// Also write the chart (SVG) here.
     #[arg(long)]
     pub svg: Option<PathBuf>,
+    /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
 }

@@ -14,6 +14,7 @@ pub enum AppCommand {
         /// The IAM role or user ARN the application calls as.
         #[arg(long)]
         principal: String,
+        /// The application's name, as the audit trail shows it.
         #[arg(long)]
         name: String,
         /// A grant: actions, then optional scopes, e.g. "archive,restore types=vfx,editorial
@@ -26,6 +27,7 @@ pub enum AppCommand {
     List,
     /// Removes an application: its calls are refused from then on.
     Remove {
+        /// The application's IAM role or user ARN.
         #[arg(long)]
         principal: String,
     },
@@ -50,8 +52,10 @@ fn grant(text: &str) -> Result<Value, String> {
 #[derive(Args)]
 #[command(group(ArgGroup::new("subject").required(true).args(["asset_id", "title_id"])))]
 pub struct HoldSubjectArgs {
+    /// The asset the hold is on.
     #[arg(long)]
     asset_id: Option<String>,
+    /// The title the hold is on (every asset of it).
     #[arg(long)]
     title_id: Option<String>,
 }
@@ -89,10 +93,13 @@ pub enum HoldCommand {
 #[derive(Args)]
 #[command(group(ArgGroup::new("query").required(true).args(["asset", "title", "policy", "caller_arn"])))]
 pub struct AuditArgs {
+    /// The trail of this asset.
     #[arg(long)]
     asset: Option<String>,
+    /// The trail of this title.
     #[arg(long)]
     title: Option<String>,
+    /// The trail of this policy.
     #[arg(long)]
     policy: Option<String>,
     /// A caller's IAM ARN (a role's sessions are found under the role).
@@ -101,6 +108,7 @@ pub struct AuditArgs {
     /// Most entries shown (pages are read until then).
     #[arg(long, default_value_t = 100)]
     limit: usize,
+    /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
 }
