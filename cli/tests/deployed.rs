@@ -53,13 +53,13 @@ async fn an_application_registered_by_the_administrator_archives_an_asset_throug
 
     // Beyond its grants, an unknown id, a wrong secret and a bucket left unnamed each end with
     // their exit code and say why
-    let cases: [(Vec<&str>, &(String, String), i32, &str); 3] = [
-        (vec!["task", "request", "--asset-id", "cam-1", "--action", "purge"], &app, 3, "no purge grant"),
-        (vec!["task", "show", "t-00000000000000000000000000000000"], &app, 4, "not found"),
-        (vec!["app", "list"], &app, 3, "no admin grant"),
+    let cases: [(&[&str], i32, &str); 3] = [
+        (&["task", "request", "--asset-id", "cam-1", "--action", "purge"], 3, "no purge grant"),
+        (&["task", "show", "t-00000000000000000000000000000000"], 4, "not found"),
+        (&["app", "list"], 3, "no admin grant"),
     ];
-    for (args, key, code, says) in cases {
-        let out = slm(&s, key, &args).await;
+    for (args, code, says) in cases {
+        let out = slm(&s, &app, args).await;
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
         assert!(stderr.contains(says), "{args:?}: {stderr}");
