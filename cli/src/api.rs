@@ -29,8 +29,8 @@ pub struct Target {
     pub region: Option<String>,
     /// The local stack only: the IAM principal the CLI calls as, with the key the local stack
     /// issued it (`slm local credentials`); by default the local stack's first administrator.
-    #[arg(long = "as", global = true, env = "SLM_AS", default_value = crate::local::LOCAL_ADMIN)]
-    pub caller: String,
+    #[arg(long = "as", global = true, env = "SLM_AS")]
+    pub caller: Option<String>,
 }
 
 impl Target {
@@ -68,7 +68,10 @@ pub struct Api {
 impl Api {
     pub async fn connect(target: &Target) -> Result<Api> {
         if target.is_local() {
-            return Self::local(&target.caller).await;
+            return Self::local(target.caller.as_deref().unwrap_or(crate::local::LOCAL_ADMIN)).await;
+        }
+        if let Some(caller) = &target.caller {
+            bail!("--as {caller} is for the local stack only: a deployed stack's calls are signed with your AWS credentials (--profile)");
         }
         let config = target.aws_config().await;
         let region = config.region().map(|r| r.to_string()).ok_or_else(|| anyhow!("no region for the deployed stack: pass --region or set AWS_REGION"))?;
