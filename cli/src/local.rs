@@ -257,7 +257,7 @@ pub async fn run_local(command: LocalCommand) -> Result<()> {
             let runner = Runner::start(&saved.stack, &clients, RunnerOptions::default())?;
             let out = runner.send_schedule(&function, time).await;
             runner.stop().await;
-            println!("{}", serde_json::to_string_pretty(&out?)?);
+            crate::output::print(&out?)?;
             Ok(())
         }
         LocalCommand::Run { api_port } => {
@@ -290,7 +290,7 @@ pub async fn run_local(command: LocalCommand) -> Result<()> {
             slm_core::domain::grant::principal_of(&principal)?;
             let (id, secret) = issue_key(&principal)?;
             let out = json!({"principal": principal, "aws_access_key_id": id, "aws_secret_access_key": secret, "region": slm_local::provision::REGION});
-            println!("{}", serde_json::to_string_pretty(&out)?);
+            crate::output::print(&out)?;
             Ok(())
         }
     }
@@ -335,7 +335,7 @@ pub async fn run_asset(command: AssetCommand, api: &Api) -> Result<()> {
             };
             let started = api.call("POST", "/backfills", Some(strip_nulls(body))).await?;
             let Ok(saved) = api.local_stack("waiting for a backfill") else {
-                println!("{}", serde_json::to_string_pretty(&json!({"started": started["backfill"], "done": false}))?);
+                crate::output::print(&json!({"started": started["backfill"], "done": false}))?;
                 return Ok(());
             };
             let clients = clients(&saved.stack.endpoint).await;
@@ -347,7 +347,7 @@ pub async fn run_asset(command: AssetCommand, api: &Api) -> Result<()> {
         }
         AssetCommand::Repairs { asset_id } => api.call("GET", &format!("/assets/{asset_id}/repairs"), None).await?,
     };
-    println!("{}", serde_json::to_string_pretty(&out)?);
+    crate::output::print(&out)?;
     Ok(())
 }
 
@@ -357,11 +357,11 @@ pub async fn run_task(command: TaskCommand, api: &Api) -> Result<()> {
             let request_id = request_id.unwrap_or_else(uuid_like);
             let body = json!({"action": action, "storage_class": class, "days": days, "tier": tier, "request_id": request_id});
             let out = api.call("POST", &format!("/assets/{asset_id}/tasks"), Some(strip_nulls(body))).await?;
-            println!("{}", serde_json::to_string_pretty(&out)?);
+            crate::output::print(&out)?;
         }
         TaskCommand::Show { task_id } => {
             let out = api.call("GET", &format!("/tasks/{task_id}"), None).await?;
-            println!("{}", serde_json::to_string_pretty(&out)?);
+            crate::output::print(&out)?;
         }
         TaskCommand::Watch { task_id, run } => {
             let runner = match run {
@@ -377,7 +377,10 @@ pub async fn run_task(command: TaskCommand, api: &Api) -> Result<()> {
             }
             let task = task?;
             let status = task["status"].as_str().unwrap_or("?").to_string();
-            println!("{} {}: {}", task_id, status, task["counters"]);
+            match crate::output::json() {
+                true => crate::output::print(&task)?,
+                false => println!("{} {}: {}", task_id, status, task["counters"]),
+            }
             if status != "SUCCEEDED" {
                 return Err(crate::TaskNotSucceeded { task_id, status }.into());
             }

@@ -4,6 +4,7 @@ mod api;
 mod bench;
 mod demo;
 mod local;
+mod output;
 mod policy;
 mod report;
 mod security;
@@ -16,6 +17,9 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(flatten)]
     target: api::Target,
+    /// How results are printed: tables and text for reading, or JSON for scripts.
+    #[arg(long, global = true, value_enum, default_value_t = output::Output::Table, env = "SLM_OUTPUT")]
+    output: output::Output,
     #[command(subcommand)]
     command: Command,
 }
@@ -179,6 +183,7 @@ async fn main() -> std::process::ExitCode {
 async fn run() -> Result<()> {
     slm_core::telemetry::init_text_logs("warn");
     let cli = Cli::parse();
+    output::set(cli.output);
     let target = &cli.target;
     match cli.command {
         Command::Local { command } => local::run_local(command).await,

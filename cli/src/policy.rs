@@ -29,11 +29,7 @@ pub enum PolicyCommand {
         file: PathBuf,
     },
     /// The current version of every policy.
-    List {
-        /// Print JSON instead of a table.
-        #[arg(long)]
-        json: bool,
-    },
+    List,
     /// One policy, its current or a given version.
     Show {
         /// The policy's id.
@@ -81,9 +77,6 @@ pub struct DryRunArgs {
     /// Most actions listed (the totals count all).
     #[arg(long)]
     pub limit: Option<usize>,
-    /// Print JSON instead of text.
-    #[arg(long)]
-    pub json: bool,
 }
 
 #[derive(Args)]
@@ -91,9 +84,6 @@ pub struct EvaluateArgs {
     /// The scheduled event's time, e.g. 2027-06-01T02:00:00Z.
     #[arg(long)]
     pub at: chrono::DateTime<chrono::Utc>,
-    /// Print JSON instead of text.
-    #[arg(long)]
-    pub json: bool,
 }
 
 #[derive(Args)]
@@ -116,9 +106,6 @@ pub struct AccessReportArgs {
     /// Also write the chart (SVG) here.
     #[arg(long)]
     pub svg: Option<PathBuf>,
-    /// Print JSON instead of text.
-    #[arg(long)]
-    pub json: bool,
 }
 
 /// The access report: reads per asset per day by days since launch, by asset type, with the
@@ -133,7 +120,7 @@ pub async fn access_report(args: AccessReportArgs) -> Result<()> {
     if let Some(path) = &args.svg {
         std::fs::write(path, report.svg()).with_context(|| format!("writing {}", path.display()))?;
     }
-    if args.json {
+    if crate::output::json() {
         return print_json(&serde_json::to_value(&report)?);
     }
     print!("{}", report.text());
@@ -149,8 +136,7 @@ fn read_doc(file: &PathBuf) -> Result<Value> {
 }
 
 fn print_json(v: &Value) -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(v)?);
-    Ok(())
+    crate::output::print(v)
 }
 
 pub async fn run_policy(command: PolicyCommand, api: &Api) -> Result<()> {
@@ -161,9 +147,9 @@ pub async fn run_policy(command: PolicyCommand, api: &Api) -> Result<()> {
             let id = doc["policy_id"].as_str().context("the document has no policy_id")?.to_string();
             print_json(&api.call("PUT", &format!("/policies/{id}"), Some(doc)).await?)
         }
-        PolicyCommand::List { json } => {
+        PolicyCommand::List => {
             let out = api.call("GET", "/policies", None).await?;
-            if json {
+            if crate::output::json() {
                 return print_json(&out);
             }
             println!("{:<24} {:>3} {:<8} {:>4} {:<28} {:>6}  action", "policy", "v", "enabled", "prio", "anchor", "days");
@@ -207,7 +193,7 @@ pub async fn run_title(command: TitleCommand, api: &Api) -> Result<()> {
 pub async fn dry_run(args: DryRunArgs, api: &Api) -> Result<()> {
     let body = crate::local::strip_nulls(json!({"at": args.at, "limit": args.limit}));
     let out = api.call("POST", "/dry-run", Some(body)).await?;
-    if args.json {
+    if crate::output::json() {
         return print_json(&out);
     }
     println!("dry-run for {} ({} policies): nothing was created", out["day"].as_str().unwrap_or("?"), out["policies"]);
@@ -227,7 +213,7 @@ pub async fn reconcile(args: EvaluateArgs) -> Result<()> {
     runner.stop().await;
     let out = out?;
     swept?;
-    if args.json {
+    if crate::output::json() {
         return print_json(&out);
     }
     println!("reconciliation at {}: {} open tasks checked, asset sweep done", out["at"].as_str().unwrap_or("?"), out["tasks_checked"]);
@@ -245,7 +231,7 @@ pub async fn evaluate(args: EvaluateArgs) -> Result<()> {
     let out = runner.send_schedule("slm-evaluator", args.at).await;
     runner.stop().await;
     let out = out?;
-    if args.json {
+    if crate::output::json() {
         return print_json(&out);
     }
     println!("evaluation at {}: {} tasks created, {} due assets read", out["evaluated_at"].as_str().unwrap_or("?"), out["tasks_created"], out["assets_read"]);

@@ -108,9 +108,6 @@ pub struct AuditArgs {
     /// Most entries shown (pages are read until then).
     #[arg(long, default_value_t = 100)]
     limit: usize,
-    /// Print JSON instead of a table.
-    #[arg(long)]
-    json: bool,
 }
 
 pub async fn run_app(command: AppCommand, api: &Api) -> Result<()> {
@@ -123,7 +120,7 @@ pub async fn run_app(command: AppCommand, api: &Api) -> Result<()> {
             api.call("DELETE", &format!("/applications?principal={}", urlencoding::encode(&principal)), None).await?
         }
     };
-    println!("{}", serde_json::to_string_pretty(&out)?);
+    crate::output::print(&out)?;
     Ok(())
 }
 
@@ -133,7 +130,7 @@ pub async fn run_hold(command: HoldCommand, api: &Api) -> Result<()> {
         HoldCommand::Release { subject } => api.call("DELETE", &subject.path(), None).await?,
         HoldCommand::List => api.call("GET", "/holds", None).await?,
     };
-    println!("{}", serde_json::to_string_pretty(&out)?);
+    crate::output::print(&out)?;
     Ok(())
 }
 
@@ -160,9 +157,8 @@ pub async fn audit(args: AuditArgs, api: &Api) -> Result<()> {
             None => break,
         }
     }
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&entries)?);
-        return Ok(());
+    if crate::output::json() {
+        return crate::output::print(&Value::Array(entries));
     }
     for e in &entries {
         println!("{}", line(e));

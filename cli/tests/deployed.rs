@@ -13,7 +13,7 @@ const APP: &str = "arn:aws:iam::123456789012:role/post-production";
 async fn slm(s: &Session, key: &(String, String), args: &[&str]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_slm"));
     command
-        .args(["--api-url", s.api_url(), "--region", "us-east-1"])
+        .args(["--api-url", s.api_url(), "--region", "us-east-1", "--output", "json"])
         .args(args)
         .env("AWS_ACCESS_KEY_ID", &key.0)
         .env("AWS_SECRET_ACCESS_KEY", &key.1)
