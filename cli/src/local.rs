@@ -340,7 +340,7 @@ pub async fn run_asset(command: AssetCommand, api: &Api) -> Result<()> {
             };
             let clients = clients(&saved.stack.endpoint).await;
             let runner = Runner::start(&saved.stack, &clients, RunnerOptions::default())?;
-            let done = slm_local::wait_empty(&clients.sqs, &saved.stack.queue("ReconcileQueue")?.url, std::time::Duration::from_secs(3600)).await;
+            let done = wait_drained(&clients, &saved.stack.queue("ReconcileQueue")?.url, Duration::from_secs(3600), "backfill").await;
             runner.stop().await;
             done?;
             json!({"started": started["backfill"], "done": true})
@@ -398,6 +398,25 @@ pub(crate) fn strip_nulls(mut v: Value) -> Value {
 
 fn uuid_like() -> String {
     format!("cli-{}", chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default())
+}
+
+/// Waits until a queue is empty (nothing visible or in flight), showing how much is left.
+pub(crate) async fn wait_drained(clients: &Clients, url: &str, timeout: Duration, label: &str) -> Result<()> {
+    let spinner = ProgressBar::new_spinner();
+    spinner.set_style(ProgressStyle::with_template("{spinner} {prefix}: {msg} ({elapsed})").expect("static template"));
+    spinner.set_prefix(label.to_string());
+    let started = std::time::Instant::now();
+    loop {
+        let depth = slm_local::queue_depth(&clients.sqs, url).await?;
+        if depth == 0 {
+            spinner.finish_with_message("done");
+            return Ok(());
+        }
+        spinner.set_message(format!("{depth} steps to go"));
+        spinner.tick();
+        anyhow::ensure!(started.elapsed() < timeout, "{label}: {depth} steps still queued after {timeout:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// Shows a task's progress (files final out of files planned) until its status is final.

@@ -207,7 +207,7 @@ pub async fn reconcile(args: EvaluateArgs) -> Result<()> {
     let runner = Runner::start(&saved.stack, &clients, RunnerOptions::default())?;
     let out = runner.send_schedule("slm-reconciler", args.at).await;
     let swept = match &out {
-        Ok(_) => slm_local::wait_empty(&clients.sqs, &saved.stack.queue("ReconcileQueue")?.url, std::time::Duration::from_secs(600)).await,
+        Ok(_) => crate::local::wait_drained(&clients, &saved.stack.queue("ReconcileQueue")?.url, std::time::Duration::from_secs(600), "reconciler's sweep").await,
         Err(_) => Ok(()),
     };
     runner.stop().await;
