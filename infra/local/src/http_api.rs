@@ -372,7 +372,11 @@ impl Answered {
 
 impl ApiClient {
     pub fn new(base: &str, credentials: Credentials, region: &str) -> Result<Self> {
-        let connector = hyper_rustls::HttpsConnectorBuilder::new().with_native_roots().context("the system's certificate roots")?.https_or_http().enable_http1().build();
+        // The system's certificate roots, or Mozilla's where the system has none.
+        let connector = match hyper_rustls::HttpsConnectorBuilder::new().with_native_roots() {
+            Ok(b) => b.https_or_http().enable_http1().build(),
+            Err(_) => hyper_rustls::HttpsConnectorBuilder::new().with_webpki_roots().https_or_http().enable_http1().build(),
+        };
         let http = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build(connector);
         Ok(ApiClient { base: base.trim_end_matches('/').to_string(), credentials, region: region.to_string(), http })
     }
