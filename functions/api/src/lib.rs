@@ -13,7 +13,7 @@ use slm_core::domain::audit::{AuditEntry, Decision, clip};
 use slm_core::service::{AwsCore, Caller};
 use slm_core::{Error, ErrorKind, Result};
 
-pub use routes::TaskBody;
+pub use routes::{DryRunBody, TaskBody};
 
 /// Request bodies above this are refused before parsing.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
