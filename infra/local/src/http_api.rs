@@ -69,8 +69,13 @@ impl Keys {
         }
     }
 
+    /// Saves the keys where only their owner may read them (they hold secrets).
     pub fn save(&self, path: &Path) -> Result<()> {
-        std::fs::write(path, serde_json::to_string_pretty(self)?).with_context(|| format!("writing {}", path.display()))
+        use std::io::Write;
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path).with_context(|| format!("writing {}", path.display()))?;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        file.write_all(serde_json::to_string_pretty(self)?.as_bytes()).with_context(|| format!("writing {}", path.display()))
     }
 }
 
@@ -504,6 +509,18 @@ mod tests {
         for refusal in [Refusal::Unsigned, Refusal::UnknownKey, Refusal::BadSignature, Refusal::Expired("x".into())] {
             assert!(!refusal.message().is_empty());
         }
+    }
+
+    #[test]
+    fn saved_keys_are_readable_by_their_owner_only_and_read_back() {
+        use std::os::unix::fs::PermissionsExt;
+        let (keys, _) = keys();
+        let path = std::env::temp_dir().join(format!("slm-keys-{}.json", uuid::Uuid::new_v4().simple()));
+        keys.save(&path).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(Keys::load(&path).unwrap(), keys);
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(Keys::load(&path).unwrap(), Keys::default(), "no file: no keys");
     }
 
     #[test]
