@@ -47,9 +47,13 @@ start() {
   echo "slm: starting moto on $URL" >&2
   # moto with the local stack's corrections where it answers unlike S3 (see the script).
   nohup "$VENV/bin/python" "$ROOT/infra/local/moto_server.py" -H 127.0.0.1 -p "$PORT" > "$STATE/moto-$PORT.log" 2>&1 &
-  echo $! > "$STATE/moto-$PORT.pid"
+  local pid=$!
   for _ in $(seq 1 100); do
     if answers; then
+      # Ours, unless another start won the port at the same moment (then ours has exited).
+      if kill -0 "$pid" 2>/dev/null; then
+        echo "$pid" > "$STATE/moto-$PORT.pid"
+      fi
       enable_step_functions
       return 0
     fi
@@ -69,19 +73,30 @@ urllib.request.urlopen(req, timeout=5)
 PY
 }
 
+# Stops the emulator on this port: the one this checkout started (its pid file), and any other
+# this script started on the port (found by its command line), so that a stop always frees it.
 stop() {
+  local pids=""
   if [[ -f "$STATE/moto-$PORT.pid" ]]; then
-    local pid
-    pid="$(cat "$STATE/moto-$PORT.pid")"
-    kill "$pid" 2>/dev/null || true
-    # A busy emulator can take a while to exit; it must be gone before another one binds the port.
-    for _ in $(seq 1 50); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.2
-    done
-    kill -9 "$pid" 2>/dev/null || true
-    rm -f "$STATE/moto-$PORT.pid"
+    pids="$(cat "$STATE/moto-$PORT.pid")"
   fi
+  pids="$pids $(pgrep -f "infra/local/moto_server\.py -H 127\.0\.0\.1 -p $PORT\$" || true)"
+  for pid in $pids; do
+    kill "$pid" 2>/dev/null || true
+  done
+  # A busy emulator can take a while to exit; it must be gone before another one binds the port.
+  for _ in $(seq 1 50); do
+    local alive=""
+    for pid in $pids; do
+      if kill -0 "$pid" 2>/dev/null; then alive=1; fi
+    done
+    [[ -z "$alive" ]] && break
+    sleep 0.2
+  done
+  for pid in $pids; do
+    kill -9 "$pid" 2>/dev/null || true
+  done
+  rm -f "$STATE/moto-$PORT.pid"
 }
 
 status() {
