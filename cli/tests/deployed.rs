@@ -67,6 +67,9 @@ async fn an_application_registered_by_the_administrator_archives_an_asset_throug
     let forged = slm(&s, &(app.0.clone(), "not-the-secret".repeat(3)), &["asset", "show", "cam-1"]).await;
     assert_eq!(forged.status.code(), Some(3), "{}", String::from_utf8_lossy(&forged.stderr));
     assert!(String::from_utf8_lossy(&forged.stderr).contains("signature we calculated does not match"));
+    let as_other = slm(&s, &app, &["--as", APP, "asset", "show", "cam-1"]).await;
+    assert_eq!(as_other.status.code(), Some(1), "--as names a local key; a deployed stack's calls are signed with the AWS credentials");
+    assert!(String::from_utf8_lossy(&as_other.stderr).contains("--as"), "{}", String::from_utf8_lossy(&as_other.stderr));
     let unnamed = slm(&s, &app, &["asset", "register", "--asset-id", "x", "--title-id", "show", "--asset-type", "camera_original", "--prefix", "show/x/"]).await;
     assert_eq!(unnamed.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&unnamed.stderr).contains("--bucket"), "{}", String::from_utf8_lossy(&unnamed.stderr));

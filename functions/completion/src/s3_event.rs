@@ -140,20 +140,26 @@ fn change(r: Record) -> Result<S3Change> {
 mod tests {
     use super::*;
 
+    /// The changes in the first record of a sample SQS event of events/.
+    fn sample(sqs: &str) -> Vec<S3Change> {
+        let sqs: serde_json::Value = serde_json::from_str(sqs).unwrap();
+        let Notification::Changes(changes) = parse_body(sqs["Records"][0]["body"].as_str().unwrap()).unwrap() else { panic!("not changes") };
+        changes
+    }
+
+    /// A restore completion of the samples' object, its key as `key`.
+    fn completion(key: &str, expiry: &str) -> Vec<S3Change> {
+        vec![S3Change::RestoreCompleted {
+            bucket: "studio-media".into(),
+            key: key.into(),
+            expiry: Some(expiry.into()),
+            at: Some("2026-11-27T03:12:44.000Z".into()),
+        }]
+    }
+
     #[test]
     fn the_sample_event_is_a_restore_completion_with_its_expiry() {
-        let sqs: serde_json::Value = serde_json::from_str(include_str!("../../../events/completion.json")).unwrap();
-        let body = sqs["Records"][0]["body"].as_str().unwrap();
-        let Notification::Changes(changes) = parse_body(body).unwrap() else { panic!("not changes") };
-        assert_eq!(
-            changes,
-            vec![S3Change::RestoreCompleted {
-                bucket: "studio-media".into(),
-                key: "show-1/camera/A001 C002/frame_0001.ari".into(),
-                expiry: Some("2026-12-04T00:00:00.000Z".into()),
-                at: Some("2026-11-27T03:12:44.000Z".into()),
-            }]
-        );
+        assert_eq!(sample(include_str!("../../../events/completion.json")), completion("show-1/camera/A001 C002/frame_0001.ari", "2026-12-04T00:00:00.000Z"));
     }
 
     #[test]
@@ -167,18 +173,8 @@ mod tests {
 
     #[test]
     fn the_event_bridge_sample_is_a_restore_completion_with_its_expiry_and_its_key_as_is() {
-        let sqs: serde_json::Value = serde_json::from_str(include_str!("../../../events/completion-eventbridge.json")).unwrap();
-        let body = sqs["Records"][0]["body"].as_str().unwrap();
-        let Notification::Changes(changes) = parse_body(body).unwrap() else { panic!("not changes") };
-        assert_eq!(
-            changes,
-            vec![S3Change::RestoreCompleted {
-                bucket: "studio-media".into(),
-                key: "show-1/camera/A001 C002/frame+0001.ari".into(),
-                expiry: Some("2026-12-04T00:00:00Z".into()),
-                at: Some("2026-11-27T03:12:44.000Z".into()),
-            }]
-        );
+        let changes = sample(include_str!("../../../events/completion-eventbridge.json"));
+        assert_eq!(changes, completion("show-1/camera/A001 C002/frame+0001.ari", "2026-12-04T00:00:00Z"));
     }
 
     #[test]

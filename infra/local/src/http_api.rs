@@ -165,30 +165,30 @@ pub fn verify(keys: &Keys, region: &str, method: &str, uri: &str, headers: &http
         .iter()
         .map(|name| Ok((name.as_str(), header(name).ok_or(Refusal::BadSignature)?)))
         .collect::<Result<_, Refusal>>()?;
-    let expected = signature(&auth.key_id, &key.secret, region, method, uri, signed.into_iter(), body, signed_at).map_err(|_| Refusal::BadSignature)?;
+    let credentials = Credentials::new(&auth.key_id, &key.secret, None, None, "slm-local");
+    let (_, expected) = sigv4(&credentials, region, method, uri, signed.into_iter(), body, signed_at).map_err(|_| Refusal::BadSignature)?;
     match expected == auth.signature {
         true => Ok((auth.key_id, key.principal.clone())),
         false => Err(Refusal::BadSignature),
     }
 }
 
-/// The SigV4 signature of a request (the SDK's signer, as the client uses it).
+/// SigV4 for a request, by the SDK's signer: the instructions that sign it (the client's) and
+/// the signature (what the server compares).
 #[allow(clippy::too_many_arguments)]
-fn signature<'a>(
-    key_id: &str,
-    secret: &str,
+fn sigv4<'a>(
+    credentials: &Credentials,
     region: &str,
     method: &'a str,
     uri: &'a str,
     headers: impl Iterator<Item = (&'a str, &'a str)>,
     body: &'a [u8],
     at: SystemTime,
-) -> Result<String> {
-    let identity = Credentials::new(key_id, secret, None, None, "slm-local").into();
+) -> Result<(aws_sigv4::http_request::SigningInstructions, String)> {
+    let identity = credentials.clone().into();
     let params = v4::SigningParams::builder().identity(&identity).region(region).name(SERVICE).time(at).settings(SigningSettings::default()).build()?.into();
     let request = SignableRequest::new(method, uri, headers, SignableBody::Bytes(body))?;
-    let (_, signature) = sign(request, &params)?.into_parts();
-    Ok(signature)
+    Ok(sign(request, &params)?.into_parts())
 }
 
 /// Is a body of this content type text, which API Gateway passes as it is (else base64)?
@@ -398,12 +398,9 @@ impl ApiClient {
 
     /// Signs a request as at `at` with the client's credentials (SigV4, service `execute-api`).
     pub fn sign(&self, request: &mut http::Request<Vec<u8>>, at: SystemTime) -> Result<()> {
-        let identity = self.credentials.clone().into();
-        let params = v4::SigningParams::builder().identity(&identity).region(&self.region).name(SERVICE).time(at).settings(SigningSettings::default()).build()?.into();
         let (method, uri) = (request.method().as_str().to_string(), request.uri().to_string());
         let headers = request.headers().iter().filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)));
-        let signable = SignableRequest::new(&method, &uri, headers, SignableBody::Bytes(request.body()))?;
-        let (instructions, _) = sign(signable, &params)?.into_parts();
+        let (instructions, _) = sigv4(&self.credentials, &self.region, &method, &uri, headers, request.body(), at)?;
         instructions.apply_to_request_http1x(request);
         Ok(())
     }
@@ -465,11 +462,7 @@ mod tests {
     /// A request signed by the SDK's signer as the client signs it, as the server receives it.
     fn signed(key: &(String, String), method: &str, uri: &str, body: &[u8], at: SystemTime) -> http::HeaderMap {
         let mut request = http::Request::builder().method(method).uri(uri).header("content-type", "application/json").body(body.to_vec()).unwrap();
-        let identity = Credentials::new(&key.0, &key.1, None, None, "t").into();
-        let params = v4::SigningParams::builder().identity(&identity).region("us-east-1").name(SERVICE).time(at).settings(SigningSettings::default()).build().unwrap().into();
-        let headers = request.headers().iter().map(|(k, v)| (k.as_str(), v.to_str().unwrap()));
-        let (instructions, _) = sign(SignableRequest::new(method, uri, headers, SignableBody::Bytes(body)).unwrap(), &params).unwrap().into_parts();
-        instructions.apply_to_request_http1x(&mut request);
+        ApiClient::local("http://unused", key.clone(), "us-east-1").unwrap().sign(&mut request, at).unwrap();
         let mut headers = request.headers().clone();
         headers.insert("host", http::Uri::try_from(uri).unwrap().authority().unwrap().as_str().parse().unwrap());
         headers
