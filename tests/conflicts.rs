@@ -82,8 +82,7 @@ async fn every_cell_of_the_conflict_matrix_is_answered_as_documented() {
 
     // THEN each running task ends, and each queued one starts after it and ends too
     assert_eq!(t.wait_task(&id(&a1), WAIT).await.unwrap()["status"], "SUCCEEDED");
-    t.wait_files("arch-a", WAIT, |f| f.values().all(|i| i.get("step").map(String::as_str) == Some("REQUESTED"))).await.unwrap();
-    t.restore_headers(&keys["arch-a"]).await.unwrap();
+    t.complete_restores("arch-a", &id(&a4), WAIT).await.unwrap();
     let queued_restore = t.wait_task(&id(&a4), WAIT).await.unwrap();
     assert_eq!(queued_restore["status"], "SUCCEEDED", "{queued_restore}");
     assert_eq!(t.wait_task(&id(&b1), WAIT).await.unwrap()["status"], "SUCCEEDED");
@@ -92,8 +91,7 @@ async fn every_cell_of_the_conflict_matrix_is_answered_as_documented() {
     assert_eq!(t.wait_task(&id(&d1), WAIT).await.unwrap()["status"], "SUCCEEDED");
 
     // AND the queued restore extends the window of the completed one
-    t.wait_files("restoring", WAIT, |f| f.values().all(|i| i.get("step").map(String::as_str) == Some("REQUESTED"))).await.unwrap();
-    t.restore_headers(&keys["restoring"]).await.unwrap();
+    t.complete_restores("restoring", &id(&c1), WAIT).await.unwrap();
     assert_eq!(t.wait_task(&id(&c1), WAIT).await.unwrap()["status"], "SUCCEEDED");
     let before: Vec<String> = t.file_items("restoring").await.unwrap().values().map(|f| f["restore_expiry"].clone()).collect();
     let extended = t.wait_task(&id(&c5), WAIT).await.unwrap();

@@ -120,8 +120,7 @@ async fn a_bucket_whose_own_rules_overlap_is_connected_by_event_bridge_and_a_res
     let archive = t.request("A1", json!({"action": "archive", "storage_class": "GLACIER", "request_id": "a"})).await.unwrap();
     assert_eq!(t.wait_task(&archive, WAIT).await.unwrap()["status"], "SUCCEEDED");
     let restore = t.request("A1", json!({"action": "restore", "days": 3, "tier": "Standard", "request_id": "r"})).await.unwrap();
-    t.wait_files("A1", WAIT, |f| f.values().all(|x| x.get("step").map(String::as_str) == Some("REQUESTED"))).await.unwrap();
-    let headers = t.restore_headers(&keys).await.unwrap();
+    let headers = t.complete_restores("A1", &restore, WAIT).await.unwrap();
     let task = t.wait_task(&restore, WAIT).await.unwrap();
 
     // THEN the restore completes through EventBridge, each file with the window S3 reported

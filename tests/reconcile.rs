@@ -36,8 +36,7 @@ async fn drift_between_the_registry_and_s3_is_repaired_and_recorded() {
     let archive = t.request("r-1", json!({"action": "archive", "storage_class": "GLACIER", "request_id": "a"})).await.unwrap();
     t.wait_task(&archive, WAIT).await.unwrap();
     let restore = t.request("r-1", json!({"action": "restore", "days": 1, "tier": "Bulk", "request_id": "r"})).await.unwrap();
-    t.wait_files("r-1", WAIT, |f| f.values().all(|i| i.get("step").is_some_and(|s| s == "REQUESTED"))).await.unwrap();
-    t.restore_headers(&restored).await.unwrap();
+    t.complete_restores("r-1", &restore, WAIT).await.unwrap();
     assert_eq!(t.wait_task(&restore, WAIT).await.unwrap()["status"], "SUCCEEDED");
     let untouched = t.file_items("d-1").await.unwrap();
 
@@ -196,9 +195,7 @@ async fn stuck_tasks_and_a_superseded_version_are_repaired_and_recorded() {
     // THEN the next run starts it, and it runs to the end
     t.reconcile(&later(2)).await.unwrap();
     assert_eq!(t.repairs("w-1").await.unwrap().last().cloned(), Some(pair("started_queued", &queued)));
-    t.wait_files("w-1", WAIT, |f| f.values().all(|i| i.get("step").is_some_and(|s| s == "REQUESTED"))).await.unwrap();
-    let w_keys: Vec<String> = t.file_items("w-1").await.unwrap().into_keys().collect();
-    t.restore_headers(&w_keys).await.unwrap();
+    t.complete_restores("w-1", &queued, WAIT).await.unwrap();
     assert_eq!(t.wait_task(&queued, WAIT).await.unwrap()["status"], "SUCCEEDED");
     t.stop().await;
 }

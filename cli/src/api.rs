@@ -96,7 +96,7 @@ impl Api {
         let config = slm_local::runner::function_config(saved.stack.function("slm-api")?, &Default::default())?;
         let handler = Arc::new(slm_api::Handler::new(&clients, config));
         let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-        let server = slm_local::http_api::serve(loopback, handler, Arc::new(RwLock::new(keys)), slm_local::provision::REGION, slm_local::provision::ACCOUNT).await?;
+        let server = slm_local::http_api::serve(loopback, handler, Arc::new(RwLock::new(keys)), slm_local::provision::REGION, &saved.stack.account).await?;
         let client = ApiClient::local(&server.url, key, slm_local::provision::REGION)?;
         Ok(Api { client, local: Some(saved), _server: Some(server) })
     }

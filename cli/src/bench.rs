@@ -98,11 +98,9 @@ pub async fn bench(args: BenchArgs) -> Result<()> {
         let out = s.api_ok("POST", "/assets/bench-1/tasks", Some(body)).await?;
         let id = out["task"]["task_id"].as_str().context("task id")?.to_string();
         if label == "restore" {
-            s.wait_files("bench-1", Duration::from_secs(900), |f| f.values().all(|i| i.get("step").map(String::as_str) == Some("REQUESTED"))).await?;
-            // The reads that make the emulator send ObjectRestore:Completed are a reader's (the
+            // The reads that make moto send ObjectRestore:Completed are a reader's (the
             // session's uncounted clients), not slm's.
-            let keys: Vec<String> = s.file_items("bench-1").await?.into_keys().collect();
-            s.restore_headers(&keys).await?;
+            s.complete_restores("bench-1", &id, Duration::from_secs(900)).await?;
         }
         let task = s.wait_task(&id, Duration::from_secs(1800)).await?;
         anyhow::ensure!(task["status"] == "SUCCEEDED", "{label}: {task}");

@@ -137,8 +137,8 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
     evaluate(&s, "2026-12-01T02:00:00Z", "during post-production").await?;
     evaluate(&s, "2027-02-14T02:00:00Z", "30 days after post-production ended").await?;
 
-    // A restore finishes when S3 says so: on AWS hours later; the emulator says so when the
-    // object is next read, so the demo reads the files back as an editor would.
+    // A restore finishes when S3 says so: on AWS hours later; moto says so when the object is
+    // next read, so the demo reads the files back as an editor would (Session::complete_restores).
     println!("\n2027-05-10  an editor asks for the reel back for 7 days (a request of the editorial app, not a policy)");
     let (status, out) = s.api_as(EDITORIAL_APP, "POST", "/assets/tln-editorial-reel1/tasks", Some(json!({"action": "purge", "request_id": "demo-oops"}))).await;
     anyhow::ensure!(status == 403, "the editorial app purged: {status} {out}");
@@ -146,9 +146,7 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
     let (status, out) = s.api_as(EDITORIAL_APP, "POST", "/assets/tln-editorial-reel1/tasks", Some(json!({"action": "restore", "days": 7, "tier": "Bulk", "request_id": "demo-restore"}))).await;
     anyhow::ensure!(status == 202, "restore: {status} {out}");
     let restore_id = out["task"]["task_id"].as_str().context("task id")?.to_string();
-    s.wait_files("tln-editorial-reel1", Duration::from_secs(300), |f| f.values().all(|i| i.get("step").map(String::as_str) == Some("REQUESTED"))).await?;
-    let keys: Vec<String> = s.file_items("tln-editorial-reel1").await?.into_keys().collect();
-    s.restore_headers(&keys).await?;
+    s.complete_restores("tln-editorial-reel1", &restore_id, Duration::from_secs(300)).await?;
     let task = watch(&|p: String| { let s = &s; async move { s.api_ok("GET", &p, None).await } }, &restore_id, "restore editorial, 7 days").await?;
     anyhow::ensure!(task["status"] == "SUCCEEDED", "restore: {task}");
 

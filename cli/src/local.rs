@@ -268,7 +268,7 @@ pub async fn run_local(command: LocalCommand) -> Result<()> {
             let keys = Arc::new(RwLock::new(Keys::load(&crate::api::keys_path())?));
             let addr = std::net::SocketAddr::from(([127, 0, 0, 1], api_port));
             let region = slm_local::provision::REGION;
-            let server = slm_local::http_api::serve(addr, Arc::new(slm_api::Handler::new(&clients, config)), keys.clone(), region, slm_local::provision::ACCOUNT).await?;
+            let server = slm_local::http_api::serve(addr, Arc::new(slm_api::Handler::new(&clients, config)), keys.clone(), region, &saved.stack.account).await?;
             // Keys issued while it runs (`slm local credentials`) are honoured from then on.
             let reload = tokio::spawn(async move {
                 loop {

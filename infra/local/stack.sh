@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The local stack's emulator: moto in server mode, pinned, in a project-local virtualenv.
-#   stack.sh install   create .local/venv and install infra/local/requirements.txt (once per change)
-#   stack.sh start     install, then start moto on 127.0.0.1:$SLM_LOCAL_PORT (default 5140) if not running
+# The local stack's emulator, pinned, in a project-local virtualenv: moto in server mode (the
+# default), or LocalStack's runtime with SLM_EMULATOR=localstack.
+#   stack.sh install   create the virtualenv and install the pinned packages (once per change)
+#   stack.sh start     install, then start the emulator on 127.0.0.1:$SLM_LOCAL_PORT if not running
+#                      (default 5140 for moto, 4566 for LocalStack)
 #   stack.sh stop      stop it
 #   stack.sh status    say whether it answers
 # Resources are created by `slm local up` (from template.yaml), not here.
@@ -9,12 +11,18 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 STATE="$ROOT/.local"
-VENV="$STATE/venv"
-PORT="${SLM_LOCAL_PORT:-5140}"
+EMULATOR="${SLM_EMULATOR:-moto}"
+case "$EMULATOR" in
+  moto) PORT="${SLM_LOCAL_PORT:-5140}" ;;
+  localstack) PORT="${SLM_LOCAL_PORT:-4566}" ;;
+  *) echo "slm: SLM_EMULATOR is moto or localstack, not $EMULATOR" >&2; exit 2 ;;
+esac
 URL="http://127.0.0.1:$PORT"
+VENV="$STATE/venv"
 REQUIREMENTS="$ROOT/infra/local/requirements.txt"
 
 answers() {
+  if [[ "$EMULATOR" == localstack ]]; then localstack_answers; return; fi
   python3 - "$URL" <<'PY'
 import sys, urllib.request
 try:
@@ -25,6 +33,7 @@ PY
 }
 
 install() {
+  if [[ "$EMULATOR" == localstack ]]; then localstack_install; return; fi
   mkdir -p "$STATE"
   local stamp="$VENV/.requirements.sha256"
   local want
@@ -40,6 +49,7 @@ install() {
 
 start() {
   install
+  if [[ "$EMULATOR" == localstack ]]; then localstack_start; return; fi
   if answers; then
     enable_step_functions
     return 0
@@ -76,6 +86,7 @@ PY
 # Stops the emulator on this port: the one this checkout started (its pid file), and any other
 # this script started on the port (found by its command line), so that a stop always frees it.
 stop() {
+  if [[ "$EMULATOR" == localstack ]]; then localstack_stop; return; fi
   local pids=""
   if [[ -f "$STATE/moto-$PORT.pid" ]]; then
     pids="$(cat "$STATE/moto-$PORT.pid")"
@@ -100,7 +111,110 @@ stop() {
 }
 
 status() {
-  if answers; then echo "moto answers on $URL"; else echo "moto is not running on $URL"; exit 3; fi
+  if answers; then echo "$EMULATOR answers on $URL"; else echo "$EMULATOR is not running on $URL"; exit 3; fi
+}
+
+# LocalStack: its runtime alone (the `localstack` CLI wants Docker and a token), Python 3.13 or
+# newer (2026.3 imports warnings.deprecated), on loopback only, its DynamoDB served by moto through the project's provider plugin
+# (infra/local/localstack/plugin), its files under .local/localstack.
+LS_DIR="$STATE/localstack"
+LS_VENV="$LS_DIR/venv"
+LS_SOURCES=("$ROOT/infra/local/localstack/requirements.txt" "$ROOT/infra/local/localstack/plugin/pyproject.toml" "$ROOT/infra/local/localstack/plugin/slm_localstack_dynamodb.py")
+
+localstack_answers() {
+  python3 - "$URL" <<'PY'
+import json, sys, urllib.request
+try:
+    health = json.load(urllib.request.urlopen(sys.argv[1] + "/_localstack/health", timeout=2))
+except Exception:
+    sys.exit(1)
+sys.exit(0 if health.get("services", {}).get("dynamodb") in ("available", "running") else 1)
+PY
+}
+
+# The machine's Python 3.13 or newer: on the PATH, else pyenv's.
+modern_python() {
+  local candidates=(python3.14 python3.13 python3)
+  if command -v pyenv >/dev/null 2>&1; then
+    candidates+=("$(pyenv root)"/versions/3.1[3-9]*/bin/python3)
+  fi
+  for py in "${candidates[@]}"; do
+    if "$py" -c 'import sys; sys.exit(sys.version_info < (3, 13))' >/dev/null 2>&1; then
+      echo "$py"
+      return 0
+    fi
+  done
+  echo "slm: LocalStack needs Python 3.13 or newer, and none was found (tried ${candidates[*]})" >&2
+  return 1
+}
+
+localstack_install() {
+  local stamp="$LS_VENV/.requirements.sha256"
+  local want
+  want="$(cat "${LS_SOURCES[@]}" | sha256sum | cut -d' ' -f1)"
+  if [[ -x "$LS_VENV/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+    return 0
+  fi
+  echo "slm: installing LocalStack into .local/localstack/venv" >&2
+  local python
+  python="$(modern_python)"
+  rm -rf "$LS_VENV"
+  "$python" -m venv "$LS_VENV"
+  "$LS_VENV/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/infra/local/localstack/requirements.txt"
+  # Built from a copy: a build writes into its source folder.
+  local build
+  build="$(mktemp -d)"
+  cp -r "$ROOT/infra/local/localstack/plugin/." "$build"
+  "$LS_VENV/bin/pip" install --quiet --disable-pip-version-check "$build"
+  rm -rf "$build"
+  echo "$want" > "$stamp"
+}
+
+localstack_start() {
+  if localstack_answers; then
+    return 0
+  fi
+  echo "slm: starting LocalStack on $URL" >&2
+  mkdir -p "$LS_DIR/home" "$LS_DIR/tmp" "$LS_DIR/fs"
+  # Loopback only (hypercorn: the default gateway server listens on every interface whatever
+  # GATEWAY_LISTEN says), no DNS server, no telemetry, no downloads; Kinesis and DynamoDB
+  # Streams stay off (their helpers listen on every interface).
+  env HOME="$LS_DIR/home" TMPDIR="$LS_DIR/tmp" FILESYSTEM_ROOT="$LS_DIR/fs" \
+    GATEWAY_LISTEN="127.0.0.1:$PORT" GATEWAY_SERVER=hypercorn LOCALSTACK_HOST="127.0.0.1:$PORT" \
+    DNS_ADDRESS=0 DISABLE_EVENTS=1 SKIP_SSL_CERT_DOWNLOAD=1 SQS_ENDPOINT_STRATEGY=path OVERRIDE_IN_DOCKER=0 \
+    PROVIDER_OVERRIDE_DYNAMODB=moto SERVICES=s3,sqs,dynamodb,stepfunctions,sns,events,sts,iam,cloudformation \
+    nohup "$LS_VENV/bin/python" -m localstack.runtime.main > "$STATE/localstack-$PORT.log" 2>&1 &
+  local pid=$!
+  for _ in $(seq 1 150); do
+    if localstack_answers; then
+      if kill -0 "$pid" 2>/dev/null; then
+        echo "$pid" > "$STATE/localstack-$PORT.pid"
+      fi
+      return 0
+    fi
+    if ! kill -0 "$pid" 2>/dev/null; then break; fi
+    sleep 0.2
+  done
+  echo "slm: LocalStack did not answer on $URL; see .local/localstack-$PORT.log" >&2
+  kill -9 "$pid" 2>/dev/null || true
+  exit 1
+}
+
+# SIGTERM, and SIGKILL after 10 s (LocalStack's shutdown hangs about half the time), by the
+# process id this script started; then its S3 spool, which it keeps in the system temp folder.
+localstack_stop() {
+  local pid_file="$STATE/localstack-$PORT.pid"
+  [[ -f "$pid_file" ]] || return 0
+  local pid
+  pid="$(cat "$pid_file")"
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 1 50); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.2
+  done
+  kill -9 "$pid" 2>/dev/null || true
+  rm -f "$pid_file"
+  rm -rf "$LS_DIR/tmp" "$LS_DIR/fs" "/tmp/localstack-s3-storage"
 }
 
 case "${1:-}" in

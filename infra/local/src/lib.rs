@@ -24,10 +24,70 @@ pub fn repo_root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.."))
 }
 
-/// The emulator's endpoint: AWS_ENDPOINT_URL if set, else the local stack's default port.
+/// The emulators the local stack runs on. They differ from AWS, and from each other, in ways the
+/// local stack fills in or the tests must know (docs/architecture.md, "Emulators").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Emulator {
+    /// moto in server mode, with the corrections of infra/local/moto_server.py (the default).
+    Moto,
+    /// LocalStack's runtime, its DynamoDB served by moto (infra/local/localstack).
+    LocalStack,
+}
+
+impl Emulator {
+    /// The one SLM_EMULATOR names (`moto`, the default, or `localstack`).
+    pub fn configured() -> anyhow::Result<Self> {
+        match std::env::var("SLM_EMULATOR").ok().as_deref() {
+            None | Some("") | Some("moto") => Ok(Self::Moto),
+            Some("localstack") => Ok(Self::LocalStack),
+            Some(other) => anyhow::bail!("SLM_EMULATOR is moto or localstack, not {other:?}"),
+        }
+    }
+
+    /// The emulator answering at `endpoint`: LocalStack answers `/_localstack/health`, moto
+    /// does not. For an endpoint given by AWS_ENDPOINT_URL without SLM_EMULATOR.
+    pub async fn detect(endpoint: &str) -> anyhow::Result<Self> {
+        if std::env::var_os("SLM_EMULATOR").is_some() {
+            return Self::configured();
+        }
+        let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http::<http_body_util::Empty<hyper::body::Bytes>>();
+        let uri: http::Uri = format!("{}/_localstack/health", endpoint.trim_end_matches('/')).parse()?;
+        let answer = tokio::time::timeout(std::time::Duration::from_secs(5), client.get(uri)).await;
+        Ok(match answer {
+            Ok(Ok(response)) if response.status().is_success() => Self::LocalStack,
+            _ => Self::Moto,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Moto => "moto",
+            Self::LocalStack => "LocalStack",
+        }
+    }
+
+    /// Where the local stack starts it unless SLM_LOCAL_PORT says otherwise.
+    fn default_port(self) -> u16 {
+        match self {
+            Self::Moto => 5140,
+            Self::LocalStack => 4566,
+        }
+    }
+
+    /// How a restore completes. On AWS, hours after the request, when S3 sends
+    /// ObjectRestore:Completed. moto completes it when the object is next read (HeadObject or
+    /// GetObject) and sends the event then; LocalStack completes it at once.
+    pub fn restore_completes_on_read(self) -> bool {
+        self == Self::Moto
+    }
+}
+
+/// The emulator's endpoint: AWS_ENDPOINT_URL if set, else the local stack's port for the
+/// configured emulator (SLM_LOCAL_PORT, or the emulator's default).
 pub fn endpoint() -> String {
     std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| {
-        let port = std::env::var("SLM_LOCAL_PORT").unwrap_or_else(|_| "5140".into());
+        let default = Emulator::configured().map(Emulator::default_port).unwrap_or(5140);
+        let port = std::env::var("SLM_LOCAL_PORT").unwrap_or_else(|_| default.to_string());
         format!("http://127.0.0.1:{port}")
     })
 }
@@ -59,8 +119,8 @@ pub fn local_clients(
     })
 }
 
-/// Starts the emulator with infra/local/stack.sh (installing it on first use), unless
-/// AWS_ENDPOINT_URL names one that is already running (LocalStack, say).
+/// Starts the emulator SLM_EMULATOR names with infra/local/stack.sh (installing it on first
+/// use), unless AWS_ENDPOINT_URL names one that is already running.
 pub fn start_emulator() -> anyhow::Result<()> {
     if std::env::var_os("AWS_ENDPOINT_URL").is_some() {
         return Ok(());
@@ -74,7 +134,7 @@ pub fn start_emulator() -> anyhow::Result<()> {
 /// An API Gateway (HTTP API, IAM auth) request as the API function receives it, for calling
 /// the API handler in-process with a chosen caller identity (see [`http_api`] for the API over
 /// HTTP, signed).
-pub fn api_request(method: &str, target: &str, body: Option<&serde_json::Value>, caller_arn: &str, now: chrono::DateTime<chrono::Utc>) -> aws_lambda_events::apigw::ApiGatewayV2httpRequest {
+pub fn api_request(method: &str, target: &str, body: Option<&serde_json::Value>, caller_arn: &str, account: &str, now: chrono::DateTime<chrono::Utc>) -> aws_lambda_events::apigw::ApiGatewayV2httpRequest {
     let body = body.map(|b| b.to_string().into_bytes());
     http_api::event(http_api::Request {
         method,
@@ -82,7 +142,7 @@ pub fn api_request(method: &str, target: &str, body: Option<&serde_json::Value>,
         headers: vec![("content-type".into(), "application/json".into())],
         body: body.as_deref(),
         iam: Some(("AKIALOCALINPROCESS", caller_arn)),
-        account: provision::ACCOUNT,
+        account,
         now,
     })
     .expect("a well-formed API Gateway event")

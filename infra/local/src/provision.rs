@@ -14,7 +14,6 @@ use serde_yaml_ng::Value;
 use slm_core::adapters::Clients;
 use std::collections::BTreeMap;
 
-pub const ACCOUNT: &str = "123456789012";
 pub const REGION: &str = "us-east-1";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,6 +50,10 @@ pub struct LocalSqsSource {
 pub struct Stack {
     pub prefix: String,
     pub endpoint: String,
+    /// The emulator's account for the local stack's credentials (sts:GetCallerIdentity): moto
+    /// answers 123456789012, LocalStack 000000000000, and LocalStack runs a state machine's
+    /// service calls in its role's account, so nothing may assume one.
+    pub account: String,
     pub tables: BTreeMap<String, String>,
     pub queues: BTreeMap<String, QueueRef>,
     pub topics: BTreeMap<String, String>,
@@ -97,7 +100,7 @@ impl Names<'_> {
         }
         match name {
             "AWS::Region" => return Ok(REGION.into()),
-            "AWS::AccountId" => return Ok(ACCOUNT.into()),
+            "AWS::AccountId" => return Ok(self.stack.account.clone()),
             "AWS::Partition" => return Ok("aws".into()),
             "AWS::URLSuffix" => return Ok("amazonaws.com".into()),
             _ => {}
@@ -121,7 +124,7 @@ impl Names<'_> {
                     return Ok(q.arn.clone());
                 }
                 if let Some(t) = self.stack.tables.get(target) {
-                    return Ok(format!("arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{t}"));
+                    return Ok(format!("arn:aws:dynamodb:{REGION}:{}:table/{t}", self.stack.account));
                 }
                 if let Some(r) = self.stack.rules.get(target) {
                     return Ok(r.clone());
@@ -242,9 +245,12 @@ pub async fn provision(template: &Template, clients: &Clients, endpoint: &str, p
         let value = parameters.get(k).cloned().or(default).ok_or_else(|| anyhow!("parameter {k} has no default and was not given"))?;
         params.insert(k.clone(), value);
     }
+    let config = crate::sdk_config(endpoint).await;
+    let identity = aws_sdk_sts::Client::new(&config).get_caller_identity().send().await.context("sts:GetCallerIdentity")?;
     let mut stack = Stack {
         prefix: prefix.to_string(),
         endpoint: endpoint.to_string(),
+        account: identity.account().ok_or_else(|| anyhow!("sts:GetCallerIdentity answered no account"))?.to_string(),
         tables: BTreeMap::new(),
         queues: BTreeMap::new(),
         topics: BTreeMap::new(),
@@ -295,7 +301,7 @@ pub async fn provision(template: &Template, clients: &Clients, endpoint: &str, p
             .create_state_machine()
             .name(format!("{prefix}-{id}"))
             .definition(definition)
-            .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/{prefix}-{id}"))
+            .role_arn(format!("arn:aws:iam::{}:role/{prefix}-{id}", stack.account))
             .r#type(aws_sdk_sfn::types::StateMachineType::Standard)
             .send()
             .await
@@ -303,7 +309,7 @@ pub async fn provision(template: &Template, clients: &Clients, endpoint: &str, p
         stack.state_machines.insert(id.clone(), out.state_machine_arn().to_string());
     }
     // EventBridge rules on the default bus, after the queues they target.
-    let events = aws_sdk_eventbridge::Client::new(&crate::sdk_config(endpoint).await);
+    let events = aws_sdk_eventbridge::Client::new(&config);
     for (id, r) in template.of_kind("AWS::Events::Rule") {
         let names = Names { template, prefix, parameters: params.clone(), stack: &stack };
         let pattern = names.json(prop(&r.properties, "EventPattern").ok_or_else(|| anyhow!("{id}: only rules with an EventPattern are supported locally"))?)?;

@@ -26,6 +26,8 @@ pub const ADMIN: &str = "arn:aws:iam::123456789012:role/slm-local-admin";
 
 pub struct Session {
     pub stack: Stack,
+    /// The emulator under the session (its behaviours differ where AWS's cannot be had locally).
+    pub emulator: crate::Emulator,
     pub clients: Clients,
     pub bucket: String,
     pub counter: RequestCounter,
@@ -53,17 +55,18 @@ pub struct Options {
 }
 
 
-/// Makes sure the emulator answers, starting it (and installing it) if needed, once per process.
-async fn emulator() -> Result<String> {
-    static STARTED: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+/// Makes sure the emulator answers, starting it (and installing it) if needed, once per process;
+/// its endpoint and which emulator it is.
+async fn emulator() -> Result<(String, crate::Emulator)> {
+    static STARTED: tokio::sync::OnceCell<crate::Emulator> = tokio::sync::OnceCell::const_new();
     let endpoint = crate::endpoint();
-    STARTED
+    let emulator = STARTED
         .get_or_try_init(|| async {
             tokio::task::spawn_blocking(crate::start_emulator).await??;
-            Ok::<_, anyhow::Error>(())
+            crate::Emulator::detect(&endpoint).await
         })
         .await?;
-    Ok(endpoint)
+    Ok((endpoint, *emulator))
 }
 
 impl Session {
@@ -77,7 +80,7 @@ impl Session {
 
     async fn start_boxed(name: &str, options: Options) -> Result<Self> {
         tracing_init();
-        let endpoint = emulator().await?;
+        let (endpoint, emulator) = emulator().await?;
         let counter = RequestCounter::default();
         let config = crate::sdk_config(&endpoint).await;
         // The event sources' polling counts its requests (and meets the injected faults); the
@@ -128,12 +131,12 @@ impl Session {
         let api = Arc::new(slm_api::Handler::new(&function_clients(&api_function.logical_id, true), api_config.clone()));
         let keys = Arc::new(RwLock::new(crate::http_api::Keys::default()));
         let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-        let http = crate::http_api::serve(loopback, api.clone(), keys.clone(), crate::provision::REGION, crate::provision::ACCOUNT).await?;
+        let http = crate::http_api::serve(loopback, api.clone(), keys.clone(), crate::provision::REGION, &stack.account).await?;
         let client = crate::http_api::ApiClient::local(&http.url, keys.write().expect("keys lock").issue(CALLER), crate::provision::REGION)?;
         // The API as the session polls it: its calls are the API's (recorded), not counted.
         let reader = slm_api::Handler::new(&function_clients(&api_function.logical_id, false), api_config);
         let runner = Runner::start_with(&stack, &counted, &|logical_id| function_clients(logical_id, true), options.runner)?;
-        let session = Session { stack, clients, bucket, counter, runner: Some(runner), api, reader, http, keys, client };
+        let session = Session { stack, emulator, clients, bucket, counter, runner: Some(runner), api, reader, http, keys, client };
         // The administrator registers the session's application, as on a new deployment.
         let grants: Vec<&str> = slm_core::domain::grant::Permission::ALL.iter().map(|p| p.as_str()).filter(|p| *p != "admin").collect();
         let app = serde_json::json!({"principal": CALLER, "name": "post-production", "grants": [{"actions": grants}]});
@@ -180,7 +183,7 @@ impl Session {
     /// Calls the API handler in-process as if at `now` (API Gateway's request time), for
     /// travelling in time: a signed request must be signed within minutes of the server's clock.
     pub async fn api_at(&self, now: chrono::DateTime<Utc>, method: &str, path: &str, body: Option<Value>) -> (i64, Value) {
-        call(&self.api, CALLER, method, path, body, now).await
+        call(&self.api, CALLER, &self.stack.account, method, path, body, now).await
     }
 
     /// Calls the API and fails on a 4xx or 5xx answer, naming the call.
@@ -248,7 +251,7 @@ impl Session {
                 Some(a) => format!("/audit?{query}&limit=50&after={a}"),
                 None => format!("/audit?{query}&limit=50"),
             };
-            let (status, out) = call(&self.reader, ADMIN, "GET", &target, None, Utc::now()).await;
+            let (status, out) = call(&self.reader, ADMIN, &self.stack.account, "GET", &target, None, Utc::now()).await;
             anyhow::ensure!(status == 200, "GET {target}: {status} {out}");
             entries.extend(out["entries"].as_array().cloned().unwrap_or_default());
             match out["next"].as_str() {
@@ -308,7 +311,7 @@ impl Session {
     pub async fn wait_task(&self, task_id: &str, timeout: Duration) -> Result<Value> {
         let start = Instant::now();
         loop {
-            let (_, task) = call(&self.reader, CALLER, "GET", &format!("/tasks/{task_id}"), None, Utc::now()).await;
+            let (_, task) = call(&self.reader, CALLER, &self.stack.account, "GET", &format!("/tasks/{task_id}"), None, Utc::now()).await;
             let status = task["status"].as_str().unwrap_or_default().to_string();
             if matches!(status.as_str(), "SUCCEEDED" | "PARTIALLY_FAILED" | "FAILED") && self.execution_ended(task_id).await? {
                 return Ok(task);
@@ -411,8 +414,8 @@ impl Session {
     }
 }
 
-async fn call(api: &slm_api::Handler, caller: &str, method: &str, path: &str, body: Option<Value>, now: chrono::DateTime<Utc>) -> (i64, Value) {
-    answer(api, crate::api_request(method, path, body.as_ref(), caller, now)).await
+async fn call(api: &slm_api::Handler, caller: &str, account: &str, method: &str, path: &str, body: Option<Value>, now: chrono::DateTime<Utc>) -> (i64, Value) {
+    answer(api, crate::api_request(method, path, body.as_ref(), caller, account, now)).await
 }
 
 async fn answer(api: &slm_api::Handler, request: aws_lambda_events::apigw::ApiGatewayV2httpRequest) -> (i64, Value) {
@@ -440,6 +443,22 @@ pub fn tally<'a>(values: impl Iterator<Item = &'a str>) -> BTreeMap<String, usiz
 }
 
 impl Session {
+    /// Completes the S3 restores of a restore task as the emulator does, and returns each
+    /// object's `x-amz-restore` header: waits until every file of the asset has had its restore
+    /// requested by the task (or is past it), then reads every object's head, as a studio
+    /// application reading the restored files would. On moto that read completes the restore
+    /// and sends ObjectRestore:Completed; LocalStack completed it at once; on AWS it takes hours.
+    pub async fn complete_restores(&self, asset_id: &str, task_id: &str, timeout: Duration) -> Result<HashMap<String, Option<String>>> {
+        let requested = |f: &HashMap<String, HashMap<String, String>>| {
+            f.values().all(|i| {
+                i.get("task_id").map(String::as_str) == Some(task_id) && i.get("step").is_some_and(|s| ["REQUESTED", "DONE", "SKIPPED", "FAILED"].contains(&s.as_str()))
+            })
+        };
+        self.wait_files(asset_id, timeout, requested).await?;
+        let keys: Vec<String> = self.file_items(asset_id).await?.into_keys().collect();
+        self.restore_headers(&keys).await
+    }
+
     /// Reads every object's head, as a studio application reading restored files would; returns
     /// each key's `x-amz-restore` header (None where S3 sent none).
     ///

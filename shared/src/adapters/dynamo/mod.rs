@@ -67,6 +67,13 @@ fn get_s(item: &Item, name: &str) -> Result<String> {
     }
 }
 
+/// The item a PutItem or DeleteItem replaced (`ReturnValues: ALL_OLD`): none when the answer
+/// omits `Attributes`, as DynamoDB does, or carries an empty map, as some emulators do (an item
+/// always has its key, so an empty one is no item).
+fn old_item(attributes: Option<&Item>) -> Option<&Item> {
+    attributes.filter(|a| !a.is_empty())
+}
+
 fn opt_s(item: &Item, name: &str) -> Option<String> {
     match item.get(name) {
         Some(AV::S(v)) => Some(v.clone()),
@@ -718,7 +725,7 @@ impl TitleStore for DynamoStore {
             .send()
             .await
             .map_err(|e| sdk_error("put title", e))?;
-        out.attributes.as_ref().map(item_to_title).transpose()
+        old_item(out.attributes.as_ref()).map(item_to_title).transpose()
     }
 
     async fn get_title(&self, title_id: &str) -> Result<Option<Title>> {
@@ -1371,6 +1378,15 @@ impl TaskStore for DynamoStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_answer_without_attributes_or_with_an_empty_map_replaced_no_item() {
+        let empty = Item::new();
+        let item: Item = [("title_id".to_string(), AV::S("t".into()))].into();
+        assert_eq!(old_item(None), None);
+        assert_eq!(old_item(Some(&empty)), None);
+        assert_eq!(old_item(Some(&item)), Some(&item));
+    }
 
     fn read(codes: &[&'static str]) -> Cancellation {
         cancellation_by_reasons(codes.iter().copied())

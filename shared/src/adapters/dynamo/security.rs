@@ -83,7 +83,7 @@ impl ApplicationStore for DynamoStore {
             .send()
             .await
             .map_err(|e| sdk_error("put application", e))?;
-        out.attributes.as_ref().map(from_doc).transpose()
+        old_item(out.attributes.as_ref()).map(from_doc).transpose()
     }
 
     async fn delete_application(&self, principal: &str) -> Result<Option<Application>> {
@@ -96,7 +96,7 @@ impl ApplicationStore for DynamoStore {
             .send()
             .await
             .map_err(|e| sdk_error("delete application", e))?;
-        out.attributes.as_ref().map(from_doc).transpose()
+        old_item(out.attributes.as_ref()).map(from_doc).transpose()
     }
 
     async fn applications(&self) -> Result<Vec<Application>> {
@@ -165,7 +165,7 @@ impl HoldStore for DynamoStore {
             .send()
             .await
             .map_err(|e| sdk_error("release hold", e))?;
-        out.attributes.as_ref().map(from_doc).transpose()
+        old_item(out.attributes.as_ref()).map(from_doc).transpose()
     }
 
     async fn holds_on(&self, asset_id: &str, title_id: &str) -> Result<Vec<Hold>> {
