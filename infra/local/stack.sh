@@ -1,18 +1,23 @@
 #!/usr/bin/env bash
-# The local stack's emulator: moto in server mode, pinned, in a project-local virtualenv.
-#   stack.sh install   create .local/venv and install infra/local/requirements.txt (once per change)
+# The local stack's emulator: moto in server mode, pinned, in a virtualenv of the data directory.
+#   stack.sh install   create the venv and install requirements.txt (once per change)
 #   stack.sh start     install, then start moto on 127.0.0.1:$SLM_LOCAL_PORT (default 5140) if not running
 #   stack.sh stop      stop it
 #   stack.sh status    say whether it answers
 # Resources are created by `slm local up` (from template.yaml), not here.
+#
+# The state (venv, pid and log files) goes to $SLM_DATA_DIR, by default .local in the checkout
+# this script lies in; the venv to $SLM_VENV, by default $SLM_DATA_DIR/venv (point it at an
+# existing one to share it). moto_server.py and requirements.txt lie beside this script: in the
+# checkout, or where an installed `slm` writes them (<data dir>/emulator).
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-STATE="$ROOT/.local"
-VENV="$STATE/venv"
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+STATE="${SLM_DATA_DIR:-$(cd "$HERE/../.." && pwd)/.local}"
+VENV="${SLM_VENV:-$STATE/venv}"
 PORT="${SLM_LOCAL_PORT:-5140}"
 URL="http://127.0.0.1:$PORT"
-REQUIREMENTS="$ROOT/infra/local/requirements.txt"
+REQUIREMENTS="$HERE/requirements.txt"
 
 answers() {
   python3 - "$URL" <<'PY'
@@ -32,7 +37,7 @@ install() {
   if [[ -x "$VENV/bin/moto_server" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
     return 0
   fi
-  echo "slm: installing the local stack's Python tools into .local/venv" >&2
+  echo "slm: installing the local stack's Python tools into $VENV" >&2
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$REQUIREMENTS"
   echo "$want" > "$stamp"
@@ -46,7 +51,7 @@ start() {
   fi
   echo "slm: starting moto on $URL" >&2
   # moto with the local stack's corrections where it answers unlike S3 (see the script).
-  nohup "$VENV/bin/python" "$ROOT/infra/local/moto_server.py" -H 127.0.0.1 -p "$PORT" > "$STATE/moto-$PORT.log" 2>&1 &
+  nohup "$VENV/bin/python" "$HERE/moto_server.py" -H 127.0.0.1 -p "$PORT" > "$STATE/moto-$PORT.log" 2>&1 &
   local pid=$!
   for _ in $(seq 1 100); do
     if answers; then
@@ -59,7 +64,7 @@ start() {
     fi
     sleep 0.2
   done
-  echo "slm: moto did not answer on $URL; see .local/moto-$PORT.log" >&2
+  echo "slm: moto did not answer on $URL; see $STATE/moto-$PORT.log" >&2
   exit 1
 }
 
@@ -73,14 +78,15 @@ urllib.request.urlopen(req, timeout=5)
 PY
 }
 
-# Stops the emulator on this port: the one this checkout started (its pid file), and any other
-# this script started on the port (found by its command line), so that a stop always frees it.
+# Stops the emulator on this port: the one started with this data directory (its pid file), and
+# any other this script started on the port (found by its command line, from any checkout or data
+# directory), so that a stop always frees it.
 stop() {
   local pids=""
   if [[ -f "$STATE/moto-$PORT.pid" ]]; then
     pids="$(cat "$STATE/moto-$PORT.pid")"
   fi
-  pids="$pids $(pgrep -f "infra/local/moto_server\.py -H 127\.0\.0\.1 -p $PORT\$" || true)"
+  pids="$pids $(pgrep -f "moto_server\.py -H 127\.0\.0\.1 -p $PORT\$" || true)"
   for pid in $pids; do
     kill "$pid" 2>/dev/null || true
   done
