@@ -6,17 +6,21 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+# The local stack's state: .local unless SLM_DATA_DIR names another (README, "Installing the CLI").
+DATA="${SLM_DATA_DIR:-.local}"
+VENV="${SLM_VENV:-$DATA/venv}"
+
 # The end-to-end sessions record here the IAM each function's calls need (docs/architecture.md,
 # "Security"); only this run's records count.
-rm -rf .local/iam-usage
+rm -rf "$DATA/iam-usage"
 
 export SAM_CLI_TELEMETRY=0
 infra/local/stack.sh install
 
 echo "== template: cfn-lint"
-.local/venv/bin/cfn-lint template.yaml
+"$VENV/bin/cfn-lint" template.yaml
 echo "== template: sam validate --lint"
-.local/venv/bin/sam validate --lint --template template.yaml --region us-east-1
+"$VENV/bin/sam" validate --lint --template template.yaml --region us-east-1
 
 # A fresh emulator: no state left from earlier runs.
 infra/local/stack.sh stop

@@ -97,7 +97,7 @@ async fn every_resource_of_the_template_exists_locally_as_declared() {
         let deployed: serde_json::Value = serde_json::from_str(d.definition()).unwrap();
         let expected: serde_json::Value = serde_json::from_str(&slm_local::provision::state_machine_definition(&template, &names, &r.properties).unwrap()).unwrap();
         assert_eq!(deployed, expected, "{id} definition");
-        let raw = std::fs::read_to_string(slm_local::repo_root().join(get(&r.properties, "DefinitionUri").as_str().unwrap())).unwrap();
+        let raw = template.read_relative(get(&r.properties, "DefinitionUri").as_str().unwrap()).unwrap();
         for (k, _) in get(&r.properties, "DefinitionSubstitutions").as_mapping().unwrap() {
             assert!(raw.contains(&format!("${{{}}}", k.as_str().unwrap())), "substitution {k:?} is not used in the ASL file");
         }

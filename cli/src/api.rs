@@ -54,7 +54,7 @@ impl Target {
 /// The local stack's keys: the administrator's from `slm local up`, the applications' from
 /// `slm local credentials`.
 pub fn keys_path() -> PathBuf {
-    slm_local::repo_root().join(".local/credentials.json")
+    slm_local::files::data_dir().join("credentials.json")
 }
 
 /// A connection to the API.

@@ -186,7 +186,7 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
         let after = if state == "PURGED" { None } else { Some(asset["storage_class"].as_str().unwrap_or("STANDARD").parse::<StorageClass>()?) };
         lines.push(Line { asset_id: a.id.into(), asset_type: a.kind.into(), sizes, before: StorageClass::Standard, after, state });
     }
-    report::print(&lines, &report::prices()?, 300.0 * 1024f64.powi(4))?;
+    report::print(&lines, slm_core::domain::pricing::PriceTable::bundled(), 300.0 * 1024f64.powi(4))?;
     println!("\ndone in {:.1}s", started.elapsed().as_secs_f64());
     s.stop().await;
     Ok(())

@@ -1,6 +1,6 @@
-//! `slm local|asset|task`: the local stack for a developer, kept between commands in
-//! .local/stack.json, and the asset and task commands, which call the API over HTTP, signed
-//! (see [`crate::api`]): the local stack's or a deployed one's.
+//! `slm local|asset|task`: the local stack for a developer, kept between commands in stack.json
+//! in the data directory (see `slm_local::files`), and the asset and task commands, which call
+//! the API over HTTP, signed (see [`crate::api`]): the local stack's or a deployed one's.
 
 use anyhow::{Context, Result};
 use clap::Subcommand;
@@ -26,7 +26,8 @@ pub enum LocalCommand {
     Up,
     /// Stops the emulator (its state goes with it).
     Down,
-    /// Says whether the emulator answers and which stack is saved.
+    /// Says whether the emulator answers, which stack is saved, where the local stack keeps its
+    /// state and where the project's files (template.yaml, ...) are read from.
     Status,
     /// Runs the event-source runner in the foreground (the functions' handlers on their queues)
     /// and serves the HTTP API on loopback as API Gateway would, SigV4 and all.
@@ -195,7 +196,7 @@ pub(crate) struct Saved {
 }
 
 fn saved_path() -> PathBuf {
-    slm_local::repo_root().join(".local/stack.json")
+    slm_local::files::data_dir().join("stack.json")
 }
 
 pub(crate) async fn clients(endpoint: &str) -> Clients {
@@ -228,6 +229,7 @@ pub async fn run_local(command: LocalCommand) -> Result<()> {
             clients.s3.create_bucket().bucket(&bucket).send().await.context("create media bucket")?;
             let how = slm_core::adapters::s3::Connection { keep_existing: false, register_new: true, abort_incomplete_uploads_days: Some(7) };
             slm_core::adapters::s3::connect_bucket(&clients.s3, &bucket, &stack.queue("S3EventsQueue")?.arn, how).await?;
+            std::fs::create_dir_all(slm_local::files::data_dir())?;
             std::fs::write(saved_path(), serde_json::to_string_pretty(&Saved { stack, bucket: bucket.clone() })?)?;
             // A new stack: keys of an earlier one mean nothing to it.
             let _ = std::fs::remove_file(crate::api::keys_path());
@@ -236,17 +238,22 @@ pub async fn run_local(command: LocalCommand) -> Result<()> {
             Ok(())
         }
         LocalCommand::Down => {
-            let status = std::process::Command::new("bash").arg(slm_local::repo_root().join("infra/local/stack.sh")).arg("stop").status()?;
+            let status = slm_local::emulator("stop")?;
             let _ = std::fs::remove_file(saved_path());
             anyhow::ensure!(status.success(), "stopping the emulator failed");
             println!("local stack stopped");
             Ok(())
         }
         LocalCommand::Status => {
-            let status = std::process::Command::new("bash").arg(slm_local::repo_root().join("infra/local/stack.sh")).arg("status").status()?;
+            let status = slm_local::emulator("status")?;
             match load() {
                 Ok(s) => println!("saved stack {} (bucket s3://{})", s.stack.prefix, s.bucket),
                 Err(_) => println!("no saved stack"),
+            }
+            println!("data directory: {}", slm_local::files::data_dir().display());
+            match slm_local::files::checkout() {
+                Some(dir) => println!("project files: from the checkout {}", dir.display()),
+                None => println!("project files: embedded in slm"),
             }
             anyhow::ensure!(status.success(), "the emulator is not running");
             Ok(())

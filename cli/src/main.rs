@@ -20,6 +20,11 @@ struct Cli {
     /// How results are printed: tables and text for reading, or JSON for scripts.
     #[arg(long, global = true, value_enum, default_value_t = output::Output::Table, env = "SLM_OUTPUT")]
     output: output::Output,
+    /// Where the local stack keeps its state (the saved stack, the keys, the emulator and its
+    /// Python tools): by default .local in the checkout when run from it, else
+    /// $XDG_DATA_HOME/slm (~/.local/share/slm).
+    #[arg(long, global = true, visible_alias = "root", value_name = "DIR", env = "SLM_DATA_DIR")]
+    data_dir: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -101,7 +106,8 @@ enum LintCommand {
     /// stack recorded it) is granted to that function in template.yaml, action and resource, and
     /// every grant is used (but for the deliberate exceptions). Run it after the suite.
     Iam {
-        /// Where the sessions recorded what they used (default: .local/iam-usage).
+        /// Where the sessions recorded what they used (default: SLM_IAM_USAGE_DIR, else iam-usage
+        /// in the data directory).
         #[arg(long)]
         usage: Option<std::path::PathBuf>,
     },
@@ -184,6 +190,9 @@ async fn run() -> Result<()> {
     slm_core::telemetry::init_text_logs("warn");
     let cli = Cli::parse();
     output::set(cli.output);
+    if let Some(dir) = &cli.data_dir {
+        slm_local::files::set_data_dir(dir)?;
+    }
     let target = &cli.target;
     match cli.command {
         Command::Local { command } => local::run_local(command).await,

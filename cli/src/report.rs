@@ -1,13 +1,9 @@
-//! What moved and what it saves, priced from config/prices.json.
+//! What moved and what it saves, priced from config/prices.json (as built into the functions:
+//! `PriceTable::bundled`).
 
 use anyhow::Result;
 use slm_core::domain::StorageClass;
 use slm_core::domain::pricing::PriceTable;
-
-pub fn prices() -> Result<PriceTable> {
-    let path = slm_local::repo_root().join("config/prices.json");
-    Ok(PriceTable::from_json(&std::fs::read_to_string(&path)?)?)
-}
 
 /// One asset's line in the report: its files' sizes and classes before and after.
 pub struct Line {

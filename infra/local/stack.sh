@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
-# The local stack's emulator, pinned, in a project-local virtualenv: moto in server mode (the
-# default), or LocalStack's runtime with SLM_EMULATOR=localstack.
+# The local stack's emulator, pinned, in a virtualenv of the data directory: moto in server mode
+# (the default), or LocalStack's runtime with SLM_EMULATOR=localstack.
 #   stack.sh install   create the virtualenv and install the pinned packages (once per change)
 #   stack.sh start     install, then start the emulator on 127.0.0.1:$SLM_LOCAL_PORT if not running
 #                      (default 5140 for moto, 4566 for LocalStack)
 #   stack.sh stop      stop it
 #   stack.sh status    say whether it answers
 # Resources are created by `slm local up` (from template.yaml), not here.
+#
+# The state (venv, pid and log files) goes to $SLM_DATA_DIR, by default .local in the checkout
+# this script lies in; the venv to $SLM_VENV, by default $SLM_DATA_DIR/venv (point it at an
+# existing one to share it). moto_server.py and requirements.txt lie beside this script: in the
+# checkout, or where an installed `slm` writes them (<data dir>/emulator).
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-STATE="$ROOT/.local"
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+STATE="${SLM_DATA_DIR:-$(cd "$HERE/../.." && pwd)/.local}"
 EMULATOR="${SLM_EMULATOR:-moto}"
 case "$EMULATOR" in
   moto) PORT="${SLM_LOCAL_PORT:-5140}" ;;
@@ -18,8 +23,8 @@ case "$EMULATOR" in
   *) echo "slm: SLM_EMULATOR is moto or localstack, not $EMULATOR" >&2; exit 2 ;;
 esac
 URL="http://127.0.0.1:$PORT"
-VENV="$STATE/venv"
-REQUIREMENTS="$ROOT/infra/local/requirements.txt"
+VENV="${SLM_VENV:-$STATE/venv}"
+REQUIREMENTS="$HERE/requirements.txt"
 
 answers() {
   if [[ "$EMULATOR" == localstack ]]; then localstack_answers; return; fi
@@ -41,7 +46,7 @@ install() {
   if [[ -x "$VENV/bin/moto_server" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
     return 0
   fi
-  echo "slm: installing the local stack's Python tools into .local/venv" >&2
+  echo "slm: installing the local stack's Python tools into $VENV" >&2
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$REQUIREMENTS"
   echo "$want" > "$stamp"
@@ -56,7 +61,7 @@ start() {
   fi
   echo "slm: starting moto on $URL" >&2
   # moto with the local stack's corrections where it answers unlike S3 (see the script).
-  nohup "$VENV/bin/python" "$ROOT/infra/local/moto_server.py" -H 127.0.0.1 -p "$PORT" > "$STATE/moto-$PORT.log" 2>&1 &
+  nohup "$VENV/bin/python" "$HERE/moto_server.py" -H 127.0.0.1 -p "$PORT" > "$STATE/moto-$PORT.log" 2>&1 &
   local pid=$!
   for _ in $(seq 1 100); do
     if answers; then
@@ -69,7 +74,7 @@ start() {
     fi
     sleep 0.2
   done
-  echo "slm: moto did not answer on $URL; see .local/moto-$PORT.log" >&2
+  echo "slm: moto did not answer on $URL; see $STATE/moto-$PORT.log" >&2
   exit 1
 }
 
@@ -83,15 +88,16 @@ urllib.request.urlopen(req, timeout=5)
 PY
 }
 
-# Stops the emulator on this port: the one this checkout started (its pid file), and any other
-# this script started on the port (found by its command line), so that a stop always frees it.
+# Stops the emulator on this port: the one started with this data directory (its pid file), and
+# any other this script started on the port (found by its command line, from any checkout or data
+# directory), so that a stop always frees it.
 stop() {
   if [[ "$EMULATOR" == localstack ]]; then localstack_stop; return; fi
   local pids=""
   if [[ -f "$STATE/moto-$PORT.pid" ]]; then
     pids="$(cat "$STATE/moto-$PORT.pid")"
   fi
-  pids="$pids $(pgrep -f "infra/local/moto_server\.py -H 127\.0\.0\.1 -p $PORT\$" || true)"
+  pids="$pids $(pgrep -f "moto_server\.py -H 127\.0\.0\.1 -p $PORT\$" || true)"
   for pid in $pids; do
     kill "$pid" 2>/dev/null || true
   done
@@ -116,10 +122,10 @@ status() {
 
 # LocalStack: its runtime alone (the `localstack` CLI wants Docker and a token), Python 3.13 or
 # newer (2026.3 imports warnings.deprecated), on loopback only, its DynamoDB served by moto through the project's provider plugin
-# (infra/local/localstack/plugin), its files under .local/localstack.
+# (localstack/plugin beside this script), its files under $STATE/localstack.
 LS_DIR="$STATE/localstack"
 LS_VENV="$LS_DIR/venv"
-LS_SOURCES=("$ROOT/infra/local/localstack/requirements.txt" "$ROOT/infra/local/localstack/plugin/pyproject.toml" "$ROOT/infra/local/localstack/plugin/slm_localstack_dynamodb.py")
+LS_SOURCES=("$HERE/localstack/requirements.txt" "$HERE/localstack/plugin/pyproject.toml" "$HERE/localstack/plugin/slm_localstack_dynamodb.py")
 
 localstack_answers() {
   python3 - "$URL" <<'PY'
@@ -160,11 +166,11 @@ localstack_install() {
   python="$(modern_python)"
   rm -rf "$LS_VENV"
   "$python" -m venv "$LS_VENV"
-  "$LS_VENV/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/infra/local/localstack/requirements.txt"
+  "$LS_VENV/bin/pip" install --quiet --disable-pip-version-check -r "$HERE/localstack/requirements.txt"
   # Built from a copy: a build writes into its source folder.
   local build
   build="$(mktemp -d)"
-  cp -r "$ROOT/infra/local/localstack/plugin/." "$build"
+  cp -r "$HERE/localstack/plugin/." "$build"
   "$LS_VENV/bin/pip" install --quiet --disable-pip-version-check "$build"
   rm -rf "$build"
   echo "$want" > "$stamp"

@@ -73,6 +73,9 @@ impl Keys {
     pub fn save(&self, path: &Path) -> Result<()> {
         use std::io::Write;
         use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
         let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path).with_context(|| format!("writing {}", path.display()))?;
         file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
         file.write_all(serde_json::to_string_pretty(self)?.as_bytes()).with_context(|| format!("writing {}", path.display()))

@@ -346,9 +346,10 @@ impl std::fmt::Debug for UsageRecorder {
     }
 }
 
-/// Where sessions write what they used: SLM_IAM_USAGE_DIR, or .local/iam-usage in the repository.
+/// Where sessions write what they used: SLM_IAM_USAGE_DIR, or iam-usage in the data directory
+/// (.local/iam-usage in the checkout).
 pub fn usage_dir() -> PathBuf {
-    std::env::var_os("SLM_IAM_USAGE_DIR").map(PathBuf::from).unwrap_or_else(|| crate::repo_root().join(".local/iam-usage"))
+    std::env::var_os("SLM_IAM_USAGE_DIR").map(PathBuf::from).unwrap_or_else(|| crate::files::data_dir().join("iam-usage"))
 }
 
 impl UsageRecorder {

@@ -3,6 +3,7 @@
 
 pub mod archive_tiers;
 pub mod faults;
+pub mod files;
 pub mod http_api;
 pub mod iam;
 pub mod provision;
@@ -14,15 +15,6 @@ pub mod least_privilege;
 pub use provision::{Stack, provision};
 pub use runner::Runner;
 pub use template::Template;
-
-use std::path::PathBuf;
-
-/// The repository root (where template.yaml lives); SLM_ROOT overrides it.
-pub fn repo_root() -> PathBuf {
-    std::env::var_os("SLM_ROOT")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.."))
-}
 
 /// The emulators the local stack runs on. They differ from AWS, and from each other, in ways the
 /// local stack fills in or the tests must know (docs/architecture.md, "Emulators").
@@ -125,10 +117,21 @@ pub fn start_emulator() -> anyhow::Result<()> {
     if std::env::var_os("AWS_ENDPOINT_URL").is_some() {
         return Ok(());
     }
-    let script = repo_root().join("infra/local/stack.sh");
-    let status = std::process::Command::new("bash").arg(&script).arg("start").status()?;
-    anyhow::ensure!(status.success(), "{} start failed", script.display());
+    anyhow::ensure!(emulator("start")?.success(), "starting the emulator failed");
     Ok(())
+}
+
+/// Runs the emulator's script (`install`, `start`, `stop` or `status`; see infra/local/stack.sh)
+/// with its state in the data directory (see [`files`]).
+pub fn emulator(command: &str) -> anyhow::Result<std::process::ExitStatus> {
+    use anyhow::Context;
+    let script = files::emulator_script()?;
+    std::process::Command::new("bash")
+        .arg(&script)
+        .arg(command)
+        .env("SLM_DATA_DIR", files::data_dir())
+        .status()
+        .with_context(|| format!("running {}", script.display()))
 }
 
 /// An API Gateway (HTTP API, IAM auth) request as the API function receives it, for calling

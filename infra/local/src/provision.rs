@@ -344,7 +344,7 @@ pub async fn provision(template: &Template, clients: &Clients, endpoint: &str, p
 /// The ASL file with the template's DefinitionSubstitutions applied, as SAM does.
 pub fn state_machine_definition(template: &Template, names: &impl Resolve, properties: &Value) -> Result<String> {
     let uri = prop(properties, "DefinitionUri").and_then(Value::as_str).ok_or_else(|| anyhow!("DefinitionUri missing"))?;
-    let mut text = std::fs::read_to_string(template.root.join(uri)).with_context(|| format!("reading {uri}"))?;
+    let mut text = template.read_relative(uri)?;
     for (k, v) in prop(properties, "DefinitionSubstitutions").and_then(Value::as_mapping).into_iter().flatten() {
         let key = k.as_str().unwrap_or_default();
         text = text.replace(&format!("${{{key}}}"), &names.resolve_value(v)?);

@@ -15,7 +15,9 @@ pub struct Resource {
 
 #[derive(Debug, Clone)]
 pub struct Template {
-    pub root: PathBuf,
+    /// The directory of a template read from a file, whose DefinitionUri files lie beside it;
+    /// None for the project's template, whose files are the project's (see [`crate::files`]).
+    pub root: Option<PathBuf>,
     pub parameters: BTreeMap<String, Value>,
     /// The parameters that are lists (`CommaDelimitedList`, `List<...>`): a `!Ref` to one is a list.
     pub list_parameters: BTreeSet<String>,
@@ -84,9 +86,10 @@ pub(crate) fn statement(v: &Value) -> Option<&Value> {
 }
 
 impl Template {
-    /// The repository's template.yaml.
+    /// The project's template.yaml (the checkout's or the embedded one, see [`crate::files`]).
     pub fn load_default() -> Result<Self> {
-        Self::load(&crate::repo_root().join("template.yaml"))
+        let text = crate::files::TEMPLATE.text()?;
+        Self::parse_in(&text, None).context("parsing template.yaml")
     }
 
     pub fn load(path: &Path) -> Result<Self> {
@@ -96,6 +99,18 @@ impl Template {
 
     /// A template from its text; `path` names where it lives (files it refers to are beside it).
     pub fn parse(text: &str, path: &Path) -> Result<Self> {
+        Self::parse_in(text, Some(path.parent().map(Path::to_path_buf).unwrap_or_default()))
+    }
+
+    /// A file the template refers to (a DefinitionUri), relative to where the template lives.
+    pub fn read_relative(&self, uri: &str) -> Result<String> {
+        match &self.root {
+            Some(dir) => std::fs::read_to_string(dir.join(uri)).with_context(|| format!("reading {uri}")),
+            None => Ok(crate::files::named(uri).ok_or_else(|| anyhow!("{uri} is not one of the project's files (files::ALL)"))?.text()?.into_owned()),
+        }
+    }
+
+    fn parse_in(text: &str, root: Option<PathBuf>) -> Result<Self> {
         let doc: Value = serde_yaml_ng::from_str(text)?;
         let mapping = |key: &str| get(&doc, key).and_then(Value::as_mapping).cloned().unwrap_or_default();
         let parameters = mapping("Parameters")
@@ -125,7 +140,6 @@ impl Template {
             .map(|m| m.iter().filter_map(|(k, v)| Some((k.as_str()?.to_string(), v.clone()))).collect())
             .unwrap_or_default();
         let globals_timeout = get(&doc, "Globals").and_then(|g| get(g, "Function")).and_then(|f| get(f, "Timeout")).and_then(Value::as_u64);
-        let root = path.parent().map(Path::to_path_buf).unwrap_or_default();
         Ok(Template { root, parameters, list_parameters, resources, globals_env, globals_timeout })
     }
 
@@ -191,7 +205,7 @@ mod tests {
     use super::*;
 
     fn doc() -> Value {
-        serde_yaml_ng::from_str(&std::fs::read_to_string(crate::repo_root().join("template.yaml")).unwrap()).unwrap()
+        serde_yaml_ng::from_str(&crate::files::TEMPLATE.text().unwrap()).unwrap()
     }
 
     fn number(v: Option<&Value>) -> Option<u64> {
@@ -232,7 +246,7 @@ mod tests {
     fn no_arn_names_a_partition() {
         // China and GovCloud are partitions of their own (aws-cn, aws-us-gov): an ARN written
         // with `arn:aws:` grants nothing there. Only the administrator's pattern names them all.
-        let text = std::fs::read_to_string(crate::repo_root().join("template.yaml")).unwrap();
+        let text = crate::files::TEMPLATE.text().unwrap();
         let literal: Vec<_> = text.lines().filter(|l| l.contains("arn:aws") && !l.contains("arn:aws(-cn|-us-gov)?:iam::")).collect();
         assert_eq!(literal, Vec::<&str>::new());
     }

@@ -1,0 +1,140 @@
+//! `slm` as `cargo install --path cli` leaves it: the built binary copied out of the checkout and
+//! run from a directory outside it, with a home of its own. It reads its embedded files, never
+//! the checkout's, and keeps the local stack's state in the data directory (under the home, or
+//! `--root`), where it also writes and runs the emulator's scripts.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A copy of the binary in a directory of its own, with a home and a working directory there.
+struct Installed {
+    dir: PathBuf,
+    /// A free port for the emulator, so that this one is started from the data directory.
+    port: u16,
+    venv: Option<PathBuf>,
+}
+
+impl Installed {
+    /// `name`: the test's, so that tests in one process do not share a directory.
+    fn new(name: &str) -> Installed {
+        let dir = std::env::temp_dir().join(format!("slm-installed-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for sub in ["bin", "home", "work"] {
+            std::fs::create_dir_all(dir.join(sub)).unwrap();
+        }
+        std::fs::copy(env!("CARGO_BIN_EXE_slm"), dir.join("bin/slm")).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        Installed { dir, port, venv: None }
+    }
+
+    fn home(&self) -> PathBuf {
+        self.dir.join("home")
+    }
+
+    fn slm(&self, args: &[&str]) -> Output {
+        let mut command = Command::new(self.dir.join("bin/slm"));
+        command.args(args).current_dir(self.dir.join("work")).env("HOME", self.home()).env("SLM_LOCAL_PORT", self.port.to_string());
+        for var in ["SLM_ROOT", "SLM_CHECKOUT", "SLM_DATA_DIR", "SLM_VENV", "SLM_IAM_USAGE_DIR", "SLM_AS", "SLM_OUTPUT", "SLM_API_URL", "AWS_ENDPOINT_URL", "XDG_DATA_HOME"] {
+            command.env_remove(var);
+        }
+        if let Some(venv) = &self.venv {
+            command.env("SLM_VENV", venv);
+        }
+        command.output().expect("the copied slm runs")
+    }
+}
+
+impl Drop for Installed {
+    fn drop(&mut self) {
+        if self.venv.is_some() {
+            self.slm(&["local", "down"]);
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn text(out: &[u8]) -> String {
+    String::from_utf8_lossy(out).into_owned()
+}
+
+fn succeeded(out: &Output) -> String {
+    assert!(out.status.success(), "exit {:?}\nstdout: {}\nstderr: {}", out.status.code(), text(&out.stdout), text(&out.stderr));
+    text(&out.stdout)
+}
+
+fn emulator_files_in(dir: &Path) {
+    for file in ["stack.sh", "moto_server.py", "requirements.txt"] {
+        let embedded = slm_local::files::ALL.iter().find(|f| f.path.ends_with(file)).unwrap().embedded();
+        assert_eq!(std::fs::read_to_string(dir.join("emulator").join(file)).ok().as_deref(), Some(embedded), "{file} in {}", dir.display());
+    }
+}
+
+#[test]
+fn outside_the_checkout_slm_reads_its_embedded_files_and_keeps_its_state_under_the_home() {
+    // GIVEN slm copied out of the checkout, run from a directory outside it with a home of its own
+    let slm = Installed::new("home");
+
+    // WHEN it is asked for help, and for the local stack's status (no emulator on its port)
+    let help = succeeded(&slm.slm(&["--help"]));
+    let status = slm.slm(&["local", "status"]);
+
+    // THEN the help names the data directory flag, and the status says the emulator is not
+    // running, the files are the embedded ones and the state is in the home's data directory,
+    // where the emulator's scripts were written
+    assert!(help.contains("--data-dir <DIR>") && help.contains("--root"), "{help}");
+    let data = slm.home().join(".local/share/slm");
+    let stdout = text(&status.stdout);
+    assert!(!status.status.success(), "{stdout}");
+    assert!(stdout.contains("moto is not running"), "{stdout}");
+    assert!(stdout.contains("project files: embedded in slm"), "{stdout}");
+    assert!(stdout.contains(&format!("data directory: {}", data.display())), "{stdout}");
+    emulator_files_in(&data);
+}
+
+#[test]
+fn root_names_the_data_directory() {
+    // GIVEN slm outside the checkout
+    let slm = Installed::new("root");
+    let root = slm.dir.join("state");
+
+    // WHEN it is run with --root
+    let status = slm.slm(&["--root", root.to_str().unwrap(), "local", "status"]);
+
+    // THEN the state is there, and nothing under the home
+    assert!(text(&status.stdout).contains(&format!("data directory: {}", root.display())), "{}", text(&status.stdout));
+    emulator_files_in(&root);
+    assert!(!slm.home().join(".local").exists());
+}
+
+#[test]
+fn outside_the_checkout_slm_brings_up_the_local_stack_and_calls_its_api() {
+    // GIVEN slm outside the checkout, sharing the checkout's emulator venv (SLM_VENV: no
+    // second install), with a free port for its own emulator
+    assert!(slm_local::emulator("install").unwrap().success(), "installing the emulator's venv");
+    let venv = std::env::var_os("SLM_VENV").map(PathBuf::from).unwrap_or_else(|| slm_local::files::data_dir().join("venv"));
+    let mut slm = Installed::new("up");
+    slm.venv = Some(venv);
+    let data = slm.home().join(".local/share/slm");
+
+    // WHEN it brings the local stack up (template and state machine from the binary), and the
+    // administrator lists the applications through the API (its key from the data directory)
+    let up = succeeded(&slm.slm(&["local", "up"]));
+    let apps = succeeded(&slm.slm(&["--output", "json", "app", "list"]));
+    let status = succeeded(&slm.slm(&["local", "status"]));
+
+    // THEN the emulator started from the data directory on its port, the stack and keys were
+    // saved there, and the API answered
+    assert!(up.contains(&format!("local stack is up on http://127.0.0.1:{}", slm.port)), "{up}");
+    assert!(data.join(format!("moto-{}.pid", slm.port)).is_file());
+    emulator_files_in(&data);
+    assert!(data.join("stack.json").is_file() && data.join("credentials.json").is_file());
+    let apps: serde_json::Value = serde_json::from_str(&apps).unwrap_or_else(|e| panic!("{e}: {apps}"));
+    assert!(apps["applications"].is_array(), "{apps}");
+    assert!(status.contains("moto answers") && status.contains("project files: embedded in slm"), "{status}");
+
+    // AND `local down` stops it
+    succeeded(&slm.slm(&["local", "down"]));
+    assert!(!data.join(format!("moto-{}.pid", slm.port)).exists());
+    assert!(!slm.slm(&["local", "status"]).status.success());
+    slm.venv = None;
+}
