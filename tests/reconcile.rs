@@ -5,7 +5,7 @@
 
 use aws_sdk_dynamodb::types::AttributeValue as AV;
 use serde_json::json;
-use slm_e2e::{Options, TestStack, later};
+use slm_e2e::{Defect, Options, TestStack, later, stopped_by};
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(180);
@@ -26,6 +26,9 @@ async fn status(t: &TestStack, task_id: &str) -> serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn drift_between_the_registry_and_s3_is_repaired_and_recorded() {
+    if stopped_by("drift_between_the_registry_and_s3_is_repaired_and_recorded", &[Defect::VersionsListedAsStandard]).await.unwrap() {
+        return;
+    }
     // GIVEN an asset of six files, and a second one restored for a day
     let t = TestStack::start("drift").await.unwrap();
     let s3 = &t.clients.s3;
@@ -98,6 +101,9 @@ async fn drift_between_the_registry_and_s3_is_repaired_and_recorded() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn stuck_tasks_and_a_superseded_version_are_repaired_and_recorded() {
+    if stopped_by("stuck_tasks_and_a_superseded_version_are_repaired_and_recorded", &[Defect::VersionsListedAsStandard]).await.unwrap() {
+        return;
+    }
     let t = TestStack::start_with("stuck", Options { versioned: true, ..Default::default() }).await.unwrap();
     let (s3, ddb) = (&t.clients.s3, &t.clients.dynamodb);
 
@@ -230,6 +236,9 @@ async fn take_reconcile_messages(t: &TestStack) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sweeps_run_one_at_a_time_and_each_message_sends_its_continuation_once() {
+    if stopped_by("sweeps_run_one_at_a_time_and_each_message_sends_its_continuation_once", &[Defect::VersionsIgnoreMaxKeys]).await.unwrap() {
+        return;
+    }
     // GIVEN an asset of 45 files over 2 shards, swept 20 keys a message (2 keys a message, at
     // least 10 per shard), with a file deleted and an object created behind slm's back
     let mut options = Options::default();

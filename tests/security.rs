@@ -3,7 +3,7 @@
 //! trail; legal holds stop purges asked by request, by policy, or already running.
 
 use serde_json::{Value, json};
-use slm_e2e::{CALLER, Options, TestStack, later};
+use slm_e2e::{CALLER, Defect, Options, TestStack, later, stopped_by};
 use slm_local::session::ADMIN;
 use std::time::Duration;
 
@@ -377,6 +377,9 @@ async fn hostile_bodies_and_paths_get_a_clear_error_change_nothing_and_are_audit
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_held_asset_keeps_every_version_until_its_hold_is_released() {
+    if stopped_by("a_held_asset_keeps_every_version_until_its_hold_is_released", &[Defect::VersionsListedAsStandard]).await.unwrap() {
+        return;
+    }
     // GIVEN an asset in a versioned bucket whose title is under a legal hold
     let t = TestStack::start_with("hold-versions", Options { versioned: true, ..Default::default() }).await.unwrap();
     asset(&t, "v-1", "show", "editorial", 2).await;

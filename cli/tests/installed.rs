@@ -34,7 +34,7 @@ impl Installed {
     fn slm(&self, args: &[&str]) -> Output {
         let mut command = Command::new(self.dir.join("bin/slm"));
         command.args(args).current_dir(self.dir.join("work")).env("HOME", self.home()).env("SLM_LOCAL_PORT", self.port.to_string());
-        for var in ["SLM_ROOT", "SLM_CHECKOUT", "SLM_DATA_DIR", "SLM_VENV", "SLM_IAM_USAGE_DIR", "SLM_AS", "SLM_OUTPUT", "SLM_API_URL", "AWS_ENDPOINT_URL", "XDG_DATA_HOME"] {
+        for var in ["SLM_ROOT", "SLM_EMULATOR", "SLM_CHECKOUT", "SLM_DATA_DIR", "SLM_VENV", "SLM_IAM_USAGE_DIR", "SLM_AS", "SLM_OUTPUT", "SLM_API_URL", "AWS_ENDPOINT_URL", "XDG_DATA_HOME"] {
             command.env_remove(var);
         }
         if let Some(venv) = &self.venv {

@@ -6,3 +6,5 @@ pub use slm_local::session::{CALLER, Options, Session as TestStack, dedupe, tall
 pub fn later(hours: i64) -> String {
     (chrono::Utc::now() + chrono::Duration::hours(hours)).to_rfc3339()
 }
+
+pub use slm_local::defects::{Defect, stopped_by};

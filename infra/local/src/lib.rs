@@ -2,6 +2,7 @@
 //! event-source runner that does for it what the Lambda service does on AWS.
 
 pub mod archive_tiers;
+pub mod defects;
 pub mod faults;
 pub mod files;
 pub mod http_api;

@@ -57,7 +57,7 @@ pub struct Options {
 
 /// Makes sure the emulator answers, starting it (and installing it) if needed, once per process;
 /// its endpoint and which emulator it is.
-async fn emulator() -> Result<(String, crate::Emulator)> {
+pub async fn emulator() -> Result<(String, crate::Emulator)> {
     static STARTED: tokio::sync::OnceCell<crate::Emulator> = tokio::sync::OnceCell::const_new();
     let endpoint = crate::endpoint();
     let emulator = STARTED
@@ -448,14 +448,30 @@ impl Session {
     /// requested by the task (or is past it), then reads every object's head, as a studio
     /// application reading the restored files would. On moto that read completes the restore
     /// and sends ObjectRestore:Completed; LocalStack completed it at once; on AWS it takes hours.
+    ///
+    /// The task may have ended before the files are looked at (LocalStack's restores complete at
+    /// once, and a task queued behind it may have taken the files since): then its restores are
+    /// complete too.
     pub async fn complete_restores(&self, asset_id: &str, task_id: &str, timeout: Duration) -> Result<HashMap<String, Option<String>>> {
         let requested = |f: &HashMap<String, HashMap<String, String>>| {
             f.values().all(|i| {
                 i.get("task_id").map(String::as_str) == Some(task_id) && i.get("step").is_some_and(|s| ["REQUESTED", "DONE", "SKIPPED", "FAILED"].contains(&s.as_str()))
             })
         };
-        self.wait_files(asset_id, timeout, requested).await?;
-        let keys: Vec<String> = self.file_items(asset_id).await?.into_keys().collect();
+        let start = Instant::now();
+        let files = loop {
+            let files = self.file_items(asset_id).await?;
+            let (_, task) = call(&self.reader, CALLER, &self.stack.account, "GET", &format!("/tasks/{task_id}"), None, Utc::now()).await;
+            let ended = matches!(task["status"].as_str(), Some("SUCCEEDED" | "PARTIALLY_FAILED" | "FAILED"));
+            if ended || requested(&files) {
+                break files;
+            }
+            if start.elapsed() > timeout {
+                bail!("the restores of task {task_id} were not all requested within {timeout:?}: {task}");
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        };
+        let keys: Vec<String> = files.into_keys().collect();
         self.restore_headers(&keys).await
     }
 
