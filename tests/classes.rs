@@ -173,7 +173,7 @@ async fn an_object_created_event_registers_an_intelligent_tiering_object() {
     let (it, ia) = ("t1/camera_original/A1/it.ari", "t1/camera_original/A1/ia.ari");
     put(&t, it, "INTELLIGENT_TIERING", 16, None).await;
     put(&t, ia, "ONEZONE_IA", 16, None).await;
-    t.wait_idle(&["S3EventsQueue"], WAIT).await.unwrap();
+    t.wait_registered("A1", 2, WAIT).await.unwrap();
 
     // THEN both are registered in their classes, and no event went to the dead-letter queue
     let a = asset(&t, "A1").await;

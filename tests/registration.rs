@@ -34,7 +34,8 @@ async fn new_objects_are_registered_as_they_arrive_and_policies_act_on_them() {
     for stray in ["t1/stray.exr", "t1/camera_original/bad id/x.ari", "t1/camera_original/A002/"] {
         t.clients.s3.put_object().bucket(&t.bucket).key(stray).body(b"x".to_vec().into()).send().await.unwrap();
     }
-    t.wait_idle(&["S3EventsQueue"], WAIT).await.unwrap();
+    t.wait_registered("A001", 5, WAIT).await.unwrap();
+    t.wait_registered("P1", 1, WAIT).await.unwrap();
 
     // THEN each placed object is registered once, in an asset its first object created
     let a = asset(&t, "A001").await;

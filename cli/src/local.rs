@@ -426,7 +426,9 @@ pub(crate) async fn wait_drained(clients: &Clients, url: &str, timeout: Duration
     }
 }
 
-/// Shows a task's progress (files final out of files planned) until its status is final.
+/// Shows a task's progress (files final out of files planned) until its status is final, or
+/// until its execution has ended without the task being recorded final (an execution that could
+/// not write its end: the reconciler repairs the task), which is a task not succeeded.
 pub async fn watch<F, Fut>(get: &F, task_id: &str, label: &str) -> Result<Value>
 where
     F: Fn(String) -> Fut,
@@ -439,7 +441,10 @@ where
             .progress_chars("=> "),
     );
     bar.set_prefix(label.to_string());
-    let path = format!("/tasks/{task_id}");
+    let path = format!("/tasks/{task_id}?include=execution");
+    // The state machine records the task before its execution ends, so an ended execution is
+    // looked at twice before the task is taken for unrecorded.
+    let mut ended_unrecorded = 0;
     loop {
         let task = get(path.clone()).await?;
         let c = &task["counters"];
@@ -452,6 +457,17 @@ where
             bar.finish();
             return Ok(task);
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        match task["execution"]["status"].as_str() {
+            Some(execution) if execution != "RUNNING" => {
+                ended_unrecorded += 1;
+                if ended_unrecorded > 1 {
+                    bar.abandon();
+                    let status = format!("{status} in the registry, its execution {execution} (the task never recorded its end; the reconciler repairs it)");
+                    return Err(crate::TaskNotSucceeded { task_id: task_id.to_string(), status }.into());
+                }
+            }
+            _ => ended_unrecorded = 0,
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }

@@ -207,7 +207,8 @@ localstack_start() {
 }
 
 # SIGTERM, and SIGKILL after 10 s (LocalStack's shutdown hangs about half the time), by the
-# process id this script started; then its S3 spool, which it keeps in the system temp folder.
+# process id this script started; then its S3 spool, which every LocalStack keeps in
+# /tmp/localstack-s3-storage (hard-coded), once no other LocalStack runs.
 localstack_stop() {
   local pid_file="$STATE/localstack-$PORT.pid"
   [[ -f "$pid_file" ]] || return 0
@@ -220,7 +221,10 @@ localstack_stop() {
   done
   kill -9 "$pid" 2>/dev/null || true
   rm -f "$pid_file"
-  rm -rf "$LS_DIR/tmp" "$LS_DIR/fs" "/tmp/localstack-s3-storage"
+  rm -rf "$LS_DIR/tmp" "$LS_DIR/fs"
+  if ! pgrep -f "localstack\.runtime\.main" >/dev/null; then
+    rm -rf /tmp/localstack-s3-storage
+  fi
 }
 
 case "${1:-}" in

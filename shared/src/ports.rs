@@ -439,6 +439,9 @@ pub trait Orchestrator {
     fn start(&self, task_id: &TaskId, input: String) -> impl Future<Output = Result<()>> + Send;
     fn succeed(&self, token: &str, outcome: &Outcome) -> impl Future<Output = Result<()>> + Send;
     fn fail(&self, token: &str, error: &str, cause: &str) -> impl Future<Output = Result<()>> + Send;
+    /// The status of the task's execution (RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED,
+    /// PENDING_REDRIVE); None when it has none (a queued task's starts when its turn comes).
+    fn execution_status(&self, task_id: &TaskId) -> impl Future<Output = Result<Option<String>>> + Send;
 }
 
 /// The application registry: which IAM principals may call the API, with what grants.

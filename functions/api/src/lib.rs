@@ -13,7 +13,7 @@ use slm_core::domain::audit::{AuditEntry, Decision, clip};
 use slm_core::service::{AwsCore, Caller};
 use slm_core::{Error, ErrorKind, Result};
 
-pub use routes::{DryRunBody, TaskBody};
+pub use routes::{DryRunBody, Execution, TaskBody, TaskView};
 
 /// Request bodies above this are refused before parsing.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;

@@ -1,7 +1,7 @@
 //! Routes of the API: the request translated into a call of the core, the result into JSON.
 
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use slm_core::domain::pricing::PriceTable;
 use slm_core::domain::title::parse_date;
 use slm_core::domain::asset::validate_id;
@@ -9,13 +9,28 @@ use slm_core::domain::audit::{AuditEntry, AuditQuery, Decision, clip};
 use slm_core::domain::grant::{ApplicationBody, Permission, Scope, principal_of};
 use slm_core::domain::hold::{HoldBody, HoldSubject};
 use slm_core::domain::{Action, Asset, AssetChange, NewAsset, PolicyDoc, TaskId, TitleBody};
-use slm_core::ports::{AccessStore, ApplicationStore, AssetStore, HoldStore, PolicyStore, TaskStore, TitleStore};
+use slm_core::ports::{AccessStore, ApplicationStore, AssetStore, HoldStore, Orchestrator, PolicyStore, TaskStore, TitleStore};
 use slm_core::service::access::AccessBody;
 use slm_core::service::{AwsCore, Caller, Mode};
 use slm_core::{Error, Result};
 
+/// A task as `GET /tasks/{id}` answers it: with its execution's status when asked for.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TaskView {
+    #[serde(flatten)]
+    pub task: slm_core::ports::Task,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution: Option<Execution>,
+}
+
+/// A task's Step Functions execution: its status, None while it has none.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Execution {
+    pub status: Option<String>,
+}
+
 /// The body of a task request.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TaskBody {
     pub action: String,
@@ -240,7 +255,13 @@ pub(crate) async fn route(call: &mut Call<'_>) -> Result<(i64, serde_json::Value
             // Found under its asset, like the request that made it.
             call.entry.subject = format!("asset#{}", task.asset_id);
             call.entry.task_ids.push(task.task_id.to_string());
-            Ok((200, json(&task)?))
+            // `?include=execution`: how its Step Functions execution stands, for a watcher to end
+            // when the execution has ended though the task was never recorded final.
+            let execution = match query(request, "include") {
+                Some("execution") => Some(Execution { status: core.orchestrator.execution_status(&id).await? }),
+                _ => None,
+            };
+            Ok((200, json(&TaskView { task, execution })?))
         }
         ("PATCH", ["assets", asset_id]) => {
             let change: AssetChange = body(request)?;

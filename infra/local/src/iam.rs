@@ -278,6 +278,13 @@ pub fn parse_request(service: &str, operation: &str, uri: &str, header: impl Fn(
         }
         "states" => {
             let j = json();
+            // An execution's ARN is its state machine's with `execution` for `stateMachine` and
+            // the execution's name after it.
+            let execution = j.get("executionArn").and_then(|a| a.as_str()).and_then(|a| a.rsplit_once(':')).map(|(machine, _)| machine.replacen(":execution:", ":stateMachine:", 1));
+            if let Some(machine) = execution {
+                r.target = Some(Names::logical(&names.state_machines, "execution", &machine));
+                return r;
+            }
             r.target = match (j.get("stateMachineArn").and_then(|a| a.as_str()), j.get("taskToken")) {
                 (Some(arn), _) => Some(Names::logical(&names.state_machines, "stateMachine", arn)),
                 // A token is the state machine's: the stack has one (with several, the token
@@ -464,6 +471,7 @@ pub fn logical_resource(t: &Template, v: &Value) -> String {
             }
         }
         Some((f, arg)) if f == "Sub" => match arg.as_str() {
+            Some(text) if let Some(machine) = crate::least_privilege::executions_of(t, text) => format!("execution/{machine}"),
             Some(text) => match text.strip_prefix("${").and_then(|r| r.split_once(".Arn}")) {
                 Some((id, "")) => arn_of(id),
                 Some((id, rest)) if rest.starts_with("/index/") && kind_of(id) == "AWS::DynamoDB::Table" => format!("table/{id}{rest}"),

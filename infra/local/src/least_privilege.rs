@@ -85,6 +85,14 @@ fn media_form(text: &str, vars: Option<&Value>) -> bool {
         && names.is_some_and(|(f, a)| f == "Ref" && a.as_str() == Some("MediaBucketNames"))
 }
 
+/// The executions of one of the stack's state machines, the one wildcard a grant may hold: its
+/// logical id, when `text` is exactly
+/// `arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:${Machine.Name}:*`.
+pub fn executions_of<'a>(t: &Template, text: &'a str) -> Option<&'a str> {
+    let id = text.strip_prefix("arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:${")?.strip_suffix(".Name}:*")?;
+    (t.resources.get(id).map(|r| r.kind.as_str()) == Some("AWS::Serverless::StateMachine")).then_some(id)
+}
+
 /// A `!Sub` names only the stack's resources (`${X.Arn}`), pseudo parameters, and the media
 /// buckets' ARNs ([`media_form`]).
 fn sub_is_own(t: &Template, arg: &Value) -> Option<String> {
@@ -93,7 +101,7 @@ fn sub_is_own(t: &Template, arg: &Value) -> Option<String> {
         Value::Sequence(seq) => (seq.first().and_then(Value::as_str).unwrap_or_default(), seq.get(1)),
         _ => return Some(format!("!Sub {arg:?}")),
     };
-    if media_form(text, vars) {
+    if media_form(text, vars) || (vars.is_none() && executions_of(t, text).is_some()) {
         return None;
     }
     let mut rest = text;

@@ -540,6 +540,14 @@ impl Session {
         }
     }
 
+    /// Waits until `count` files of an asset are registered, then until the S3-events queue is
+    /// idle: S3 sends its events after the write returns (LocalStack too; moto before it
+    /// answers), so an idle queue alone may not have received them yet.
+    pub async fn wait_registered(&self, asset_id: &str, count: usize, timeout: Duration) -> Result<()> {
+        self.wait_files(asset_id, timeout, |f| f.len() >= count).await?;
+        self.wait_idle(&["S3EventsQueue"], timeout).await
+    }
+
     /// Waits until the named queues are empty (nothing visible or in flight).
     pub async fn wait_idle(&self, queues: &[&str], timeout: Duration) -> Result<()> {
         let start = Instant::now();

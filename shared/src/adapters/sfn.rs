@@ -55,6 +55,15 @@ impl Orchestrator for SfnOrchestrator {
         }
     }
 
+    async fn execution_status(&self, task_id: &TaskId) -> Result<Option<String>> {
+        let arn = format!("{}:{}", self.state_machine_arn.replacen(":stateMachine:", ":execution:", 1), task_id.as_str());
+        match self.client.describe_execution().execution_arn(arn).send().await {
+            Ok(out) => Ok(Some(out.status().as_str().to_string())),
+            Err(e) if e.as_service_error().and_then(|se| se.code()) == Some("ExecutionDoesNotExist") => Ok(None),
+            Err(e) => Err(sdk_error("describe execution", e)),
+        }
+    }
+
     async fn fail(&self, token: &str, error: &str, cause: &str) -> Result<()> {
         let res = self.client.send_task_failure().task_token(token).error(error).cause(cause).send().await;
         match res {
