@@ -4,10 +4,14 @@ moto (pinned in requirements.txt) answers unlike S3 in a way the Rust SDK cannot
 - ListParts: moto names the document's root ListPartsResponse; S3's is ListPartsResult.
 - GetBucketNotificationConfiguration of a bucket without notifications: moto answers an empty
   GetBucketNotificationResponse; S3 answers an empty NotificationConfiguration.
-- DynamoDB writes: moto's server answers requests on several threads and its DynamoDB reads,
+- DynamoDB requests: moto's server answers requests on several threads, and its DynamoDB reads,
   checks conditions and writes an item without a lock, so two concurrent updates of one item can
-  lose one (a task's counter missed a file under load). DynamoDB applies each write to an item
-  atomically; here every write runs under one lock.
+  lose one. Its TransactWriteItems writes to the live tables as it goes and, when cancelled, puts
+  back copies of the whole tables taken before it began, wiping what other requests wrote
+  meanwhile (a task's counters ended at planned 900, succeeded 900, outstanding -3); a read in
+  between sees writes that never happened. DynamoDB applies each write to an item atomically and
+  a transaction all at once or not at all; here every DynamoDB request, reads included, runs
+  under one lock (tests/dynamodb.rs fails without it).
 - GetBucketNotificationConfiguration leaves out the bucket's EventBridgeConfiguration.
 - PutBucketNotificationConfiguration: S3 refuses configurations that overlap (a shared event
   type under overlapping prefixes and suffixes) with 400 InvalidArgument "Configurations
@@ -55,26 +59,25 @@ def rename_root(method_name, wrong, right):
 
 for cls, methods in ((S3Response, ("list_parts", "get_bucket_notification")),
                      (S3Backend, ("put_bucket_notification_configuration",)),
-                     (DynamoHandler, ("put_item", "update_item", "delete_item", "batch_write_item", "transact_write_items"))):
+                     (DynamoHandler, ("call_action",))):
     for method in methods:
         if not hasattr(cls, method):
             sys.exit(f"infra/local/moto_server.py: moto has no {cls.__name__}.{method}; review the corrections for this moto version")
 
-DYNAMODB_WRITES = threading.RLock()
+# call_action runs each DynamoDB action and writes its answer. Reads take the lock too, so that
+# none sees a cancelled transaction's writes or an item half-updated.
+DYNAMODB_REQUESTS = threading.RLock()
 
 
-def atomic(method_name):
-    original = getattr(DynamoHandler, method_name)
+def serialize_dynamodb():
+    original = DynamoHandler.call_action
 
-    def locked(self, *args, **kwargs):
-        with DYNAMODB_WRITES:
+    def serialized(self, *args, **kwargs):
+        with DYNAMODB_REQUESTS:
             return original(self, *args, **kwargs)
 
-    setattr(DynamoHandler, method_name, locked)
+    DynamoHandler.call_action = serialized
 
-
-for write in ("put_item", "update_item", "delete_item", "batch_write_item", "transact_write_items"):
-    atomic(write)
 
 for name in ("_send_event_bridge_message", "_detail_type", "S3NotificationEvent"):
     if not hasattr(s3_notifications, name):
@@ -206,6 +209,7 @@ def report_event_bridge():
     S3Response.get_bucket_notification = reported
 
 
+serialize_dynamodb()
 refuse_overlaps()
 aws_event_bridge_events()
 rename_root("list_parts", "ListPartsResponse", "ListPartsResult")
