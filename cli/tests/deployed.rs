@@ -75,33 +75,3 @@ async fn an_application_registered_by_the_administrator_archives_an_asset_throug
     assert!(String::from_utf8_lossy(&unnamed.stderr).contains("--bucket"), "{}", String::from_utf8_lossy(&unnamed.stderr));
     s.stop().await;
 }
-
-/// GIVEN a task whose execution ends without recording it (stopped from outside, so none of its
-/// states that write the task runs), WHEN it is watched, THEN `task watch` ends with the task not
-/// succeeded (exit 6) and names the execution's end, instead of waiting for ever.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn task_watch_ends_when_the_execution_ended_without_recording_the_task() {
-    let s = Session::start("cli-aborted").await.unwrap();
-    s.put_objects("show/x/", 2, 16).await.unwrap();
-    s.register("x-1", "show/x/", "editorial").await.unwrap();
-    // (the planner waits, so the execution waits for it in PlanAndWait)
-    s.runner().pause("slm-planner");
-    let task_id = s.request("x-1", serde_json::json!({"action": "archive", "storage_class": "GLACIER", "request_id": "a"})).await.unwrap();
-    let running = s.api_ok("GET", &format!("/tasks/{task_id}?include=execution"), None).await.unwrap();
-    assert_eq!(running["execution"]["status"], "RUNNING", "{running}");
-    let plain = s.api_ok("GET", &format!("/tasks/{task_id}"), None).await.unwrap();
-    assert!(plain.get("execution").is_none(), "the execution is looked up only when asked for: {plain}");
-
-    let machine = s.stack.state_machines.values().next().unwrap();
-    let execution = format!("{}:{task_id}", machine.replacen(":stateMachine:", ":execution:", 1));
-    s.clients.sfn.stop_execution().execution_arn(&execution).send().await.unwrap();
-
-    let watched = slm(&s, &s.key_of(slm_local::session::CALLER), &["task", "watch", &task_id]).await;
-    let stderr = String::from_utf8_lossy(&watched.stderr);
-    assert_eq!(watched.status.code(), Some(6), "{stderr}");
-    assert!(stderr.contains("execution ABORTED") && stderr.contains("never recorded"), "{stderr}");
-    let task = s.api_ok("GET", &format!("/tasks/{task_id}?include=execution"), None).await.unwrap();
-    assert_eq!((task["status"].as_str(), task["execution"]["status"].as_str()), (Some("RUNNING"), Some("ABORTED")), "{task}");
-    s.runner().resume("slm-planner");
-    s.stop().await;
-}
