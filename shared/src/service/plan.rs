@@ -72,6 +72,17 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
             (Some(a), crate::domain::Action::Purge) => self.purge_blocked(a).await?,
             _ => None,
         };
+        if let (Some(why), Some(a)) = (&held, &asset)
+            && task.plan_cursor.is_some()
+            && a.active_task.as_deref() == Some(task_id.as_str())
+        {
+            // Pages went out before the hold: the workers' own gate fails those files with the
+            // hold as their reason (so the counters tell what happened to each), and no more
+            // pages are sent.
+            self.meta.finish_planning(&task_id).await?;
+            self.signal_if_complete(&task_id).await?;
+            return Ok(PlanReport::Refused(format!("planning stopped: {why}")));
+        }
         let asset = match asset {
             Some(a) if a.active_task.as_deref() == Some(task_id.as_str()) && held.is_none() => a,
             other => {
