@@ -4,8 +4,9 @@
 //! function's SDK clients make on the local stack is recorded with the resource it names, by
 //! the function's logical id ([`UsageRecorder`], one interceptor per client); [`needs`] maps
 //! each recorded request to the IAM actions and resources it needs (the table is in that one
-//! function); [`granted`] reads what template.yaml grants each function and the state machine
-//! (whose calls come from its ASL definition, [`state_machine_uses`]); and [`compare`] fails on
+//! function); [`granted`] reads what template.yaml's roles grant each function and the state
+//! machine (whose calls come from its ASL definition, [`state_machine_uses`]; Lambda's own calls
+//! for the SQS event sources from the functions' events, [`event_source_uses`]); and [`compare`] fails on
 //! any use that is not granted (action and resource) and on any grant nothing uses, but for the
 //! few deliberate [`EXCEPTIONS`].
 //!
@@ -506,28 +507,43 @@ fn arn_of(t: &Template, id: &str) -> String {
     }
 }
 
-/// What template.yaml grants each function and state machine, by logical id.
+/// What template.yaml grants each function and state machine, by logical id: the inline
+/// policies of the role it acts with.
 pub fn granted(t: &Template) -> Result<BTreeMap<String, BTreeSet<Grant>>> {
     let mut out: BTreeMap<String, BTreeSet<Grant>> = BTreeMap::new();
-    for (id, r) in &t.resources {
-        if !matches!(r.kind.as_str(), "AWS::Serverless::Function" | "AWS::Serverless::StateMachine") {
-            continue;
-        }
+    for (id, role) in t.principals() {
         let grants = out.entry(id.clone()).or_default();
-        for policy in list(get(&r.properties, "Policies")) {
-            let statements = get(policy, "Statement").ok_or_else(|| anyhow!("{id}: a policy that is not an inline statement list"))?;
+        let role = role.ok_or_else(|| anyhow!("{id}: no Role naming an AWS::IAM::Role of the template"))?;
+        for (name, statements) in t.role_policies(role) {
+            let statements = statements.ok_or_else(|| anyhow!("{role} policy {name}: not an inline statement list"))?;
             for s in list(Some(statements)).into_iter().filter_map(statement) {
                 if get(s, "Effect").and_then(Value::as_str) != Some("Allow") {
                     continue;
                 }
                 if get(s, "NotAction").is_some() || get(s, "NotResource").is_some() {
-                    bail!("{id}: NotAction and NotResource are not checked");
+                    bail!("{role}: NotAction and NotResource are not checked");
                 }
                 for action in list(get(s, "Action")) {
                     for resource in list(get(s, "Resource")) {
                         grants.insert((action.as_str().unwrap_or_default().to_string(), logical_resource(t, resource)));
                     }
                 }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The calls Lambda makes with a function's role for each of its SQS event sources (Lambda's SQS
+/// guide: the execution role needs sqs:ReceiveMessage, sqs:DeleteMessage and
+/// sqs:GetQueueAttributes on the queue). The local runner polls with its own client, so these
+/// are read from the template, as [`state_machine_uses`] reads the state machine's.
+pub fn event_source_uses(t: &Template) -> Result<BTreeSet<Use>> {
+    let mut out = BTreeSet::new();
+    for f in t.functions()? {
+        for source in &f.sqs {
+            for action in ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"] {
+                out.insert(Use { principal: f.logical_id.clone(), action: action.into(), resource: arn_of(t, &source.queue), operation: "lambda:sqs-event-source".into() });
             }
         }
     }
@@ -553,6 +569,13 @@ impl Resolve for LogicalNames<'_> {
                 }
             }
             Some((f, arg)) if f == "GetAtt" => Ok(format!("@@{}@@", getatt_target(arg).unwrap_or_default())),
+            Some((f, arg)) if f == "Join" => {
+                let (delimiter, items) = match arg.as_sequence().map(Vec::as_slice) {
+                    Some([d, Value::Sequence(items)]) => (d.as_str().unwrap_or_default(), items),
+                    _ => bail!("a substitution of {v:?} is not understood"),
+                };
+                Ok(items.iter().map(|i| self.resolve_value(i)).collect::<Result<Vec<_>>>()?.join(delimiter))
+            }
             Some(_) => bail!("a substitution of {v:?} is not understood"),
             None => Ok(v.as_str().map(str::to_string).unwrap_or_else(|| format!("{v:?}"))),
         }
@@ -624,10 +647,9 @@ pub struct Exception {
 /// The deliberate exceptions: grants the code needs on paths the end-to-end suite cannot reach
 /// on the emulator. Each must be granted and unused, or the check says the list is stale.
 ///
-/// Not listed because they are not in the template's Policies: the SQS event sources' own
-/// sqs:ReceiveMessage, sqs:DeleteMessage and sqs:GetQueueAttributes, which SAM grants with each
-/// SQS event and the Lambda service uses (the local runner's polling is not recorded for that
-/// reason), and the API's invocation by API Gateway (a resource policy on the function).
+/// Not listed: the SQS event sources' calls, which are uses read from the template
+/// ([`event_source_uses`]), and the API's invocation by API Gateway (a resource policy on the
+/// function, not a grant of its role).
 pub const EXCEPTIONS: &[Exception] = &[
     Exception {
         principal: "WorkerFunction",
@@ -720,6 +742,7 @@ pub fn check(t: &Template, dir: &Path) -> Result<(Report, String)> {
     let functions: BTreeSet<String> = calls.iter().map(|c| c.principal.clone()).collect();
     let mut used: BTreeSet<Use> = calls.iter().flat_map(Call::uses).collect();
     used.extend(state_machine_uses(t)?);
+    used.extend(event_source_uses(t)?);
     let granted = granted(t)?;
     let report = compare(&used, &granted, EXCEPTIONS);
     let grants: usize = granted.values().map(BTreeSet::len).sum();
@@ -934,11 +957,21 @@ Resources:
     Type: AWS::SQS::Queue
   SM:
     Type: AWS::Serverless::StateMachine
+    Properties:
+      Role: !GetAtt SMRole.Arn
+  SMRole:
+    Type: AWS::IAM::Role
   F:
     Type: AWS::Serverless::Function
     Properties:
+      Role: !GetAtt FRole.Arn
+  FRole:
+    Type: AWS::IAM::Role
+    Properties:
       Policies:
-        - Statement:
+        - PolicyName: p
+          PolicyDocument:
+            Statement:
             - Effect: Allow
               Action: [dynamodb:Query, dynamodb:GetItem]
               Resource: [!GetAtt Tbl.Arn, !Sub "${Tbl.Arn}/index/ByX"]
@@ -1007,5 +1040,17 @@ Resources:
         for e in EXCEPTIONS {
             assert!(e.why.len() > 20, "{e:?}");
         }
+    }
+
+    #[test]
+    fn lambda_reads_each_event_source_queue_with_its_functions_role() {
+        let t = Template::load_default().unwrap();
+        let uses: BTreeSet<(String, String, String)> = event_source_uses(&t).unwrap().into_iter().map(|u| (u.principal, u.action, u.resource)).collect();
+        for (f, q) in [("PlannerFunction", "ControlQueue"), ("WorkerFunction", "WorkQueue"), ("CompletionFunction", "S3EventsQueue"), ("ReconcilerFunction", "ReconcileQueue")] {
+            for a in ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"] {
+                assert!(uses.contains(&(f.to_string(), a.to_string(), format!("queue/{q}"))), "{f}: {a} on {q} not in {uses:?}");
+            }
+        }
+        assert_eq!(uses.len(), 12, "{uses:?}");
     }
 }

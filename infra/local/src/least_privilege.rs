@@ -1,5 +1,8 @@
 //! Least privilege, checked over template.yaml (part of the test command):
 //!
+//! - each function and state machine acts with a role of its own, declared in the template
+//!   (never one SAM makes from `Policies`), that only its service may assume and that carries no
+//!   managed policy but logs and traces on functions;
 //! - no IAM action with a wildcard (`*`, `s3:*`, `s3:Get*`);
 //! - every resource a grant names is the stack's own: a resource of the template (`!Ref`,
 //!   `!GetAtt X.Arn`, `${X.Arn}` in a `!Sub`), its indexes, the managed media buckets and their
@@ -15,21 +18,82 @@
 use crate::template::{Template, get, intrinsic, list, statement};
 use serde_yaml_ng::Value;
 
-/// The IAM statements the template grants, with where they are.
+/// The IAM statements the template grants, with where they are: the inline policies of its roles.
 fn grants(t: &Template) -> Vec<(String, &Value)> {
     let mut out = Vec::new();
     for (id, r) in &t.resources {
-        if matches!(r.kind.as_str(), "AWS::Serverless::Function" | "AWS::Serverless::StateMachine") {
-            for (i, policy) in list(get(&r.properties, "Policies")).into_iter().enumerate() {
-                match get(policy, "Statement") {
-                    Some(statements) => out.extend(list(Some(statements)).into_iter().map(|s| (format!("{id} policy {i}"), statement(s).unwrap_or(s)))),
-                    // A SAM policy template or a managed policy: its grants are not in view.
-                    None => out.push((format!("{id} policy {i}"), policy)),
+        match r.kind.as_str() {
+            "AWS::IAM::Role" => {
+                for (name, statements) in t.role_policies(id) {
+                    match statements {
+                        Some(statements) => out.extend(list(Some(statements)).into_iter().map(|s| (format!("{id} policy {name}"), statement(s).unwrap_or(s)))),
+                        None => out.push((format!("{id} policy {name}"), &r.properties)),
+                    }
                 }
             }
+            "AWS::IAM::Policy" | "AWS::IAM::ManagedPolicy" => out.push((format!("{id} (an IAM resource: declare grants in the role's Policies)"), &r.properties)),
+            _ => {}
         }
-        if matches!(r.kind.as_str(), "AWS::IAM::Role" | "AWS::IAM::Policy" | "AWS::IAM::ManagedPolicy") {
-            out.push((format!("{id} (an IAM resource: declare grants on the function)"), &r.properties));
+    }
+    out
+}
+
+/// The AWS managed policies a function's role may carry: logs and traces, as SAM attaches them to
+/// the roles it makes. Nothing else is granted outside the template's view.
+pub const MANAGED_POLICIES: [&str; 2] = [
+    "arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+    "arn:${AWS::Partition}:iam::aws:policy/AWSXRayDaemonWriteAccess",
+];
+
+/// What is wrong with the stack's principals and their roles: each function and state machine
+/// acts with a role of the template that no other uses, grants nothing on the resource itself
+/// (SAM's `Policies` would make a role the queue policies cannot name before the transform),
+/// the role trusts only the principal's service, and carries no managed policy but
+/// [`MANAGED_POLICIES`] (on functions).
+fn role_violations(t: &Template) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut used: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for (id, role) in t.principals() {
+        let r = &t.resources[id];
+        if get(&r.properties, "Policies").is_some() {
+            out.push(format!("{id}: Policies on the resource (declare them on its role)"));
+        }
+        let Some(role) = role else {
+            out.push(format!("{id}: no Role: !GetAtt <Role>.Arn naming an AWS::IAM::Role of the template"));
+            continue;
+        };
+        used.entry(role).or_default().push(id);
+        let function = r.kind == "AWS::Serverless::Function";
+        let service = if function { "lambda.amazonaws.com" } else { "states.amazonaws.com" };
+        let role_props = &t.resources[role].properties;
+        let trust = get(role_props, "AssumeRolePolicyDocument").and_then(|d| get(d, "Statement"));
+        let trusted: Vec<&Value> = list(trust).into_iter().collect();
+        let only_service = !trusted.is_empty()
+            && trusted.iter().all(|s| {
+                get(s, "Effect").and_then(Value::as_str) != Some("Allow")
+                    || (list(get(s, "Action")).iter().all(|a| a.as_str() == Some("sts:AssumeRole"))
+                        && get(s, "Principal").and_then(|p| get(p, "Service")).and_then(Value::as_str) == Some(service)
+                        && get(s, "Principal").and_then(Value::as_mapping).is_some_and(|m| m.len() == 1))
+            });
+        if !only_service {
+            out.push(format!("{role}: its trust policy must let only {service} assume it"));
+        }
+        for managed in list(get(role_props, "ManagedPolicyArns")) {
+            let text = match intrinsic(managed) {
+                Some((f, a)) if f == "Sub" => a.as_str().unwrap_or_default(),
+                _ => "",
+            };
+            if !function || !MANAGED_POLICIES.contains(&text) {
+                out.push(format!("{role}: managed policy {managed:?} (only logs and traces, on functions)"));
+            }
+        }
+    }
+    for (role, users) in used.iter().filter(|(_, u)| u.len() > 1) {
+        out.push(format!("{role}: shared by {users:?} (each principal has its own role)"));
+    }
+    for (id, _) in t.of_kind("AWS::IAM::Role") {
+        if !used.contains_key(id.as_str()) {
+            out.push(format!("{id}: a role no function or state machine uses"));
         }
     }
     out
@@ -119,7 +183,7 @@ fn sub_is_own(t: &Template, arg: &Value) -> Option<String> {
 
 /// What the template grants beyond least privilege, one line each (empty: nothing).
 pub fn violations(t: &Template) -> Vec<String> {
-    let mut out = Vec::new();
+    let mut out = role_violations(t);
     for (at, statement) in grants(t) {
         if get(statement, "Action").is_none() {
             out.push(format!("{at}: not an inline statement (policy templates and managed policies are not allowed)"));
@@ -170,8 +234,8 @@ pub fn violations(t: &Template) -> Vec<String> {
 }
 
 /// Whether a Deny's condition spares only the stack's own principals: `ArnNotEquals` on
-/// `aws:PrincipalArn` and nothing else, listing roles the stack makes (`!GetAtt <X>Role.Arn` for
-/// a function or state machine `<X>` of the template) or the `AdminPrincipal` parameter (the
+/// `aws:PrincipalArn` and nothing else, listing the roles of the stack's functions and state
+/// machines (`!GetAtt <Role>.Arn`) or the `AdminPrincipal` parameter (the
 /// administrator redrives dead letters into the queues). A literal ARN, another parameter or a
 /// looser operator would admit others.
 fn excepts_only_own(t: &Template, condition: Option<&Value>) -> bool {
@@ -182,9 +246,8 @@ fn excepts_only_own(t: &Template, condition: Option<&Value>) -> bool {
     let own_role = |v: &Value| match intrinsic(v) {
         Some((f, arg)) if f == "GetAtt" => arg
             .as_str()
-            .and_then(|a| a.strip_suffix("Role.Arn"))
-            .and_then(|owner| t.resources.get(owner))
-            .is_some_and(|r| matches!(r.kind.as_str(), "AWS::Serverless::Function" | "AWS::Serverless::StateMachine")),
+            .and_then(|a| a.strip_suffix(".Arn"))
+            .is_some_and(|role| t.principals().any(|(_, r)| r == Some(role))),
         Some((f, arg)) if f == "Ref" => arg.as_str() == Some("AdminPrincipal"),
         _ => false,
     };
@@ -217,7 +280,7 @@ mod tests {
                 "  {queue}P:\n    Type: AWS::SQS::QueuePolicy\n    Properties:\n      Queues: [!Ref {queue}]\n      PolicyDocument:\n        Statement:\n          - Effect: Deny\n            Principal: \"*\"\n            Action: sqs:SendMessage\n            Resource: !GetAtt {queue}.Arn\n            Condition:\n{condition}\n"
             )
         };
-        let mut resources = String::from("  F:\n    Type: AWS::Serverless::Function\n    Properties:\n      Policies:\n        - Statement:\n            - Effect: Allow\n              Action: sqs:SendMessage\n              Resource: [!GetAtt Good.Arn, !GetAtt Literal.Arn, !GetAtt Param.Arn, !GetAtt Stranger.Arn, !GetAtt Like.Arn]\n");
+        let mut resources = String::from("  F:\n    Type: AWS::Serverless::Function\n    Properties:\n      Role: !GetAtt FRole.Arn\n  FRole:\n    Type: AWS::IAM::Role\n    Properties:\n      AssumeRolePolicyDocument:\n        Statement:\n          - Effect: Allow\n            Principal:\n              Service: lambda.amazonaws.com\n            Action: sts:AssumeRole\n      Policies:\n        - PolicyName: p\n          PolicyDocument:\n            Statement:\n            - Effect: Allow\n              Action: sqs:SendMessage\n              Resource: [!GetAtt Good.Arn, !GetAtt Literal.Arn, !GetAtt Param.Arn, !GetAtt Stranger.Arn, !GetAtt Like.Arn]\n");
         for (queue, condition) in [
             ("Good", "              ArnNotEquals:\n                aws:PrincipalArn: [!GetAtt FRole.Arn, !Ref AdminPrincipal]"),
             ("Literal", "              ArnNotEquals:\n                aws:PrincipalArn: [!GetAtt FRole.Arn, \"arn:aws:iam::123456789012:role/x\"]"),
@@ -246,8 +309,17 @@ mod tests {
   F:
     Type: AWS::Serverless::Function
     Properties:
+      Role: !GetAtt FRole.Arn
+  FRole:
+    Type: AWS::IAM::Role
+    Properties:
+      AssumeRolePolicyDocument:
+        Statement:
+          - {Effect: Allow, Principal: {Service: lambda.amazonaws.com}, Action: sts:AssumeRole}
       Policies:
-        - Statement:
+        - PolicyName: p
+          PolicyDocument:
+            Statement:
             - Effect: Allow
               Action: [s3:*, sqs:SendMessage]
               Resource: [!GetAtt Q.Arn, "*", !GetAtt Other.Arn, "arn:aws:s3:::someone-elses/*"]
@@ -269,8 +341,17 @@ mod tests {
   F:
     Type: AWS::Serverless::Function
     Properties:
+      Role: !GetAtt FRole.Arn
+  FRole:
+    Type: AWS::IAM::Role
+    Properties:
+      AssumeRolePolicyDocument:
+        Statement:
+          - {Effect: Allow, Principal: {Service: lambda.amazonaws.com}, Action: sts:AssumeRole}
       Policies:
-        - Statement:
+        - PolicyName: p
+          PolicyDocument:
+            Statement:
             - Effect: Allow
               Action: [dynamodb:Query, s3:GetObject]
               Resource:
@@ -297,7 +378,7 @@ mod tests {
             r#"!Split [",", !Sub ["arn:*:s3:::${Buckets}", {Buckets: !Join [",arn:*:s3:::", !Ref SomeOtherParameter]}]]"#,
             r#"!Split [",", !Sub ["arn:*:*:::${Buckets}", {Buckets: !Join [",arn:*:*:::", !Ref MediaBucketNames]}]]"#,
         ] {
-            let t = template(&format!("  F:\n    Type: AWS::Serverless::Function\n    Properties:\n      Policies:\n        - Statement:\n            - Effect: Allow\n              Action: s3:GetObject\n              Resource: {resource}\n"));
+            let t = template(&format!("  F:\n    Type: AWS::Serverless::Function\n    Properties:\n      Role: !GetAtt FRole.Arn\n  FRole:\n    Type: AWS::IAM::Role\n    Properties:\n      AssumeRolePolicyDocument:\n        Statement:\n          - Effect: Allow\n            Principal:\n              Service: lambda.amazonaws.com\n            Action: sts:AssumeRole\n      Policies:\n        - PolicyName: p\n          PolicyDocument:\n            Statement:\n            - Effect: Allow\n              Action: s3:GetObject\n              Resource: {resource}\n"));
             assert_ne!(violations(&t), Vec::<String>::new(), "{resource}");
         }
     }
@@ -309,8 +390,17 @@ mod tests {
   F:
     Type: AWS::Serverless::Function
     Properties:
+      Role: !GetAtt FRole.Arn
+  FRole:
+    Type: AWS::IAM::Role
+    Properties:
+      AssumeRolePolicyDocument:
+        Statement:
+          - {Effect: Allow, Principal: {Service: lambda.amazonaws.com}, Action: sts:AssumeRole}
       Policies:
-        - Statement:
+        - PolicyName: p
+          PolicyDocument:
+            Statement:
             - Effect: Allow
               Action: [kms:GenerateDataKey, kms:Decrypt]
               Resource: !Sub arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:alias/aws/sns
@@ -324,6 +414,67 @@ mod tests {
         );
         let found = violations(&t).join("\n");
         for expected in ["alias", "\"s3:*\"", "SomeOtherParameter"] {
+            assert!(found.contains(expected), "{expected} not found in:\n{found}");
+        }
+    }
+
+    #[test]
+    fn a_principal_without_its_own_narrow_role_is_found() {
+        // G grants on itself (SAM would make the role), H and I share a role that anyone may
+        // assume and that carries an admin policy, the state machine trusts Lambda, Spare is
+        // nobody's.
+        let t = template(
+            r#"
+  G:
+    Type: AWS::Serverless::Function
+    Properties:
+      Policies:
+        - Statement:
+            - {Effect: Allow, Action: sqs:SendMessage, Resource: "*"}
+  H:
+    Type: AWS::Serverless::Function
+    Properties:
+      Role: !GetAtt Shared.Arn
+  I:
+    Type: AWS::Serverless::Function
+    Properties:
+      Role: !GetAtt Shared.Arn
+  Shared:
+    Type: AWS::IAM::Role
+    Properties:
+      AssumeRolePolicyDocument:
+        Statement:
+          - {Effect: Allow, Principal: {AWS: "*"}, Action: sts:AssumeRole}
+      ManagedPolicyArns:
+        - !Sub arn:${AWS::Partition}:iam::aws:policy/AdministratorAccess
+  M:
+    Type: AWS::Serverless::StateMachine
+    Properties:
+      Role: !GetAtt MRole.Arn
+  MRole:
+    Type: AWS::IAM::Role
+    Properties:
+      AssumeRolePolicyDocument:
+        Statement:
+          - {Effect: Allow, Principal: {Service: lambda.amazonaws.com}, Action: sts:AssumeRole}
+  Spare:
+    Type: AWS::IAM::Role
+    Properties:
+      AssumeRolePolicyDocument:
+        Statement:
+          - {Effect: Allow, Principal: {Service: lambda.amazonaws.com}, Action: sts:AssumeRole}
+"#,
+        );
+        let found = violations(&t).join("\n");
+        for expected in [
+            "G: Policies on the resource",
+            "G: no Role",
+            "Shared: its trust policy must let only lambda.amazonaws.com",
+            "AdministratorAccess",
+            "Shared: shared by",
+            "MRole: its trust policy must let only states.amazonaws.com",
+            "Spare: a role no function or state machine uses",
+        ] {
             assert!(found.contains(expected), "{expected} not found in:\n{found}");
         }
     }

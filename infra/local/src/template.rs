@@ -48,6 +48,9 @@ pub struct FunctionDef {
     pub timeout_seconds: u64,
 }
 
+/// The resource kinds that act with a role of their own.
+pub const PRINCIPAL_KINDS: [&str; 2] = ["AWS::Serverless::Function", "AWS::Serverless::StateMachine"];
+
 /// Short-form tags (`!Ref X`) and long-form maps (`Ref: X`) read the same.
 pub fn intrinsic(v: &Value) -> Option<(String, &Value)> {
     match v {
@@ -145,6 +148,35 @@ impl Template {
 
     pub fn of_kind<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = (&'a String, &'a Resource)> + 'a {
         self.resources.iter().filter(move |(_, r)| r.kind == kind)
+    }
+
+    /// The principals of the stack: its functions and state machines, each with the logical id
+    /// of the role its `Role: !GetAtt <Role>.Arn` names (None: no role of the template).
+    pub fn principals(&self) -> impl Iterator<Item = (&String, Option<&str>)> + '_ {
+        self.resources.iter().filter(|(_, r)| PRINCIPAL_KINDS.contains(&r.kind.as_str())).map(|(id, r)| {
+            let role = get(&r.properties, "Role")
+                .and_then(intrinsic)
+                .filter(|(f, _)| f == "GetAtt")
+                .and_then(|(_, arg)| getatt_target(arg))
+                .and_then(|role| self.resources.get_key_value(&role))
+                .filter(|(_, res)| res.kind == "AWS::IAM::Role")
+                .map(|(role, _)| role.as_str());
+            (id, role)
+        })
+    }
+
+    /// The inline policies of role `role`: (policy name, statements as written; an `!If` in a
+    /// statement's place is read with [`statement`]).
+    pub fn role_policies(&self, role: &str) -> Vec<(String, Option<&Value>)> {
+        let Some(r) = self.resources.get(role) else { return vec![] };
+        list(get(&r.properties, "Policies"))
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let name = get(p, "PolicyName").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| format!("policy {i}"));
+                (name, get(p, "PolicyDocument").and_then(|d| get(d, "Statement")))
+            })
+            .collect()
     }
 
     pub fn functions(&self) -> Result<Vec<FunctionDef>> {
