@@ -51,6 +51,24 @@ async fn an_application_registered_by_the_administrator_archives_an_asset_throug
     assert!(watched.status.success(), "{}", String::from_utf8_lossy(&watched.stderr));
     assert!(String::from_utf8_lossy(&watched.stdout).contains("SUCCEEDED"), "{}", String::from_utf8_lossy(&watched.stdout));
 
+    // A task whose execution ended without recording it (here a copy of the task, still
+    // RUNNING, whose execution finds it already claimed and ends at once): the watch says so
+    // and exits 6 rather than waiting for a status that never comes
+    let tasks_table = &s.stack.tables["TasksTable"];
+    let key = aws_sdk_dynamodb::types::AttributeValue::S(task_id.clone());
+    let mut item = s.clients.dynamodb.get_item().table_name(tasks_table).key("task_id", key).send().await.unwrap().item.unwrap();
+    let stuck = format!("t-{}", uuid::Uuid::new_v4().simple());
+    item.insert("task_id".into(), aws_sdk_dynamodb::types::AttributeValue::S(stuck.clone()));
+    item.insert("task_status".into(), aws_sdk_dynamodb::types::AttributeValue::S("RUNNING".into()));
+    item.remove("execution_name");
+    s.clients.dynamodb.put_item().table_name(tasks_table).set_item(Some(item)).send().await.unwrap();
+    let input = serde_json::json!({"task_id": stuck, "asset_id": "cam-1", "action": "archive", "asset_type": "camera_original", "title_id": "show"});
+    s.clients.sfn.start_execution().state_machine_arn(&s.stack.state_machines["TaskStateMachine"]).name(&stuck).input(input.to_string()).send().await.unwrap();
+    let watched = slm(&s, &app, &["task", "watch", &stuck]).await;
+    let stderr = String::from_utf8_lossy(&watched.stderr);
+    assert_eq!(watched.status.code(), Some(6), "{stderr}");
+    assert!(stderr.contains("RUNNING in the registry, its execution SUCCEEDED"), "{stderr}");
+
     // Beyond its grants, an unknown id, a wrong secret and a bucket left unnamed each end with
     // their exit code and say why
     let cases: [(&[&str], i32, &str); 3] = [

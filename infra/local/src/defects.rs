@@ -4,7 +4,8 @@
 //! holds exactly while the defect does: when an emulator is fixed, the probe fails and the
 //! declaration (and the tests' stop) goes.
 //!
-//! moto's defects are corrected by infra/local/moto_server.py, so moto has none here.
+//! moto's defects are corrected by infra/local/moto_server.py, but for one a deployment needs:
+//! it has no SAM transform.
 
 use crate::Emulator;
 use anyhow::{Context, Result};
@@ -22,24 +23,28 @@ pub enum Defect {
     /// PutBucketNotificationConfiguration accepts two rules whose event types and filters
     /// overlap, which S3 refuses ("Configurations overlap").
     OverlappingNotificationsAccepted,
+    /// CloudFormation does not run the SAM transform (`Transform: AWS::Serverless-2016-10-31`),
+    /// so template.yaml cannot be deployed through it.
+    NoSamTransform,
 }
 
 impl Defect {
-    pub const ALL: [Defect; 3] = [Defect::VersionsListedAsStandard, Defect::VersionsIgnoreMaxKeys, Defect::OverlappingNotificationsAccepted];
+    pub const ALL: [Defect; 4] = [Defect::VersionsListedAsStandard, Defect::VersionsIgnoreMaxKeys, Defect::OverlappingNotificationsAccepted, Defect::NoSamTransform];
 
     pub fn what(self) -> &'static str {
         match self {
             Defect::VersionsListedAsStandard => "ListObjectVersions reports every version as STANDARD",
             Defect::VersionsIgnoreMaxKeys => "ListObjectVersions ignores MaxKeys",
             Defect::OverlappingNotificationsAccepted => "overlapping notification configurations are accepted",
+            Defect::NoSamTransform => "CloudFormation does not run the SAM transform",
         }
     }
 
     /// Whether `emulator` has it, as declared.
     pub fn of(self, emulator: Emulator) -> bool {
-        match emulator {
-            Emulator::Moto => false,
-            Emulator::LocalStack => true,
+        match self {
+            Defect::NoSamTransform => emulator == Emulator::Moto,
+            _ => emulator == Emulator::LocalStack,
         }
     }
 
@@ -57,6 +62,40 @@ impl Defect {
     async fn show(self, clients: &Clients, bucket: &str) -> Result<bool> {
         let s3 = &clients.s3;
         match self {
+            Defect::NoSamTransform => {
+                // The smallest SAM template: one SimpleTable, which the transform makes a table.
+                let (endpoint, _) = crate::session::emulator().await?;
+                let cfn = aws_sdk_cloudformation::Client::new(&crate::sdk_config(&endpoint).await);
+                let body = r#"{"Transform": "AWS::Serverless-2016-10-31", "Resources": {"T": {"Type": "AWS::Serverless::SimpleTable"}}}"#;
+                let created = cfn
+                    .create_stack()
+                    .stack_name(bucket)
+                    .template_body(body)
+                    .capabilities(aws_sdk_cloudformation::types::Capability::CapabilityAutoExpand)
+                    .send()
+                    .await;
+                if created.is_err() {
+                    return Ok(true);
+                }
+                for _ in 0..120 {
+                    let d = cfn.describe_stacks().stack_name(bucket).send().await?;
+                    let status = d.stacks().first().and_then(|s| s.stack_status()).map(|s| s.as_str().to_string()).unwrap_or_default();
+                    if !status.ends_with("IN_PROGRESS") {
+                        // Complete is not enough: moto completes a stack whose resources it
+                        // does not know, creating nothing.
+                        let listed = cfn.describe_stack_resources().stack_name(bucket).send().await?;
+                        let table = listed.stack_resources().iter().find(|r| r.resource_type() == Some("AWS::DynamoDB::Table")).and_then(|r| r.physical_resource_id().map(str::to_string));
+                        let made = match table {
+                            Some(name) if status == "CREATE_COMPLETE" => clients.dynamodb.describe_table().table_name(name).send().await.is_ok(),
+                            _ => false,
+                        };
+                        let _ = cfn.delete_stack().stack_name(bucket).send().await;
+                        return Ok(!made);
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                }
+                anyhow::bail!("the SAM transform probe's stack never ended")
+            }
             Defect::VersionsListedAsStandard => {
                 let enabled = VersioningConfiguration::builder().status(BucketVersioningStatus::Enabled).build();
                 s3.put_bucket_versioning().bucket(bucket).versioning_configuration(enabled).send().await?;

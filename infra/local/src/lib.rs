@@ -3,6 +3,7 @@
 
 pub mod archive_tiers;
 pub mod defects;
+pub mod deploy;
 pub mod faults;
 pub mod files;
 pub mod http_api;
