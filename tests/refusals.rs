@@ -4,6 +4,7 @@
 
 use serde_json::json;
 use slm_e2e::{TestStack, dedupe};
+use slm_core::adapters::sqs::{dead_letters, redrive};
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(180);
@@ -100,6 +101,22 @@ async fn a_poison_message_ends_in_the_dlq_without_blocking_the_queue() {
     let start = std::time::Instant::now();
     while t.queue_depth("WorkDLQ").await.unwrap() + t.queue_depth("S3EventsDLQ").await.unwrap() < 2 {
         assert!(start.elapsed() < WAIT, "poison messages did not reach the DLQs");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    // WHEN they are redriven (`slm dlq redrive`)
+    let sources: Vec<String> = ["ControlQueue", "WorkQueue", "S3EventsQueue", "ReconcileQueue"].iter().map(|q| t.stack.queue(q).unwrap().url.clone()).collect();
+    let letters = dead_letters(&t.clients.sqs, &sources).await.unwrap();
+    assert_eq!(letters.len(), 4, "every source queue has its dead-letter queue: {letters:?}");
+    let moved: Vec<usize> = futures::future::try_join_all(letters.iter().map(|d| redrive(&t.clients.sqs, d, 100))).await.unwrap();
+
+    // THEN each went back to its queue once, and, poison still, returns to its DLQ after the
+    // same bounded retries, unchanged
+    assert_eq!(moved, vec![0, 1, 1, 0], "{letters:?}");
+    assert_eq!(t.queue_depth("WorkDLQ").await.unwrap() + t.queue_depth("S3EventsDLQ").await.unwrap(), 0, "redriven messages left in a DLQ");
+    let start = std::time::Instant::now();
+    while t.queue_depth("WorkDLQ").await.unwrap() + t.queue_depth("S3EventsDLQ").await.unwrap() < 2 {
+        assert!(start.elapsed() < WAIT, "redriven poison messages did not come back to the DLQs");
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let out = t.clients.sqs.receive_message().queue_url(&t.stack.queue("WorkDLQ").unwrap().url).send().await.unwrap();

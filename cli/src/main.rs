@@ -3,6 +3,7 @@
 mod api;
 mod bench;
 mod demo;
+mod dlq;
 mod local;
 mod output;
 mod policy;
@@ -83,6 +84,11 @@ enum Command {
     Bucket {
         #[command(subcommand)]
         command: BucketCommand,
+    },
+    /// Dead-letter queues: what waits in them, and sending it back to be processed again.
+    Dlq {
+        #[command(subcommand)]
+        command: dlq::DlqCommand,
     },
     /// The demo: a production's assets archived, restored and purged on the local stack.
     Demo(demo::DemoArgs),
@@ -219,6 +225,7 @@ async fn run() -> Result<()> {
             }
             Ok(())
         }
+        Command::Dlq { command } => dlq::run(command, target).await,
         Command::Policy { command } => policy::run_policy(command, &api::Api::connect(target).await?).await,
         Command::Title { command } => policy::run_title(command, &api::Api::connect(target).await?).await,
         Command::DryRun(args) => policy::dry_run(args, &api::Api::connect(target).await?).await,
