@@ -121,6 +121,7 @@ fn outside_the_checkout_slm_brings_up_the_local_stack_and_calls_its_api() {
     let up = succeeded(&slm.slm(&["local", "up"]));
     let apps = succeeded(&slm.slm(&["--output", "json", "app", "list"]));
     let status = succeeded(&slm.slm(&["local", "status"]));
+    let dead = succeeded(&slm.slm(&["--output", "json", "dlq", "list"]));
 
     // THEN the emulator started from the data directory on its port, the stack and keys were
     // saved there, and the API answered
@@ -131,6 +132,11 @@ fn outside_the_checkout_slm_brings_up_the_local_stack_and_calls_its_api() {
     let apps: serde_json::Value = serde_json::from_str(&apps).unwrap_or_else(|e| panic!("{e}: {apps}"));
     assert!(apps["applications"].is_array(), "{apps}");
     assert!(status.contains("moto answers") && status.contains("project files: embedded in slm"), "{status}");
+    // ...and each source queue's dead-letter queue was found from its redrive policy, empty
+    let dead: serde_json::Value = serde_json::from_str(&dead).unwrap_or_else(|e| panic!("{e}: {dead}"));
+    let queues: Vec<(&str, u64)> = dead.as_array().unwrap().iter().map(|q| (q["queue"].as_str().unwrap(), q["waiting"].as_u64().unwrap())).collect();
+    assert_eq!(queues, vec![("ControlQueue", 0), ("WorkQueue", 0), ("S3EventsQueue", 0), ("ReconcileQueue", 0)], "{dead}");
+    assert!(dead.as_array().unwrap().iter().all(|q| q["dead_letter_queue"].as_str().is_some_and(|n| n.contains("DLQ"))), "{dead}");
 
     // AND `local down` stops it
     succeeded(&slm.slm(&["local", "down"]));
