@@ -129,3 +129,34 @@ async fn writes_applied_but_answered_with_an_error_count_once() {
     assert_eq!(tally(classes.values().map(String::as_str)), [("GLACIER".to_string(), 30)].into());
     t.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_archive_whose_connections_drop_or_stall_moves_every_file() {
+    // GIVEN S3 copies whose connections drop, DynamoDB transitions that get no answer for
+    // longer than the clients wait, and queue sends dropped, each a few times in a row
+    let rules = vec![
+        FaultRule::first(6, "s3", "CopyObject", Fault::ConnectionDropped),
+        FaultRule::first(3, "dynamodb", "UpdateItem", Fault::Stall),
+        FaultRule::first(2, "sqs", "SendMessage", Fault::ConnectionDropped),
+    ];
+    let (t, faults) = stack_with("drops", false, rules).await;
+    faults.set_active(false);
+    t.put_objects("show/dai/", 20, 32).await.unwrap();
+    t.register("dai-1", "show/dai/", "dailies").await.unwrap();
+    faults.set_active(true);
+
+    // WHEN it is archived
+    let started = std::time::Instant::now();
+    let archive = t.request("dai-1", json!({"action": "archive", "storage_class": "GLACIER", "request_id": "r"})).await.unwrap();
+    let task = t.wait_task(&archive, WAIT).await.unwrap();
+
+    // THEN each dropped connection and each stall was met and retried (a stall once its attempt timed out),
+    // and every object and file item is archived, none failed
+    assert_eq!(faults.injected(), vec![6, 3, 2]);
+    assert!(started.elapsed() >= slm_local::faults::TIMEOUTS.attempt, "a stalled attempt ended before its timeout");
+    assert_eq!(task["status"], "SUCCEEDED", "{task}");
+    assert_eq!(counters(&task), (20, 20, 0, 0));
+    let classes = t.classes("show/dai/").await.unwrap();
+    assert_eq!(tally(classes.values().map(String::as_str)), [("GLACIER".to_string(), 20)].into());
+    t.stop().await;
+}

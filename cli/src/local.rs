@@ -200,7 +200,7 @@ fn saved_path() -> PathBuf {
 }
 
 pub(crate) async fn clients(endpoint: &str) -> Clients {
-    slm_local::local_clients(&slm_local::sdk_config(endpoint).await, |_| vec![])
+    slm_local::local_clients(&slm_local::sdk_config(endpoint).await, slm_core::adapters::Timeouts::AWS, |_| vec![])
 }
 
 pub(crate) fn load() -> Result<Saved> {

@@ -37,7 +37,23 @@ pub enum Fault {
     DynamoTransactionConflict,
     /// Any JSON-protocol service (SQS, Step Functions, SNS): 500 InternalFailure.
     ServiceUnavailable,
+    /// The connection is dropped once the request is read: no answer at all (the client reads
+    /// the end of the connection where an answer should be, as after a reset).
+    ConnectionDropped,
+    /// No answer for longer than the SDK waits ([`STALL`]): the attempt times out.
+    Stall,
 }
+
+/// How long a [`Fault::Stall`] keeps its connection without answering: past [`TIMEOUTS`].
+pub const STALL: std::time::Duration = std::time::Duration::from_secs(8);
+
+/// The functions' time limits under injected faults: AWS's in kind, shorter, so that a stalled
+/// answer costs seconds rather than a minute.
+pub const TIMEOUTS: slm_core::adapters::Timeouts = slm_core::adapters::Timeouts {
+    connect: std::time::Duration::from_millis(3100),
+    s3_first_byte: std::time::Duration::from_secs(5),
+    attempt: std::time::Duration::from_secs(5),
+};
 
 impl Fault {
     fn answer(self, head_request: bool) -> (u16, &'static str, String) {
@@ -61,7 +77,10 @@ impl Fault {
                     r#","CancellationReasons":[{"Code":"TransactionConflict","Message":"Transaction is ongoing for the item"},{"Code":"None"}]"#,
                 ),
             ),
-            Fault::ServiceUnavailable => (500, "application/x-amz-json-1.0", r#"{"__type":"InternalFailure","message":"injected by the local stack"}"#.to_string()),
+            // Never sent: the server drops or stalls instead (`serve`); a 500 if it were.
+            Fault::ServiceUnavailable | Fault::ConnectionDropped | Fault::Stall => {
+                (500, "application/x-amz-json-1.0", r#"{"__type":"InternalFailure","message":"injected by the local stack"}"#.to_string())
+            }
         }
     }
 }
@@ -84,7 +103,7 @@ pub struct FaultRule {
     pub fault: Fault,
     pub times: Times,
     /// The request reaches the emulator and is applied; only its answer is the fault (a 5xx
-    /// or a reset after the service acted). Otherwise the emulator never sees it.
+    /// or a lost connection after the service acted). Otherwise the emulator never sees it.
     pub after_applied: bool,
 }
 
@@ -238,8 +257,17 @@ impl FaultInterceptor {
     }
 }
 
-const ALL: [Fault; 7] =
-    [Fault::S3InternalError, Fault::S3SlowDown, Fault::BareInternalError, Fault::DynamoThroughput, Fault::DynamoThrottling, Fault::DynamoTransactionConflict, Fault::ServiceUnavailable];
+const ALL: [Fault; 9] = [
+    Fault::S3InternalError,
+    Fault::S3SlowDown,
+    Fault::BareInternalError,
+    Fault::DynamoThroughput,
+    Fault::DynamoThrottling,
+    Fault::DynamoTransactionConflict,
+    Fault::ServiceUnavailable,
+    Fault::ConnectionDropped,
+    Fault::Stall,
+];
 
 /// Answers every request with the fault its header names, one request per connection.
 async fn serve(listener: tokio::net::TcpListener) {
@@ -248,6 +276,14 @@ async fn serve(listener: tokio::net::TcpListener) {
             let Some(head) = read_request(&mut stream).await else { return };
             let named = head.lines().find_map(|l| l.split_once(':').filter(|(k, _)| k.trim().eq_ignore_ascii_case(FAULT_HEADER)).map(|(_, v)| v.trim().to_string()));
             let fault = ALL.into_iter().find(|f| Some(format!("{f:?}")) == named).unwrap_or(Fault::ServiceUnavailable);
+            match fault {
+                Fault::ConnectionDropped => return,
+                Fault::Stall => {
+                    tokio::time::sleep(STALL).await;
+                    return;
+                }
+                _ => {}
+            }
             let (status, content_type, body) = fault.answer(head.starts_with("HEAD "));
             let reply = format!(
                 "HTTP/1.1 {status} Fault\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",

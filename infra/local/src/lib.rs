@@ -97,14 +97,16 @@ pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
 }
 
 /// SDK clients for the local stack: the emulator's gaps filled in (see [`archive_tiers`]), with
-/// the interceptors `extra` gives for each service (request counters, injected faults).
+/// the interceptors `extra` gives for each service (request counters, injected faults) and the
+/// time limits `timeouts` (AWS's, or [`faults::TIMEOUTS`] under injected faults).
 pub fn local_clients(
     config: &aws_config::SdkConfig,
+    timeouts: slm_core::adapters::Timeouts,
     extra: impl Fn(&'static str) -> Vec<aws_smithy_runtime_api::client::interceptors::SharedInterceptor>,
 ) -> slm_core::adapters::Clients {
     use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
     let tiers = archive_tiers::ArchiveTiers::default();
-    slm_core::adapters::Clients::instrumented(config, |service| {
+    slm_core::adapters::Clients::instrumented_with(config, timeouts, |service| {
         let mut interceptors = extra(service);
         if service == "s3" {
             interceptors.push(SharedInterceptor::new(tiers.clone()));

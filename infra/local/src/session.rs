@@ -85,12 +85,13 @@ impl Session {
         let config = crate::sdk_config(&endpoint).await;
         // The event sources' polling counts its requests (and meets the injected faults); the
         // session's own looking does not.
-        let counted = crate::local_clients(&config, |service| {
+        let timeouts = if options.faults.is_some() { crate::faults::TIMEOUTS } else { slm_core::adapters::Timeouts::AWS };
+        let counted = crate::local_clients(&config, timeouts, |service| {
             let mut interceptors = vec![counter.for_service(service)];
             interceptors.extend(options.faults.as_ref().map(|f| f.for_service(service)));
             interceptors
         });
-        let clients = crate::local_clients(&config, |_| vec![]);
+        let clients = crate::local_clients(&config, slm_core::adapters::Timeouts::AWS, |_| vec![]);
         let id = &uuid::Uuid::new_v4().simple().to_string()[..8];
         let prefix = format!("{name}-{id}");
         let mut parameters = options.parameters.clone();
@@ -117,7 +118,7 @@ impl Session {
         // by its logical id (see crate::iam).
         let usage = UsageRecorder::new(&stack, &crate::iam::usage_dir());
         let function_clients = |logical_id: &str, counted: bool| {
-            crate::local_clients(&config, |service| {
+            crate::local_clients(&config, timeouts, |service| {
                 let mut interceptors = vec![usage.interceptor(logical_id, service)];
                 if counted {
                     interceptors.push(counter.for_service(service));

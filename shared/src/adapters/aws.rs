@@ -35,6 +35,12 @@ impl Clients {
     /// Builds every client with the interceptors `extra` gives for each service (by its signing
     /// name): request counters for benchmarks, the local stack's fault injection.
     pub fn instrumented(config: &aws_config::SdkConfig, extra: impl Fn(&'static str) -> Vec<SharedInterceptor>) -> Self {
+        Self::instrumented_with(config, Timeouts::AWS, extra)
+    }
+
+    /// [`Clients::instrumented`] with other time limits (the local stack's fault runs shorten
+    /// them, so that a stalled answer costs seconds).
+    pub fn instrumented_with(config: &aws_config::SdkConfig, timeouts: Timeouts, extra: impl Fn(&'static str) -> Vec<SharedInterceptor>) -> Self {
         // Throttling is retried with the client-side rate limiting of adaptive mode, and a few
         // more attempts than the default three: a burst of SlowDown or throughput errors slows
         // the client down instead of failing the call.
@@ -43,6 +49,7 @@ impl Clients {
             ($sdk:ident, $name:literal, $extra:expr) => {{
                 let mut b = $sdk::config::Builder::from(config);
                 b.set_retry_config(Some(retry.clone()));
+                b.set_timeout_config(Some(timeouts.for_service($name)));
                 $extra(&mut b);
                 for interceptor in extra($name) {
                     b.push_interceptor(interceptor);
@@ -67,6 +74,36 @@ impl Clients {
 
 /// Attempts per SDK call, the first included.
 pub const RETRY_ATTEMPTS: u32 = 5;
+
+/// Time limits of each attempt: a connection that hangs (an answer lost on the way, a stalled
+/// endpoint) fails its attempt, which is retried as a 5xx is, instead of holding the invocation
+/// until Lambda ends it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    pub connect: std::time::Duration,
+    /// S3: until the answer's first byte. Not the whole attempt: a CopyObject answers 200 at once
+    /// and keeps the connection alive while it copies, and a GetObject streams its body.
+    pub s3_first_byte: std::time::Duration,
+    /// Every other service: the whole attempt (an SQS long poll lasts 20 s at most).
+    pub attempt: std::time::Duration,
+}
+
+impl Timeouts {
+    pub const AWS: Timeouts = Timeouts {
+        connect: std::time::Duration::from_millis(3100),
+        s3_first_byte: std::time::Duration::from_secs(60),
+        attempt: std::time::Duration::from_secs(30),
+    };
+
+    /// The SDK's timeout configuration for one service (its signing name).
+    pub fn for_service(&self, service: &str) -> aws_smithy_types::timeout::TimeoutConfig {
+        let b = aws_smithy_types::timeout::TimeoutConfig::builder().connect_timeout(self.connect);
+        match service {
+            "s3" => b.read_timeout(self.s3_first_byte).build(),
+            _ => b.operation_attempt_timeout(self.attempt).build(),
+        }
+    }
+}
 
 /// Counts request attempts per service and operation, for benchmarks (requests per object).
 #[derive(Clone, Debug, Default)]

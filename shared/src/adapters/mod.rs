@@ -6,7 +6,7 @@ pub mod s3;
 pub mod sfn;
 pub mod sqs;
 
-pub use aws::{Clients, RequestCounter};
+pub use aws::{Clients, RequestCounter, Timeouts};
 pub use dynamo::DynamoStore;
 pub use s3::S3Objects;
 pub use sfn::SfnOrchestrator;
