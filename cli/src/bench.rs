@@ -46,6 +46,18 @@ pub struct BenchArgs {
     /// than sweeping every key (the emulator's queries walk the whole table: see BENCHMARKS.md).
     #[arg(long)]
     pub sweep_windows: Option<usize>,
+    /// Instead: the whole lifecycle of an asset of --files files (archive, restore, purge)
+    /// without faults and then under these (a kind: s3-errors, dynamodb-throttling,
+    /// service-errors, lost-answers, connections, crashes, notifications; or all), checked
+    /// as the fault suite checks it (tests/faults.rs).
+    #[arg(long)]
+    pub faults: Option<String>,
+    /// With --faults: the share of attempts (invocations, notifications) faulted.
+    #[arg(long, default_value_t = 0.05)]
+    pub fault_rate: f64,
+    /// With --faults: the seed of the faults' draws (the same seed replays a run's draws).
+    #[arg(long, default_value_t = 13)]
+    pub seed: u64,
 }
 
 pub async fn bench(args: BenchArgs) -> Result<()> {
@@ -60,6 +72,9 @@ pub async fn bench(args: BenchArgs) -> Result<()> {
     }
     if let Some(files) = args.sweep_files {
         return sweep(files, args.sweep_windows).await;
+    }
+    if let Some(kinds) = &args.faults {
+        return faults(args.files, kinds, args.fault_rate, args.seed).await;
     }
     let s = Session::start_with("bench", Options::default()).await?;
     let n = args.files;
@@ -621,5 +636,41 @@ async fn sweep(n: usize, windows: Option<usize>) -> Result<()> {
     println!("| before this change, one message's read: every shard's first {} files, raw | {old_items} items held, {old_secs:.1} s, RSS {rss_old_before:.0} -> {old_hwm:.0} MiB (+{:.0} MiB) |", config.reconcile_keys_per_message + 1, old_hwm - rss_old_before);
     s.clients.sqs.purge_queue().queue_url(&url).send().await?;
     s.stop().await;
+    Ok(())
+}
+
+/// The lifecycle without faults and under `kinds`, one after the other on the same emulator:
+/// time, requests, faults by kind, redeliveries, and what the checks found broken.
+async fn faults(files: usize, kinds: &str, rate: f64, seed: u64) -> Result<()> {
+    use slm_local::faults::FaultKind;
+    use slm_local::lifecycle::{Plan, run};
+    let chosen: Vec<FaultKind> = match kinds {
+        "all" => FaultKind::ALL.to_vec(),
+        one => vec![FaultKind::parse(one).with_context(|| format!("--faults: no fault kind {one:?}; one of all, {}", FaultKind::ALL.map(|k| k.name()).join(", ")))?],
+    };
+    anyhow::ensure!((0.0..=0.5).contains(&rate), "--fault-rate is a share of attempts, from 0 to 0.5, not {rate}");
+    println!("benchmark: the lifecycle of {files} files without faults, then under {kinds} at {:.1} % (seed {seed})", rate * 100.0);
+    let clean = run(&Plan { name: "bench-clean".into(), files, kinds: vec![], rate, seed }).await?;
+    let faulted = run(&Plan { name: "bench-faults".into(), files, kinds: chosen, rate, seed }).await?;
+    println!("\n| measure | without faults | under {kinds} |\n| --- | --- | --- |");
+    for (i, (action, _, _)) in clean.steps.iter().enumerate() {
+        let secs = |o: &slm_local::lifecycle::Outcome| o.steps.get(i).map_or("-".to_string(), |(_, status, s)| format!("{s:.1} s ({status})"));
+        println!("| {action} | {} | {} |", secs(&clean), secs(&faulted));
+    }
+    println!("| whole run | {:.1} s | {:.1} s |", clean.seconds, faulted.seconds);
+    println!("| requests of slm's functions (attempts) | {} | {} |", clean.requests, faulted.requests);
+    println!("| faults injected | {} | {} |", clean.injected_total(), faulted.injected_total());
+    println!("| messages redelivered (failed or killed) | {} | {} |", clean.redeliveries, faulted.redeliveries);
+    println!("| reconciler runs (a task stood still) / repairs | {} / {} | {} / {} |", clean.reconciler_runs, clean.repairs, faulted.reconciler_runs, faulted.repairs);
+    println!("| dead letters redriven | {} | {} |", clean.redriven, faulted.redriven);
+    println!("| broken checks (objects lost or wrongly touched, counters, events) | {} | {} |", clean.violations.len(), faulted.violations.len());
+    println!("\n| fault | injected |\n| --- | --- |");
+    for (fault, n) in &faulted.injected {
+        println!("| {fault} | {n} |");
+    }
+    for v in clean.violations.iter().chain(&faulted.violations) {
+        println!("broken: {v}");
+    }
+    anyhow::ensure!(clean.violations.is_empty() && faulted.violations.is_empty(), "checks broke under faults (above)");
     Ok(())
 }

@@ -134,9 +134,34 @@ struct RuleState {
 #[derive(Debug, Clone)]
 pub struct FaultInjector {
     rules: Arc<Vec<RuleState>>,
-    rng: Arc<Mutex<u64>>,
+    draws: Draws,
     server: String,
     active: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// A seeded sequence of uniform draws in [0, 1) (splitmix64), shared by its clones: a run with
+/// the same seed and the same order of decisions draws the same faults.
+#[derive(Debug, Clone)]
+pub struct Draws(Arc<Mutex<u64>>);
+
+impl Draws {
+    pub fn new(seed: u64) -> Self {
+        Draws(Arc::new(Mutex::new(seed)))
+    }
+
+    pub fn draw(&self) -> f64 {
+        let mut state = self.0.lock().expect("fault draws");
+        *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = *state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// True with probability `p`.
+    pub fn hit(&self, p: f64) -> bool {
+        p > 0.0 && self.draw() < p
+    }
 }
 
 impl FaultInjector {
@@ -146,7 +171,7 @@ impl FaultInjector {
         let server = format!("http://{}", listener.local_addr()?);
         tokio::spawn(serve(listener));
         let rules = rules.into_iter().map(|rule| RuleState { rule, matched: AtomicU64::new(0), injected: AtomicU64::new(0) }).collect();
-        Ok(FaultInjector { rules: Arc::new(rules), rng: Arc::new(Mutex::new(seed)), server, active: Arc::new(true.into()) })
+        Ok(FaultInjector { rules: Arc::new(rules), draws: Draws::new(seed), server, active: Arc::new(true.into()) })
     }
 
     /// The interceptor for one service's client.
@@ -164,6 +189,17 @@ impl FaultInjector {
         self.rules.iter().map(|r| r.injected.load(Ordering::Relaxed)).collect()
     }
 
+    /// Faults injected so far, by fault and whether the request was applied first, with the
+    /// attempts the rules were asked about.
+    pub fn tally(&self) -> std::collections::BTreeMap<String, u64> {
+        let mut out = std::collections::BTreeMap::new();
+        for r in self.rules.iter() {
+            let name = format!("{}:{:?}{}", r.rule.service, r.rule.fault, if r.rule.after_applied { " (after applied)" } else { "" });
+            *out.entry(name).or_default() += r.injected.load(Ordering::Relaxed);
+        }
+        out
+    }
+
     #[cfg(test)]
     fn decide(&self, service: &str, operation: &str) -> Option<Fault> {
         self.decide_rule(service, operation).map(|(f, _)| f)
@@ -173,26 +209,249 @@ impl FaultInjector {
         if !self.active.load(Ordering::Relaxed) {
             return None;
         }
-        let rule = self.rules.iter().find(|r| r.rule.service == service && (r.rule.operation == "*" || r.rule.operation == operation))?;
-        let n = rule.matched.fetch_add(1, Ordering::Relaxed);
-        let hit = match rule.rule.times {
-            Times::First(k) => n < k,
-            Times::Rate(p) => self.draw() < p,
-        };
-        hit.then(|| {
-            rule.injected.fetch_add(1, Ordering::Relaxed);
-            (rule.rule.fault, rule.rule.after_applied)
-        })
+        // Every rule that matches is asked in the order given; the first that hits decides.
+        let matching = self.rules.iter().filter(|r| r.rule.service == service && (r.rule.operation == "*" || r.rule.operation == operation));
+        for rule in matching {
+            let n = rule.matched.fetch_add(1, Ordering::Relaxed);
+            let hit = match rule.rule.times {
+                Times::First(k) => n < k,
+                Times::Rate(p) => self.draws.hit(p),
+            };
+            if hit {
+                rule.injected.fetch_add(1, Ordering::Relaxed);
+                return Some((rule.rule.fault, rule.rule.after_applied));
+            }
+        }
+        None
+    }
+}
+
+/// The kinds of fault the fault suite runs one at a time and all at once (tests/faults.rs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum FaultKind {
+    /// S3 500 InternalError, 503 SlowDown and a bare 500, on every S3 operation.
+    S3Errors,
+    /// DynamoDB ProvisionedThroughputExceeded and ThrottlingException on every operation, and
+    /// transaction conflicts on TransactWriteItems.
+    DynamoThrottling,
+    /// SQS and Step Functions 500s.
+    ServiceErrors,
+    /// Requests applied whose answer is a 5xx (S3, DynamoDB, SQS, Step Functions): the retry
+    /// repeats what was done.
+    LostAnswers,
+    /// Connections dropped, and answers that never come (past the clients' timeouts), on every
+    /// service.
+    Connections,
+    /// Function invocations killed at a random point of their batch, their messages back after
+    /// the (shortened) visibility timeout.
+    Crashes,
+    /// S3 event notifications lost, delivered twice, and delivered late (out of order).
+    Notifications,
+}
+
+impl FaultKind {
+    pub const ALL: [FaultKind; 7] = [
+        FaultKind::S3Errors,
+        FaultKind::DynamoThrottling,
+        FaultKind::ServiceErrors,
+        FaultKind::LostAnswers,
+        FaultKind::Connections,
+        FaultKind::Crashes,
+        FaultKind::Notifications,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::S3Errors => "s3-errors",
+            FaultKind::DynamoThrottling => "dynamodb-throttling",
+            FaultKind::ServiceErrors => "service-errors",
+            FaultKind::LostAnswers => "lost-answers",
+            FaultKind::Connections => "connections",
+            FaultKind::Crashes => "crashes",
+            FaultKind::Notifications => "notifications",
+        }
     }
 
-    /// A uniform draw in [0, 1) from a splitmix64 sequence.
-    fn draw(&self) -> f64 {
-        let mut state = self.rng.lock().expect("fault rng");
-        *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = *state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// The request faults of this kind, each attempt faulted with probability `rate` (split
+    /// between the kind's faults). Crashes and notifications are the runner's ([`DeliveryFaults`]).
+    ///
+    /// Step Functions and DynamoDB's transactions are called a few times a task (a task's
+    /// creation, its execution's start and end), SQS once a batch: each of their faults is
+    /// injected on the first call as well, so that a small run meets it. SNS is the state machine's to call, not a
+    /// function's (tests/unpublished.rs takes its topic away).
+    pub fn rules(self, rate: f64) -> Vec<FaultRule> {
+        let mut rules = self.rate_rules(rate);
+        let rare = |r: &&FaultRule| ["states", "sqs"].contains(&r.service) || r.operation == "TransactWriteItems";
+        let first: Vec<FaultRule> = rules.iter().filter(rare).map(|r| FaultRule { times: Times::First(1), ..r.clone() }).collect();
+        rules.splice(0..0, first);
+        rules
+    }
+
+    fn rate_rules(self, rate: f64) -> Vec<FaultRule> {
+        let services: [&'static str; 4] = ["s3", "dynamodb", "sqs", "states"];
+        match self {
+            FaultKind::S3Errors => [Fault::S3InternalError, Fault::S3SlowDown, Fault::BareInternalError].map(|f| FaultRule::rate(rate / 3.0, "s3", "*", f)).to_vec(),
+            FaultKind::DynamoThrottling => vec![
+                FaultRule::rate(rate, "dynamodb", "TransactWriteItems", Fault::DynamoTransactionConflict),
+                FaultRule::rate(rate / 2.0, "dynamodb", "*", Fault::DynamoThroughput),
+                FaultRule::rate(rate / 2.0, "dynamodb", "*", Fault::DynamoThrottling),
+            ],
+            FaultKind::ServiceErrors => ["sqs", "states"].map(|s| FaultRule::rate(rate, s, "*", Fault::ServiceUnavailable)).to_vec(),
+            FaultKind::LostAnswers => services
+                .map(|s| FaultRule::rate(rate, s, "*", if s == "s3" { Fault::S3InternalError } else { Fault::ServiceUnavailable }).after_applied())
+                .to_vec(),
+            FaultKind::Connections => {
+                services.iter().flat_map(|s| [FaultRule::rate(rate / 2.0, s, "*", Fault::ConnectionDropped), FaultRule::rate(rate / 2.0, s, "*", Fault::Stall)]).collect()
+            }
+            FaultKind::Crashes | FaultKind::Notifications => vec![],
+        }
+    }
+
+    /// The runner's faults of this kind at `rate`.
+    pub fn deliveries(self, rate: f64) -> DeliveryFaults {
+        match self {
+            FaultKind::Crashes => DeliveryFaults { crash: rate, ..DeliveryFaults::default() },
+            FaultKind::Notifications => DeliveryFaults { lose: rate / 3.0, duplicate: rate / 3.0, delay: rate / 3.0, ..DeliveryFaults::default() },
+            _ => DeliveryFaults::default(),
+        }
+    }
+}
+
+/// Faults of delivery, which the runner (the local Lambda service and S3's notification
+/// delivery) injects: invocations killed mid-batch, S3 notifications lost, twice delivered or late.
+#[derive(Debug, Clone)]
+pub struct DeliveryFaults {
+    /// Of invocations, the share killed at a random point within [`DeliveryFaults::crash_within`]
+    /// of their start (an invocation that ends first is not killed).
+    pub crash: f64,
+    pub crash_within: std::time::Duration,
+    /// Of S3 notifications (the S3-events queue's messages), the shares lost, delivered twice
+    /// (the copy up to [`DeliveryFaults::late_by`] later) and delivered late.
+    pub lose: f64,
+    pub duplicate: f64,
+    pub delay: f64,
+    pub late_by: std::time::Duration,
+    /// The queues' visibility timeout while these faults are on: a killed invocation's messages
+    /// come back after it, as on AWS after the queue's (minutes there).
+    pub visibility_seconds: i32,
+    pub draws: Draws,
+    pub stats: Arc<DeliveryStats>,
+    /// Off, nothing is injected (a test sets its scene without faults).
+    active: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Default for DeliveryFaults {
+    fn default() -> Self {
+        DeliveryFaults {
+            crash: 0.0,
+            crash_within: std::time::Duration::from_secs(3),
+            lose: 0.0,
+            duplicate: 0.0,
+            delay: 0.0,
+            late_by: std::time::Duration::from_secs(5),
+            visibility_seconds: 20,
+            draws: Draws::new(0),
+            stats: Arc::default(),
+            active: Arc::new(true.into()),
+        }
+    }
+}
+
+impl DeliveryFaults {
+    /// Whether any delivery fault is on: the queues' visibility timeouts are then short.
+    pub fn any(&self) -> bool {
+        self.crash > 0.0 || self.lose > 0.0 || self.duplicate > 0.0 || self.delay > 0.0
+    }
+
+    /// Turns injection on or off (on from the start).
+    pub fn set_active(&self, active: bool) {
+        self.active.store(active, Ordering::Relaxed);
+    }
+
+    fn active(&self) -> bool {
+        self.active.load(Ordering::Relaxed)
+    }
+
+    /// The faults of `kinds` at `rate`, drawn from `seed`.
+    pub fn of(kinds: &[FaultKind], rate: f64, seed: u64) -> Self {
+        let mut out = DeliveryFaults { draws: Draws::new(seed ^ 0xD311_7E5A), ..DeliveryFaults::default() };
+        for k in kinds {
+            let d = k.deliveries(rate);
+            out.crash += d.crash;
+            out.lose += d.lose;
+            out.duplicate += d.duplicate;
+            out.delay += d.delay;
+        }
+        out
+    }
+
+    /// What the draws decide for one S3 notification. Of the kinds on, the first notifications
+    /// are lost, doubled and late in that order, so that a small run meets each.
+    pub fn notification(&self) -> Delivery {
+        if !self.active() {
+            return Delivery::Once;
+        }
+        let first = [(self.lose, Delivery::Lost), (self.duplicate, Delivery::Twice), (self.delay, Delivery::Late)];
+        let on: Vec<Delivery> = first.iter().filter(|(p, _)| *p > 0.0).map(|(_, d)| *d).collect();
+        let n = self.stats.notifications.fetch_add(1, Ordering::Relaxed) as usize;
+        if let Some(d) = on.get(n) {
+            return *d;
+        }
+        let x = self.draws.draw();
+        if x < self.lose {
+            Delivery::Lost
+        } else if x < self.lose + self.duplicate {
+            Delivery::Twice
+        } else if x < self.lose + self.duplicate + self.delay {
+            Delivery::Late
+        } else {
+            Delivery::Once
+        }
+    }
+
+    /// Whether to kill this invocation, and when. Until one was killed, each is, so that a
+    /// small run meets a crash.
+    pub fn crash_after(&self) -> Option<std::time::Duration> {
+        let none_yet = self.crash > 0.0 && self.stats.crashes.load(Ordering::Relaxed) == 0;
+        (self.active() && (none_yet || self.draws.hit(self.crash))).then(|| self.crash_within.mul_f64(self.draws.draw()))
+    }
+
+    /// A delay up to `late_by`, at least a second.
+    pub fn lateness(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(1).max(self.late_by.mul_f64(self.draws.draw()))
+    }
+}
+
+/// What happens to one S3 notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    Once,
+    Lost,
+    Twice,
+    Late,
+}
+
+/// The delivery faults injected so far.
+#[derive(Debug, Default)]
+pub struct DeliveryStats {
+    /// Notifications the faults were drawn for.
+    pub notifications: AtomicU64,
+    pub crashes: AtomicU64,
+    pub lost: AtomicU64,
+    pub duplicated: AtomicU64,
+    pub delayed: AtomicU64,
+}
+
+impl DeliveryStats {
+    pub fn tally(&self) -> std::collections::BTreeMap<String, u64> {
+        [("runner:crash", &self.crashes), ("s3-events:lost", &self.lost), ("s3-events:duplicated", &self.duplicated), ("s3-events:late", &self.delayed)]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.load(Ordering::Relaxed)))
+            .collect()
     }
 }
 

@@ -8,6 +8,7 @@ pub mod faults;
 pub mod files;
 pub mod http_api;
 pub mod iam;
+pub mod lifecycle;
 pub mod provision;
 pub mod runner;
 pub mod session;

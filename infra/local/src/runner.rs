@@ -5,6 +5,7 @@
 //! visibility timeout, so that maxReceiveCount and the DLQ behave as on AWS, only sooner). It
 //! also sends scheduled events, with any chosen time, to the scheduled functions.
 
+use crate::faults::{Delivery, DeliveryFaults};
 use crate::provision::{LocalFunction, LocalSqsSource, REGION, Stack};
 use anyhow::{Context, Result, anyhow};
 use aws_lambda_events::eventbridge::EventBridgeEvent;
@@ -49,13 +50,24 @@ pub struct RunnerOptions {
     /// Invocation timeouts shorter than the template's, by binary (a test of the worker's
     /// deadline, say). An invocation past its timeout is stopped where it is, as Lambda does.
     pub timeouts: BTreeMap<String, Duration>,
+    /// Invocations killed mid-batch and S3 notifications lost, doubled or late (none by default).
+    pub faults: DeliveryFaults,
 }
 
 impl Default for RunnerOptions {
     fn default() -> Self {
-        RunnerOptions { max_local_concurrency: 3, retry_visibility_seconds: 1, env_overrides: BTreeMap::new(), timeouts: BTreeMap::new() }
+        RunnerOptions {
+            max_local_concurrency: 3,
+            retry_visibility_seconds: 1,
+            env_overrides: BTreeMap::new(),
+            timeouts: BTreeMap::new(),
+            faults: DeliveryFaults::default(),
+        }
     }
 }
+
+/// The queue S3 sends the media buckets' notifications to.
+const S3_EVENTS_QUEUE: &str = "S3EventsQueue";
 
 /// Counts of what the runner delivered, for progress and tests.
 #[derive(Debug, Default)]
@@ -110,14 +122,20 @@ impl Runner {
                 continue;
             }
             let config = function_config(f, &options.env_overrides)?;
-            let own = &function_clients(&f.logical_id);
-            let handler = Arc::new(match f.binary.as_str() {
-                "slm-planner" => SqsHandler::Planner(slm_planner::Handler::new(own, config)),
-                "slm-worker" => SqsHandler::Worker(slm_worker::Handler::new(own, config)),
-                "slm-completion" => SqsHandler::Completion(slm_completion::Handler::new(own, config)),
-                "slm-reconciler" => SqsHandler::Reconciler(slm_reconciler::Handler::new(own, config)),
-                other => anyhow::bail!("{}: no local handler for binary {other}", f.logical_id),
+            let own = function_clients(&f.logical_id);
+            let (binary, id) = (f.binary.clone(), f.logical_id.clone());
+            let make: Arc<dyn Fn() -> SqsHandler + Send + Sync> = Arc::new(move || match binary.as_str() {
+                "slm-planner" => SqsHandler::Planner(slm_planner::Handler::new(&own, config.clone())),
+                "slm-worker" => SqsHandler::Worker(slm_worker::Handler::new(&own, config.clone())),
+                "slm-completion" => SqsHandler::Completion(slm_completion::Handler::new(&own, config.clone())),
+                _ => SqsHandler::Reconciler(slm_reconciler::Handler::new(&own, config.clone())),
             });
+            anyhow::ensure!(
+                ["slm-planner", "slm-worker", "slm-completion", "slm-reconciler"].contains(&f.binary.as_str()),
+                "{id}: no local handler for binary {}",
+                f.binary
+            );
+            let handler = Arc::new(Process { current: std::sync::RwLock::new(Arc::new(make())), make });
             let timeout = options.timeouts.get(&f.binary).copied().unwrap_or(Duration::from_secs(f.timeout_seconds.max(1)));
             for source in &f.sqs {
                 let n = source.max_concurrency.clamp(1, options.max_local_concurrency.max(1));
@@ -132,6 +150,7 @@ impl Runner {
                         stats: stats.clone(),
                         retry_visibility: options.retry_visibility_seconds,
                         timeout,
+                        faults: options.faults.clone(),
                     };
                     pollers.push(tokio::spawn(poller.run()));
                 }
@@ -198,16 +217,33 @@ impl Runner {
     }
 }
 
+/// A function's handler as one process holds it: killed, it is made again (its memory gone).
+struct Process {
+    current: std::sync::RwLock<Arc<SqsHandler>>,
+    make: Arc<dyn Fn() -> SqsHandler + Send + Sync>,
+}
+
+impl Process {
+    fn handler(&self) -> Arc<SqsHandler> {
+        self.current.read().expect("process").clone()
+    }
+
+    fn restart(&self) {
+        *self.current.write().expect("process") = Arc::new((self.make)());
+    }
+}
+
 struct Poller {
     sqs: aws_sdk_sqs::Client,
     source: LocalSqsSource,
-    handler: Arc<SqsHandler>,
+    handler: Arc<Process>,
     stop: Arc<AtomicBool>,
     paused: Arc<std::sync::Mutex<HashSet<String>>>,
     binary: String,
     stats: Arc<RunnerStats>,
     retry_visibility: i32,
     timeout: Duration,
+    faults: DeliveryFaults,
 }
 
 impl Poller {
@@ -234,17 +270,20 @@ impl Poller {
 
     /// One receive and one invocation; false when the queue was empty.
     async fn poll_once(&self) -> Result<bool> {
-        let out = self
+        let mut receive = self
             .sqs
             .receive_message()
             .queue_url(&self.source.queue_url)
             .max_number_of_messages(self.source.batch_size.clamp(1, 10) as i32)
             .message_system_attribute_names(MessageSystemAttributeName::All)
-            .message_attribute_names("All")
-            .send()
-            .await
-            .context("receive")?;
-        let messages = out.messages.unwrap_or_default();
+            .message_attribute_names("All");
+        if self.faults.any() {
+            receive = receive.visibility_timeout(self.faults.visibility_seconds);
+        }
+        let mut messages = receive.send().await.context("receive")?.messages.unwrap_or_default();
+        if self.source.queue == S3_EVENTS_QUEUE && self.faults.any() {
+            messages = self.deliver_notifications(messages).await;
+        }
         if messages.is_empty() {
             return Ok(false);
         }
@@ -255,7 +294,21 @@ impl Poller {
         self.stats.invocations.fetch_add(1, Ordering::Relaxed);
         self.stats.messages.fetch_add(messages.len() as u64, Ordering::Relaxed);
         let deadline = Instant::now() + self.timeout;
-        let failed: HashSet<String> = match tokio::time::timeout(self.timeout, self.handler.handle(event, deadline)).await {
+        let handler = self.handler.handler();
+        let invocation = tokio::time::timeout(self.timeout, handler.handle(event, deadline));
+        // A killed invocation stops where it is, its messages neither deleted nor made visible:
+        // they come back after the visibility timeout, to a process started afresh.
+        let crash = self.faults.crash_after().unwrap_or(Duration::MAX);
+        let answered = tokio::select! {
+            answered = invocation => answered,
+            _ = tokio::time::sleep(crash) => {
+                tracing::warn!(queue = %self.source.queue, after = ?crash, "invocation killed");
+                self.faults.stats.crashes.fetch_add(1, Ordering::Relaxed);
+                self.handler.restart();
+                return Ok(true);
+            }
+        };
+        let failed: HashSet<String> = match answered {
             Ok(response) if self.source.report_batch_item_failures => response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect(),
             Ok(_) => HashSet::new(),
             // Lambda ends an invocation at its timeout wherever it is; every message of the
@@ -278,17 +331,45 @@ impl Poller {
         }
         for id in &failed {
             if let Some(receipt) = receipts.get(id) {
-                let _ = self
-                    .sqs
-                    .change_message_visibility()
-                    .queue_url(&self.source.queue_url)
-                    .receipt_handle(receipt)
-                    .visibility_timeout(self.retry_visibility)
-                    .send()
-                    .await;
+                self.change_visibility(receipt, self.retry_visibility).await;
             }
         }
         Ok(true)
+    }
+
+    /// S3's delivery of its notifications, with the faults drawn for each: a lost one is
+    /// deleted unseen, a doubled one is delivered and sent again to arrive later, a late one
+    /// comes back after the messages behind it. Returns the ones delivered now.
+    async fn deliver_notifications(&self, messages: Vec<aws_sdk_sqs::types::Message>) -> Vec<aws_sdk_sqs::types::Message> {
+        let mut now = Vec::new();
+        for m in messages {
+            let receipt = m.receipt_handle().unwrap_or_default();
+            match self.faults.notification() {
+                Delivery::Once => now.push(m),
+                Delivery::Lost => {
+                    if self.sqs.delete_message().queue_url(&self.source.queue_url).receipt_handle(receipt).send().await.is_ok() {
+                        self.faults.stats.lost.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                Delivery::Twice => {
+                    let late = self.faults.lateness().as_secs() as i32;
+                    let copy = self.sqs.send_message().queue_url(&self.source.queue_url).message_body(m.body().unwrap_or_default()).delay_seconds(late);
+                    if copy.send().await.is_ok() {
+                        self.faults.stats.duplicated.fetch_add(1, Ordering::Relaxed);
+                    }
+                    now.push(m);
+                }
+                Delivery::Late => {
+                    self.change_visibility(receipt, self.faults.lateness().as_secs() as i32).await;
+                    self.faults.stats.delayed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        now
+    }
+
+    async fn change_visibility(&self, receipt: &str, seconds: i32) {
+        let _ = self.sqs.change_message_visibility().queue_url(&self.source.queue_url).receipt_handle(receipt).visibility_timeout(seconds).send().await;
     }
 
     fn to_record(&self, m: &aws_sdk_sqs::types::Message) -> SqsMessage {

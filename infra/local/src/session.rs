@@ -83,14 +83,11 @@ impl Session {
         let (endpoint, emulator) = emulator().await?;
         let counter = RequestCounter::default();
         let config = crate::sdk_config(&endpoint).await;
-        // The event sources' polling counts its requests (and meets the injected faults); the
-        // session's own looking does not.
+        // The event sources' polling counts its requests; the session's own looking does not.
+        // Neither meets the injected faults: the polling is the Lambda service's, whose faults
+        // slm never sees (the runner's own faults are its crashes and lost deliveries).
         let timeouts = if options.faults.is_some() { crate::faults::TIMEOUTS } else { slm_core::adapters::Timeouts::AWS };
-        let counted = crate::local_clients(&config, timeouts, |service| {
-            let mut interceptors = vec![counter.for_service(service)];
-            interceptors.extend(options.faults.as_ref().map(|f| f.for_service(service)));
-            interceptors
-        });
+        let counted = crate::local_clients(&config, slm_core::adapters::Timeouts::AWS, |service| vec![counter.for_service(service)]);
         let clients = crate::local_clients(&config, slm_core::adapters::Timeouts::AWS, |_| vec![]);
         let id = &uuid::Uuid::new_v4().simple().to_string()[..8];
         let prefix = format!("{name}-{id}");
@@ -434,6 +431,16 @@ fn tracing_init() {
     slm_core::telemetry::init_text_logs("warn");
 }
 
+/// One version or delete marker of an object.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct VersionRow {
+    pub key: String,
+    pub version_id: String,
+    pub latest: bool,
+    /// The storage class, or DELETE_MARKER.
+    pub class: String,
+}
+
 /// Counts per value of one field.
 pub fn tally<'a>(values: impl Iterator<Item = &'a str>) -> BTreeMap<String, usize> {
     let mut out = BTreeMap::new();
@@ -479,8 +486,8 @@ impl Session {
     /// Reads every object's head, as a studio application reading restored files would; returns
     /// each key's `x-amz-restore` header (None where S3 sent none).
     ///
-    /// Reads go in chunks, each after the S3-events queue has drained: the emulator's SQS gets
-    /// slow as a queue gets deep, and each read makes it send one event.
+    /// Reads go in chunks, each after the S3-events queue has drained (or two minutes passed):
+    /// the emulator's SQS gets slow as a queue gets deep, and each read makes it send one event.
     pub async fn restore_headers(&self, keys: &[String]) -> Result<HashMap<String, Option<String>>> {
         let mut out = HashMap::new();
         for chunk in keys.chunks(250) {
@@ -493,13 +500,22 @@ impl Session {
                 .try_collect()
                 .await?;
             out.extend(heads);
-            self.wait_idle(&["S3EventsQueue"], Duration::from_secs(120)).await?;
+            // Pacing, not a condition: under injected faults (killed invocations, late events)
+            // the queue may take longer, and the reads go on.
+            if let Err(e) = self.wait_idle(&["S3EventsQueue"], Duration::from_secs(120)).await {
+                tracing::warn!(error = %e, "reading restored objects on before the S3-events queue drained");
+            }
         }
         Ok(out)
     }
 
     /// Every version and delete marker under a prefix, as (key, version id).
     pub async fn all_versions(&self, prefix: &str) -> Result<Vec<(String, String)>> {
+        Ok(self.versions(prefix).await?.into_iter().map(|v| (v.key, v.version_id)).collect())
+    }
+
+    /// Every version and delete marker under a prefix, in S3's order (key, then newest first).
+    pub async fn versions(&self, prefix: &str) -> Result<Vec<VersionRow>> {
         let mut out = Vec::new();
         let (mut km, mut vm) = (None::<String>, None::<String>);
         loop {
@@ -514,10 +530,12 @@ impl Session {
                 .send()
                 .await?;
             for v in page.versions() {
-                out.push((v.key().unwrap_or_default().to_string(), v.version_id().unwrap_or_default().to_string()));
+                let class = v.storage_class().map(|c| c.as_str().to_string()).unwrap_or_else(|| "STANDARD".into());
+                out.push(VersionRow { key: v.key().unwrap_or_default().into(), version_id: v.version_id().unwrap_or_default().into(), latest: v.is_latest() == Some(true), class });
             }
             for m in page.delete_markers() {
-                out.push((m.key().unwrap_or_default().to_string(), m.version_id().unwrap_or_default().to_string()));
+                let (key, version_id) = (m.key().unwrap_or_default().into(), m.version_id().unwrap_or_default().into());
+                out.push(VersionRow { key, version_id, latest: m.is_latest() == Some(true), class: "DELETE_MARKER".into() });
             }
             if page.is_truncated() != Some(true) {
                 return Ok(out);

@@ -236,33 +236,23 @@ impl ObjectStore for S3Objects {
     }
 
     async fn copy_to_class(&self, file: &FileRecord, class: StorageClass) -> Result<Copied, ObjectError> {
-        // CopyObject applies the bucket's default encryption unless told otherwise: read the
-        // object's own (and check its ETag, which the copy's guard repeats) and copy with it.
-        let head = self.head_registered(file).await?;
-        if let Some(not) = not_copied(file, &head, class) {
-            return Ok(not);
+        // A copy is not idempotent in a versioned bucket: one applied whose answer was lost (a
+        // 5xx or a reset after S3 acted) and sent again makes a second new version, the first
+        // left billing as a superseded copy. So each copy is sent once, and before it is sent
+        // again the registered version is read again: if a copy was applied, the registered
+        // version is no longer current, the read fails as PreconditionFailed, and the caller
+        // finds the copy its own.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.copy_once(file, class).await {
+                Err(ObjectError::Transient(e)) if attempt < super::aws::RETRY_ATTEMPTS => {
+                    tracing::info!(key = %file.key, attempt, error = %e.chain(), "copy failed; the object is read again before another");
+                    tokio::time::sleep(crate::pace::jittered_backoff(attempt)).await;
+                }
+                other => return other,
+            }
         }
-        let out = self
-            .client
-            .copy_object()
-            .bucket(&file.bucket)
-            .key(&file.key)
-            .copy_source(copy_source(file))
-            .copy_source_if_match(&file.etag)
-            .storage_class(s3_class(class))
-            .metadata_directive(MetadataDirective::Copy)
-            .tagging_directive(TaggingDirective::Copy)
-            .set_server_side_encryption(kms(&head).then(|| head.server_side_encryption().cloned()).flatten())
-            .set_ssekms_key_id(kms(&head).then(|| head.ssekms_key_id().map(str::to_string)).flatten())
-            .set_bucket_key_enabled(kms(&head).then_some(head.bucket_key_enabled()).flatten())
-            .send()
-            .await
-            .map_err(|e| object_error("copy object", e))?;
-        Ok(Copied {
-            version_id: out.version_id().map(str::to_string),
-            etag: out.copy_object_result().and_then(|r| r.e_tag()).map(str::to_string),
-            skipped: None,
-        })
     }
 
     async fn start_multipart_copy(&self, file: &FileRecord, class: StorageClass) -> Result<CopyStart, ObjectError> {
@@ -481,6 +471,40 @@ fn kms(head: &HeadObjectOutput) -> bool {
 }
 
 impl S3Objects {
+    /// One CopyObject of the registered version to `class`, after reading it (the SDK does not
+    /// retry it: see `copy_to_class`).
+    async fn copy_once(&self, file: &FileRecord, class: StorageClass) -> Result<Copied, ObjectError> {
+        // CopyObject applies the bucket's default encryption unless told otherwise: read the
+        // object's own (and check its ETag, which the copy's guard repeats) and copy with it.
+        let head = self.head_registered(file).await?;
+        if let Some(not) = not_copied(file, &head, class) {
+            return Ok(not);
+        }
+        let out = self
+            .client
+            .copy_object()
+            .bucket(&file.bucket)
+            .key(&file.key)
+            .copy_source(copy_source(file))
+            .copy_source_if_match(&file.etag)
+            .storage_class(s3_class(class))
+            .metadata_directive(MetadataDirective::Copy)
+            .tagging_directive(TaggingDirective::Copy)
+            .set_server_side_encryption(kms(&head).then(|| head.server_side_encryption().cloned()).flatten())
+            .set_ssekms_key_id(kms(&head).then(|| head.ssekms_key_id().map(str::to_string)).flatten())
+            .set_bucket_key_enabled(kms(&head).then_some(head.bucket_key_enabled()).flatten())
+            .customize()
+            .config_override(aws_sdk_s3::config::Builder::default().retry_config(aws_config::retry::RetryConfig::adaptive().with_max_attempts(1)))
+            .send()
+            .await
+            .map_err(|e| object_error("copy object", e))?;
+        Ok(Copied {
+            version_id: out.version_id().map(str::to_string),
+            etag: out.copy_object_result().and_then(|r| r.e_tag()).map(str::to_string),
+            skipped: None,
+        })
+    }
+
     /// The object's metadata, only while the registered version is the current one with the
     /// registered ETag. In a versioned bucket, copying the registered version over a newer one
     /// would bring old content back: a newer version fails the file like a changed ETag does.

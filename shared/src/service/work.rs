@@ -334,14 +334,28 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
                 return;
             }
         }
-        match self.objects.delete_versions(bucket, &superseded).await {
-            Ok(failures) => {
-                for (v, why) in &failures {
-                    tracing::warn!(key = %v.key, version = %v.version_id, why, "superseded version not deleted");
+        // Once the registry names the new versions, the old ones are known nowhere else: a
+        // transient failure is retried here, not by the message (its files are recorded).
+        let mut left = superseded;
+        for attempt in 1..=SUPERSEDED_ATTEMPTS {
+            match self.objects.delete_versions(bucket, &left).await {
+                Ok(failures) => {
+                    report.superseded_deleted += left.len() - failures.len();
+                    left = failures.iter().map(|(v, _)| v.clone()).collect();
+                    if failures.is_empty() || attempt == SUPERSEDED_ATTEMPTS {
+                        for (v, why) in &failures {
+                            tracing::warn!(key = %v.key, version = %v.version_id, why, "superseded version not deleted; the reconciler's sweep will");
+                        }
+                        return;
+                    }
                 }
-                report.superseded_deleted += superseded.len() - failures.len();
+                Err(e) if attempt == SUPERSEDED_ATTEMPTS => {
+                    tracing::warn!(error = %e, versions = left.len(), "superseded versions not deleted; the reconciler's sweep will");
+                    return;
+                }
+                Err(_) => {}
             }
-            Err(e) => tracing::warn!(error = %e, versions = superseded.len(), "superseded versions not deleted"),
+            tokio::time::sleep(crate::pace::jittered_backoff(attempt)).await;
         }
     }
 
@@ -397,6 +411,9 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
         results
     }
 }
+
+/// Attempts at deleting the versions a batch's copies superseded.
+const SUPERSEDED_ATTEMPTS: u32 = 5;
 
 /// The version an archive's copy left behind: the registered one, when the copy made a new
 /// version (versioned bucket). An unversioned bucket's copy replaces the object (no version id).

@@ -18,7 +18,7 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_sdk_dynamodb::types::{AttributeValue as AV, KeysAndAttributes, Put, PutRequest, ReturnValue, TransactWriteItem, Update, WriteRequest};
 use std::collections::HashMap;
-use std::time::Duration;
+
 
 type Item = HashMap<String, AV>;
 
@@ -42,13 +42,19 @@ pub const RECHECK: &str = "0000-00-00";
 pub struct DynamoStore {
     client: Client,
     tables: Tables,
+    /// By task, the tokens of this store's counter updates that applied, each left on the task
+    /// as an attribute of its own: the next update of that task removes them (see `commit`).
+    spent_count_tokens: std::sync::Arc<std::sync::Mutex<HashMap<String, Vec<String>>>>,
 }
 
 impl DynamoStore {
     pub fn new(client: Client, tables: Tables) -> Self {
-        DynamoStore { client, tables }
+        DynamoStore { client, tables, spent_count_tokens: Default::default() }
     }
 }
+
+/// Spent count tokens one counter update removes at most.
+const COUNT_TOKENS_REMOVED: usize = 8;
 
 // ---- attribute helpers ----
 
@@ -621,13 +627,7 @@ fn cancellation_by_reasons<'a>(codes: impl Iterator<Item = &'a str>) -> Cancella
     }
 }
 
-/// 50 ms doubled per attempt, capped at 5 s, with full jitter (AWS's recommended backoff).
-pub(crate) fn jittered_backoff(attempt: u32) -> Duration {
-    let cap = Duration::from_millis(50u64 << attempt.min(7)).min(Duration::from_secs(5));
-    // The clock's nanoseconds are jitter enough to spread concurrent retries apart.
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
-    cap.mul_f64(f64::from(nanos % 1000) / 1000.0)
-}
+pub(crate) use crate::pace::jittered_backoff;
 
 impl AccessStore for DynamoStore {
     async fn record_access(&self, asset: &Asset, day: NaiveDate, count: u64) -> Result<Option<Asset>> {
@@ -1082,7 +1082,7 @@ impl DynamoStore {
             .update_item()
             .table_name(&self.tables.tasks)
             .key("task_id", s(task_id.as_str()))
-            .update_expression("SET progress_at = :now, count_token = :ct ADD outstanding :o, succeeded :d, failed :f, skipped :s")
+            .update_expression("SET progress_at = :now ADD outstanding :o, succeeded :d, failed :f, skipped :s")
             .expression_attribute_values(":now", s(now_rfc3339()))
             .expression_attribute_values(":o", n(-finished))
             .expression_attribute_values(":d", n(done))
@@ -1257,20 +1257,25 @@ impl TaskStore for DynamoStore {
     }
 
     async fn advance_plan(&self, task_id: &TaskId, prev: Option<&str>, next: &str, planned: i64) -> Result<bool> {
+        let token = write_token();
         let mut req = self
             .client
             .update_item()
             .table_name(&self.tables.tasks)
             .key("task_id", s(task_id.as_str()))
-            .update_expression("SET plan_cursor = :next, progress_at = :now ADD planned :n, outstanding :n")
+            .update_expression("SET plan_cursor = :next, plan_token = :pt, progress_at = :now ADD planned :n, outstanding :n")
             .expression_attribute_values(":next", s(next))
+            .expression_attribute_values(":pt", s(&token))
             .expression_attribute_values(":now", s(now_rfc3339()))
             .expression_attribute_values(":n", n(planned));
         req = match prev {
             Some(p) => req.condition_expression("plan_cursor = :prev").expression_attribute_values(":prev", s(p)),
             None => req.condition_expression("attribute_not_exists(plan_cursor)"),
         };
-        Ok(conditional("advance plan", req.send().await)?.is_some())
+        // Applied with its answer lost, the SDK's retry fails the fence it moved itself: the
+        // token says so, and planning goes on (without it, planning stopped until the
+        // reconciler continued it).
+        Ok(own_write(req, "advance plan", "plan_token", &token).await?.is_some())
     }
 
     async fn finish_planning(&self, task_id: &TaskId) -> Result<()> {
@@ -1301,15 +1306,45 @@ impl TaskStore for DynamoStore {
             return Ok(Committed { applied: applied.len(), maybe_complete: true });
         };
         // ADD is not idempotent: an attempt applied but answered with an error would count
-        // twice on the SDK's retry. The update carries a token of its own and applies only where
-        // the task does not hold it; a retry that finds it there was applied already.
+        // twice on the SDK's retry. The update leaves a token in an attribute of its own name
+        // and applies only where the task has no such attribute; a retry that finds it was
+        // applied already. (One attribute shared by every update would not do: another
+        // delivery's update in between replaces the token, and the retry counts again.) The
+        // tokens this store left on the task before are removed by the same update.
         let token = write_token();
+        let attribute = format!("count_token_{token}");
+        let spent: Vec<String> = {
+            let mut all = self.spent_count_tokens.lock().expect("count tokens");
+            let mine = all.entry(task_id.as_str().to_string()).or_default();
+            let n = mine.len().min(COUNT_TOKENS_REMOVED);
+            mine.drain(..n).collect()
+        };
+        let (expression, condition) = (counter.get_update_expression().clone().unwrap_or_default(), "attribute_not_exists(#ct)");
+        let mut expression = expression.replacen("SET ", "SET #ct = :ct, ", 1);
+        let mut counter = counter.expression_attribute_names("#ct", &attribute);
+        if !spent.is_empty() {
+            let names: Vec<String> = (0..spent.len()).map(|i| format!("#spent{i}")).collect();
+            expression.push_str(&format!(" REMOVE {}", names.join(", ")));
+            for (name, t) in names.iter().zip(&spent) {
+                counter = counter.expression_attribute_names(name, format!("count_token_{t}"));
+            }
+        }
         let counter = counter
-            .condition_expression("attribute_not_exists(count_token) OR count_token <> :ct")
+            .update_expression(expression)
+            .condition_expression(condition)
             .expression_attribute_values(":ct", s(&token))
             .return_values(ReturnValue::AllNew);
-        // The condition fails only on this call's own token: the item is the one it counted.
-        let task = own_write(counter, "count file transitions", "count_token", &token).await?.unwrap_or_default();
+        // The condition fails only where this call's own token is: the item is the one it counted.
+        let written = own_write(counter, "count file transitions", &attribute, &token).await;
+        let mut all = self.spent_count_tokens.lock().expect("count tokens");
+        let mine = all.entry(task_id.as_str().to_string()).or_default();
+        match &written {
+            Ok(_) => mine.push(token),
+            // Not removed: they are removed by a later update (or stay, a few bytes each).
+            Err(_) => mine.extend(spent),
+        }
+        drop(all);
+        let task = written?.unwrap_or_default();
         let maybe_complete = get_bool(&task, "planning_done") && get_n::<i64>(&task, "outstanding") <= 0;
         Ok(Committed { applied: applied.len(), maybe_complete })
     }
