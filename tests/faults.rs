@@ -18,7 +18,8 @@ fn size(var: &str, default: usize) -> usize {
 
 async fn lifecycle_under(kinds: &[FaultKind], rate: f64, files: usize) {
     let name = if kinds.len() == 1 { kinds[0].name() } else { "all-faults" };
-    let plan = Plan { name: name.to_string(), files, kinds: kinds.to_vec(), rate, seed: 13 };
+    // A step's limit within the test runner's.
+    let plan = Plan { name: name.to_string(), files, kinds: kinds.to_vec(), rate, seed: 13, wait: std::time::Duration::from_secs(600) };
     let outcome = run(&plan).await.unwrap();
     println!("{name}: {outcome:#?}");
     // The faults happened: every fault of every kind was met at least once...

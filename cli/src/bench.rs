@@ -650,15 +650,17 @@ async fn faults(files: usize, kinds: &str, rate: f64, seed: u64) -> Result<()> {
     };
     anyhow::ensure!((0.0..=0.5).contains(&rate), "--fault-rate is a share of attempts, from 0 to 0.5, not {rate}");
     println!("benchmark: the lifecycle of {files} files without faults, then under {kinds} at {:.1} % (seed {seed})", rate * 100.0);
-    let clean = run(&Plan { name: "bench-clean".into(), files, kinds: vec![], rate, seed }).await?;
-    let faulted = run(&Plan { name: "bench-faults".into(), files, kinds: chosen, rate, seed }).await?;
+    let wait = Duration::from_secs(7200);
+    let clean = run(&Plan { name: "bench-clean".into(), files, kinds: vec![], rate, seed, wait }).await?;
+    println!("without faults: {:.1} s", clean.seconds);
+    let faulted = run(&Plan { name: "bench-faults".into(), files, kinds: chosen, rate, seed, wait }).await?;
     println!("\n| measure | without faults | under {kinds} |\n| --- | --- | --- |");
     for (i, (action, _, _)) in clean.steps.iter().enumerate() {
         let secs = |o: &slm_local::lifecycle::Outcome| o.steps.get(i).map_or("-".to_string(), |(_, status, s)| format!("{s:.1} s ({status})"));
         println!("| {action} | {} | {} |", secs(&clean), secs(&faulted));
     }
     println!("| whole run | {:.1} s | {:.1} s |", clean.seconds, faulted.seconds);
-    println!("| requests of slm's functions (attempts) | {} | {} |", clean.requests, faulted.requests);
+    println!("| requests (attempts) of slm's functions and of the runner's polling | {} | {} |", clean.requests, faulted.requests);
     println!("| faults injected | {} | {} |", clean.injected_total(), faulted.injected_total());
     println!("| messages redelivered (failed or killed) | {} | {} |", clean.redeliveries, faulted.redeliveries);
     println!("| reconciler runs (a task stood still) / repairs | {} / {} | {} / {} |", clean.reconciler_runs, clean.repairs, faulted.reconciler_runs, faulted.repairs);

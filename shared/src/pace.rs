@@ -58,6 +58,14 @@ impl Paces {
     }
 }
 
+/// 50 ms doubled per attempt, capped at 5 s, with full jitter (AWS's recommended backoff).
+pub fn jittered_backoff(attempt: u32) -> std::time::Duration {
+    let cap = std::time::Duration::from_millis(50u64 << attempt.min(7)).min(std::time::Duration::from_secs(5));
+    // The clock's nanoseconds are jitter enough to spread concurrent retries apart.
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    cap.mul_f64(f64::from(nanos % 1000) / 1000.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,12 +86,4 @@ mod tests {
         assert!(Pace::per_second(-1.0).is_none());
         assert!(Pace::per_second(f64::NAN).is_none());
     }
-}
-
-/// 50 ms doubled per attempt, capped at 5 s, with full jitter (AWS's recommended backoff).
-pub fn jittered_backoff(attempt: u32) -> std::time::Duration {
-    let cap = std::time::Duration::from_millis(50u64 << attempt.min(7)).min(std::time::Duration::from_secs(5));
-    // The clock's nanoseconds are jitter enough to spread concurrent retries apart.
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
-    cap.mul_f64(f64::from(nanos % 1000) / 1000.0)
 }

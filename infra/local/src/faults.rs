@@ -608,4 +608,23 @@ mod tests {
         let hits = a.iter().filter(|h| **h).count();
         assert!((30..90).contains(&hits), "{hits} of 200 at 30 %");
     }
+
+    #[tokio::test]
+    async fn each_fault_of_a_rarely_called_service_is_met_on_its_first_calls() {
+        let injector = FaultInjector::start(FaultKind::Connections.rules(0.0), 1).await.unwrap();
+        let states: Vec<_> = (0..3).map(|_| injector.decide("states", "StartExecution")).collect();
+        assert_eq!(states, vec![Some(Fault::ConnectionDropped), Some(Fault::Stall), None]);
+        assert_eq!(injector.decide("sqs", "SendMessage"), Some(Fault::ConnectionDropped));
+        assert_eq!(injector.decide("s3", "CopyObject"), None, "at a rate of 0, only the first calls of rare services");
+    }
+
+    #[test]
+    fn the_first_notifications_are_lost_doubled_and_late_in_turn_then_drawn() {
+        let d = DeliveryFaults::of(&[FaultKind::Notifications], 1e-9, 1);
+        let seen: Vec<_> = (0..5).map(|_| d.notification()).collect();
+        assert_eq!(seen, vec![Delivery::Lost, Delivery::Twice, Delivery::Late, Delivery::Once, Delivery::Once]);
+        d.set_active(false);
+        assert_eq!(d.notification(), Delivery::Once);
+        assert!(d.crash_after().is_none(), "no crash without the kind");
+    }
 }

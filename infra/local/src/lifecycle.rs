@@ -36,6 +36,8 @@ pub struct Plan {
     /// Of each kind's attempts (or invocations, or notifications), the share faulted.
     pub rate: f64,
     pub seed: u64,
+    /// How long one step may take before the run fails.
+    pub wait: Duration,
 }
 
 /// What a run did and what broke.
@@ -47,7 +49,8 @@ pub struct Outcome {
     pub injected: BTreeMap<String, u64>,
     /// Messages the functions reported failed or did not finish (they came back).
     pub redeliveries: u64,
-    /// Requests slm's functions made (attempts, retries included).
+    /// Requests slm's functions and the event-source runner's polling made (attempts, retries
+    /// included): the polling grows with the run's time.
     pub requests: u64,
     /// Scheduled reconciler runs made because a task stood still, and the repairs recorded.
     pub reconciler_runs: usize,
@@ -73,8 +76,6 @@ const NEIGHBOUR_PREFIX: &str = "show/plates-b/";
 const LOOSE_PREFIX: &str = "show/plates-unregistered/";
 /// How long a task may stand still before the reconciler runs, as its schedule would.
 const STILL: Duration = Duration::from_secs(20);
-/// How long one step may take before the run fails (within the test runner's limit).
-const WAIT: Duration = Duration::from_secs(600);
 
 /// Runs the lifecycle under the plan's faults.
 pub async fn run(plan: &Plan) -> Result<Outcome> {
@@ -139,11 +140,11 @@ async fn lifecycle(s: &Session, plan: &Plan, set_faults: &dyn Fn(bool)) -> Resul
         // them), while the task is watched (and the reconciler run if it stands still).
         let reads = async {
             if action == "restore" {
-                s.complete_restores(ASSET, &id, WAIT).await?;
+                s.complete_restores(ASSET, &id, plan.wait).await?;
             }
             Ok::<_, anyhow::Error>(())
         };
-        let (_, task) = tokio::try_join!(reads, wait(s, &id, &mut out))?;
+        let (_, task) = tokio::try_join!(reads, wait(s, &id, plan.wait, &mut out))?;
         out.steps.push((action.to_string(), task["status"].as_str().unwrap_or("?").to_string(), at.elapsed().as_secs_f64()));
         tasks.push((id.clone(), action));
         check_task(&task, action, n, &mut out.violations);
@@ -195,7 +196,7 @@ async fn request(s: &Session, body: Value) -> Result<String> {
 
 /// Waits for the task to end, running the reconciler whenever it stands still for [`STILL`], at
 /// a time past the reconciler's grace and recheck intervals (as its schedule would, later).
-async fn wait(s: &Session, id: &str, out: &mut Outcome) -> Result<Value> {
+async fn wait(s: &Session, id: &str, limit: Duration, out: &mut Outcome) -> Result<Value> {
     let start = Instant::now();
     let (mut seen, mut moved) = (Value::Null, Instant::now());
     loop {
@@ -216,7 +217,7 @@ async fn wait(s: &Session, id: &str, out: &mut Outcome) -> Result<Value> {
             s.reconcile(&at.to_rfc3339()).await?;
             moved = Instant::now();
         }
-        anyhow::ensure!(start.elapsed() < WAIT, "task {id} did not end within {WAIT:?}: {seen}");
+        anyhow::ensure!(start.elapsed() < limit, "task {id} did not end within {limit:?}: {seen}");
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }

@@ -1449,7 +1449,7 @@ mod tests {
     #[test]
     fn backoff_stays_under_its_cap() {
         for attempt in 1..20 {
-            assert!(jittered_backoff(attempt) <= Duration::from_secs(5));
+            assert!(jittered_backoff(attempt) <= std::time::Duration::from_secs(5));
         }
     }
 }
