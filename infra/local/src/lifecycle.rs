@@ -147,6 +147,10 @@ async fn lifecycle(s: &Session, plan: &Plan, set_faults: &dyn Fn(bool)) -> Resul
         let (_, task) = tokio::try_join!(reads, wait(s, &id, plan.wait, &mut out))?;
         out.steps.push((action.to_string(), task["status"].as_str().unwrap_or("?").to_string(), at.elapsed().as_secs_f64()));
         tasks.push((id.clone(), action));
+        // A batch deletes the versions its copies superseded after recording its files, so the
+        // deletions of the last batches can follow the task's end by seconds: the objects are
+        // looked at once no work message is left or in flight.
+        s.wait_idle(&["WorkQueue"], plan.wait).await?;
         check_task(&task, action, n, &mut out.violations);
         check_objects(s, action, &keys, &mut out.violations).await?;
     }
