@@ -1,7 +1,8 @@
 //! The whole lifecycle of one asset (archive, restore, purge) on the local stack under chosen
 //! faults, checked from S3 and DynamoDB directly: the fault suite (tests/faults.rs) and
 //! `slm bench --faults` run it. The reconciler runs as its schedule would, whenever a task stands
-//! still; after the last task the dead-letter queues are redriven, as `slm dlq redrive` does.
+//! still and once after each task; after the last task the dead-letter queues are redriven, as
+//! `slm dlq redrive` does.
 //!
 //! What must hold, whatever was injected (each broken one is a [`Outcome::violations`] line):
 //! - every task ends SUCCEEDED (the faults are all transient), its execution too;
@@ -54,6 +55,8 @@ pub struct Outcome {
     pub requests: u64,
     /// Scheduled reconciler runs made because a task stood still, and the repairs recorded.
     pub reconciler_runs: usize,
+    /// Scheduled reconciler runs after each task (its sweep deletes what a killed batch left).
+    pub sweeps: usize,
     pub repairs: usize,
     /// Messages found in dead-letter queues and redriven.
     pub redriven: usize,
@@ -148,9 +151,13 @@ async fn lifecycle(s: &Session, plan: &Plan, set_faults: &dyn Fn(bool)) -> Resul
         out.steps.push((action.to_string(), task["status"].as_str().unwrap_or("?").to_string(), at.elapsed().as_secs_f64()));
         tasks.push((id.clone(), action));
         // A batch deletes the versions its copies superseded after recording its files, so the
-        // deletions of the last batches can follow the task's end by seconds: the objects are
-        // looked at once no work message is left or in flight.
+        // deletions of the last batches can follow the task's end by seconds, and a batch
+        // killed in between leaves them to the reconciler's sweep. The objects are looked at
+        // once no work message is left or in flight and the sweep has run, as its schedule would.
         s.wait_idle(&["WorkQueue"], plan.wait).await?;
+        out.sweeps += 1;
+        let at = Utc::now() + chrono::Duration::hours(7 * (out.reconciler_runs + out.sweeps) as i64);
+        s.reconcile(&at.to_rfc3339()).await?;
         check_task(&task, action, n, &mut out.violations);
         check_objects(s, action, &keys, &mut out.violations).await?;
     }
@@ -217,7 +224,7 @@ async fn wait(s: &Session, id: &str, limit: Duration, out: &mut Outcome) -> Resu
         }
         if moved.elapsed() > STILL {
             out.reconciler_runs += 1;
-            let at = Utc::now() + chrono::Duration::hours(7 * out.reconciler_runs as i64);
+            let at = Utc::now() + chrono::Duration::hours(7 * (out.reconciler_runs + out.sweeps) as i64);
             s.reconcile(&at.to_rfc3339()).await?;
             moved = Instant::now();
         }
