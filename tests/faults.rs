@@ -1,6 +1,5 @@
 //! The fault suite: the whole lifecycle of one asset (archive, restore, purge) under each kind of
-//! fault on its own and under all of them at once (but answers lost after applying: see
-//! [`ALL_BUT_LOST_ANSWERS`]), checked from S3 and DynamoDB directly
+//! fault on its own and under all of them at once, checked from S3 and DynamoDB directly
 //! (`slm_local::lifecycle`: every task ends SUCCEEDED with counters equal to its files' states,
 //! every object in its expected class and version, nothing touched that no task selected, one
 //! completion event per task, the dead-letter queues empty once redriven).
@@ -54,25 +53,13 @@ alone! {
     a_lifecycle_under_s3_errors_loses_nothing: FaultKind::S3Errors,
     a_lifecycle_under_dynamodb_throttling_loses_nothing: FaultKind::DynamoThrottling,
     a_lifecycle_under_service_errors_loses_nothing: FaultKind::ServiceErrors,
+    a_lifecycle_whose_answers_are_lost_after_applying_loses_nothing: FaultKind::LostAnswers,
     a_lifecycle_under_dropped_and_stalled_connections_loses_nothing: FaultKind::Connections,
     a_lifecycle_whose_functions_are_killed_mid_batch_loses_nothing: FaultKind::Crashes,
     a_lifecycle_whose_s3_notifications_are_lost_doubled_and_late_loses_nothing: FaultKind::Notifications,
 }
 
-/// Every kind but answers lost after the request applied. Those meet a defect still open: an
-/// SQS SendMessage applied and retried delivers a work batch twice, two workers take it at once,
-/// both copy a file, and the copy whose record loses stays behind as a superseded GLACIER
-/// version (`slm bench --faults lost-answers` shows it, in one run of three at 60 files).
-const ALL_BUT_LOST_ANSWERS: [FaultKind; 6] = [
-    FaultKind::S3Errors,
-    FaultKind::DynamoThrottling,
-    FaultKind::ServiceErrors,
-    FaultKind::Connections,
-    FaultKind::Crashes,
-    FaultKind::Notifications,
-];
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_lifecycle_under_every_fault_at_once_loses_nothing() {
-    lifecycle_under(&ALL_BUT_LOST_ANSWERS, 0.05, size("SLM_FAULT_ALL_FILES", 200)).await;
+    lifecycle_under(&FaultKind::ALL, 0.05, size("SLM_FAULT_ALL_FILES", 200)).await;
 }

@@ -252,6 +252,53 @@ async fn a_redelivered_batch_and_a_duplicate_restore_event_change_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_work_batch_delivered_three_times_at_once_leaves_one_copy_of_each_file() {
+    // GIVEN an archive in a versioned bucket whose work batch waits in the queue, with the same
+    // batch sent twice more (a planner that sent it again, a redelivery while the first runs)
+    let t = TestStack::start_with("thrice", Options { versioned: true, ..Default::default() }).await.unwrap();
+    let keys = t.put_objects("show/t/", 24, 16).await.unwrap();
+    t.register("t-1", "show/t/", "editorial").await.unwrap();
+    t.runner().pause("slm-worker");
+    let archive = t.request("t-1", json!({"action": "archive", "storage_class": "GLACIER", "request_id": "a"})).await.unwrap();
+    let waiting = std::time::Instant::now();
+    while t.queue_depth("WorkQueue").await.unwrap() == 0 {
+        assert!(waiting.elapsed() < WAIT, "the planner sent no work");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let files: Vec<Value> = t
+        .file_items("t-1")
+        .await
+        .unwrap()
+        .values()
+        .map(|f| {
+            json!({"asset_id": "t-1", "shard": f["shard"].parse::<u32>().unwrap(), "bucket": t.bucket, "key": f["object_key"],
+                   "version_id": f["version_id"], "size": 16, "etag": f["etag"], "storage_class": "STANDARD", "state": "ACTIVE"})
+        })
+        .collect();
+    let batch = json!({"task_id": archive, "action": {"action": "archive", "storage_class": "GLACIER"}, "files": files}).to_string();
+    t.send("WorkQueue", &batch).await.unwrap();
+    t.send("WorkQueue", &batch).await.unwrap();
+
+    // WHEN the workers take them together
+    t.runner().resume("slm-worker");
+    let task = t.wait_task(&archive, WAIT).await.unwrap();
+    t.wait_idle(&["WorkQueue"], WAIT).await.unwrap();
+
+    // THEN each key holds one version, the copy its file item names: the copies whose record came
+    // second were deleted, and so was every original
+    assert_eq!(task["status"], "SUCCEEDED", "{task}");
+    assert_eq!(counts(&task), (24, 0, 24, 0, 0));
+    let registry = t.file_items("t-1").await.unwrap();
+    let versions = t.all_versions("show/t/").await.unwrap();
+    assert_eq!(versions.len(), keys.len(), "{versions:?}");
+    for (key, version) in &versions {
+        assert_eq!(&registry[key]["version_id"], version, "{key}");
+    }
+    assert_eq!(t.queue_depth("WorkDLQ").await.unwrap(), 0);
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_object_over_the_multipart_threshold_is_copied_in_parts_keeping_metadata_and_tags() {
     // GIVEN a threshold lowered to 6 MiB (the real one is 5 GiB) and a 12 MiB object
     let mut options = Options::default();

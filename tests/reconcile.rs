@@ -147,20 +147,22 @@ async fn stuck_tasks_and_a_superseded_version_are_repaired_and_recorded() {
     t.runner().pause("slm-planner");
     t.runner().resume("slm-worker");
 
-    // AND an archived file whose copied-from STANDARD version was left (a crash after the
-    // registry named the copy, before the old version's delete)
+    // AND an archived file whose copied-from STANDARD version was left, and a second copy beside
+    // the registered one (two deliveries of its batch copied it at once; the registry named one,
+    // and a crash came before either old version's delete)
     let v1 = s3.put_object().bucket(&t.bucket).key("show/v/f.mov").body(vec![1u8; 32].into()).send().await.unwrap();
     t.register("v-1", "show/v/", "editorial").await.unwrap();
-    let copy = s3
-        .copy_object()
-        .bucket(&t.bucket)
-        .key("show/v/f.mov")
-        .copy_source(format!("{}/show/v/f.mov?versionId={}", t.bucket, v1.version_id().unwrap()))
-        .storage_class(aws_sdk_s3::types::StorageClass::Glacier)
-        .metadata_directive(aws_sdk_s3::types::MetadataDirective::Copy)
-        .send()
-        .await
-        .unwrap();
+    let copy_of_v1 = || {
+        s3.copy_object()
+            .bucket(&t.bucket)
+            .key("show/v/f.mov")
+            .copy_source(format!("{}/show/v/f.mov?versionId={}", t.bucket, v1.version_id().unwrap()))
+            .storage_class(aws_sdk_s3::types::StorageClass::Glacier)
+            .metadata_directive(aws_sdk_s3::types::MetadataDirective::Copy)
+            .send()
+    };
+    copy_of_v1().await.unwrap();
+    let copy = copy_of_v1().await.unwrap();
     let v_item = &t.file_items("v-1").await.unwrap()["show/v/f.mov"];
     ddb.update_item()
         .table_name(t.stack.table("FilesTable").unwrap())
@@ -187,7 +189,7 @@ async fn stuck_tasks_and_a_superseded_version_are_repaired_and_recorded() {
     // AND the lost work is sent again and the archive ends
     assert_eq!(t.wait_task(&lost, WAIT).await.unwrap()["status"], "SUCCEEDED");
     assert_eq!(t.repairs("w-1").await.unwrap(), vec![pair("redrove", &lost)]);
-    // AND the superseded version is deleted; the copy stays
+    // AND the superseded version and the second copy are deleted; the registered copy stays
     assert_eq!(t.repairs("v-1").await.unwrap(), vec![pair("deleted_superseded", "show/v/f.mov")]);
     assert_eq!(t.all_versions("show/v/").await.unwrap(), vec![("show/v/f.mov".to_string(), copy.version_id().unwrap().to_string())]);
 
@@ -203,6 +205,51 @@ async fn stuck_tasks_and_a_superseded_version_are_repaired_and_recorded() {
     assert_eq!(t.repairs("w-1").await.unwrap().last().cloned(), Some(pair("started_queued", &queued)));
     t.complete_restores("w-1", &queued, WAIT).await.unwrap();
     assert_eq!(t.wait_task(&queued, WAIT).await.unwrap()["status"], "SUCCEEDED");
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_task_whose_planner_died_before_its_first_page_is_planned_on_by_the_reconciler() {
+    // GIVEN an archive whose planner took its message, stored the execution's token and died
+    // before planning a page: its message is gone (taken off the queue here), the task RUNNING
+    let t = TestStack::start("planner-died").await.unwrap();
+    t.put_objects("show/p/", 12, 16).await.unwrap();
+    t.register("p-1", "show/p/", "editorial").await.unwrap();
+    t.runner().pause("slm-planner");
+    let task = t.request("p-1", json!({"action": "archive", "storage_class": "GLACIER", "request_id": "a"})).await.unwrap();
+    let url = &t.stack.queue("ControlQueue").unwrap().url;
+    let waiting = std::time::Instant::now();
+    let plan: serde_json::Value = loop {
+        let out = t.clients.sqs.receive_message().queue_url(url).wait_time_seconds(1).send().await.unwrap();
+        if let Some(m) = out.messages().first() {
+            t.clients.sqs.delete_message().queue_url(url).receipt_handle(m.receipt_handle().unwrap()).send().await.unwrap();
+            break serde_json::from_str(m.body().unwrap()).unwrap();
+        }
+        assert!(waiting.elapsed() < WAIT, "the state machine sent no plan message");
+    };
+    assert_eq!((plan["kind"].as_str(), plan["task_id"].as_str()), (Some("plan"), Some(task.as_str())), "{plan}");
+    t.clients
+        .dynamodb
+        .update_item()
+        .table_name(t.stack.table("TasksTable").unwrap())
+        .key("task_id", AV::S(task.clone()))
+        .update_expression("SET task_token = :tok")
+        .expression_attribute_values(":tok", AV::S(plan["task_token"].as_str().unwrap().to_string()))
+        .send()
+        .await
+        .unwrap();
+    t.runner().resume("slm-planner");
+    assert_eq!(status(&t, &task).await["planning_done"], false);
+
+    // WHEN the reconciler runs an hour later
+    t.reconcile(&later(1)).await.unwrap();
+
+    // THEN it sends the planner on from where it stopped, and the archive ends with every file
+    let done = t.wait_task(&task, WAIT).await.unwrap();
+    assert_eq!(done["status"], "SUCCEEDED", "{done}");
+    assert_eq!((done["counters"]["planned"].as_i64(), done["counters"]["succeeded"].as_i64()), (Some(12), Some(12)), "{done}");
+    assert_eq!(t.repairs("p-1").await.unwrap(), vec![pair("continued_planning", &task)]);
+    assert!(t.classes("show/p/").await.unwrap().values().all(|c| c == "GLACIER"));
     t.stop().await;
 }
 

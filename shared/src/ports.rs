@@ -90,10 +90,13 @@ impl Transition {
 }
 
 /// What a commit did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Committed {
     /// Transitions that really happened.
     pub applied: usize,
+    /// The positions (in the transitions given) of those that did not: their files had moved
+    /// already (another delivery of the same batch recorded them first).
+    pub missed: Vec<usize>,
     /// Whether the task may be complete now (planning done, nothing outstanding), or could not be
     /// told (nothing applied: a redelivery may follow a crash before the signal): worth a claim.
     pub maybe_complete: bool,

@@ -657,12 +657,6 @@ pub const EXCEPTIONS: &[Exception] = &[
         resource: "object/MediaBucketNames",
         why: "a multipart copy that fails after CreateMultipartUpload aborts its upload, so no incomplete upload is left billing; the suite's multipart copies succeed",
     },
-    Exception {
-        principal: "ReconcilerFunction",
-        action: "sqs:SendMessage",
-        resource: "queue/ControlQueue",
-        why: "a task whose planning stopped between two pages (its planner crashed or timed out) is resumed with a continue message on the control queue; the suite cannot stop a planner between pages",
-    },
 ];
 
 /// What the check found.

@@ -137,6 +137,7 @@ impl ObjectStore for S3Objects {
                 storage_class: StorageClass::from_s3(v.storage_class().map(|c| c.as_str()))?,
                 latest: v.is_latest() == Some(true),
                 delete_marker: false,
+                last_modified: time(v.last_modified()),
             });
         }
         for m in page.delete_markers() {
@@ -148,6 +149,7 @@ impl ObjectStore for S3Objects {
                 storage_class: StorageClass::Standard,
                 latest: m.is_latest() == Some(true),
                 delete_marker: true,
+                last_modified: time(m.last_modified()),
             });
         }
         out.sort_by(|a, b| a.key.as_bytes().cmp(b.key.as_bytes()));
@@ -193,6 +195,7 @@ impl ObjectStore for S3Objects {
             storage_class: StorageClass::from_s3(head.storage_class().map(|c| c.as_str()))?,
             latest: true,
             delete_marker: false,
+            last_modified: time(head.last_modified()),
         }))
     }
 
@@ -226,6 +229,7 @@ impl ObjectStore for S3Objects {
                     storage_class: StorageClass::from_s3(v.storage_class().map(|c| c.as_str()))?,
                     latest: true,
                     delete_marker: false,
+                    last_modified: time(v.last_modified()),
                 });
             }
             // A key whose latest version is a delete marker is deleted: it is not registered.
@@ -358,7 +362,7 @@ impl ObjectStore for S3Objects {
             etag: head.e_tag().unwrap_or_default().to_string(),
             size: head.content_length().unwrap_or(0).max(0) as u64,
             storage_class: StorageClass::from_s3(head.storage_class().map(|c| c.as_str())).unwrap_or(StorageClass::Standard),
-            last_modified: head.last_modified().and_then(|t| chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos())),
+            last_modified: time(head.last_modified()),
         }))
     }
 
@@ -769,6 +773,11 @@ pub async fn connect_bucket(client: &Client, bucket: &str, queue_arn: &str, how:
         ensure_abort_rule(client, bucket, days).await?;
     }
     Ok(delivery)
+}
+
+/// An S3 time as a chrono one.
+fn time(t: Option<&aws_sdk_s3::primitives::DateTime>) -> Option<chrono::DateTime<chrono::Utc>> {
+    t.and_then(|t| chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
 }
 
 #[cfg(test)]

@@ -16,6 +16,8 @@ pub struct KeyVersion {
     pub storage_class: StorageClass,
     pub latest: bool,
     pub delete_marker: bool,
+    /// When it was written, where the listing says.
+    pub last_modified: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// A page of listed versions grouped by key, and the last key whose versions are all in it:
@@ -68,8 +70,10 @@ pub enum Drift {
     ClassChanged(StorageClass),
     /// The restore window ended and its ObjectRestore:Delete event was lost: archived again.
     WindowEnded,
-    /// Older versions with the registered content left billing in STANDARD after an archive
-    /// (its delete of the copied-from version failed): deleted.
+    /// Versions with the registered content left billing after an archive: the copied-from one
+    /// in STANDARD (its delete failed), or a second copy in the archive class (two deliveries of
+    /// one batch each copied the file, and the one whose record came second died before deleting
+    /// its own): deleted. The content stays, in the registered version.
     Superseded(Vec<KeyVersion>),
 }
 
@@ -113,8 +117,8 @@ pub fn compare(file: Option<&Registered>, versions: &[KeyVersion], now: &str) ->
     }
     let superseded: Vec<KeyVersion> = versions
         .iter()
-        .filter(|v| !v.latest && !v.delete_marker && v.etag == f.etag && v.storage_class == StorageClass::Standard)
-        .filter(|_| c.storage_class != StorageClass::Standard)
+        .filter(|v| !v.latest && !v.delete_marker && v.etag == f.etag && v.size == c.size && c.storage_class != StorageClass::Standard)
+        .filter(|v| v.storage_class == StorageClass::Standard || is_twin_copy(v, c))
         .cloned()
         .collect();
     if !superseded.is_empty() {
@@ -122,6 +126,19 @@ pub fn compare(file: Option<&Registered>, versions: &[KeyVersion], now: &str) ->
     }
     drifts
 }
+
+/// Whether a noncurrent version is a second copy made beside the current one: the same class,
+/// written within [`TWIN_WINDOW`] of it. Two deliveries of one work batch copy at once (each
+/// within one invocation of the other); an owner who wrote the same content twice into an
+/// archive class did so at other times, and keeps both.
+fn is_twin_copy(v: &KeyVersion, current: &KeyVersion) -> bool {
+    let close = matches!((v.last_modified, current.last_modified), (Some(a), Some(b)) if (a - b).abs() <= TWIN_WINDOW);
+    v.storage_class == current.storage_class && close
+}
+
+/// The longest a Lambda invocation runs (15 minutes): two copies of one file made by two
+/// deliveries of its batch at once were written no further apart.
+const TWIN_WINDOW: chrono::Duration = chrono::Duration::minutes(15);
 
 /// What the reconciler repaired.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -293,7 +310,8 @@ mod tests {
     use super::*;
 
     fn v(version: &str, etag: &str, class: StorageClass, latest: bool) -> KeyVersion {
-        KeyVersion { key: "k".into(), version_id: version.into(), etag: etag.into(), size: 1, storage_class: class, latest, delete_marker: false }
+        let last_modified = Some("2027-01-01T00:00:00Z".parse().unwrap());
+        KeyVersion { key: "k".into(), version_id: version.into(), etag: etag.into(), size: 1, storage_class: class, latest, delete_marker: false, last_modified }
     }
 
     fn reg(version: &str, etag: &str, class: StorageClass, state: FileState) -> Registered {
@@ -340,7 +358,12 @@ mod tests {
             ("window open", Some(still), vec![v("1", "e", Glacier, true)], ""),
             ("a task acts on it", Some(busy), vec![], ""),
             ("superseded left", Some(archived.clone()), vec![v("2", "e", Glacier, true), v("1", "e", Standard, false)], "deleted_superseded"),
-            ("older content kept", Some(archived), vec![v("2", "e", Glacier, true), v("0", "old", Standard, false)], ""),
+            ("a second copy left", Some(archived.clone()), vec![v("2", "e", Glacier, true), v("3", "e", Glacier, false), v("1", "e", Standard, false)], "deleted_superseded"),
+            ("older content kept", Some(archived.clone()), vec![v("2", "e", Glacier, true), v("0", "old", Standard, false), v("4", "old", Glacier, false)], ""),
+            ("another size kept", Some(archived.clone()), vec![v("2", "e", Glacier, true), KeyVersion { size: 99, ..v("3", "e", Glacier, false) }], ""),
+            ("the same content written an hour apart kept", Some(archived.clone()), vec![v("2", "e", Glacier, true), KeyVersion { last_modified: Some("2026-12-31T23:00:00Z".parse().unwrap()), ..v("3", "e", Glacier, false) }], ""),
+            ("no time to compare kept", Some(archived), vec![v("2", "e", Glacier, true), KeyVersion { last_modified: None, ..v("3", "e", Glacier, false) }], ""),
+            ("a standard file's twin kept", Some(reg("2", "e", Standard, FileState::Active)), vec![v("2", "e", Standard, true), v("1", "e", Standard, false)], ""),
         ];
         for (name, file, versions, expected) in cases {
             assert_eq!(kinds(compare(file.as_ref(), &versions, NOW)), expected, "{name}");

@@ -269,6 +269,7 @@ impl InventorySchema {
                 storage_class: StorageClass::from_s3(Some(get(self.class)?)).map_err(|e| e.to_string())?,
                 latest: true,
                 delete_marker: false,
+                last_modified: None,
             },
         )))
     }

@@ -431,7 +431,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
                 if failures.len() == versions.len() {
                     return Ok(());
                 }
-                format!("{} STANDARD versions with the registered content deleted", versions.len() - failures.len())
+                format!("{} versions with the registered content deleted", versions.len() - failures.len())
             }
             (_, None) => return Ok(()),
         };

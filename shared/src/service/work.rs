@@ -30,6 +30,9 @@ pub struct BatchReport {
     pub recorded: usize,
     /// Versions an archive's copies superseded, deleted.
     pub superseded_deleted: usize,
+    /// Copies this batch made that another delivery of it had recorded the file's move before
+    /// (with a copy of its own), deleted.
+    pub duplicates_deleted: usize,
     /// Files handed to a new work message (out of time, or a multipart copy under way).
     pub continued: usize,
 }
@@ -195,7 +198,20 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
         }
         let committed = self.meta.commit(&task.task_id, &transitions).await?;
         report.recorded += committed.applied;
-        self.delete_superseded(task, &transitions, report).await;
+        // Only a recorded copy supersedes its original: a copy whose record found the file moved
+        // already is the one left over.
+        let (mut superseded, mut missed) = (Vec::new(), Vec::new());
+        for (i, t) in transitions.iter().enumerate() {
+            match committed.missed.contains(&i) {
+                false => superseded.extend(copied_over(t).map(|(old, _)| old)),
+                true => missed.push(t),
+            }
+        }
+        let duplicates = self.unrecorded_copies(task, &missed).await;
+        if let Some(bucket) = transitions.first().map(|t| t.file.bucket.as_str()) {
+            report.superseded_deleted += self.delete_left_over(task, bucket, superseded, "superseded").await;
+            report.duplicates_deleted += self.delete_left_over(task, bucket, duplicates, "duplicate copy").await;
+        }
         if committed.maybe_complete {
             self.signal_if_complete(&task.task_id).await?;
         }
@@ -310,15 +326,40 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
         }))
     }
 
-    /// In a versioned bucket an archive's copy is a new version, and the version it was copied
-    /// from would go on billing in its old class: delete those, once the registry names the new
-    /// versions. Only versions slm registered and copied; a failure is logged and left to the
-    /// reconciler, which finds registered keys with a superseded version left.
-    async fn delete_superseded(&self, task: &Task, transitions: &[Transition], report: &mut BatchReport) {
-        let superseded: Vec<ObjectVersion> = transitions.iter().filter_map(superseded).collect();
-        let Some(bucket) = transitions.first().map(|t| t.file.bucket.as_str()) else { return };
-        if superseded.is_empty() {
-            return;
+    /// The copies among transitions that did not apply whose file the registry names another
+    /// version of: two deliveries of one batch (a planner that sent it twice, a redelivery while
+    /// the first still ran) each copied the file, and the other's record came first. Never the
+    /// version the registry names, nor any when the registry cannot be read (the copy then
+    /// bills until someone deletes it: logged).
+    async fn unrecorded_copies(&self, task: &Task, missed: &[&Transition]) -> Vec<ObjectVersion> {
+        let copies: Vec<(&FileRecord, &str)> = missed.iter().filter_map(|t| copied_over(t).map(|(_, new)| (&t.file, new))).collect();
+        if copies.is_empty() {
+            return vec![];
+        }
+        let files: Vec<FileRecord> = copies.iter().map(|(f, _)| (*f).clone()).collect();
+        let registry = match self.meta.steps_of(&task.asset_id, &files).await {
+            Ok(r) => r,
+            Err(e) => {
+                for (f, v) in &copies {
+                    tracing::warn!(key = %f.key, version = v, error = %e.chain(), "a copy another delivery superseded is kept: the registry cannot be read");
+                }
+                return vec![];
+            }
+        };
+        copies
+            .into_iter()
+            .filter(|(f, v)| registry.get(&f.key).is_some_and(|l| l.file.version_id != *v))
+            .map(|(f, v)| ObjectVersion { key: f.key.clone(), version_id: v.to_string(), delete_marker: false })
+            .collect()
+    }
+
+    /// Deletes versions this batch's copies left billing (the versions they superseded, or a
+    /// copy another delivery superseded) and returns how many went. Only versions the caller
+    /// knows no registry entry names; a failure is logged, and a superseded original is found
+    /// by the reconciler's sweep (registered keys with a superseded version left).
+    async fn delete_left_over(&self, task: &Task, bucket: &str, versions: Vec<ObjectVersion>, what: &str) -> usize {
+        if versions.is_empty() {
+            return 0;
         }
         // Under a legal hold no version is deleted, not even a copy's identical predecessor
         // (nor when the hold cannot be read): it bills until the hold is released and the
@@ -326,37 +367,38 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
         match self.purge_blocked_by_id(&task.asset_id, &task.title_id).await {
             Ok(None) => {}
             Ok(Some(why)) => {
-                tracing::info!(versions = superseded.len(), why, "superseded versions kept: legal hold");
-                return;
+                tracing::info!(versions = versions.len(), what, why, "versions left over kept: legal hold");
+                return 0;
             }
             Err(e) => {
-                tracing::warn!(error = %e.chain(), versions = superseded.len(), "superseded versions kept: holds unreadable");
-                return;
+                tracing::warn!(error = %e.chain(), versions = versions.len(), what, "versions left over kept: holds unreadable");
+                return 0;
             }
         }
-        // Once the registry names the new versions, the old ones are known nowhere else: a
-        // transient failure is retried here, not by the message (its files are recorded).
-        let mut left = superseded;
-        for attempt in 1..=SUPERSEDED_ATTEMPTS {
+        // Once the registry names the new versions, these are known nowhere else: a transient
+        // failure is retried here, not by the message (its files are recorded).
+        let (mut left, mut deleted) = (versions, 0);
+        for attempt in 1..=LEFT_OVER_ATTEMPTS {
             match self.objects.delete_versions(bucket, &left).await {
                 Ok(failures) => {
-                    report.superseded_deleted += left.len() - failures.len();
+                    deleted += left.len() - failures.len();
                     left = failures.iter().map(|(v, _)| v.clone()).collect();
-                    if failures.is_empty() || attempt == SUPERSEDED_ATTEMPTS {
+                    if failures.is_empty() || attempt == LEFT_OVER_ATTEMPTS {
                         for (v, why) in &failures {
-                            tracing::warn!(key = %v.key, version = %v.version_id, why, "superseded version not deleted; the reconciler's sweep will");
+                            tracing::warn!(key = %v.key, version = %v.version_id, what, why, "version left over not deleted");
                         }
-                        return;
+                        return deleted;
                     }
                 }
-                Err(e) if attempt == SUPERSEDED_ATTEMPTS => {
-                    tracing::warn!(error = %e, versions = left.len(), "superseded versions not deleted; the reconciler's sweep will");
-                    return;
+                Err(e) if attempt == LEFT_OVER_ATTEMPTS => {
+                    tracing::warn!(error = %e, versions = left.len(), what, "versions left over not deleted");
+                    return deleted;
                 }
                 Err(_) => {}
             }
             tokio::time::sleep(crate::pace::jittered_backoff(attempt)).await;
         }
+        deleted
     }
 
     /// Deletes every version and delete marker of each file, in as few DeleteObjects calls as
@@ -412,15 +454,16 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
     }
 }
 
-/// Attempts at deleting the versions a batch's copies superseded.
-const SUPERSEDED_ATTEMPTS: u32 = 5;
+/// Attempts at deleting the versions a batch's copies left over.
+const LEFT_OVER_ATTEMPTS: u32 = 5;
 
-/// The version an archive's copy left behind: the registered one, when the copy made a new
-/// version (versioned bucket). An unversioned bucket's copy replaces the object (no version id).
-fn superseded(t: &Transition) -> Option<ObjectVersion> {
+/// The version an archive's copy was made from (the registered one) and the new version it
+/// made, when it made one (a versioned bucket; an unversioned bucket's copy replaces the
+/// object, with no version id).
+fn copied_over(t: &Transition) -> Option<(ObjectVersion, &str)> {
     let new = t.new_version_id.as_deref().filter(|v| *v != "null")?;
     (t.to == FileStep::Done && t.new_class.is_some() && new != t.file.version_id)
-        .then(|| ObjectVersion { key: t.file.key.clone(), version_id: t.file.version_id.clone(), delete_marker: false })
+        .then(|| (ObjectVersion { key: t.file.key.clone(), version_id: t.file.version_id.clone(), delete_marker: false }, new))
 }
 
 /// The transition a file's result records; a transient failure records none (the message

@@ -1301,9 +1301,10 @@ impl TaskStore for DynamoStore {
             let pending: Vec<_> = chunk.iter().map(|t| self.apply(task_id, t)).collect();
             results.extend(futures::future::try_join_all(pending).await?);
         }
+        let missed: Vec<usize> = results.iter().enumerate().filter(|(_, ok)| !**ok).map(|(i, _)| i).collect();
         let applied: Vec<&Transition> = transitions.iter().zip(results).filter(|(_, ok)| *ok).map(|(t, _)| t).collect();
         let Some(counter) = self.counter_request(task_id, &applied) else {
-            return Ok(Committed { applied: applied.len(), maybe_complete: true });
+            return Ok(Committed { applied: applied.len(), missed, maybe_complete: true });
         };
         // ADD is not idempotent: an attempt applied but answered with an error would count
         // twice on the SDK's retry. The update leaves a token in an attribute of its own name
@@ -1346,7 +1347,7 @@ impl TaskStore for DynamoStore {
         drop(all);
         let task = written?.unwrap_or_default();
         let maybe_complete = get_bool(&task, "planning_done") && get_n::<i64>(&task, "outstanding") <= 0;
-        Ok(Committed { applied: applied.len(), maybe_complete })
+        Ok(Committed { applied: applied.len(), missed, maybe_complete })
     }
 
     async fn claim_signal(&self, task_id: &TaskId) -> Result<Option<Task>> {
