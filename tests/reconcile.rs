@@ -253,6 +253,101 @@ async fn a_task_whose_planner_died_before_its_first_page_is_planned_on_by_the_re
     t.stop().await;
 }
 
+/// Waits until an execution (by name) is no longer RUNNING.
+async fn wait_execution(t: &TestStack, name: &str) -> String {
+    let waiting = std::time::Instant::now();
+    loop {
+        let status = t.execution_status(name).await.unwrap();
+        if status != "RUNNING" {
+            return status;
+        }
+        assert!(waiting.elapsed() < WAIT, "execution {name} still RUNNING");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_task_whose_execution_was_stopped_from_outside_is_ended_failed_once_and_its_asset_freed() {
+    // GIVEN an archive whose execution an operator stopped (StopExecution) while its files
+    // waited for the workers
+    let t = TestStack::start("stopped").await.unwrap();
+    t.put_objects("show/x/", 6, 16).await.unwrap();
+    t.register("x-1", "show/x/", "editorial").await.unwrap();
+    t.runner().pause("slm-worker");
+    let task = t.request("x-1", json!({"action": "archive", "storage_class": "GLACIER", "request_id": "a"})).await.unwrap();
+    let waiting = std::time::Instant::now();
+    while status(&t, &task).await["planning_done"] != true {
+        assert!(waiting.elapsed() < WAIT, "planning did not finish");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let machine = t.stack.state_machines.values().next().unwrap().replace(":stateMachine:", ":execution:");
+    t.clients.sfn.stop_execution().execution_arn(format!("{machine}:{task}")).error("Operator").cause("stopped by hand").send().await.unwrap();
+    assert_eq!(wait_execution(&t, &task).await, "ABORTED");
+    assert_eq!(status(&t, &task).await["status"], "RUNNING", "nothing recorded the stop");
+    t.drain_events().await.unwrap();
+
+    // WHEN the reconciler runs an hour later, and then the workers take the task's batches
+    let report = t.reconcile(&later(1)).await.unwrap();
+    assert_eq!(report["repairs"]["ended_task"], 1, "{report}");
+    assert_eq!(wait_execution(&t, &format!("{task}-ended")).await, "FAILED", "the failure path ends as a failed task's execution does");
+    t.runner().resume("slm-worker");
+    t.wait_idle(&["WorkQueue"], WAIT).await.unwrap();
+
+    // THEN the task is FAILED with why, announced once, and no file was touched after its end
+    let ended = t.wait_task(&task, WAIT).await.unwrap();
+    assert_eq!(ended["status"], "FAILED", "{ended}");
+    assert!(ended["reason"].as_str().unwrap().contains("ABORTED"), "{ended}");
+    assert_eq!(t.repairs("x-1").await.unwrap(), vec![pair("ended_task", &task)]);
+    let events: Vec<_> = t.drain_events().await.unwrap().into_iter().filter(|e| e["task_id"] == task.as_str()).collect();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!((events[0]["event_type"].as_str(), events[0]["status"].as_str()), (Some("TaskFailed"), Some("FAILED")));
+    assert!(t.classes("show/x/").await.unwrap().values().all(|c| c == "STANDARD"));
+    // AND a second run finds nothing to end, and the asset is free for the next task
+    let again = t.reconcile(&later(2)).await.unwrap();
+    assert_eq!(again["repairs"].get("ended_task"), None, "{again}");
+    let next = t.request("x-1", json!({"action": "archive", "storage_class": "GLACIER", "request_id": "b"})).await.unwrap();
+    assert_eq!(t.wait_task(&next, WAIT).await.unwrap()["status"], "SUCCEEDED");
+    assert!(t.classes("show/x/").await.unwrap().values().all(|c| c == "GLACIER"));
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_task_past_its_time_limit_fails_with_why_once_and_frees_its_asset() {
+    // GIVEN a stack whose tasks may wait 60 seconds, and a restore whose completions never come
+    // (the completion function is paused: S3's events wait in their queue)
+    let mut options = Options::default();
+    options.parameters.insert("TaskTimeoutSeconds".into(), "60".into());
+    let t = TestStack::start_with("timeout", options).await.unwrap();
+    t.put_objects("show/y/", 4, 16).await.unwrap();
+    t.register("y-1", "show/y/", "editorial").await.unwrap();
+    let archive = t.request("y-1", json!({"action": "archive", "storage_class": "GLACIER", "request_id": "a"})).await.unwrap();
+    assert_eq!(t.wait_task(&archive, WAIT).await.unwrap()["status"], "SUCCEEDED");
+    t.runner().pause("slm-completion");
+    t.drain_events().await.unwrap();
+
+    // WHEN the restore waits past the limit
+    let restore = t.request("y-1", json!({"action": "restore", "days": 1, "tier": "Bulk", "request_id": "r"})).await.unwrap();
+    let ended = t.wait_task(&restore, WAIT).await.unwrap();
+
+    // THEN the task is FAILED with the timeout as its reason, announced once, its asset free
+    assert_eq!(ended["status"], "FAILED", "{ended}");
+    assert!(ended["reason"].as_str().unwrap().contains("States.Timeout"), "{ended}");
+    assert_eq!(t.execution_status(&restore).await.unwrap(), "FAILED");
+    let events: Vec<_> = t.drain_events().await.unwrap().into_iter().filter(|e| e["task_id"] == restore.as_str()).collect();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["event_type"], "TaskFailed");
+    // AND the restore completions that arrive late change nothing, and the reconciler ends nothing more
+    t.runner().resume("slm-completion");
+    t.wait_idle(&["S3EventsQueue"], WAIT).await.unwrap();
+    assert_eq!(status(&t, &restore).await["status"], "FAILED");
+    let report = t.reconcile(&later(1)).await.unwrap();
+    assert_eq!(report["repairs"].get("ended_task"), None, "{report}");
+    assert_eq!(t.drain_events().await.unwrap().len(), 0);
+    let purge = t.request("y-1", json!({"action": "purge", "request_id": "p"})).await.unwrap();
+    assert_eq!(t.wait_task(&purge, WAIT).await.unwrap()["status"], "SUCCEEDED");
+    t.stop().await;
+}
+
 /// The session's counted requests of one service operation since the last reset.
 fn count(t: &TestStack, op: &str) -> u64 {
     t.counter.snapshot().get(op).copied().unwrap_or(0)

@@ -14,6 +14,8 @@ use slm_local::session::{Options, Session};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+mod show;
+
 #[derive(Args)]
 pub struct BenchArgs {
     /// Objects to archive.
@@ -22,9 +24,10 @@ pub struct BenchArgs {
     /// Instead: policy evaluation over this many registered assets (a few percent of them due).
     #[arg(long)]
     pub evaluation_assets: Option<usize>,
-    /// Tasks the measured evaluation run may start (its EVALUATION_MAX_STARTS).
-    #[arg(long, default_value_t = 50)]
-    pub evaluation_cap: usize,
+    /// Tasks the measured evaluation run may start (its EVALUATION_MAX_STARTS); 50 with
+    /// --evaluation-assets, the template's 200 with --show.
+    #[arg(long)]
+    pub evaluation_cap: Option<usize>,
     /// Instead: planning one archive of an asset of this many files (seeded in the metadata;
     /// the workers are paused, so no S3 call is made): planning time and peak memory.
     #[arg(long)]
@@ -52,6 +55,14 @@ pub struct BenchArgs {
     /// as the fault suite checks it (tests/faults.rs).
     #[arg(long)]
     pub faults: Option<String>,
+    /// Instead: a whole show due at once, this many assets of one title whose archive policy
+    /// falls due on one day, evaluated an hour apart until none is left (with --faults, under
+    /// those faults): runs, time, peaks of tasks and requests, retries.
+    #[arg(long)]
+    pub show: Option<usize>,
+    /// With --show: objects per asset.
+    #[arg(long, default_value_t = 3)]
+    pub files_per_asset: usize,
     /// With --faults: the share of attempts (invocations, notifications) faulted.
     #[arg(long, default_value_t = 0.05)]
     pub fault_rate: f64,
@@ -61,8 +72,16 @@ pub struct BenchArgs {
 }
 
 pub async fn bench(args: BenchArgs) -> Result<()> {
+    if let Some(assets) = args.show {
+        let kinds = match &args.faults {
+            Some(k) => fault_kinds(k, args.fault_rate)?,
+            None => vec![],
+        };
+        let cap = args.evaluation_cap.unwrap_or(200);
+        return show::show(show::Show { assets, files: args.files_per_asset, cap, kinds, rate: args.fault_rate, seed: args.seed }).await;
+    }
     if let Some(assets) = args.evaluation_assets {
-        return evaluation(assets, args.evaluation_cap).await;
+        return evaluation(assets, args.evaluation_cap.unwrap_or(50)).await;
     }
     if let Some(files) = args.plan_files {
         return planning(files, args.plan_pages).await;
@@ -641,14 +660,19 @@ async fn sweep(n: usize, windows: Option<usize>) -> Result<()> {
 
 /// The lifecycle without faults and under `kinds`, one after the other on the same emulator:
 /// time, requests, faults by kind, redeliveries, and what the checks found broken.
-async fn faults(files: usize, kinds: &str, rate: f64, seed: u64) -> Result<()> {
+/// The kinds `--faults` names (one, or all), refused with the list when unknown, and the rate.
+fn fault_kinds(kinds: &str, rate: f64) -> Result<Vec<slm_local::faults::FaultKind>> {
     use slm_local::faults::FaultKind;
-    use slm_local::lifecycle::{Plan, run};
-    let chosen: Vec<FaultKind> = match kinds {
+    anyhow::ensure!((0.0..=0.5).contains(&rate), "--fault-rate is a share of attempts, from 0 to 0.5, not {rate}");
+    Ok(match kinds {
         "all" => FaultKind::ALL.to_vec(),
         one => vec![FaultKind::parse(one).with_context(|| format!("--faults: no fault kind {one:?}; one of all, {}", FaultKind::ALL.map(|k| k.name()).join(", ")))?],
-    };
-    anyhow::ensure!((0.0..=0.5).contains(&rate), "--fault-rate is a share of attempts, from 0 to 0.5, not {rate}");
+    })
+}
+
+async fn faults(files: usize, kinds: &str, rate: f64, seed: u64) -> Result<()> {
+    use slm_local::lifecycle::{Plan, run};
+    let chosen = fault_kinds(kinds, rate)?;
     println!("benchmark: the lifecycle of {files} files without faults, then under {kinds} at {:.1} % (seed {seed})", rate * 100.0);
     let wait = Duration::from_secs(7200);
     let clean = run(&Plan { name: "bench-clean".into(), files, kinds: vec![], rate, seed, wait }).await?;

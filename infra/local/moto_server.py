@@ -20,6 +20,9 @@ moto (pinned in requirements.txt) answers unlike S3 in a way the Rust SDK cannot
   no source class. S3 sends the operation as `reason` (PutObject, POST Object, CopyObject,
   CompleteMultipartUpload), `etag`, `version-id` only for versioned objects, and for a completed
   restore `restore-expiry-time` and `source-storage-class` with S3 itself as the requester.
+- StopExecution of an execution waiting for a task token: moto flags the run to stop, and the
+  execution stays RUNNING until the wait ends (the state's TimeoutSeconds, a week for slm's).
+  Step Functions ends it ABORTED at once: here its status and stop date are set on the call.
 
 Each correction checks that it still applies to the pinned moto, and fails loudly otherwise.
 """
@@ -38,6 +41,8 @@ from moto.s3.exceptions import S3ClientError
 from moto.s3.models import S3Backend
 from moto.s3.responses import S3Response
 from moto.server import main
+from moto.stepfunctions.parser.api import ExecutionStatus
+from moto.stepfunctions.parser.backend.execution import Execution as SfnExecution
 
 
 def rename_root(method_name, wrong, right):
@@ -77,6 +82,22 @@ def serialize_dynamodb():
             return original(self, *args, **kwargs)
 
     DynamoHandler.call_action = serialized
+
+
+if not hasattr(SfnExecution, "stop"):
+    sys.exit("infra/local/moto_server.py: moto has no stepfunctions parser Execution.stop; review the corrections for this moto version")
+
+
+def abort_at_once():
+    original = SfnExecution.stop
+
+    def stopped(self, stop_date, error, cause):
+        original(self, stop_date=stop_date, error=error, cause=cause)
+        if self.exec_status == ExecutionStatus.RUNNING:
+            self.exec_status = ExecutionStatus.ABORTED
+            self.stop_date = stop_date
+
+    SfnExecution.stop = stopped
 
 
 for name in ("_send_event_bridge_message", "_detail_type", "S3NotificationEvent"):
@@ -215,6 +236,7 @@ aws_event_bridge_events()
 rename_root("list_parts", "ListPartsResponse", "ListPartsResult")
 rename_root("get_bucket_notification", "GetBucketNotificationResponse", "NotificationConfiguration")
 report_event_bridge()
+abort_at_once()
 
 if __name__ == "__main__":
     sys.argv[0] = "moto_server"

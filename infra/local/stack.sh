@@ -125,7 +125,7 @@ status() {
 # (localstack/plugin beside this script), its files under $STATE/localstack.
 LS_DIR="$STATE/localstack"
 LS_VENV="$LS_DIR/venv"
-LS_SOURCES=("$HERE/localstack/requirements.txt" "$HERE/localstack/plugin/pyproject.toml" "$HERE/localstack/plugin/slm_localstack_dynamodb.py")
+LS_SOURCES=("$HERE/localstack/requirements.txt" "$HERE/localstack/plugin/pyproject.toml" "$HERE/localstack/plugin/slm_localstack.py")
 
 localstack_answers() {
   python3 - "$URL" <<'PY'
@@ -188,7 +188,7 @@ localstack_start() {
   env HOME="$LS_DIR/home" TMPDIR="$LS_DIR/tmp" FILESYSTEM_ROOT="$LS_DIR/fs" \
     GATEWAY_LISTEN="127.0.0.1:$PORT" GATEWAY_SERVER=hypercorn LOCALSTACK_HOST="127.0.0.1:$PORT" \
     DNS_ADDRESS=0 DISABLE_EVENTS=1 SKIP_SSL_CERT_DOWNLOAD=1 SQS_ENDPOINT_STRATEGY=path OVERRIDE_IN_DOCKER=0 \
-    PROVIDER_OVERRIDE_DYNAMODB=moto SERVICES=s3,sqs,dynamodb,stepfunctions,sns,events,sts,iam,cloudformation \
+    PROVIDER_OVERRIDE_DYNAMODB=moto PROVIDER_OVERRIDE_STEPFUNCTIONS=slm SERVICES=s3,sqs,dynamodb,stepfunctions,sns,events,sts,iam,cloudformation \
     nohup "$LS_VENV/bin/python" -m localstack.runtime.main > "$STATE/localstack-$PORT.log" 2>&1 &
   local pid=$!
   for _ in $(seq 1 150); do

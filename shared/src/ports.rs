@@ -439,7 +439,7 @@ pub trait Queues {
 
 pub trait Orchestrator {
     /// Starts the task's execution; an execution of that name already existing is success.
-    fn start(&self, task_id: &TaskId, input: String) -> impl Future<Output = Result<()>> + Send;
+    fn start(&self, name: &str, input: String) -> impl Future<Output = Result<()>> + Send;
     fn succeed(&self, token: &str, outcome: &Outcome) -> impl Future<Output = Result<()>> + Send;
     fn fail(&self, token: &str, error: &str, cause: &str) -> impl Future<Output = Result<()>> + Send;
     /// The status of the task's execution (RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED,

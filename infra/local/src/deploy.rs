@@ -83,11 +83,14 @@ fn references(v: &Json, out: &mut BTreeSet<String>) {
     }
 }
 
+/// A packaged template: the document, the logical ids left out, the definitions to upload.
+pub type Packaged = (Json, BTreeSet<String>, Vec<(String, String)>);
+
 /// The template as the engine receives it, without [`LEFT_OUT`] resources and whatever refers
 /// to them (resources and outputs, transitively), and its state machines' definitions at
 /// `bucket` (`DefinitionUri: {Bucket, Key}`, keyed by logical id). Returns the document, the
 /// ids left out, and the definitions to upload (key, text).
-pub fn package(t: &Template, text: &str, bucket: &str) -> Result<(Json, BTreeSet<String>, Vec<(String, String)>)> {
+pub fn package(t: &Template, text: &str, bucket: &str) -> Result<Packaged> {
     let doc: Value = serde_yaml_ng::from_str(text).context("template.yaml")?;
     let mut doc = to_json(&doc)?;
     let resources = doc.get_mut("Resources").and_then(Json::as_object_mut).ok_or_else(|| anyhow!("no Resources"))?;

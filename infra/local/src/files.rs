@@ -37,8 +37,8 @@ pub const LOCALSTACK_REQUIREMENTS: File =
 pub const LOCALSTACK_PLUGIN_PROJECT: File =
     File { path: "infra/local/localstack/plugin/pyproject.toml", embedded: include_str!("../localstack/plugin/pyproject.toml") };
 pub const LOCALSTACK_PLUGIN: File = File {
-    path: "infra/local/localstack/plugin/slm_localstack_dynamodb.py",
-    embedded: include_str!("../localstack/plugin/slm_localstack_dynamodb.py"),
+    path: "infra/local/localstack/plugin/slm_localstack.py",
+    embedded: include_str!("../localstack/plugin/slm_localstack.py"),
 };
 
 /// Every embedded file.

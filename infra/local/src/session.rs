@@ -31,6 +31,9 @@ pub struct Session {
     pub clients: Clients,
     pub bucket: String,
     pub counter: RequestCounter,
+    /// slm's own requests only (the functions' and the API's), without the event sources'
+    /// polling: what is in flight at once, and the retries.
+    pub calls: RequestCounter,
     runner: Option<Runner>,
     api: Arc<slm_api::Handler>,
     /// The API on uncounted clients (its calls still recorded as the API's), for polling.
@@ -81,7 +84,7 @@ impl Session {
     async fn start_boxed(name: &str, options: Options) -> Result<Self> {
         tracing_init();
         let (endpoint, emulator) = emulator().await?;
-        let counter = RequestCounter::default();
+        let (counter, calls) = (RequestCounter::default(), RequestCounter::default());
         let config = crate::sdk_config(&endpoint).await;
         // The event sources' polling counts its requests; the session's own looking does not.
         // Neither meets the injected faults: the polling is the Lambda service's, whose faults
@@ -119,6 +122,7 @@ impl Session {
                 let mut interceptors = vec![usage.interceptor(logical_id, service)];
                 if counted {
                     interceptors.push(counter.for_service(service));
+                    interceptors.push(calls.for_service(service));
                     interceptors.extend(options.faults.as_ref().map(|f| f.for_service(service)));
                 }
                 interceptors
@@ -134,7 +138,7 @@ impl Session {
         // The API as the session polls it: its calls are the API's (recorded), not counted.
         let reader = slm_api::Handler::new(&function_clients(&api_function.logical_id, false), api_config);
         let runner = Runner::start_with(&stack, &counted, &|logical_id| function_clients(logical_id, true), options.runner)?;
-        let session = Session { stack, emulator, clients, bucket, counter, runner: Some(runner), api, reader, http, keys, client };
+        let session = Session { stack, emulator, clients, bucket, counter, calls, runner: Some(runner), api, reader, http, keys, client };
         // The administrator registers the session's application, as on a new deployment.
         let grants: Vec<&str> = slm_core::domain::grant::Permission::ALL.iter().map(|p| p.as_str()).filter(|p| *p != "admin").collect();
         let app = serde_json::json!({"principal": CALLER, "name": "post-production", "grants": [{"actions": grants}]});

@@ -4,11 +4,11 @@
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_config::retry::RetryConfig;
 use aws_smithy_runtime_api::client::interceptors::{Intercept, SharedInterceptor};
-use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::context::{BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextRef};
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_types::config_bag::ConfigBag;
+use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 #[derive(Clone, Debug)]
@@ -105,10 +105,30 @@ impl Timeouts {
     }
 }
 
-/// Counts request attempts per service and operation, for benchmarks (requests per object).
+/// Counts request attempts per service and operation, for benchmarks (requests per object),
+/// and the attempts in flight at once (their peak since the last reset).
 #[derive(Clone, Debug, Default)]
 pub struct RequestCounter {
     counts: Arc<Mutex<BTreeMap<String, Arc<AtomicU64>>>>,
+    in_flight: Arc<AtomicI64>,
+    peak: Arc<AtomicI64>,
+    /// Operations begun (an operation's attempts beyond its first are its retries).
+    operations: Arc<AtomicU64>,
+}
+
+/// One attempt on the wire: counted in flight until its answer is read, or until its operation
+/// is dropped (an invocation killed or timed out), whichever comes first.
+#[derive(Debug)]
+struct InFlight(RequestCounter);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Storable for InFlight {
+    type Storer = StoreReplace<Self>;
 }
 
 impl RequestCounter {
@@ -130,6 +150,18 @@ impl RequestCounter {
 
     pub fn reset(&self) {
         self.counts.lock().expect("counter lock").clear();
+        self.peak.store(self.in_flight.load(Ordering::Relaxed), Ordering::Relaxed);
+        self.operations.store(0, Ordering::Relaxed);
+    }
+
+    /// Operations begun since the last reset; their attempts are [`RequestCounter::snapshot`]'s.
+    pub fn operations(&self) -> u64 {
+        self.operations.load(Ordering::Relaxed)
+    }
+
+    /// Attempts in flight now, and the most at once since the last reset.
+    pub fn in_flight(&self) -> (i64, i64) {
+        (self.in_flight.load(Ordering::Relaxed), self.peak.load(Ordering::Relaxed))
     }
 }
 
@@ -144,6 +176,11 @@ impl Intercept for CountingInterceptor {
         "slm-request-counter"
     }
 
+    fn read_before_execution(&self, _context: &BeforeSerializationInterceptorContextRef<'_>, _cfg: &mut ConfigBag) -> Result<(), BoxError> {
+        self.counter.operations.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
     fn read_before_transmit(
         &self,
         _context: &BeforeTransmitInterceptorContextRef<'_>,
@@ -155,6 +192,14 @@ impl Intercept for CountingInterceptor {
             .map(|m| m.name().to_string())
             .unwrap_or_else(|| "unknown".to_string());
         self.counter.bump(format!("{}:{}", self.service, operation));
+        let now = self.counter.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+        self.counter.peak.fetch_max(now, Ordering::Relaxed);
+        cfg.interceptor_state().store_put(InFlight(self.counter.clone()));
+        Ok(())
+    }
+
+    fn read_after_attempt(&self, _context: &FinalizerInterceptorContextRef<'_>, _components: &RuntimeComponents, cfg: &mut ConfigBag) -> Result<(), BoxError> {
+        cfg.interceptor_state().unset::<InFlight>();
         Ok(())
     }
 }

@@ -25,18 +25,18 @@ fn token_spent(code: Option<&str>) -> bool {
 }
 
 impl Orchestrator for SfnOrchestrator {
-    async fn start(&self, task_id: &TaskId, input: String) -> Result<()> {
+    async fn start(&self, name: &str, input: String) -> Result<()> {
         let res = self
             .client
             .start_execution()
             .state_machine_arn(&self.state_machine_arn)
-            .name(task_id.as_str())
+            .name(name)
             .input(input)
             .send()
             .await;
         match res {
             Ok(_) => Ok(()),
-            // The execution is named after the task: it exists, so the task is running or ran.
+            // Executions are named after their task: it exists, so it is running or ran.
             Err(e) if e.as_service_error().and_then(|se| se.code()) == Some("ExecutionAlreadyExists") => Ok(()),
             Err(e) => Err(sdk_error("start execution", e)),
         }

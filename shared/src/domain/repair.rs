@@ -164,6 +164,9 @@ pub enum RepairKind {
     StartedExecution,
     /// A stuck task complete by its files: its execution told.
     Signalled,
+    /// An open task whose execution ended without recording it (stopped from outside, or past
+    /// a time limit): ended FAILED through the state machine's failure path.
+    EndedTask,
 }
 
 impl RepairKind {
@@ -178,6 +181,7 @@ impl RepairKind {
             RepairKind::Recounted => "recounted",
             RepairKind::Redrove => "redrove",
             RepairKind::ContinuedPlanning => "continued_planning",
+            RepairKind::EndedTask => "ended_task",
             RepairKind::CompletedRestore => "completed_restore",
             RepairKind::StartedQueued => "started_queued",
             RepairKind::StartedExecution => "started_execution",

@@ -94,6 +94,10 @@ pub struct ExecutionInput {
     pub action: String,
     pub asset_type: String,
     pub title_id: String,
+    /// Set only on the execution that ends a task whose own execution ended without recording
+    /// it: why, and the state machine takes its failure path at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closing: Option<String>,
 }
 
 impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Sync> Core<M, O, Q, X> {

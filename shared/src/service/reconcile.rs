@@ -221,6 +221,14 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
         self.queues.send_reconcile(serde_json::to_string(m).map_err(|e| Error::dependency("encode reconcile message", e))?).await
     }
 
+    /// Ends a task whose execution ended (`status`) without recording it (see
+    /// [`Core::end_task`]).
+    async fn end_unrecorded(&self, task: &Task, status: &str, out: &mut Reconciliation) -> Result<()> {
+        let why = format!("its execution ended {status} without recording the task (stopped from outside, or past a time limit); no file is acted on after this");
+        self.end_task(task, why).await?;
+        self.repaired(out, &task.asset_id, RepairKind::EndedTask, task.task_id.as_str(), format!("execution {status}")).await
+    }
+
     async fn repaired(&self, out: &mut Reconciliation, asset_id: &str, kind: RepairKind, subject: &str, detail: String) -> Result<()> {
         tracing::info!(asset_id, kind = kind.as_str(), subject, detail, "repaired");
         let repair = Repair { asset_id: asset_id.to_string(), kind, subject: subject.to_string(), detail, at: out.at.clone() };
@@ -239,10 +247,16 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
                     self.repaired(out, asset_id, RepairKind::StartedQueued, started.as_str(), "the asset was free and its queued task waited".into()).await?;
                 }
             }
-            crate::domain::TaskStatus::Pending => {
-                self.start_execution(task).await?;
-                self.repaired(out, asset_id, RepairKind::StartedExecution, id, format!("PENDING since {}", task.created_at)).await?;
-            }
+            crate::domain::TaskStatus::Pending => match self.orchestrator.execution_status(&task.task_id).await? {
+                None => {
+                    self.start_execution(task).await?;
+                    self.repaired(out, asset_id, RepairKind::StartedExecution, id, format!("PENDING since {}", task.created_at)).await?;
+                }
+                // Its start was not lost: it claims the task in a moment.
+                Some(status) if status == "RUNNING" => {}
+                // Stopped before it claimed the task.
+                Some(status) => self.end_unrecorded(task, &status, out).await?,
+            },
             crate::domain::TaskStatus::Running => {
                 let progress = task.progress_at.as_deref().unwrap_or(&task.created_at);
                 if progress >= before {
@@ -253,6 +267,13 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
                 if task.planning_done && !recheck_due(task.checked.as_ref(), progress, now, self.config.reconcile_recheck_seconds) {
                     out.tasks_waiting += 1;
                     return Ok(());
+                }
+                // The execution ended without recording the task (stopped from outside, or ended
+                // by a limit no state catches; after 90 days Step Functions forgets it): nothing
+                // is waiting for the task, so it is ended here rather than driven on.
+                match self.orchestrator.execution_status(&task.task_id).await? {
+                    Some(status) if status == "RUNNING" => {}
+                    status => return self.end_unrecorded(task, status.as_deref().unwrap_or("gone"), out).await,
                 }
                 let Some(asset) = self.meta.get_asset(asset_id).await? else { return Ok(()) };
                 if !task.planning_done {

@@ -139,14 +139,27 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
 
     /// Starts the task's execution, named after the task: starting it twice is success.
     pub(crate) async fn start_execution(&self, task: &Task) -> Result<()> {
-        let input = ExecutionInput {
-            task_id: task.task_id.to_string(),
-            asset_id: task.asset_id.clone(),
-            action: task.action.name().to_string(),
-            asset_type: task.asset_type.clone(),
-            title_id: task.title_id.clone(),
-        };
-        let input = serde_json::to_string(&input).map_err(|e| Error::dependency("encode execution input", e))?;
-        self.orchestrator.start(&task.task_id, input).await
+        self.orchestrator.start(task.task_id.as_str(), execution_input(task, None)?).await
     }
+
+    /// Ends a task whose execution ended without recording it (stopped from outside, or ended
+    /// by a limit no state catches): a second execution, named after the task with `-ended`,
+    /// takes the state machine's failure path with `why`, so the task is recorded FAILED, its
+    /// asset released, a task queued behind it started and its end announced, as when its own
+    /// execution fails. Starting it twice starts it once.
+    pub(crate) async fn end_task(&self, task: &Task, why: String) -> Result<()> {
+        self.orchestrator.start(&format!("{}-ended", task.task_id.as_str()), execution_input(task, Some(why))?).await
+    }
+}
+
+fn execution_input(task: &Task, closing: Option<String>) -> Result<String> {
+    let input = ExecutionInput {
+        task_id: task.task_id.to_string(),
+        asset_id: task.asset_id.clone(),
+        action: task.action.name().to_string(),
+        asset_type: task.asset_type.clone(),
+        title_id: task.title_id.clone(),
+        closing,
+    };
+    serde_json::to_string(&input).map_err(|e| Error::dependency("encode execution input", e))
 }
