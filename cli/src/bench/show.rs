@@ -11,7 +11,7 @@ use serde_json::json;
 use slm_core::adapters::{DynamoStore, RequestCounter};
 use slm_core::domain::file::{shard_of, shards_for};
 use slm_core::domain::policy::next_due;
-use slm_core::domain::{Asset, AssetState, FileRecord, FileState, Policy, PolicyDoc, StorageClass, Title};
+use slm_core::domain::{Asset, FileRecord, FileState, Policy, PolicyDoc, StorageClass, Title};
 use slm_core::ports::FileStore;
 use slm_local::runner::function_config;
 use slm_local::faults::{DeliveryFaults, FaultInjector, FaultKind};
@@ -275,27 +275,13 @@ fn prefix(i: usize) -> String {
 fn show_asset(i: usize, bucket: &str, min_shards: u32, files: usize) -> Asset {
     Asset {
         asset_id: format!("a{i:05}"),
-        title_id: "show-1".into(),
         asset_type: "vfx_plate".into(),
-        phase: "final".into(),
-        tags: BTreeMap::new(),
-        created_on: "2026-06-01".parse().expect("date"),
-        last_access_on: None,
         bucket: bucket.into(),
         prefix: prefix(i),
         shards: shards_for(files as u64, min_shards),
         file_count: files as u64,
         total_bytes: 0,
         small_file_count: files as u64,
-        small_file_bytes: 0,
-        state: AssetState::Active,
-        storage_class: "STANDARD".into(),
-        active_task: None,
-        active_action: None,
-        queued_task: None,
-        registered_at: "2026-06-01T00:00:00Z".into(),
-        due_at: None,
-        backfill_cursor: None,
-        sweep_cursor: None,
+        ..super::seeded_asset(i, "show-1")
     }
 }
