@@ -50,9 +50,11 @@ pub struct BenchArgs {
     #[arg(long)]
     pub sweep_windows: Option<usize>,
     /// Instead: the whole lifecycle of an asset of --files files (archive, restore, purge)
-    /// without faults and then under these (a kind: s3-errors, dynamodb-throttling,
-    /// service-errors, lost-answers, connections, crashes, notifications; or all), checked
-    /// as the fault suite checks it (tests/faults.rs).
+    /// without faults and then under these, checked as the fault suite checks it
+    /// (tests/faults.rs): a comma-separated list of runs, each a kind alone (s3-errors,
+    /// dynamodb-throttling, service-errors, lost-answers, connections, crashes, notifications)
+    /// or all of them at once (all); each is every kind alone and then all. With --show, one
+    /// kind or all.
     #[arg(long)]
     pub faults: Option<String>,
     /// Instead: a whole show due at once, this many assets of one title whose archive policy
@@ -658,8 +660,6 @@ async fn sweep(n: usize, windows: Option<usize>) -> Result<()> {
     Ok(())
 }
 
-/// The lifecycle without faults and under `kinds`, one after the other on the same emulator:
-/// time, requests, faults by kind, redeliveries, and what the checks found broken.
 /// The kinds `--faults` names (one, or all), refused with the list when unknown, and the rate.
 fn fault_kinds(kinds: &str, rate: f64) -> Result<Vec<slm_local::faults::FaultKind>> {
     use slm_local::faults::FaultKind;
@@ -670,33 +670,58 @@ fn fault_kinds(kinds: &str, rate: f64) -> Result<Vec<slm_local::faults::FaultKin
     })
 }
 
-async fn faults(files: usize, kinds: &str, rate: f64, seed: u64) -> Result<()> {
-    use slm_local::lifecycle::{Plan, run};
-    let chosen = fault_kinds(kinds, rate)?;
-    println!("benchmark: the lifecycle of {files} files without faults, then under {kinds} at {:.1} % (seed {seed})", rate * 100.0);
+/// The runs `--faults` asks for after the run without faults: a comma-separated list of kinds
+/// (each alone) and `all` (every kind at once); `each` is every kind alone and then all.
+fn fault_runs(spec: &str, rate: f64) -> Result<Vec<(String, Vec<slm_local::faults::FaultKind>)>> {
+    use slm_local::faults::FaultKind;
+    let names: Vec<String> = match spec {
+        "each" => FaultKind::ALL.iter().map(|k| k.name().to_string()).chain(["all".to_string()]).collect(),
+        list => list.split(',').map(|n| n.trim().to_string()).collect(),
+    };
+    names.into_iter().map(|n| Ok((n.clone(), fault_kinds(&n, rate)?))).collect()
+}
+
+/// The lifecycle without faults and then under each of the runs `spec` names, one after the
+/// other on fresh sessions of the same emulator: time, requests and retries, faults by kind,
+/// redeliveries, and what the checks found broken.
+async fn faults(files: usize, spec: &str, rate: f64, seed: u64) -> Result<()> {
+    use slm_local::lifecycle::{Outcome, Plan, run};
+    let runs = fault_runs(spec, rate)?;
+    println!("benchmark: the lifecycle of {files} files without faults, then under {spec} at {:.1} % (seed {seed})", rate * 100.0);
     let wait = Duration::from_secs(7200);
+    let mut outcomes: Vec<(String, Outcome)> = Vec::new();
     let clean = run(&Plan { name: "bench-clean".into(), files, kinds: vec![], rate, seed, wait }).await?;
     println!("without faults: {:.1} s", clean.seconds);
-    let faulted = run(&Plan { name: "bench-faults".into(), files, kinds: chosen, rate, seed, wait }).await?;
-    println!("\n| measure | without faults | under {kinds} |\n| --- | --- | --- |");
-    for (i, (action, _, _)) in clean.steps.iter().enumerate() {
-        let secs = |o: &slm_local::lifecycle::Outcome| o.steps.get(i).map_or("-".to_string(), |(_, status, s)| format!("{s:.1} s ({status})"));
-        println!("| {action} | {} | {} |", secs(&clean), secs(&faulted));
+    outcomes.push(("without faults".into(), clean));
+    for (name, kinds) in runs {
+        let outcome = run(&Plan { name: format!("bench-{name}"), files, kinds, rate, seed, wait }).await?;
+        println!("under {name}: {:.1} s, {} faults injected, {} broken checks", outcome.seconds, outcome.injected_total(), outcome.violations.len());
+        outcomes.push((format!("under {name}"), outcome));
     }
-    println!("| whole run | {:.1} s | {:.1} s |", clean.seconds, faulted.seconds);
-    println!("| requests (attempts) of slm's functions and of the runner's polling | {} | {} |", clean.requests, faulted.requests);
-    println!("| faults injected | {} | {} |", clean.injected_total(), faulted.injected_total());
-    println!("| messages redelivered (failed or killed) | {} | {} |", clean.redeliveries, faulted.redeliveries);
-    println!("| reconciler runs (a task stood still) / repairs | {} / {} | {} / {} |", clean.reconciler_runs, clean.repairs, faulted.reconciler_runs, faulted.repairs);
-    println!("| dead letters redriven | {} | {} |", clean.redriven, faulted.redriven);
-    println!("| broken checks (objects lost or wrongly touched, counters, events) | {} | {} |", clean.violations.len(), faulted.violations.len());
-    println!("\n| fault | injected |\n| --- | --- |");
-    for (fault, n) in &faulted.injected {
-        println!("| {fault} | {n} |");
+    let row = |measure: &str, cell: &dyn Fn(&Outcome) -> String| {
+        println!("| {measure} | {} |", outcomes.iter().map(|(_, o)| cell(o)).collect::<Vec<_>>().join(" | "));
+    };
+    println!("\n| measure | {} |\n| --- |{}", outcomes.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(" | "), " --- |".repeat(outcomes.len()));
+    for (i, (action, _, _)) in outcomes[0].1.steps.iter().enumerate() {
+        row(action, &|o| o.steps.get(i).map_or("-".to_string(), |(_, status, s)| format!("{s:.1} s ({status})")));
     }
-    for v in clean.violations.iter().chain(&faulted.violations) {
+    let base = outcomes[0].1.seconds;
+    row("whole run", &|o| format!("{:.1} s ({:.1}x)", o.seconds, o.seconds / base));
+    row("requests (attempts) of slm's functions and of the runner's polling", &|o| o.requests.to_string());
+    row("of them retries (attempts beyond an operation's first)", &|o| o.retries.to_string());
+    row("faults injected", &|o| o.injected_total().to_string());
+    row("messages redelivered (failed or killed)", &|o| o.redeliveries.to_string());
+    row("reconciler runs (a task stood still) / repairs", &|o| format!("{} / {}", o.reconciler_runs, o.repairs));
+    row("dead letters redriven", &|o| o.redriven.to_string());
+    row("broken checks (objects lost or wrongly touched, counters, events)", &|o| o.violations.len().to_string());
+    for (name, o) in &outcomes[1..] {
+        let faults: Vec<String> = o.injected.iter().map(|(fault, n)| format!("{fault} {n}")).collect();
+        println!("\n{name}, faults injected: {}", faults.join(", "));
+    }
+    let broken: Vec<&String> = outcomes.iter().flat_map(|(_, o)| &o.violations).collect();
+    for v in &broken {
         println!("broken: {v}");
     }
-    anyhow::ensure!(clean.violations.is_empty() && faulted.violations.is_empty(), "checks broke under faults (above)");
+    anyhow::ensure!(broken.is_empty(), "checks broke under faults (above)");
     Ok(())
 }

@@ -107,6 +107,32 @@ fn root_names_the_data_directory() {
 }
 
 #[test]
+fn a_bench_or_dlq_command_asked_wrongly_is_refused_before_it_starts_anything() {
+    // GIVEN slm outside the checkout, with no local stack
+    let slm = Installed::new("refusals");
+    let data = slm.home().join(".local/share/slm");
+    for (args, says) in [
+        // WHEN a bench names a fault kind that does not exist, a rate no run could bear, an
+        // empty show, or a list of runs where one set of faults is asked for
+        (&["bench", "--faults", "crash", "--files", "10"][..], "no fault kind \"crash\"; one of all, s3-errors, dynamodb-throttling, service-errors, lost-answers, connections, crashes, notifications"),
+        (&["bench", "--faults", "crashes,bogus", "--files", "10"][..], "no fault kind \"bogus\""),
+        (&["bench", "--faults", "all", "--fault-rate", "0.9"][..], "--fault-rate is a share of attempts, from 0 to 0.5, not 0.9"),
+        (&["bench", "--show", "0"][..], "--show, --files-per-asset and --evaluation-cap must be positive"),
+        (&["bench", "--show", "5", "--faults", "each"][..], "no fault kind \"each\""),
+        // ...or the dead letters of a deployed stack are asked for by its API's URL alone
+        (&["--api-url", "http://127.0.0.1:9", "dlq", "list"][..], "slm dlq needs --stack NAME"),
+    ] {
+        let out = slm.slm(args);
+        // THEN each is refused with what was wrong
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", text(&out.stderr));
+        assert!(text(&out.stderr).contains(says), "{args:?}: {}", text(&out.stderr));
+    }
+    // AND no emulator was started, nor its files written
+    assert!(!data.join(format!("moto-{}.pid", slm.port)).exists());
+    assert!(!data.join("emulator").exists(), "{}", data.display());
+}
+
+#[test]
 fn outside_the_checkout_slm_brings_up_the_local_stack_and_calls_its_api() {
     // GIVEN slm outside the checkout, sharing the checkout's emulator venv (SLM_VENV: no
     // second install), with a free port for its own emulator
@@ -137,6 +163,10 @@ fn outside_the_checkout_slm_brings_up_the_local_stack_and_calls_its_api() {
     let queues: Vec<(&str, u64)> = dead.as_array().unwrap().iter().map(|q| (q["queue"].as_str().unwrap(), q["waiting"].as_u64().unwrap())).collect();
     assert_eq!(queues, vec![("ControlQueue", 0), ("WorkQueue", 0), ("S3EventsQueue", 0), ("ReconcileQueue", 0)], "{dead}");
     assert!(dead.as_array().unwrap().iter().all(|q| q["dead_letter_queue"].as_str().is_some_and(|n| n.contains("DLQ"))), "{dead}");
+    // ...and a redrive of a queue the stack does not have is refused with the ones it has
+    let refused = slm.slm(&["dlq", "redrive", "--queue", "NoSuchQueue"]);
+    assert!(!refused.status.success());
+    assert!(text(&refused.stderr).contains("no source queue NoSuchQueue: one of ControlQueue, WorkQueue, S3EventsQueue, ReconcileQueue"), "{}", text(&refused.stderr));
 
     // AND `local down` stops it
     succeeded(&slm.slm(&["local", "down"]));

@@ -53,6 +53,8 @@ pub struct Outcome {
     /// Requests slm's functions and the event-source runner's polling made (attempts, retries
     /// included): the polling grows with the run's time.
     pub requests: u64,
+    /// Of those, the attempts beyond each operation's first: the SDK's retries.
+    pub retries: u64,
     /// Scheduled reconciler runs made because a task stood still, and the repairs recorded.
     pub reconciler_runs: usize,
     /// Scheduled reconciler runs after each task (its sweep deletes what a killed batch left).
@@ -162,6 +164,7 @@ async fn lifecycle(s: &Session, plan: &Plan, set_faults: &dyn Fn(bool)) -> Resul
         check_objects(s, action, &keys, &mut out.violations).await?;
     }
     out.requests = s.counter.snapshot().values().sum();
+    out.retries = out.requests.saturating_sub(s.counter.operations());
 
     // Whatever a queue gave up on is sent back, and must then be done with.
     out.redriven = redrive(s).await?;

@@ -385,3 +385,46 @@ impl Poller {
         r
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    fn sources(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                sources(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+
+    /// The runner kills an invocation by dropping its handler's future, which stops all the
+    /// invocation does only while nothing it started runs apart from that future (a spawned
+    /// task or thread would go on after the kill, as no part of a SIGKILLed process does).
+    #[test]
+    fn slm_s_functions_and_core_start_nothing_that_outlives_their_invocation() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut files = Vec::new();
+        sources(&root.join("shared/src"), &mut files);
+        for f in std::fs::read_dir(root.join("functions")).unwrap() {
+            sources(&f.unwrap().path().join("src"), &mut files);
+        }
+        assert!(files.len() > 20, "{} source files found", files.len());
+        let spawns: Vec<String> = files
+            .iter()
+            .flat_map(|f| {
+                let text = std::fs::read_to_string(f).unwrap();
+                let found: Vec<String> = ["spawn(", "spawn_blocking(", "spawn_local(", "thread::scope("]
+                    .iter()
+                    .filter(|s| text.contains(*s))
+                    .map(|s| format!("{} calls {s}", f.display()))
+                    .collect();
+                found
+            })
+            .collect();
+        assert!(spawns.is_empty(), "{spawns:?}");
+    }
+}
