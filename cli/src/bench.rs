@@ -62,6 +62,11 @@ pub struct BenchArgs {
     /// those faults): runs, time, peaks of tasks and requests, retries.
     #[arg(long)]
     pub show: Option<usize>,
+    /// With --show: the evaluator's timeout in seconds (the template's 60 by default). The
+    /// emulator takes most of a second a start where AWS takes milliseconds: a longer timeout
+    /// lets each run stop at its cap, as on AWS.
+    #[arg(long)]
+    pub evaluation_seconds: Option<u64>,
     /// With --show: objects per asset.
     #[arg(long, default_value_t = 3)]
     pub files_per_asset: usize,
@@ -80,7 +85,8 @@ pub async fn bench(args: BenchArgs) -> Result<()> {
             None => vec![],
         };
         let cap = args.evaluation_cap.unwrap_or(200);
-        return show::show(show::Show { assets, files: args.files_per_asset, cap, kinds, rate: args.fault_rate, seed: args.seed }).await;
+        let show = show::Show { assets, files: args.files_per_asset, cap, evaluation_seconds: args.evaluation_seconds, kinds, rate: args.fault_rate, seed: args.seed };
+        return show::show(show).await;
     }
     if let Some(assets) = args.evaluation_assets {
         return evaluation(assets, args.evaluation_cap.unwrap_or(50)).await;

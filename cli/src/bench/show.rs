@@ -28,6 +28,10 @@ pub struct Show {
     pub files: usize,
     /// Tasks one evaluation run may start (EVALUATION_MAX_STARTS).
     pub cap: usize,
+    /// The evaluator's invocation timeout (the template's 60 s when None). On AWS a start takes
+    /// milliseconds and a run stops at its cap; on the emulator it takes most of a second, and a
+    /// longer timeout lets the cap bind as it would there.
+    pub evaluation_seconds: Option<u64>,
     /// Request and delivery faults during the runs (none: an empty list).
     pub kinds: Vec<FaultKind>,
     pub rate: f64,
@@ -56,6 +60,10 @@ pub async fn show(plan: Show) -> Result<()> {
     let deliveries = DeliveryFaults::of(&plan.kinds, plan.rate, plan.seed);
     let mut runner = RunnerOptions { faults: deliveries.clone(), ..RunnerOptions::default() };
     runner.env_overrides.insert("EVALUATION_MAX_STARTS".into(), plan.cap.to_string());
+    if let Some(seconds) = plan.evaluation_seconds {
+        anyhow::ensure!((1..=900).contains(&seconds), "--evaluation-seconds is a Lambda timeout, from 1 to 900, not {seconds}");
+        runner.timeouts.insert("slm-evaluator".into(), Duration::from_secs(seconds));
+    }
     let session = Session::start_with("bench-show", Options { faults: injector.clone(), runner, ..Options::default() }).await?;
     let s = &session;
     let set_faults = |on: bool| {
@@ -70,8 +78,12 @@ pub async fn show(plan: Show) -> Result<()> {
         false => format!("{} at {:.1} % (seed {})", plan.kinds.iter().map(|k| k.name()).collect::<Vec<_>>().join(", "), plan.rate * 100.0, plan.seed),
     };
     println!(
-        "benchmark: a show of {} assets of {} files each, all due on one day, evaluation cap {}, {faults}, on the local stack ({})",
-        plan.assets, plan.files, plan.cap, s.stack.endpoint
+        "benchmark: a show of {} assets of {} files each, all due on one day, evaluation cap {} in {}, {faults}, on the local stack ({})",
+        plan.assets,
+        plan.files,
+        plan.cap,
+        plan.evaluation_seconds.map_or("the template's timeout".to_string(), |t| format!("{t} s")),
+        s.stack.endpoint
     );
 
     // The show: one title launched a month before the day, an archive policy 30 days after launch.
@@ -191,7 +203,7 @@ pub async fn show(plan: Show) -> Result<()> {
 
     println!("\n| measure | value |\n| --- | --- |");
     println!("| assets (files each) | {} ({}) |", plan.assets, plan.files);
-    println!("| evaluation cap (EVALUATION_MAX_STARTS) | {} |", plan.cap);
+    println!("| evaluation cap (EVALUATION_MAX_STARTS) / the evaluator's timeout | {} / {} |", plan.cap, plan.evaluation_seconds.map_or("the template's".to_string(), |t| format!("{t} s")));
     println!("| faults | {faults} |");
     println!("| scheduled runs | {} (tasks started: {}) |", runs.len(), runs.iter().map(|r| r.0.to_string()).collect::<Vec<_>>().join(", "));
     println!("| evaluation time per run | {} s |", runs.iter().map(|r| format!("{:.1}", r.1)).collect::<Vec<_>>().join(", "));

@@ -47,7 +47,7 @@ pub struct RunnerOptions {
     pub retry_visibility_seconds: i32,
     /// Environment overrides applied to every function (for example a lower multipart threshold).
     pub env_overrides: BTreeMap<String, String>,
-    /// Invocation timeouts shorter than the template's, by binary (a test of the worker's
+    /// Invocation timeouts other than the template's, by binary (a test of the worker's
     /// deadline, say). An invocation past its timeout is stopped where it is, as Lambda does.
     pub timeouts: BTreeMap<String, Duration>,
     /// Invocations killed mid-batch and S3 notifications lost, doubled or late (none by default).

@@ -44,17 +44,59 @@ pub struct DynamoStore {
     tables: Tables,
     /// By task, the tokens of this store's counter updates that applied, each left on the task
     /// as an attribute of its own: the next update of that task removes them (see `commit`).
-    spent_count_tokens: std::sync::Arc<std::sync::Mutex<HashMap<String, Vec<String>>>>,
+    spent_tokens: SpentTokens,
 }
 
 impl DynamoStore {
     pub fn new(client: Client, tables: Tables) -> Self {
-        DynamoStore { client, tables, spent_count_tokens: Default::default() }
+        DynamoStore { client, tables, spent_tokens: SpentTokens::default() }
     }
 }
 
 /// Spent count tokens one counter update removes at most.
 const COUNT_TOKENS_REMOVED: usize = 8;
+/// Tasks whose spent count tokens one store remembers: a warm function counts for many tasks in
+/// its life, and holds no more than these.
+const TASKS_REMEMBERED: usize = 256;
+
+/// By task, the tokens of this store's counter updates that applied and are still on the task.
+/// Past [`TASKS_REMEMBERED`] tasks the one counted longest ago is forgotten: its tokens stay on
+/// its item, a few bytes each.
+#[derive(Clone, Debug, Default)]
+struct SpentTokens(std::sync::Arc<std::sync::Mutex<SpentByTask>>);
+
+#[derive(Debug, Default)]
+struct SpentByTask {
+    /// Task -> (when last counted, its tokens oldest first).
+    tasks: HashMap<String, (u64, Vec<String>)>,
+    clock: u64,
+}
+
+impl SpentTokens {
+    /// The task's oldest tokens, at most [`COUNT_TOKENS_REMOVED`], taken to be removed.
+    fn take(&self, task: &str) -> Vec<String> {
+        let mut all = self.0.lock().expect("count tokens");
+        let Some((_, mine)) = all.tasks.get_mut(task) else { return vec![] };
+        let n = mine.len().min(COUNT_TOKENS_REMOVED);
+        mine.drain(..n).collect()
+    }
+
+    /// Tokens left on the task (new ones, or taken ones an update did not remove).
+    fn put_back(&self, task: &str, tokens: Vec<String>) {
+        let mut all = self.0.lock().expect("count tokens");
+        all.clock += 1;
+        let now = all.clock;
+        let entry = all.tasks.entry(task.to_string()).or_default();
+        entry.0 = now;
+        entry.1.extend(tokens);
+        if all.tasks.len() > TASKS_REMEMBERED {
+            let oldest = all.tasks.iter().min_by_key(|(_, (at, _))| *at).map(|(t, _)| t.clone());
+            if let Some(oldest) = oldest {
+                all.tasks.remove(&oldest);
+            }
+        }
+    }
+}
 
 // ---- attribute helpers ----
 
@@ -1069,26 +1111,38 @@ impl DynamoStore {
             .set_expression_attribute_values(Some(values))
     }
 
-    /// The counter change of the transitions that happened; None when none finished a file.
-    fn counter_request(&self, task_id: &TaskId, transitions: &[&Transition]) -> Option<UpdateItemFluentBuilder> {
+    /// The update that counts `transitions` on the task once: it leaves `token` in an attribute
+    /// of its own (`count_token_<token>`), applies only where the task has no such attribute,
+    /// and removes the attributes of the `spent` tokens. None when nothing finished.
+    fn counter_request(&self, task_id: &TaskId, transitions: &[&Transition], token: &str, spent: &[String]) -> Option<UpdateItemFluentBuilder> {
         let count = |step: FileStep| transitions.iter().filter(|t| t.to == step && !t.from.is_final()).count() as i64;
         let (done, failed, skipped) = (count(FileStep::Done), count(FileStep::Failed), count(FileStep::Skipped));
         let finished = done + failed + skipped;
         if finished == 0 {
             return None;
         }
-        let request = self
+        let mut expression = "SET #ct = :ct, progress_at = :now ADD outstanding :o, succeeded :d, failed :f, skipped :s".to_string();
+        let mut request = self
             .client
             .update_item()
             .table_name(&self.tables.tasks)
             .key("task_id", s(task_id.as_str()))
-            .update_expression("SET progress_at = :now ADD outstanding :o, succeeded :d, failed :f, skipped :s")
+            .condition_expression("attribute_not_exists(#ct)")
+            .expression_attribute_names("#ct", format!("count_token_{token}"))
+            .expression_attribute_values(":ct", s(token))
             .expression_attribute_values(":now", s(now_rfc3339()))
             .expression_attribute_values(":o", n(-finished))
             .expression_attribute_values(":d", n(done))
             .expression_attribute_values(":f", n(failed))
             .expression_attribute_values(":s", n(skipped));
-        Some(request)
+        if !spent.is_empty() {
+            let names: Vec<String> = (0..spent.len()).map(|i| format!("#spent{i}")).collect();
+            expression.push_str(&format!(" REMOVE {}", names.join(", ")));
+            for (name, t) in names.iter().zip(spent) {
+                request = request.expression_attribute_names(name, format!("count_token_{t}"));
+            }
+        }
+        Some(request.update_expression(expression))
     }
 
     /// Applies one transition; true when this call applied it. Each call writes a token of its
@@ -1303,9 +1357,6 @@ impl TaskStore for DynamoStore {
         }
         let missed: Vec<usize> = results.iter().enumerate().filter(|(_, ok)| !**ok).map(|(i, _)| i).collect();
         let applied: Vec<&Transition> = transitions.iter().zip(results).filter(|(_, ok)| *ok).map(|(t, _)| t).collect();
-        let Some(counter) = self.counter_request(task_id, &applied) else {
-            return Ok(Committed { applied: applied.len(), missed, maybe_complete: true });
-        };
         // ADD is not idempotent: an attempt applied but answered with an error would count
         // twice on the SDK's retry. The update leaves a token in an attribute of its own name
         // and applies only where the task has no such attribute; a retry that finds it was
@@ -1313,38 +1364,19 @@ impl TaskStore for DynamoStore {
         // delivery's update in between replaces the token, and the retry counts again.) The
         // tokens this store left on the task before are removed by the same update.
         let token = write_token();
-        let attribute = format!("count_token_{token}");
-        let spent: Vec<String> = {
-            let mut all = self.spent_count_tokens.lock().expect("count tokens");
-            let mine = all.entry(task_id.as_str().to_string()).or_default();
-            let n = mine.len().min(COUNT_TOKENS_REMOVED);
-            mine.drain(..n).collect()
+        let spent = self.spent_tokens.take(task_id.as_str());
+        let Some(counter) = self.counter_request(task_id, &applied, &token, &spent) else {
+            self.spent_tokens.put_back(task_id.as_str(), spent);
+            return Ok(Committed { applied: applied.len(), missed, maybe_complete: true });
         };
-        let (expression, condition) = (counter.get_update_expression().clone().unwrap_or_default(), "attribute_not_exists(#ct)");
-        let mut expression = expression.replacen("SET ", "SET #ct = :ct, ", 1);
-        let mut counter = counter.expression_attribute_names("#ct", &attribute);
-        if !spent.is_empty() {
-            let names: Vec<String> = (0..spent.len()).map(|i| format!("#spent{i}")).collect();
-            expression.push_str(&format!(" REMOVE {}", names.join(", ")));
-            for (name, t) in names.iter().zip(&spent) {
-                counter = counter.expression_attribute_names(name, format!("count_token_{t}"));
-            }
-        }
-        let counter = counter
-            .update_expression(expression)
-            .condition_expression(condition)
-            .expression_attribute_values(":ct", s(&token))
-            .return_values(ReturnValue::AllNew);
         // The condition fails only where this call's own token is: the item is the one it counted.
-        let written = own_write(counter, "count file transitions", &attribute, &token).await;
-        let mut all = self.spent_count_tokens.lock().expect("count tokens");
-        let mine = all.entry(task_id.as_str().to_string()).or_default();
+        let attribute = format!("count_token_{token}");
+        let written = own_write(counter.return_values(ReturnValue::AllNew), "count file transitions", &attribute, &token).await;
         match &written {
-            Ok(_) => mine.push(token),
+            Ok(_) => self.spent_tokens.put_back(task_id.as_str(), vec![token]),
             // Not removed: they are removed by a later update (or stay, a few bytes each).
-            Err(_) => mine.extend(spent),
+            Err(_) => self.spent_tokens.put_back(task_id.as_str(), spent),
         }
-        drop(all);
         let task = written?.unwrap_or_default();
         let maybe_complete = get_bool(&task, "planning_done") && get_n::<i64>(&task, "outstanding") <= 0;
         Ok(Committed { applied: applied.len(), missed, maybe_complete })
@@ -1422,6 +1454,28 @@ mod tests {
         assert_eq!(old_item(None), None);
         assert_eq!(old_item(Some(&empty)), None);
         assert_eq!(old_item(Some(&item)), Some(&item));
+    }
+
+    #[test]
+    fn a_store_removes_its_spent_count_tokens_a_few_at_a_time_and_remembers_a_bounded_number_of_tasks() {
+        let spent = SpentTokens::default();
+        let tokens = |n: usize, tag: &str| (0..n).map(|i| format!("{tag}{i}")).collect::<Vec<_>>();
+        // A task's tokens come back oldest first, at most the number one update removes
+        spent.put_back("task-0", tokens(10, "a"));
+        assert_eq!(spent.take("task-0"), tokens(8, "a"));
+        assert_eq!(spent.take("task-0"), vec!["a8".to_string(), "a9".to_string()]);
+        assert_eq!(spent.take("task-0"), Vec::<String>::new());
+        assert_eq!(spent.take("never-counted"), Vec::<String>::new());
+        // Past the bound, the task counted longest ago is forgotten, not the busy one
+        spent.put_back("task-0", tokens(1, "b"));
+        for t in 1..=TASKS_REMEMBERED {
+            spent.put_back(&format!("task-{t}"), tokens(1, "c"));
+            spent.put_back("task-1", tokens(1, "d"));
+        }
+        let held = spent.0.lock().unwrap().tasks.len();
+        assert_eq!(held, TASKS_REMEMBERED);
+        assert_eq!(spent.take("task-0"), Vec::<String>::new(), "the oldest task is forgotten");
+        assert_eq!(spent.take("task-1").len(), COUNT_TOKENS_REMOVED, "the busy task is kept");
     }
 
     fn read(codes: &[&'static str]) -> Cancellation {
