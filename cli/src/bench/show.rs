@@ -238,7 +238,9 @@ async fn sample(ddb: aws_sdk_dynamodb::Client, table: String, calls: RequestCoun
         let now = calls.snapshot();
         let mut second = 0;
         for (op, n) in &now {
-            let d = n - last.get(op).copied().unwrap_or(0);
+            // The counter is reset between runs: a count below the last one started again.
+            let before = last.get(op).copied().unwrap_or(0);
+            let d = if *n >= before { n - before } else { *n };
             second += d;
             let peak = peaks.per_operation.entry(op.clone()).or_default();
             *peak = (*peak).max(d);

@@ -167,17 +167,34 @@ impl Runner {
         Ok(Runner { stop, paused, pollers, stats, evaluator, reconciler, functions: stack.functions.clone(), timeouts: options.timeouts.clone() })
     }
 
-    /// Sends a scheduled event at `time` to the function built as `binary`.
+    /// Sends a scheduled event at `time` to the function built as `binary`. EventBridge invokes
+    /// it asynchronously, and Lambda retries a failed asynchronous invocation twice (after a
+    /// minute, then two; here after one second, then two): a run that fails on an answer that
+    /// never came, say, is run again before its error is the answer.
     pub async fn send_schedule(&self, binary: &str, time: DateTime<Utc>) -> Result<serde_json::Value> {
         let f = self.functions.iter().find(|f| f.binary == binary).ok_or_else(|| anyhow!("no function {binary}"))?;
         anyhow::ensure!(!f.schedules.is_empty(), "{} has no schedule in the template", f.logical_id);
+        let mut retries = 0;
+        loop {
+            match self.invoke_scheduled(f, time).await {
+                Err(e) if retries < ASYNC_RETRIES => {
+                    retries += 1;
+                    tracing::warn!(function = %f.logical_id, error = %format!("{e:#}"), retries, "scheduled invocation failed; Lambda retries it");
+                    tokio::time::sleep(Duration::from_secs(retries as u64)).await;
+                }
+                answer => return answer,
+            }
+        }
+    }
+
+    async fn invoke_scheduled(&self, f: &LocalFunction, time: DateTime<Utc>) -> Result<serde_json::Value> {
         let mut event: EventBridgeEvent<serde_json::Value> = EventBridgeEvent::default();
         event.detail_type = "Scheduled Event".into();
         event.source = "aws.events".into();
         event.time = Some(time);
         event.region = Some(REGION.into());
         event.detail = serde_json::json!({});
-        match binary {
+        match f.binary.as_str() {
             "slm-evaluator" => {
                 let handler = self.evaluator.as_ref().ok_or_else(|| anyhow!("no evaluator in the stack"))?;
                 let timeout = self.timeout_of(f);
@@ -192,7 +209,7 @@ impl Runner {
         }
     }
 
-    /// The function's invocation timeout: the template's, or the runner's shorter one.
+    /// The function's invocation timeout: the template's, or the runner's.
     fn timeout_of(&self, f: &LocalFunction) -> Duration {
         self.timeouts.get(&f.binary).copied().unwrap_or(Duration::from_secs(f.timeout_seconds.max(1)))
     }
@@ -216,6 +233,9 @@ impl Runner {
         }
     }
 }
+
+/// Retries of a failed asynchronous invocation (Lambda's default MaximumRetryAttempts).
+const ASYNC_RETRIES: usize = 2;
 
 /// A function's handler as one process holds it: killed, it is made again (its memory gone).
 struct Process {
