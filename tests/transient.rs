@@ -160,3 +160,24 @@ async fn an_archive_whose_connections_drop_or_stall_moves_every_file() {
     assert_eq!(tally(classes.values().map(String::as_str)), [("GLACIER".to_string(), 20)].into());
     t.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_scheduled_run_that_fails_after_the_sdk_s_retries_is_run_again_as_lambda_retries_it() {
+    // GIVEN an asset, and DynamoDB answering the reconciler's first 5 queries 503: every attempt
+    // the SDK makes of its first query, so its scheduled run fails
+    let (t, faults) = stack_with("transient-schedule", false, vec![FaultRule::first(5, "dynamodb", "Query", Fault::ServiceUnavailable)]).await;
+    faults.set_active(false);
+    t.put_objects("show/sched/", 2, 16).await.unwrap();
+    t.register("sched-1", "show/sched/", "temp_render").await.unwrap();
+    faults.set_active(true);
+
+    // WHEN EventBridge invokes the reconciler on its schedule
+    let run = t.reconcile("2027-01-01T00:00:00Z").await;
+
+    // THEN the failed run was run again, as Lambda retries an asynchronous invocation, and the
+    // second run did the work: it started a sweep, which compared the asset's keys
+    let run = run.expect("the retried run succeeds");
+    assert_eq!(faults.injected(), vec![5]);
+    assert_eq!(run["sweep"], "started", "{run}");
+    t.stop().await;
+}
