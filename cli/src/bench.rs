@@ -718,6 +718,7 @@ async fn faults(files: usize, spec: &str, rate: f64, seed: u64) -> Result<()> {
     row("faults injected", &|o| o.injected_total().to_string());
     row("messages redelivered (failed or killed)", &|o| o.redeliveries.to_string());
     row("reconciler runs (a task stood still) / repairs", &|o| format!("{} / {}", o.reconciler_runs, o.repairs));
+    row("scheduled reconciler runs failed after Lambda's retries (the next one followed)", &|o| o.failed_runs.to_string());
     row("dead letters redriven", &|o| o.redriven.to_string());
     row("broken checks (objects lost or wrongly touched, counters, events)", &|o| o.violations.len().to_string());
     for (name, o) in &outcomes[1..] {
