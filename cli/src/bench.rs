@@ -697,11 +697,28 @@ async fn faults(files: usize, spec: &str, rate: f64, seed: u64) -> Result<()> {
     let wait = Duration::from_secs(7200);
     let mut outcomes: Vec<(String, Outcome)> = Vec::new();
     let clean = run(&Plan { name: "bench-clean".into(), files, kinds: vec![], rate, seed, wait }).await?;
-    println!("without faults: {:.1} s", clean.seconds);
+    println!("without faults: {:.1} s, steps {:?}, {} requests, {} retries", clean.seconds, clean.steps, clean.requests, clean.retries);
     outcomes.push(("without faults".into(), clean));
     for (name, kinds) in runs {
         let outcome = run(&Plan { name: format!("bench-{name}"), files, kinds, rate, seed, wait }).await?;
-        println!("under {name}: {:.1} s, {} faults injected, {} broken checks", outcome.seconds, outcome.injected_total(), outcome.violations.len());
+        // Each run's figures as it ends, so that a long bench stopped early keeps the runs it finished.
+        let o = &outcome;
+        println!(
+            "under {name}: {:.1} s ({:.1}x), steps {:?}, {} requests, {} retries, {} faults injected {:?}, {} redelivered, reconciler {} runs / {} repairs / {} failed, {} redriven, {} broken checks",
+            o.seconds,
+            o.seconds / outcomes[0].1.seconds,
+            o.steps,
+            o.requests,
+            o.retries,
+            o.injected_total(),
+            o.injected,
+            o.redeliveries,
+            o.reconciler_runs,
+            o.repairs,
+            o.failed_runs,
+            o.redriven,
+            o.violations.len()
+        );
         outcomes.push((format!("under {name}"), outcome));
     }
     let row = |measure: &str, cell: &dyn Fn(&Outcome) -> String| {
