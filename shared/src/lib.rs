@@ -8,6 +8,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod json;
+pub mod metrics;
 pub mod pace;
 pub mod ports;
 pub mod service;

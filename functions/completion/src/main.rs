@@ -1,13 +1,14 @@
-use lambda_runtime::{LambdaEvent, service_fn};
+use lambda_runtime::LambdaEvent;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    slm_core::telemetry::init_json_logs();
+    slm_core::telemetry::init_lambda_logs();
+    slm_core::metrics::init_from_env();
     let config = slm_core::config::Config::from_env()?;
     let handler = slm_completion::Handler::new(&slm_core::adapters::Clients::from_env().await, config);
     let handler = &handler;
-    lambda_runtime::run(service_fn(move |e: LambdaEvent<aws_lambda_events::sqs::SqsEvent>| async move {
+    slm_core::telemetry::serve(move |e: LambdaEvent<aws_lambda_events::sqs::SqsEvent>| async move {
         Ok::<_, lambda_runtime::Error>(handler.handle(e.payload).await)
-    }))
+    })
     .await
 }

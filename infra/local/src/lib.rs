@@ -9,6 +9,7 @@ pub mod files;
 pub mod http_api;
 pub mod iam;
 pub mod lifecycle;
+pub mod metrics_log;
 pub mod provision;
 pub mod runner;
 pub mod session;

@@ -6,6 +6,7 @@
 //! also sends scheduled events, with any chosen time, to the scheduled functions.
 
 use crate::faults::{Delivery, DeliveryFaults};
+use crate::metrics_log::MetricsLog;
 use crate::provision::{LocalFunction, LocalSqsSource, REGION, Stack};
 use anyhow::{Context, Result, anyhow};
 use aws_lambda_events::eventbridge::EventBridgeEvent;
@@ -52,6 +53,8 @@ pub struct RunnerOptions {
     pub timeouts: BTreeMap<String, Duration>,
     /// Invocations killed mid-batch and S3 notifications lost, doubled or late (none by default).
     pub faults: DeliveryFaults,
+    /// Where the functions' metrics lines are appended besides memory (`metrics_log::file_for`).
+    pub metrics_file: Option<std::path::PathBuf>,
 }
 
 impl Default for RunnerOptions {
@@ -62,6 +65,7 @@ impl Default for RunnerOptions {
             env_overrides: BTreeMap::new(),
             timeouts: BTreeMap::new(),
             faults: DeliveryFaults::default(),
+            metrics_file: None,
         }
     }
 }
@@ -85,6 +89,9 @@ pub struct Runner {
     paused: Arc<std::sync::Mutex<HashSet<String>>>,
     pollers: Vec<JoinHandle<()>>,
     pub stats: Arc<RunnerStats>,
+    /// The functions' metrics (EMF lines), as their log on AWS would hold them.
+    pub metrics: MetricsLog,
+    metrics_keeper: JoinHandle<()>,
     evaluator: Option<slm_evaluator::Handler>,
     reconciler: Option<slm_reconciler::Handler>,
     functions: Vec<LocalFunction>,
@@ -116,6 +123,8 @@ impl Runner {
         let stop = Arc::new(AtomicBool::new(false));
         let paused = Arc::new(std::sync::Mutex::new(HashSet::new()));
         let stats = Arc::new(RunnerStats::default());
+        let metrics = MetricsLog::new(options.metrics_file.clone());
+        let metrics_keeper = tokio::spawn(metrics.clone().keep(stop.clone()));
         let mut pollers = Vec::new();
         for f in &stack.functions {
             if f.sqs.is_empty() {
@@ -164,7 +173,7 @@ impl Runner {
             Some(f) => Some(slm_reconciler::Handler::new(&function_clients(&f.logical_id), function_config(f, &options.env_overrides)?)),
             None => None,
         };
-        Ok(Runner { stop, paused, pollers, stats, evaluator, reconciler, functions: stack.functions.clone(), timeouts: options.timeouts.clone() })
+        Ok(Runner { stop, paused, pollers, stats, metrics, metrics_keeper, evaluator, reconciler, functions: stack.functions.clone(), timeouts: options.timeouts.clone() })
     }
 
     /// Sends a scheduled event at `time` to the function built as `binary`. EventBridge invokes
@@ -230,6 +239,10 @@ impl Runner {
         self.stop.store(true, Ordering::Relaxed);
         for p in self.pollers {
             let _ = p.await;
+        }
+        let _ = self.metrics_keeper.await;
+        if let Err(e) = self.metrics.flush() {
+            tracing::warn!(error = %format!("{e:#}"), "metrics not kept");
         }
     }
 }

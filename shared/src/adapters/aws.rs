@@ -51,6 +51,7 @@ impl Clients {
                 b.set_retry_config(Some(retry.clone()));
                 b.set_timeout_config(Some(timeouts.for_service($name)));
                 $extra(&mut b);
+                b.push_interceptor(SharedInterceptor::new(AnswerMetrics { service: $name }));
                 for interceptor in extra($name) {
                     b.push_interceptor(interceptor);
                 }
@@ -201,5 +202,85 @@ impl Intercept for CountingInterceptor {
     fn read_after_attempt(&self, _context: &FinalizerInterceptorContextRef<'_>, _components: &RuntimeComponents, cfg: &mut ConfigBag) -> Result<(), BoxError> {
         cfg.interceptor_state().unset::<InFlight>();
         Ok(())
+    }
+}
+
+/// Counts each attempt's transient answer ([`crate::metrics::REQUEST_ERRORS`], and
+/// [`crate::metrics::THROTTLES`]): the SDK retries them out of slm's sight.
+#[derive(Debug)]
+struct AnswerMetrics {
+    service: &'static str,
+}
+
+impl Intercept for AnswerMetrics {
+    fn name(&self) -> &'static str {
+        "slm-answer-metrics"
+    }
+
+    fn read_after_attempt(&self, context: &FinalizerInterceptorContextRef<'_>, _components: &RuntimeComponents, _cfg: &mut ConfigBag) -> Result<(), BoxError> {
+        let failed = || context.output_or_error().and_then(|r| r.err());
+        match context.response() {
+            Some(answer) => {
+                let status = answer.status().as_u16();
+                if status >= 400 {
+                    let code = answer_code(answer.headers(), answer.body().bytes());
+                    if super::is_transient_answer(status, code.as_deref()) {
+                        let throttled = super::is_throttling(status, code.as_deref());
+                        crate::metrics::request_error(self.service, &code.unwrap_or_else(|| status.to_string()), throttled);
+                    }
+                }
+            }
+            None => match failed() {
+                Some(e) if e.is_timeout_error() => crate::metrics::request_error(self.service, "Timeout", false),
+                Some(e) if e.is_connector_error() => crate::metrics::request_error(self.service, "Connection", false),
+                _ => {}
+            },
+        }
+        Ok(())
+    }
+}
+
+/// An error answer's code: from the headers the JSON and query protocols may set, or the body
+/// (`__type` of a JSON error, `<Code>` of an XML one), without namespace or URI.
+fn answer_code(headers: &aws_smithy_runtime_api::http::Headers, body: Option<&[u8]>) -> Option<String> {
+    let bare = |c: &str| {
+        let c = c.rsplit('#').next().unwrap_or(c);
+        let c = c.split([':', ';']).next().unwrap_or(c).trim();
+        (!c.is_empty()).then(|| c.to_string())
+    };
+    if let Some(c) = headers.get("x-amzn-query-error").or_else(|| headers.get("x-amzn-errortype")).and_then(bare) {
+        return Some(c);
+    }
+    let body = body?;
+    if body.first() == Some(&b'{') {
+        let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+        return ["__type", "code", "Code"].iter().find_map(|k| v.get(k).and_then(|c| c.as_str())).and_then(bare);
+    }
+    let text = std::str::from_utf8(body).ok()?;
+    let start = text.find("<Code>")? + "<Code>".len();
+    let end = start + text[start..].find("</Code>")?;
+    bare(&text[start..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_smithy_runtime_api::http::Headers;
+
+    #[test]
+    fn an_answer_s_error_code_is_read_from_its_headers_or_its_json_or_xml_body() {
+        let none = Headers::new();
+        let json = br#"{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException","message":"slow down"}"#;
+        assert_eq!(answer_code(&none, Some(json)).as_deref(), Some("ProvisionedThroughputExceededException"));
+        let xml = b"<?xml version=\"1.0\"?><Error><Code>SlowDown</Code><Message>Please reduce</Message></Error>";
+        assert_eq!(answer_code(&none, Some(xml)).as_deref(), Some("SlowDown"));
+        let mut sqs = Headers::new();
+        sqs.insert("x-amzn-query-error", "AWS.SimpleQueueService.NonExistentQueue;Sender");
+        assert_eq!(answer_code(&sqs, Some(b"{}")).as_deref(), Some("AWS.SimpleQueueService.NonExistentQueue"));
+        let mut typed = Headers::new();
+        typed.insert("x-amzn-errortype", "ThrottlingException:http://internal.amazon.com/coral/com.amazon.coral.availability/");
+        assert_eq!(answer_code(&typed, None).as_deref(), Some("ThrottlingException"));
+        assert_eq!(answer_code(&none, Some(b"")), None);
+        assert_eq!(answer_code(&none, Some(b"<html>bad gateway</html>")), None);
     }
 }

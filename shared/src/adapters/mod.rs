@@ -30,10 +30,9 @@ where
     }
 }
 
-/// Error codes the services document as throttling or transient (S3, DynamoDB, SQS, Step
-/// Functions, SNS), the same list the SDK's retry classifier keeps, and DynamoDB's
-/// TransactionConflict.
-const TRANSIENT_CODES: [&str; 24] = [
+/// Error codes the services document as throttling (S3, DynamoDB, SQS, Step Functions, SNS),
+/// the list the SDK's retry classifier keeps.
+const THROTTLING_CODES: [&str; 15] = [
     "SlowDown",
     "Throttling",
     "ThrottlingException",
@@ -47,9 +46,13 @@ const TRANSIENT_CODES: [&str; 24] = [
     "LimitExceededException",
     "PriorRequestNotComplete",
     "TransactionInProgressException",
-    "TransactionConflictException",
     "KMS.ThrottlingException",
     "KmsThrottled",
+];
+
+/// Other codes the services document as transient, and DynamoDB's TransactionConflict.
+const OTHER_TRANSIENT_CODES: [&str; 9] = [
+    "TransactionConflictException",
     "InternalError",
     "InternalFailure",
     "InternalServerError",
@@ -60,16 +63,24 @@ const TRANSIENT_CODES: [&str; 24] = [
     "RequestTimeoutException",
 ];
 
+/// Whether an answer throttled the request: a 429, or a throttling code.
+pub(crate) fn is_throttling(status: u16, code: Option<&str>) -> bool {
+    status == 429 || code.is_some_and(|c| THROTTLING_CODES.contains(&c))
+}
+
+/// Whether an answer (its status and error code) says the same request can succeed later: 5xx
+/// and 429 whatever their body says (an emulator's 500 may carry no code at all), and the
+/// documented throttling and transient codes.
+pub(crate) fn is_transient_answer(status: u16, code: Option<&str>) -> bool {
+    status >= 500 || is_throttling(status, code) || code.is_some_and(|c| OTHER_TRANSIENT_CODES.contains(&c))
+}
+
 /// Whether retrying the same call later can succeed: timeouts, connection failures, unreadable
-/// answers, 5xx and 429 whatever their body says (an emulator's 500 may carry no code at all),
-/// and the documented throttling and transient codes.
+/// answers, and transient answers ([`is_transient_answer`]).
 pub(crate) fn is_transient<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> bool {
     match err {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
-        SdkError::ServiceError(se) => {
-            let status = se.raw().status().as_u16();
-            status >= 500 || status == 429 || TRANSIENT_CODES.contains(&se.err().code().unwrap_or_default())
-        }
+        SdkError::ServiceError(se) => is_transient_answer(se.raw().status().as_u16(), se.err().code()),
         _ => false,
     }
 }

@@ -56,6 +56,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
         }
     }
 
+    #[tracing::instrument(name = "task", skip_all, fields(task_id = tracing::field::Empty))]
     async fn restore_completed(&self, bucket: &str, key: &str, expiry: Option<String>, at: Option<String>) -> Result<EventResult> {
         let Some(located) = self.meta.find_by_object(bucket, key).await? else {
             return Ok(EventResult::Ignored(format!("s3://{bucket}/{key} is not registered")));
@@ -63,7 +64,10 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
         let not_yet = || Error::retryable("complete restore", format!("restore of {key} completed before its request was recorded"));
         let task_id = located.task_id.as_deref().map(TaskId::parse).transpose()?;
         let task_id = match (task_id, located.step) {
-            (Some(t), Some(FileStep::Requested)) => t,
+            (Some(t), Some(FileStep::Requested)) => {
+                tracing::Span::current().record("task_id", t.as_str());
+                t
+            }
             (Some(_), Some(FileStep::Queued)) => return Err(not_yet()),
             (task_id, _) => {
                 // The file's step is an earlier task's (or none): if a restore holds its asset,
@@ -91,7 +95,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
             }
         };
         let t = Transition::restored(located.file, expiry);
-        let committed = self.meta.commit(&task_id, std::slice::from_ref(&t)).await?;
+        let committed = self.commit(&task_id, "restore", std::slice::from_ref(&t)).await?;
         if committed.maybe_complete {
             self.signal_if_complete(&task_id).await?;
         }

@@ -103,6 +103,7 @@ pub struct ExecutionInput {
 impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Sync> Core<M, O, Q, X> {
     /// Signals the waiting execution when the task is complete: planning done and no file
     /// outstanding. Called by whichever side moves last; the claim makes it happen once.
+    #[tracing::instrument(name = "task", skip_all, fields(task_id = %task_id))]
     pub async fn signal_if_complete(&self, task_id: &TaskId) -> Result<bool> {
         let Some(task) = self.meta.claim_signal(task_id).await? else { return Ok(false) };
         let asset = self.meta.get_asset(&task.asset_id).await?;
@@ -112,6 +113,11 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
         match self.orchestrator.succeed(token, &outcome).await {
             Ok(()) => {
                 tracing::info!(task_id = %task_id, status = outcome.status.as_str(), "task complete");
+                crate::metrics::task_ended(&task.action, outcome.status.as_str());
+                if let Ok(began) = chrono::DateTime::parse_from_rfc3339(&task.created_at) {
+                    let seconds = (chrono::Utc::now() - began.with_timezone(&chrono::Utc)).num_milliseconds() as f64 / 1000.0;
+                    crate::metrics::restore_latency(&task.action, seconds);
+                }
                 Ok(true)
             }
             Err(e) => {
@@ -119,5 +125,13 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
                 Err(e)
             }
         }
+    }
+
+    /// Records transitions (see [`crate::ports::TaskStore::commit`]) and counts what they moved
+    /// ([`crate::metrics::committed`]); `action` names the task's action.
+    pub(crate) async fn commit(&self, task_id: &TaskId, action: &str, transitions: &[crate::ports::Transition]) -> Result<crate::ports::Committed> {
+        let committed = self.meta.commit(task_id, transitions).await?;
+        crate::metrics::committed(action, transitions, &committed, crate::domain::pricing::PriceTable::bundled());
+        Ok(committed)
     }
 }

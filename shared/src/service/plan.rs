@@ -51,6 +51,11 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
                 return Ok(PlanReport::StartedQueued(self.start_queued(&asset_id).await?));
             }
         };
+        let span = crate::telemetry::task_span(&task_id);
+        tracing::Instrument::instrument(self.plan_task(task_id, new_token), span).await
+    }
+
+    async fn plan_task(&self, task_id: TaskId, new_token: Option<String>) -> Result<PlanReport> {
         let Some(task) = self.meta.get_task(&task_id).await? else {
             return Ok(PlanReport::Ignored(format!("task {task_id} does not exist")));
         };
@@ -92,7 +97,9 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
                     Some(a) => format!("asset {} is held by task {:?}, not {task_id}", a.asset_id, a.active_task),
                 };
                 let (state, class) = other.map(|a| (a.state.as_str().to_string(), a.storage_class)).unwrap_or_default();
-                self.orchestrator.succeed(&token, &Outcome::refused(&task_id, reason.clone(), &state, &class)).await?;
+                let outcome = Outcome::refused(&task_id, reason.clone(), &state, &class);
+                self.orchestrator.succeed(&token, &outcome).await?;
+                crate::metrics::task_ended(&task.action, outcome.status.as_str());
                 return Ok(PlanReport::Refused(reason));
             }
         };

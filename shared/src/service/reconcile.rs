@@ -226,6 +226,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
     async fn end_unrecorded(&self, task: &Task, status: &str, out: &mut Reconciliation) -> Result<()> {
         let why = format!("its execution ended {status} without recording the task (stopped from outside, or past a time limit); no file is acted on after this");
         self.end_task(task, why).await?;
+        crate::metrics::task_ended(&task.action, "FAILED");
         self.repaired(out, &task.asset_id, RepairKind::EndedTask, task.task_id.as_str(), format!("execution {status}")).await
     }
 
@@ -233,6 +234,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
         tracing::info!(asset_id, kind = kind.as_str(), subject, detail, "repaired");
         let repair = Repair { asset_id: asset_id.to_string(), kind, subject: subject.to_string(), detail, at: out.at.clone() };
         self.meta.record_repair(&repair).await?;
+        crate::metrics::repair(kind.as_str());
         *out.repairs.entry(kind.as_str().to_string()).or_default() += 1;
         Ok(())
     }
@@ -320,7 +322,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
                 Err(e) => tracing::warn!(key = %f.key, error = %e, "restore status unknown"),
             }
         }
-        Ok(self.meta.commit(&task.task_id, &transitions).await?.applied)
+        Ok(self.commit(&task.task_id, task.action.name(), &transitions).await?.applied)
     }
 
     /// Compares an asset's files with S3 from after `after`, one window of keys: S3's listing in

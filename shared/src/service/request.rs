@@ -139,7 +139,9 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
 
     /// Starts the task's execution, named after the task: starting it twice is success.
     pub(crate) async fn start_execution(&self, task: &Task) -> Result<()> {
-        self.orchestrator.start(task.task_id.as_str(), execution_input(task, None)?).await
+        self.orchestrator.start(task.task_id.as_str(), execution_input(task, None)?).await?;
+        crate::metrics::task_started(&task.action);
+        Ok(())
     }
 
     /// Ends a task whose execution ended without recording it (stopped from outside, or ended

@@ -109,6 +109,11 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
     /// 5xx) on any file fails the message after recording the others, so it is redelivered and
     /// the files already recorded are skipped as no longer QUEUED.
     pub async fn run_batch(&self, batch: WorkBatch, deadline: Option<Instant>) -> Result<BatchReport> {
+        let span = crate::telemetry::task_span(&batch.task_id);
+        tracing::Instrument::instrument(self.run_task_batch(batch, deadline), span).await
+    }
+
+    async fn run_task_batch(&self, batch: WorkBatch, deadline: Option<Instant>) -> Result<BatchReport> {
         let task_id = batch.task_id.clone();
         // Only a running task's batch acts, with the task's own action, on files registered to
         // the task's asset that the task has not moved yet, as the registry holds them: a batch
@@ -196,7 +201,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
                 FileStep::Queued => {}
             }
         }
-        let committed = self.meta.commit(&task.task_id, &transitions).await?;
+        let committed = self.commit(&task.task_id, task.action.name(), &transitions).await?;
         report.recorded += committed.applied;
         // Only a recorded copy supersedes its original: a copy whose record found the file moved
         // already is the one left over.
