@@ -101,6 +101,24 @@ async fn an_asset_of_a_thousand_files_is_archived_restored_and_purged() {
         assert_eq!(e["_attributes"]["title_id"]["Value"], "title-1");
         assert_eq!(e["_attributes"]["action"]["Value"], action);
     }
+
+    // AND the metrics the functions wrote (EMF, as CloudWatch reads them) sum to what moved:
+    // each file and its bytes once per action, in its class, and each task started and ended once
+    let points = t.runner().metrics.points().unwrap();
+    let sum = |metric: &slm_core::metrics::Metric, at: &[(&str, &str)]| slm_local::metrics_log::sum(&points, metric.name, at);
+    for action in ["archive", "restore", "purge"] {
+        let at = [("Action", action), ("Class", "GLACIER")];
+        assert_eq!(sum(&slm_core::metrics::FILES, &at), n as f64, "{action}: files");
+        assert_eq!(sum(&slm_core::metrics::BYTES, &at), (n * 32) as f64, "{action}: bytes");
+        assert_eq!(sum(&slm_core::metrics::TASKS_STARTED, &[("Action", action)]), 1.0, "{action}: tasks started");
+        assert_eq!(sum(&slm_core::metrics::TASKS_ENDED, &[("Action", action), ("Status", "SUCCEEDED")]), 1.0, "{action}: tasks ended");
+    }
+    assert_eq!(sum(&slm_core::metrics::FILES, &[]), 3.0 * n as f64, "files of any action or class");
+    assert_eq!(sum(&slm_core::metrics::FILES_FAILED, &[]), 0.0);
+    // the restore's latency is one value, from its request to its last file
+    let latency: Vec<f64> = points.iter().filter(|p| p.metric == "RestoreLatency").flat_map(|p| p.values.clone()).collect();
+    assert_eq!(latency.len(), 1, "{latency:?}");
+    assert!(latency[0] > 0.0 && latency[0] < WAIT.as_secs_f64() * 3.0, "{latency:?}");
     t.stop().await;
 }
 

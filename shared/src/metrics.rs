@@ -31,6 +31,9 @@ pub struct Metric {
     pub kind: Kind,
     pub unit: Option<Unit>,
     pub dimensions: &'static [&'static str],
+    /// Also recorded without dimensions, as one total an alarm can watch (an alarm cannot sum
+    /// over dimension values it does not name).
+    pub total: bool,
     pub about: &'static str,
 }
 
@@ -39,6 +42,7 @@ pub const TASKS_STARTED: Metric = Metric {
     kind: Kind::Count,
     unit: Some(Unit::Count),
     dimensions: &["Action"],
+    total: false,
     about: "tasks whose execution was started, by a policy or a request",
 };
 pub const TASKS_ENDED: Metric = Metric {
@@ -46,6 +50,7 @@ pub const TASKS_ENDED: Metric = Metric {
     kind: Kind::Count,
     unit: Some(Unit::Count),
     dimensions: &["Action", "Status"],
+    total: false,
     about: "tasks ended by their files (SUCCEEDED, PARTIALLY_FAILED, FAILED) or by the reconciler (FAILED: an execution stopped or timed out); the state machine's own failures are Step Functions' ExecutionsFailed",
 };
 pub const FILES: Metric = Metric {
@@ -53,6 +58,7 @@ pub const FILES: Metric = Metric {
     kind: Kind::Count,
     unit: Some(Unit::Count),
     dimensions: &["Action", "Class"],
+    total: false,
     about: "files archived (Class: the class they went to), restored or purged (Class: the class they were in)",
 };
 pub const BYTES: Metric = Metric {
@@ -60,6 +66,7 @@ pub const BYTES: Metric = Metric {
     kind: Kind::Count,
     unit: Some(Unit::Bytes),
     dimensions: &["Action", "Class"],
+    total: false,
     about: "bytes of the files counted in Files",
 };
 pub const FILES_FAILED: Metric = Metric {
@@ -67,6 +74,7 @@ pub const FILES_FAILED: Metric = Metric {
     kind: Kind::Count,
     unit: Some(Unit::Count),
     dimensions: &["Action", "Kind"],
+    total: false,
     about: "files failed for good (Kind: S3's error code, LegalHold, or Refused for a file no action applies to)",
 };
 pub const RESTORE_LATENCY: Metric = Metric {
@@ -74,6 +82,7 @@ pub const RESTORE_LATENCY: Metric = Metric {
     kind: Kind::Values,
     unit: Some(Unit::Seconds),
     dimensions: &["Tier"],
+    total: false,
     about: "seconds from a restore task's start to its last file readable, one value per task",
 };
 pub const REQUEST_ERRORS: Metric = Metric {
@@ -81,6 +90,7 @@ pub const REQUEST_ERRORS: Metric = Metric {
     kind: Kind::Count,
     unit: Some(Unit::Count),
     dimensions: &["Service", "Kind"],
+    total: false,
     about: "request attempts answered with a transient error (Kind: the error code, the HTTP status, Timeout or Connection), each retried by the SDK or by a redelivery",
 };
 pub const THROTTLES: Metric = Metric {
@@ -88,6 +98,7 @@ pub const THROTTLES: Metric = Metric {
     kind: Kind::Count,
     unit: Some(Unit::Count),
     dimensions: &["Service"],
+    total: false,
     about: "request attempts the service throttled (SlowDown, throughput exceeded, throttling, 429), also counted in RequestErrors",
 };
 pub const REPAIRS: Metric = Metric {
@@ -95,6 +106,7 @@ pub const REPAIRS: Metric = Metric {
     kind: Kind::Count,
     unit: Some(Unit::Count),
     dimensions: &["Kind"],
+    total: true,
     about: "repairs the reconciler recorded, by kind (docs/architecture.md, the reconciler)",
 };
 pub const SAVINGS: Metric = Metric {
@@ -102,6 +114,7 @@ pub const SAVINGS: Metric = Metric {
     kind: Kind::Values,
     unit: None,
     dimensions: &["Action"],
+    total: false,
     about: "US dollars a month the files moved stop costing (archive: their class's price less the target's; purge: all of it), from config/prices.json; sum it",
 };
 
@@ -188,6 +201,7 @@ pub fn restore_latency(action: &Action, seconds: f64) {
 
 pub fn repair(kind: &str) {
     count(REPAIRS, &[("Kind", kind.into())], 1);
+    metrics::counter!(REPAIRS.name).increment(1);
 }
 
 /// A request attempt's transient answer (see [`REQUEST_ERRORS`]).

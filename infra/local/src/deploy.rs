@@ -351,9 +351,12 @@ mod tests {
         let (doc, out, definitions) = package(&t, &crate::files::TEMPLATE.text().unwrap(), "artifacts").unwrap();
         let functions: BTreeSet<String> = t.resources.iter().filter(|(_, r)| LEFT_OUT.contains(&r.kind.as_str())).map(|(id, _)| id.clone()).collect();
         assert!(functions.len() >= 7 && functions.is_subset(&out), "{out:?}");
-        // Only what needs them goes with them: the roles and queues stay.
-        assert_eq!(out, functions, "left out beyond the functions and the API");
+        // Only what needs them goes with them, their alarms: the roles, queues, log groups and
+        // the dashboard stay.
+        let alarms: BTreeSet<String> = functions.iter().filter(|f| f.ends_with("Function")).map(|f| format!("{f}Alarm")).collect();
+        assert_eq!(out, functions.union(&alarms).cloned().collect(), "left out beyond the functions, the API and the functions' alarms");
         let resources = doc["Resources"].as_object().unwrap();
+        assert!(resources.contains_key("Dashboard") && resources.contains_key("WorkerLogGroup") && resources.contains_key("WorkDLQAlarm"));
         assert!(resources.contains_key("WorkerFunctionRole") && resources.contains_key("ControlQueuePolicy"));
         assert!(doc["Outputs"].get("ApiUrl").is_none() && doc["Outputs"].get("StateMachineArn").is_some());
         assert!(doc.get("Globals").is_none());

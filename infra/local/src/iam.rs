@@ -508,7 +508,9 @@ fn arn_of(t: &Template, id: &str) -> String {
 }
 
 /// What template.yaml grants each function and state machine, by logical id: the inline
-/// policies of the role it acts with.
+/// policies of the role it acts with, less the delivery of its own logs and traces by the
+/// service that runs it ([`crate::least_privilege::TELEMETRY_ACTIONS`]), which slm's code never
+/// calls.
 pub fn granted(t: &Template) -> Result<BTreeMap<String, BTreeSet<Grant>>> {
     let mut out: BTreeMap<String, BTreeSet<Grant>> = BTreeMap::new();
     for (id, role) in t.principals() {
@@ -523,7 +525,7 @@ pub fn granted(t: &Template) -> Result<BTreeMap<String, BTreeSet<Grant>>> {
                 if get(s, "NotAction").is_some() || get(s, "NotResource").is_some() {
                     bail!("{role}: NotAction and NotResource are not checked");
                 }
-                for action in list(get(s, "Action")) {
+                for action in list(get(s, "Action")).into_iter().filter(|a| !a.as_str().is_some_and(|a| crate::least_privilege::TELEMETRY_ACTIONS.contains(&a))) {
                     for resource in list(get(s, "Resource")) {
                         grants.insert((action.as_str().unwrap_or_default().to_string(), logical_resource(t, resource)));
                     }

@@ -99,6 +99,24 @@ fn role_violations(t: &Template) -> Vec<String> {
     out
 }
 
+/// The actions that take no resource narrower than "*": the delivery of the state machine's
+/// logs (Step Functions' guide to logging) and its X-Ray traces. Granted on "*", and only to the
+/// state machine (a function's come from its managed policies).
+pub const TELEMETRY_ACTIONS: [&str; 12] = [
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+];
+
 /// Parameters that name the stack's own resources, granted by `!Ref`: the media buckets' KMS keys.
 const OWN_PARAMETERS: [&str; 1] = ["MediaKmsKeyArns"];
 
@@ -184,6 +202,11 @@ fn sub_is_own(t: &Template, arg: &Value) -> Option<String> {
 /// What the template grants beyond least privilege, one line each (empty: nothing).
 pub fn violations(t: &Template) -> Vec<String> {
     let mut out = role_violations(t);
+    let machine_roles: Vec<String> = t
+        .principals()
+        .filter(|(id, _)| t.resources[id.as_str()].kind == "AWS::Serverless::StateMachine")
+        .filter_map(|(_, role)| role.map(|r| format!("{r} ")))
+        .collect();
     for (at, statement) in grants(t) {
         if get(statement, "Action").is_none() {
             out.push(format!("{at}: not an inline statement (policy templates and managed policies are not allowed)"));
@@ -196,7 +219,11 @@ pub fn violations(t: &Template) -> Vec<String> {
             }
         }
         let kms = list(get(statement, "Action")).iter().any(|a| a.as_str().is_some_and(|a| a.starts_with("kms:")));
+        let telemetry = list(get(statement, "Action")).iter().all(|a| a.as_str().is_some_and(|a| TELEMETRY_ACTIONS.contains(&a)));
         for resource in list(get(statement, "Resource")) {
+            if telemetry && resource.as_str() == Some("*") && machine_roles.iter().any(|r| at.starts_with(r.as_str())) {
+                continue;
+            }
             if let Some(why) = foreign(t, resource) {
                 out.push(format!("{at}: {why}"));
             }
@@ -240,6 +267,11 @@ pub fn violations(t: &Template) -> Vec<String> {
 /// looser operator would admit others.
 fn excepts_only_own(t: &Template, condition: Option<&Value>) -> bool {
     let Some(Value::Mapping(operators)) = condition else { return false };
+    // The alarm topic: only CloudWatch's alarms (the service, for the account's alarms).
+    let alarms = get(condition.unwrap(), "StringNotEquals").and_then(|c| get(c, "aws:PrincipalServiceName")).and_then(Value::as_str);
+    if operators.len() == 1 && alarms == Some("cloudwatch.amazonaws.com") {
+        return true;
+    }
     let Some(arns) = (operators.len() == 1).then(|| get(condition.unwrap(), "ArnNotEquals")).flatten() else { return false };
     let Some(Value::Mapping(keys)) = Some(arns) else { return false };
     let Some(principals) = (keys.len() == 1).then(|| get(arns, "aws:PrincipalArn")).flatten() else { return false };

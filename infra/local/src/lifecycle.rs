@@ -14,7 +14,11 @@
 //! - objects no task selected (a neighbouring asset, keys beside the asset's prefix that
 //!   it was registered) keep every version as it was;
 //! - a subscriber received exactly one completion event (by event id) per task, none other;
-//! - the dead-letter queues are empty once redriven.
+//! - the dead-letter queues are empty once redriven;
+//! - the metrics the functions wrote (EMF, `slm_core::metrics`) count the files and bytes each
+//!   task moved, by action and class, and the tasks' starts and ends: exactly without faults; under
+//!   faults never more (a count is made once, after the write it counts applied, and a count
+//!   whose write's answer was lost is not made).
 
 use crate::faults::{DeliveryFaults, FaultInjector, FaultKind};
 use crate::runner::RunnerOptions;
@@ -76,6 +80,8 @@ impl Outcome {
 }
 
 const ASSET: &str = "plates-1";
+/// Bytes of each of the asset's objects.
+const OBJECT_BYTES: usize = 32;
 const PREFIX: &str = "show/plates/";
 /// A neighbouring asset whose prefix starts like the asset's.
 const NEIGHBOUR: &str = "plates-2";
@@ -126,7 +132,7 @@ async fn lifecycle(s: &Session, plan: &Plan, set_faults: &dyn Fn(bool)) -> Resul
     let n = plan.files;
     let mut out = Outcome::default();
     let started = Instant::now();
-    let keys: BTreeSet<String> = s.put_objects(PREFIX, n, 32).await?.into_iter().collect();
+    let keys: BTreeSet<String> = s.put_objects(PREFIX, n, OBJECT_BYTES).await?.into_iter().collect();
     s.put_objects(NEIGHBOUR_PREFIX, 20, 32).await?;
     s.register(ASSET, PREFIX, "vfx_plate").await?;
     s.register(NEIGHBOUR, NEIGHBOUR_PREFIX, "vfx_plate").await?;
@@ -192,6 +198,7 @@ async fn lifecycle(s: &Session, plan: &Plan, set_faults: &dyn Fn(bool)) -> Resul
     if now != neighbour {
         out.violations.push(format!("the neighbouring asset's files changed: before {neighbour:?}, after {now:?}"));
     }
+    check_metrics(s, n, !plan.kinds.is_empty(), &mut out.violations)?;
     out.repairs = s.repairs(ASSET).await?.len();
     out.seconds = started.elapsed().as_secs_f64();
     Ok(out)
@@ -257,6 +264,34 @@ async fn scheduled_reconcile(s: &Session, out: &mut Outcome) -> bool {
             false
         }
     }
+}
+
+/// The metrics against what the tasks moved (see the module's documentation).
+fn check_metrics(s: &Session, n: usize, faulted: bool, violations: &mut Vec<String>) -> Result<()> {
+    use crate::metrics_log::sum;
+    let points = s.runner().metrics.points()?;
+    let (files, bytes) = (n as f64, (n * OBJECT_BYTES) as f64);
+    let mut expected = Vec::new();
+    for (action, class) in [("archive", "GLACIER"), ("restore", "GLACIER"), ("purge", "GLACIER")] {
+        let at = [("Action", action), ("Class", class)];
+        expected.push((format!("Files {action} {class}"), sum(&points, slm_core::metrics::FILES.name, &at), files));
+        expected.push((format!("Bytes {action} {class}"), sum(&points, slm_core::metrics::BYTES.name, &at), bytes));
+        expected.push((format!("TasksEnded {action} SUCCEEDED"), sum(&points, slm_core::metrics::TASKS_ENDED.name, &[("Action", action), ("Status", "SUCCEEDED")]), 1.0));
+        if !faulted {
+            expected.push((format!("TasksStarted {action}"), sum(&points, slm_core::metrics::TASKS_STARTED.name, &[("Action", action)]), 1.0));
+        }
+    }
+    expected.push(("Files of any action".into(), sum(&points, slm_core::metrics::FILES.name, &[]), 3.0 * files));
+    for (what, got, want) in expected {
+        if got > want || (!faulted && got != want) {
+            violations.push(format!("metrics: {what} is {got}, the tasks moved {want}"));
+        }
+    }
+    // Purged files stop billing: what they saved is what they cost.
+    if !faulted && sum(&points, slm_core::metrics::SAVINGS.name, &[("Action", "purge")]) <= 0.0 {
+        violations.push("metrics: the purge saved nothing".into());
+    }
+    Ok(())
 }
 
 fn check_task(task: &Value, action: &str, n: usize, violations: &mut Vec<String>) {

@@ -282,4 +282,98 @@ mod tests {
         let literal: Vec<_> = text.lines().filter(|l| l.contains("arn:aws") && !l.contains("arn:aws(-cn|-us-gov)?:iam::")).collect();
         assert_eq!(literal, Vec::<&str>::new());
     }
+
+    /// The metrics a dashboard widget names: (namespace, metric, dimension names), from its
+    /// metric arrays and its SEARCH expressions.
+    fn widget_metrics(widget: &serde_json::Value) -> Vec<(String, String, Vec<String>)> {
+        let mut out = Vec::new();
+        for m in widget["properties"]["metrics"].as_array().expect("a metric widget lists metrics") {
+            let items = m.as_array().expect("a metric entry is an array");
+            match items.first() {
+                Some(serde_json::Value::String(namespace)) => {
+                    let names: Vec<&str> = items.iter().take_while(|v| v.is_string()).filter_map(|v| v.as_str()).collect();
+                    let dims = names[2..].chunks(2).map(|pair| pair[0].to_string()).collect();
+                    out.push((namespace.clone(), names[1].to_string(), dims));
+                }
+                Some(serde_json::Value::Object(e)) => {
+                    let expression = e["expression"].as_str().expect("an expression");
+                    let mut rest = expression;
+                    while let Some(at) = rest.find("SEARCH('{") {
+                        rest = &rest[at + "SEARCH('{".len()..];
+                        let schema: Vec<String> = rest[..rest.find('}').unwrap()].split(',').map(str::to_string).collect();
+                        let name_at = rest.find("MetricName=\"").unwrap() + "MetricName=\"".len();
+                        let name = &rest[name_at..name_at + rest[name_at..].find('"').unwrap()];
+                        out.push((schema[0].clone(), name.to_string(), schema[1..].to_vec()));
+                    }
+                    assert!(expression.contains("SEARCH("), "an expression that searches nothing: {expression}");
+                }
+                other => panic!("a metric entry {other:?}"),
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_dashboard_widget_and_alarm_names_a_metric_slm_records_or_aws_publishes_and_every_metric_is_shown() {
+        let t = Template::load_default().unwrap();
+        let body = get(&t.resources["Dashboard"].properties, "DashboardBody").and_then(intrinsic).and_then(|(f, v)| (f == "Sub").then_some(v)).and_then(Value::as_str).unwrap();
+        // The namespace parameter becomes a marker, every other substitution a name.
+        let mut text = body.replace("${MetricsNamespace}", "SLM-NAMESPACE");
+        while let Some(at) = text.find("${") {
+            let end = at + text[at..].find('}').unwrap();
+            text.replace_range(at..=end, "name");
+        }
+        let dashboard: serde_json::Value = serde_json::from_str(&text).expect("the dashboard body is JSON");
+        let aws: BTreeMap<&str, &[&str]> = BTreeMap::from([
+            ("AWS/SQS", &["ApproximateNumberOfMessagesVisible"][..]),
+            ("AWS/States", &["ExecutionsFailed", "ExecutionsTimedOut"][..]),
+            ("AWS/Lambda", &["Errors", "Throttles"][..]),
+        ]);
+        let check = |namespace: &str, name: &str, dims: &[String], at: &str| {
+            if namespace == "SLM-NAMESPACE" {
+                let m = slm_core::metrics::ALL.iter().find(|m| m.name == name).unwrap_or_else(|| panic!("{at}: slm records no metric {name}"));
+                let dims: Vec<&str> = dims.iter().map(String::as_str).collect();
+                assert!(dims == m.dimensions || (dims.is_empty() && m.total), "{at}: {name} is recorded with {:?}, not {dims:?}", m.dimensions);
+            } else {
+                assert!(aws.get(namespace).is_some_and(|names| names.contains(&name)), "{at}: {namespace} {name} is not a metric AWS publishes for slm's resources");
+            }
+        };
+        let mut shown = BTreeSet::new();
+        let widgets = dashboard["widgets"].as_array().unwrap();
+        assert!(widgets.len() >= 8);
+        for w in widgets {
+            let title = w["properties"]["title"].as_str().unwrap().to_string();
+            let metrics = widget_metrics(w);
+            assert!(!metrics.is_empty(), "{title}: no metric");
+            for (namespace, name, dims) in metrics {
+                check(&namespace, &name, &dims, &title);
+                shown.insert(name);
+            }
+        }
+        for m in slm_core::metrics::ALL {
+            assert!(shown.contains(m.name), "{} is recorded but not on the dashboard", m.name);
+        }
+        let mut alarms = 0;
+        for (id, alarm) in t.of_kind("AWS::CloudWatch::Alarm") {
+            let props = &alarm.properties;
+            let stats: Vec<&Value> = match get(props, "Metrics").and_then(Value::as_sequence) {
+                Some(queries) => queries.iter().filter_map(|q| get(q, "MetricStat").and_then(|s| get(s, "Metric"))).collect(),
+                None => vec![props],
+            };
+            for m in stats {
+                let namespace = match get(m, "Namespace") {
+                    Some(v) if intrinsic(v).is_some_and(|(f, a)| f == "Ref" && a.as_str() == Some("MetricsNamespace")) => "SLM-NAMESPACE".to_string(),
+                    Some(v) => v.as_str().unwrap_or_default().to_string(),
+                    None => panic!("{id}: no namespace"),
+                };
+                let dims: Vec<String> = list(get(m, "Dimensions")).iter().filter_map(|d| get(d, "Name").and_then(Value::as_str)).map(str::to_string).collect();
+                check(&namespace, get(m, "MetricName").and_then(Value::as_str).unwrap(), &dims, id);
+                alarms += 1;
+            }
+            let actions = list(get(props, "AlarmActions"));
+            assert!(actions.iter().any(|a| intrinsic(a).is_some_and(|(f, v)| f == "Ref" && v.as_str() == Some("AlarmTopic"))), "{id} does not tell the alarm topic");
+        }
+        // Four dead-letter queues, two of the state machine, six functions twice, the reconciler.
+        assert!(alarms >= 4 + 2 + 12 + 1, "{alarms} alarm metrics");
+    }
 }
