@@ -540,8 +540,8 @@ async fn the_access_report_recommends_an_archive_offset_per_asset_type() {
     let projected = by["editorial"].projected.unwrap();
     assert!((projected.transition_cost - 8.0 / 1000.0 * 0.02).abs() < 1e-12, "8 files to GLACIER_IR: {projected:?}");
     assert!(report.text().contains("21 days"), "{}", report.text());
-    let svg = report.svg();
-    assert_eq!(svg.matches("<polyline").count(), 2, "{svg}");
+    let svg = slm_local::charts::access(&report).unwrap();
+    assert!(svg.contains("editorial (archive after 21 d)") && svg.contains("vfx_plate (archive after 77 d)"), "{svg}");
     let (status, _) = t.api_at(launch.and_hms_opt(0, 0, 0).unwrap().and_utc(), "POST", "/assets/edit-0/accesses", Some(json!({"day": "2027-03-05", "count": 1}))).await;
     assert_eq!(status, 400, "a day after tomorrow is refused");
     t.stop().await;

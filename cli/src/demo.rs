@@ -187,6 +187,11 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
         lines.push(Line { asset_id: a.id.into(), asset_type: a.kind.into(), sizes, before: StorageClass::Standard, after, state });
     }
     report::print(&lines, slm_core::domain::pricing::PriceTable::bundled(), 300.0 * 1024f64.powi(4))?;
+    // The days above are the title's; the metrics are stamped with the time the functions ran.
+    println!("\nwhat moved today, by the functions' metrics (the deployed stack's dashboard; here `slm report activity`):");
+    let rows = slm_local::metrics_log::activity(&s.runner().metrics.points()?);
+    report::print_activity(&rows);
+    report::write_activity_chart(&rows, &slm_local::files::data_dir().join("demo-activity.svg"))?;
     println!("\ndone in {:.1}s", started.elapsed().as_secs_f64());
     s.stop().await;
     Ok(())

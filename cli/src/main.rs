@@ -124,6 +124,9 @@ enum ReportCommand {
     /// Reads per asset per day by asset type against days since launch, the recommended archive
     /// offset per type and its projected saving (text or JSON, and an SVG chart).
     Access(policy::AccessReportArgs),
+    /// Files and bytes archived, restored and purged per day, by class, from the functions'
+    /// metrics (text or JSON, and an SVG chart): what the deployed stack's dashboard shows.
+    Activity(report::ActivityArgs),
 }
 
 #[derive(Subcommand)]
@@ -232,6 +235,7 @@ async fn run() -> Result<()> {
         Command::Evaluate(args) => policy::evaluate(args).await,
         Command::Reconcile(args) => policy::reconcile(args).await,
         Command::Report { command: ReportCommand::Access(args) } => policy::access_report(args).await,
+        Command::Report { command: ReportCommand::Activity(args) } => report::activity(args),
         Command::App { command } => security::run_app(command, &api::Api::connect(target).await?).await,
         Command::Hold { command } => security::run_hold(command, &api::Api::connect(target).await?).await,
         Command::Audit(args) => security::audit(args, &api::Api::connect(target).await?).await,

@@ -118,7 +118,7 @@ pub async fn access_report(args: AccessReportArgs) -> Result<()> {
     let prices = slm_core::domain::pricing::PriceTable::bundled();
     let report = core.access_report(&args.anchor, args.bin_days, args.horizon_days, args.threshold, args.target.parse()?, prices).await?;
     if let Some(path) = &args.svg {
-        std::fs::write(path, report.svg()).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(path, slm_local::charts::access(&report)?).with_context(|| format!("writing {}", path.display()))?;
     }
     if crate::output::json() {
         return print_json(&serde_json::to_value(&report)?);

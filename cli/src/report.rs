@@ -1,7 +1,9 @@
 //! What moved and what it saves, priced from config/prices.json (as built into the functions:
-//! `PriceTable::bundled`).
+//! `PriceTable::bundled`), and what the functions' metrics say moved, day by day.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
+use slm_local::metrics_log::ActivityRow;
+use std::path::PathBuf;
 use slm_core::domain::StorageClass;
 use slm_core::domain::pricing::PriceTable;
 
@@ -62,5 +64,68 @@ pub fn print(lines: &[Line], prices: &PriceTable, project_bytes: f64) -> Result<
     }
     println!("(tiny files cost more archived: 40 KiB of index per GLACIER/DEEP_ARCHIVE object and GLACIER_IR's 128 KiB minimum outweigh them; media files are large)");
     println!("(prices: config/prices.json, {}; minimum storage durations apply to early deletion or re-archive)", prices.region);
+    Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct ActivityArgs {
+    /// Read these metrics (EMF lines, or a function's log holding them) instead of the local
+    /// stack's.
+    #[arg(long)]
+    pub file: Option<PathBuf>,
+    /// Also write the chart (SVG) here.
+    #[arg(long)]
+    pub svg: Option<PathBuf>,
+}
+
+/// Files and bytes moved per day by action and class, from the functions' metrics: the local
+/// stack's at the configured endpoint (`slm_local::metrics_log`), or a file of them.
+pub fn activity(args: ActivityArgs) -> Result<()> {
+    let path = match &args.file {
+        Some(p) => p.clone(),
+        // The stack at the configured endpoint, whether `slm local up` or the demo made it.
+        None => slm_local::metrics_log::file_for(&slm_local::endpoint()),
+    };
+    if args.file.is_some() && !path.exists() {
+        anyhow::bail!("{} does not exist", path.display());
+    }
+    let rows = slm_local::metrics_log::activity(&slm_local::metrics_log::read(&path)?);
+    if crate::output::json() {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        print_activity(&rows);
+    }
+    if let Some(svg) = &args.svg {
+        write_activity_chart(&rows, svg)?;
+    }
+    Ok(())
+}
+
+/// The activity as a table, with each action's totals.
+pub fn print_activity(rows: &[ActivityRow]) {
+    if rows.is_empty() {
+        println!("no files moved yet (the functions' metrics hold no Files data point)");
+        return;
+    }
+    println!("{:<10}  {:<8} {:<20} {:>10} {:>10}", "day", "action", "class", "files", "bytes");
+    for r in rows {
+        println!("{:<10}  {:<8} {:<20} {:>10} {:>10}", r.day, r.action, r.class, r.files, human(r.bytes as f64));
+    }
+    let mut totals: std::collections::BTreeMap<&str, (u64, u64)> = Default::default();
+    for r in rows {
+        let t = totals.entry(r.action.as_str()).or_default();
+        t.0 += r.files;
+        t.1 += r.bytes;
+    }
+    for (action, (files, bytes)) in totals {
+        println!("{:<10}  {action:<8} {:<20} {files:>10} {:>10}", "total", "(every class)", human(bytes as f64));
+    }
+}
+
+pub fn write_activity_chart(rows: &[ActivityRow], path: &std::path::Path) -> Result<()> {
+    std::fs::write(path, slm_local::charts::activity(rows)?).with_context(|| format!("writing {}", path.display()))?;
+    if !crate::output::json() {
+        println!("chart: {}", path.display());
+    }
     Ok(())
 }

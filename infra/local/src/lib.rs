@@ -2,6 +2,7 @@
 //! event-source runner that does for it what the Lambda service does on AWS.
 
 pub mod archive_tiers;
+pub mod charts;
 pub mod defects;
 pub mod deploy;
 pub mod faults;

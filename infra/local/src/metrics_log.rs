@@ -76,7 +76,7 @@ pub fn file_for(endpoint: &str) -> PathBuf {
     crate::files::data_dir().join("metrics").join(format!("{port}.jsonl"))
 }
 
-/// Reads the points of a metrics file (none when there is no file yet).
+/// Reads the points of a metrics file or a function's log (none when there is no file yet).
 pub fn read(path: &Path) -> Result<Vec<Point>> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
@@ -84,7 +84,8 @@ pub fn read(path: &Path) -> Result<Vec<Point>> {
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     };
     let mut points = Vec::new();
-    for (i, line) in text.lines().enumerate() {
+    // A function's log holds its other lines between the metrics' (an exported log, say).
+    for (i, line) in text.lines().enumerate().filter(|(_, l)| l.contains("\"_aws\"")) {
         points.extend(Point::parse_line(line).with_context(|| format!("{}:{}", path.display(), i + 1))?);
     }
     Ok(points)

@@ -53,8 +53,6 @@ pub struct RunnerOptions {
     pub timeouts: BTreeMap<String, Duration>,
     /// Invocations killed mid-batch and S3 notifications lost, doubled or late (none by default).
     pub faults: DeliveryFaults,
-    /// Where the functions' metrics lines are appended besides memory (`metrics_log::file_for`).
-    pub metrics_file: Option<std::path::PathBuf>,
 }
 
 impl Default for RunnerOptions {
@@ -65,7 +63,6 @@ impl Default for RunnerOptions {
             env_overrides: BTreeMap::new(),
             timeouts: BTreeMap::new(),
             faults: DeliveryFaults::default(),
-            metrics_file: None,
         }
     }
 }
@@ -89,7 +86,8 @@ pub struct Runner {
     paused: Arc<std::sync::Mutex<HashSet<String>>>,
     pollers: Vec<JoinHandle<()>>,
     pub stats: Arc<RunnerStats>,
-    /// The functions' metrics (EMF lines), as their log on AWS would hold them.
+    /// The functions' metrics (EMF lines), as their logs on AWS would hold them: in memory, and
+    /// appended to the stack's metrics file (`slm report activity` reads it).
     pub metrics: MetricsLog,
     metrics_keeper: JoinHandle<()>,
     evaluator: Option<slm_evaluator::Handler>,
@@ -123,7 +121,7 @@ impl Runner {
         let stop = Arc::new(AtomicBool::new(false));
         let paused = Arc::new(std::sync::Mutex::new(HashSet::new()));
         let stats = Arc::new(RunnerStats::default());
-        let metrics = MetricsLog::new(options.metrics_file.clone());
+        let metrics = MetricsLog::new(Some(crate::metrics_log::file_for(&stack.endpoint)));
         let metrics_keeper = tokio::spawn(metrics.clone().keep(stop.clone()));
         let mut pollers = Vec::new();
         for f in &stack.functions {

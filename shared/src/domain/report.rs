@@ -90,56 +90,6 @@ impl AccessReport {
         let _ = writeln!(out, "\nsavings: the type's assets now in STANDARD archived to {}; the recommendation as a policy: anchor title.launch, offset_days = archive after", self.target);
         out
     }
-
-    /// The report as an SVG line chart (the statistics' Fig. 2): reads per asset per day, on a
-    /// log scale, against days since launch, one line per type, its recommended day marked.
-    pub fn svg(&self) -> String {
-        const COLOURS: [&str; 8] = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"];
-        let (w, h, left, bottom, top, right) = (820.0, 440.0, 70.0, 50.0, 30.0, 190.0);
-        let (plot_w, plot_h) = (w - left - right, h - top - bottom);
-        let floor = self.threshold / 10.0;
-        let max = self.types.iter().flat_map(|t| t.points.iter().map(|p| p.1)).fold(self.threshold * 10.0, f64::max);
-        let (lo, hi) = (floor.log10(), max.log10());
-        let x = |d: f64| left + d / self.horizon_days.max(1) as f64 * plot_w;
-        let y = |r: f64| top + plot_h - (r.max(floor).log10() - lo) / (hi - lo) * plot_h;
-        let mut s = format!(r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="sans-serif" font-size="12">"#);
-        let _ = write!(s, r#"<text x="{left}" y="18" font-size="14">Reads per asset per day by days since launch</text>"#);
-        let _ = write!(s, r#"<line x1="{left}" y1="{}" x2="{}" y2="{}" stroke="black"/>"#, top + plot_h, left + plot_w, top + plot_h);
-        let _ = write!(s, r#"<line x1="{left}" y1="{top}" x2="{left}" y2="{}" stroke="black"/>"#, top + plot_h);
-        for day in (0..=self.horizon_days).step_by(((self.horizon_days / 6).max(1)) as usize) {
-            let _ = write!(s, r#"<text x="{:.1}" y="{}" text-anchor="middle">{day}</text>"#, x(day as f64), top + plot_h + 18.0);
-        }
-        let _ = write!(s, r#"<text x="{:.1}" y="{}" text-anchor="middle">days since launch</text>"#, left + plot_w / 2.0, h - 8.0);
-        let mut decade = lo.floor() as i32;
-        while f64::from(decade) <= hi.ceil() {
-            let r = 10f64.powi(decade);
-            if r >= floor && r <= 10f64.powf(hi) {
-                let _ = write!(s, r#"<text x="{}" y="{:.1}" text-anchor="end">{r}</text>"#, left - 6.0, y(r) + 4.0);
-            }
-            decade += 1;
-        }
-        let _ = write!(
-            s,
-            r##"<line x1="{left}" y1="{0:.1}" x2="{1}" y2="{0:.1}" stroke="#888" stroke-dasharray="4 3"/><text x="{1}" y="{2:.1}" text-anchor="end" fill="#888">cold below {3}</text>"##,
-            y(self.threshold),
-            left + plot_w,
-            y(self.threshold) - 4.0,
-            self.threshold
-        );
-        for (i, t) in self.types.iter().enumerate() {
-            let colour = COLOURS[i % COLOURS.len()];
-            let points: Vec<String> = t.points.iter().map(|(d, r)| format!("{:.1},{:.1}", x(*d as f64 + self.bin_days as f64 / 2.0), y(*r))).collect();
-            let _ = write!(s, r#"<polyline class="type" data-type="{}" fill="none" stroke="{colour}" stroke-width="2" points="{}"/>"#, t.asset_type, points.join(" "));
-            if let Some(d) = t.recommended_offset_days {
-                let _ = write!(s, r#"<line x1="{0:.1}" y1="{top}" x2="{0:.1}" y2="{1}" stroke="{colour}" stroke-dasharray="2 2"/>"#, x(d as f64), top + plot_h);
-            }
-            let ly = top + 16.0 * i as f64 + 10.0;
-            let after = t.recommended_offset_days.map_or("never cold".to_string(), |d| format!("archive after {d} d"));
-            let _ = write!(s, r#"<rect x="{}" y="{}" width="12" height="3" fill="{colour}"/><text x="{}" y="{}">{} ({after})</text>"#, left + plot_w + 12.0, ly - 4.0, left + plot_w + 28.0, ly, t.asset_type);
-        }
-        s.push_str("</svg>\n");
-        s
-    }
 }
 
 #[cfg(test)]
@@ -187,14 +137,5 @@ mod tests {
         assert!((e.monthly_before - 23.0).abs() < 1e-9, "1,000 GiB in STANDARD");
         assert!((e.monthly_after - 4.0).abs() < 1e-9, "in GLACIER_IR");
         assert!((e.transition_cost - 0.02).abs() < 1e-12);
-    }
-
-    #[test]
-    fn the_chart_has_a_line_and_a_legend_per_type() {
-        let r = rows("editorial", &[(0, 70)]);
-        let svg = access_report(&r, &assets(&[("editorial", 10), ("vfx_plate", 10)]), 7, 182, 0.01, StorageClass::GlacierIr, prices()).unwrap().svg();
-        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
-        assert_eq!(svg.matches("<polyline").count(), 2);
-        assert!(svg.contains(r#"data-type="editorial""#) && svg.contains("vfx_plate (archive after 0 d)"));
     }
 }
