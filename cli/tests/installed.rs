@@ -107,7 +107,7 @@ fn root_names_the_data_directory() {
 }
 
 #[test]
-fn a_bench_or_dlq_command_asked_wrongly_is_refused_before_it_starts_anything() {
+fn a_bench_dlq_or_report_command_asked_wrongly_is_refused_before_it_starts_anything() {
     // GIVEN slm outside the checkout, with no local stack
     let slm = Installed::new("refusals");
     let data = slm.home().join(".local/share/slm");
@@ -126,6 +126,17 @@ fn a_bench_or_dlq_command_asked_wrongly_is_refused_before_it_starts_anything() {
         // THEN each is refused with what was wrong
         assert_eq!(out.status.code(), Some(1), "{args:?}: {}", text(&out.stderr));
         assert!(text(&out.stderr).contains(says), "{args:?}: {}", text(&out.stderr));
+    }
+    // WHEN the activity report is asked of a metrics file that is not there, or of one with a
+    // broken EMF line among a function's other log lines
+    let missing = slm.home().join("nothing.jsonl");
+    let bad = slm.home().join("function.log");
+    std::fs::write(&bad, "{\"level\":\"INFO\",\"fields\":{\"message\":\"task complete\"}}\n{\"_aws\":{\"Timestamp\":\"soon\"}}\n").unwrap();
+    for (file, says) in [(&missing, "nothing.jsonl does not exist".to_string()), (&bad, "function.log:2: no _aws.Timestamp".to_string())] {
+        let out = slm.slm(&["report", "activity", "--file", file.to_str().unwrap()]);
+        // THEN it is refused, naming the file (and the line)
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+        assert!(text(&out.stderr).contains(&says), "{}", text(&out.stderr));
     }
     // AND no emulator was started, nor its files written
     assert!(!data.join(format!("moto-{}.pid", slm.port)).exists());

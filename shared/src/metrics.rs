@@ -249,9 +249,9 @@ pub fn committed(action: &str, transitions: &[Transition], committed: &Committed
         let slot = moved_by.entry((act, class.as_str().to_string())).or_default();
         slot.0 += 1;
         slot.1 += t.file.size;
-        let before = prices.object_month(t.file.storage_class.clone(), t.file.size).unwrap_or(0.0);
+        let before = prices.object_month(t.file.storage_class, t.file.size).unwrap_or(0.0);
         saved += match act {
-            "archive" => before - prices.object_month(class.clone(), t.file.size).unwrap_or(before),
+            "archive" => before - prices.object_month(*class, t.file.size).unwrap_or(before),
             "purge" => before,
             _ => 0.0,
         };
@@ -282,6 +282,25 @@ mod tests {
             assert!(!m.dimensions.is_empty() && m.dimensions.len() <= 30, "{}", m.name);
             assert!(m.name.is_ascii() && m.name.len() <= 255 && !m.about.is_empty());
         }
+    }
+
+    #[test]
+    fn docs_operations_lists_every_metric_with_its_dimensions_and_no_other() {
+        let docs = include_str!("../../docs/operations.md");
+        let table = docs.split_once("| metric | dimensions | unit | what it counts |").expect("the table of metrics").1;
+        let listed: Vec<(String, String)> = table
+            .lines()
+            .skip(2)
+            .take_while(|l| l.starts_with('|'))
+            .filter_map(|l| l.strip_prefix("| `"))
+            .filter_map(|l| {
+                let (name, rest) = l.split_once("` | ")?;
+                let dims = rest.split(" | ").next()?;
+                Some((name.to_string(), dims.to_string()))
+            })
+            .collect();
+        let recorded: Vec<(String, String)> = ALL.iter().map(|m| (m.name.to_string(), m.dimensions.join(", "))).collect();
+        assert_eq!(listed, recorded, "docs/operations.md's table of metrics");
     }
 
     #[test]

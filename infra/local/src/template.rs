@@ -374,6 +374,6 @@ mod tests {
             assert!(actions.iter().any(|a| intrinsic(a).is_some_and(|(f, v)| f == "Ref" && v.as_str() == Some("AlarmTopic"))), "{id} does not tell the alarm topic");
         }
         // Four dead-letter queues, two of the state machine, six functions twice, the reconciler.
-        assert!(alarms >= 4 + 2 + 12 + 1, "{alarms} alarm metrics");
+        assert_eq!(alarms, 4 + 2 + 12 + 1, "alarm metrics");
     }
 }
