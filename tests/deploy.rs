@@ -52,7 +52,15 @@ async fn the_template_deploys_through_cloudformation_and_creates_what_it_declare
 
     // THEN every resource of the template but those left out exists, as its declared type (or
     // the one the SAM transform makes of it)
-    let declared: BTreeSet<&String> = template.resources.keys().filter(|id| !stack.left_out.contains(*id)).collect();
+    // (Resources under a condition are those of AlarmEmail and MediaKmsKeyArns, which these
+    // parameters leave empty: they must not be created.)
+    let doc: Value = serde_yaml_ng::from_str(&text).unwrap();
+    let conditional: BTreeSet<String> = get(&doc, "Resources").as_mapping().unwrap().iter().filter(|(_, r)| !get(r, "Condition").is_null()).map(|(k, _)| k.as_str().unwrap().to_string()).collect();
+    assert!(conditional.contains("AlarmEmailSubscription"), "{conditional:?}");
+    for id in &conditional {
+        assert!(!stack.resources.contains_key(id), "{id} was created though its condition is false");
+    }
+    let declared: BTreeSet<&String> = template.resources.keys().filter(|id| !stack.left_out.contains(*id) && !conditional.contains(*id)).collect();
     for id in &declared {
         let kind = &template.resources[*id].kind;
         let made = stack.resources.get(*id).map(|(k, _)| k.as_str()).unwrap_or_else(|| panic!("{id} was not created: {:?}", stack.resources.keys()));
@@ -129,13 +137,17 @@ async fn the_template_deploys_through_cloudformation_and_creates_what_it_declare
     }
     assert!(spared_roles.len() >= 5, "{spared_roles:?}");
 
-    // The topic: encrypted with SNS's key, and its policy as declared.
+    // The topics: encrypted as declared (the events with SNS's key; the alarms' not, which
+    // CloudWatch could not publish to), each with its policy as declared.
     let sns = aws_sdk_sns::Client::new(&config);
     for (id, r) in template.of_kind("AWS::SNS::Topic") {
         let attrs = sns.get_topic_attributes().topic_arn(names.reference(id).unwrap()).send().await.unwrap();
         let attrs = attrs.attributes().unwrap();
         assert_eq!(attrs.get("KmsMasterKeyId").map(String::as_str), get(&r.properties, "KmsMasterKeyId").as_str(), "{id} key");
-        for (pid, p) in template.of_kind("AWS::SNS::TopicPolicy") {
+        let own = |p: &&slm_local::template::Resource| get(&p.properties, "Topics").as_sequence().is_some_and(|t| t.iter().any(|t| names.resolve_value(t).ok() == names.reference(id).ok()));
+        let policies: Vec<_> = template.of_kind("AWS::SNS::TopicPolicy").filter(|(_, p)| own(p)).collect();
+        assert_eq!(policies.len(), 1, "{id}: one policy of its own");
+        for (pid, p) in policies {
             let expected = names.json(get(&p.properties, "PolicyDocument")).unwrap();
             let deployed: Json = serde_json::from_str(&attrs["Policy"]).unwrap();
             assert_eq!(normal(&deployed["Statement"]), normal(&expected["Statement"]), "{pid}");
@@ -172,7 +184,6 @@ async fn the_template_deploys_through_cloudformation_and_creates_what_it_declare
     }
 
     // The outputs the functions do not need are the stack's, resolved as declared.
-    let doc: Value = serde_yaml_ng::from_str(&text).unwrap();
     let mut checked = 0;
     for (k, o) in get(&doc, "Outputs").as_mapping().unwrap() {
         let key = k.as_str().unwrap();

@@ -184,11 +184,12 @@ localstack_start() {
   mkdir -p "$LS_DIR/home" "$LS_DIR/tmp" "$LS_DIR/fs"
   # Loopback only (hypercorn: the default gateway server listens on every interface whatever
   # GATEWAY_LISTEN says), no DNS server, no telemetry, no downloads; Kinesis and DynamoDB
-  # Streams stay off (their helpers listen on every interface).
+  # Streams stay off (their helpers listen on every interface). Logs and CloudWatch serve the
+  # template's log groups, dashboard and alarms (tests/deploy.rs).
   env HOME="$LS_DIR/home" TMPDIR="$LS_DIR/tmp" FILESYSTEM_ROOT="$LS_DIR/fs" \
     GATEWAY_LISTEN="127.0.0.1:$PORT" GATEWAY_SERVER=hypercorn LOCALSTACK_HOST="127.0.0.1:$PORT" \
     DNS_ADDRESS=0 DISABLE_EVENTS=1 SKIP_SSL_CERT_DOWNLOAD=1 SQS_ENDPOINT_STRATEGY=path OVERRIDE_IN_DOCKER=0 \
-    PROVIDER_OVERRIDE_DYNAMODB=moto PROVIDER_OVERRIDE_STEPFUNCTIONS=slm SERVICES=s3,sqs,dynamodb,stepfunctions,sns,events,sts,iam,cloudformation \
+    PROVIDER_OVERRIDE_DYNAMODB=moto PROVIDER_OVERRIDE_STEPFUNCTIONS=slm SERVICES=s3,sqs,dynamodb,stepfunctions,sns,events,sts,iam,cloudformation,logs,cloudwatch \
     nohup "$LS_VENV/bin/python" -m localstack.runtime.main > "$STATE/localstack-$PORT.log" 2>&1 &
   local pid=$!
   for _ in $(seq 1 150); do
