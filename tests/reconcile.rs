@@ -349,8 +349,9 @@ async fn a_task_past_its_time_limit_fails_with_why_once_and_frees_its_asset() {
 }
 
 /// The session's counted requests of one service operation since the last reset.
+/// The calls of `op` slm asked for (not their attempts: a retry under load is not a call).
 fn count(t: &TestStack, op: &str) -> u64 {
-    t.counter.snapshot().get(op).copied().unwrap_or(0)
+    t.counter.asked().get(op).copied().unwrap_or(0)
 }
 
 /// Runs the reconciler's schedule at `at` without waiting for its sweep.
@@ -407,7 +408,7 @@ async fn sweeps_run_one_at_a_time_and_each_message_sends_its_continuation_once()
 
     // THEN the asset's rest is handed on once: one message of its own for keys 21-40, which
     // hands on 41-46 once; the second delivery of the page sent nothing
-    assert_eq!(count(&t, "sqs:SendMessage"), 2, "{:?}", t.counter.snapshot());
+    assert_eq!(count(&t, "sqs:SendMessage"), 2, "{:?}", t.counter.asked());
     // AND every key was compared: each drift repaired once
     assert_eq!(sorted(t.repairs("big-1").await.unwrap()), vec![pair("marked_missing", &keys[30]), pair("registered", &late)]);
 
@@ -417,7 +418,7 @@ async fn sweeps_run_one_at_a_time_and_each_message_sends_its_continuation_once()
     t.send("ReconcileQueue", &stale).await.unwrap();
     t.wait_idle(&["ReconcileQueue"], WAIT).await.unwrap();
     // THEN it finds the asset's cursor moved and does nothing
-    assert_eq!((count(&t, "sqs:SendMessage"), count(&t, "s3:ListObjectVersions")), (0, 0), "{:?}", t.counter.snapshot());
+    assert_eq!((count(&t, "sqs:SendMessage"), count(&t, "s3:ListObjectVersions")), (0, 0), "{:?}", t.counter.asked());
 
     // AND the sweep ended, so the next scheduled run starts one
     t.runner().pause("slm-reconciler");
@@ -435,7 +436,7 @@ async fn sweeps_run_one_at_a_time_and_each_message_sends_its_continuation_once()
     t.counter.reset();
     t.runner().resume("slm-reconciler");
     t.wait_idle(&["ReconcileQueue"], WAIT).await.unwrap();
-    assert_eq!(count(&t, "dynamodb:Scan"), 1, "one page of assets read, by the live sweep: {:?}", t.counter.snapshot());
+    assert_eq!(count(&t, "dynamodb:Scan"), 1, "one page of assets read, by the live sweep: {:?}", t.counter.asked());
     assert_eq!(t.repairs("big-1").await.unwrap().len(), 2, "nothing more to repair");
     assert_eq!(schedule(&t, &later(6)).await["sweep"], "started", "the new sweep ended");
     t.wait_idle(&["ReconcileQueue"], WAIT).await.unwrap();
@@ -475,7 +476,7 @@ async fn a_restore_waiting_for_s3_is_not_read_again_while_nothing_moves() {
     // THEN it looks at the task in full: its files recounted (a query per shard) and each
     // REQUESTED file checked with S3
     assert_eq!((first["tasks_checked"].as_u64(), first["tasks_waiting"].as_u64()), (Some(1), Some(0)), "{first}");
-    assert_eq!(count(&t, "s3:HeadObject"), 2, "{:?}", t.counter.snapshot());
+    assert_eq!(count(&t, "s3:HeadObject"), 2, "{:?}", t.counter.asked());
     let first_queries = count(&t, "dynamodb:Query");
 
     // WHEN it runs again an hour after that, nothing having moved
@@ -485,14 +486,14 @@ async fn a_restore_waiting_for_s3_is_not_read_again_while_nothing_moves() {
     // its asset read (the one GetItem is the sweep record); only the open-task index is read
     assert_eq!((second["tasks_checked"].as_u64(), second["tasks_waiting"].as_u64()), (Some(1), Some(1)), "{second}");
     let shards = 16;
-    assert_eq!((first_queries - count(&t, "dynamodb:Query"), count(&t, "dynamodb:GetItem"), count(&t, "s3:HeadObject")), (shards, 1, 0), "{:?}", t.counter.snapshot());
+    assert_eq!((first_queries - count(&t, "dynamodb:Query"), count(&t, "dynamodb:GetItem"), count(&t, "s3:HeadObject")), (shards, 1, 0), "{:?}", t.counter.asked());
 
     // WHEN the recheck interval (6 h) has passed
     t.counter.reset();
     let third = schedule(&t, &later(8)).await;
     // THEN it is looked at in full again
     assert_eq!(third["tasks_waiting"].as_u64(), Some(0), "{third}");
-    assert_eq!(count(&t, "s3:HeadObject"), 2, "{:?}", t.counter.snapshot());
+    assert_eq!(count(&t, "s3:HeadObject"), 2, "{:?}", t.counter.asked());
     assert_eq!(status(&t, &restore).await["status"], "RUNNING");
     t.stop().await;
 }

@@ -115,6 +115,8 @@ pub struct RequestCounter {
     peak: Arc<AtomicI64>,
     /// Operations begun (an operation's attempts beyond its first are its retries).
     operations: Arc<AtomicU64>,
+    /// Operations begun per service and operation: what was asked, whatever the retries.
+    asked: Arc<Mutex<BTreeMap<String, Arc<AtomicU64>>>>,
 }
 
 /// One attempt on the wire: counted in flight until its answer is read, or until its operation
@@ -132,6 +134,14 @@ impl Storable for InFlight {
     type Storer = StoreReplace<Self>;
 }
 
+/// Marks an operation counted in [`RequestCounter::asked`], so that its retries are not.
+#[derive(Debug)]
+struct Asked;
+
+impl Storable for Asked {
+    type Storer = StoreReplace<Self>;
+}
+
 impl RequestCounter {
     /// The counting interceptor for one service's client.
     pub fn for_service(&self, service: &'static str) -> SharedInterceptor {
@@ -143,6 +153,13 @@ impl RequestCounter {
         slot.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// "service:Operation" -> operations begun so far (each counted once, however many attempts
+    /// it took): what slm asked for, which a retry under load does not change.
+    pub fn asked(&self) -> BTreeMap<String, u64> {
+        let asked = self.asked.lock().expect("counter lock");
+        asked.iter().map(|(k, v)| (k.clone(), v.load(Ordering::Relaxed))).collect()
+    }
+
     /// "service:Operation" -> attempts so far.
     pub fn snapshot(&self) -> BTreeMap<String, u64> {
         let counts = self.counts.lock().expect("counter lock");
@@ -151,6 +168,7 @@ impl RequestCounter {
 
     pub fn reset(&self) {
         self.counts.lock().expect("counter lock").clear();
+        self.asked.lock().expect("counter lock").clear();
         self.peak.store(self.in_flight.load(Ordering::Relaxed), Ordering::Relaxed);
         self.operations.store(0, Ordering::Relaxed);
     }
@@ -164,6 +182,11 @@ impl RequestCounter {
     pub fn in_flight(&self) -> (i64, i64) {
         (self.in_flight.load(Ordering::Relaxed), self.peak.load(Ordering::Relaxed))
     }
+}
+
+/// The name of the operation a request belongs to, from its configuration.
+fn operation_name(cfg: &ConfigBag) -> String {
+    cfg.load::<aws_smithy_runtime_api::client::orchestrator::Metadata>().map(|m| m.name().to_string()).unwrap_or_else(|| "unknown".to_string())
 }
 
 #[derive(Debug)]
@@ -188,11 +211,14 @@ impl Intercept for CountingInterceptor {
         _components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let operation = cfg
-            .load::<aws_smithy_runtime_api::client::orchestrator::Metadata>()
-            .map(|m| m.name().to_string())
-            .unwrap_or_else(|| "unknown".to_string());
-        self.counter.bump(format!("{}:{}", self.service, operation));
+        let key = format!("{}:{}", self.service, operation_name(cfg));
+        // The operation's first attempt (its name is known from here on): what slm asked.
+        if cfg.load::<Asked>().is_none() {
+            let slot = self.counter.asked.lock().expect("counter lock").entry(key.clone()).or_default().clone();
+            slot.fetch_add(1, Ordering::Relaxed);
+            cfg.interceptor_state().store_put(Asked);
+        }
+        self.counter.bump(key);
         let now = self.counter.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
         self.counter.peak.fetch_max(now, Ordering::Relaxed);
         cfg.interceptor_state().store_put(InFlight(self.counter.clone()));
