@@ -37,86 +37,33 @@ pub struct Metric {
     pub about: &'static str,
 }
 
-pub const TASKS_STARTED: Metric = Metric {
-    name: "TasksStarted",
-    kind: Kind::Count,
-    unit: Some(Unit::Count),
-    dimensions: &["Action"],
-    total: false,
-    about: "tasks whose execution was started, by a policy or a request",
-};
-pub const TASKS_ENDED: Metric = Metric {
-    name: "TasksEnded",
-    kind: Kind::Count,
-    unit: Some(Unit::Count),
-    dimensions: &["Action", "Status"],
-    total: false,
-    about: "tasks ended by their files (SUCCEEDED, PARTIALLY_FAILED, FAILED) or by the reconciler (FAILED: an execution stopped or timed out); the state machine's own failures are Step Functions' ExecutionsFailed",
-};
-pub const FILES: Metric = Metric {
-    name: "Files",
-    kind: Kind::Count,
-    unit: Some(Unit::Count),
-    dimensions: &["Action", "Class"],
-    total: false,
-    about: "files archived (Class: the class they went to), restored or purged (Class: the class they were in)",
-};
-pub const BYTES: Metric = Metric {
-    name: "Bytes",
-    kind: Kind::Count,
-    unit: Some(Unit::Bytes),
-    dimensions: &["Action", "Class"],
-    total: false,
-    about: "bytes of the files counted in Files",
-};
-pub const FILES_FAILED: Metric = Metric {
-    name: "FilesFailed",
-    kind: Kind::Count,
-    unit: Some(Unit::Count),
-    dimensions: &["Action", "Kind"],
-    total: false,
-    about: "files failed for good (Kind: S3's error code, LegalHold, or Refused for a file no action applies to)",
-};
-pub const RESTORE_LATENCY: Metric = Metric {
-    name: "RestoreLatency",
-    kind: Kind::Values,
-    unit: Some(Unit::Seconds),
-    dimensions: &["Tier"],
-    total: false,
-    about: "seconds from a restore task's start to its last file readable, one value per task",
-};
-pub const REQUEST_ERRORS: Metric = Metric {
-    name: "RequestErrors",
-    kind: Kind::Count,
-    unit: Some(Unit::Count),
-    dimensions: &["Service", "Kind"],
-    total: false,
-    about: "request attempts answered with a transient error (Kind: the error code, the HTTP status, Timeout or Connection), each retried by the SDK or by a redelivery",
-};
-pub const THROTTLES: Metric = Metric {
-    name: "Throttles",
-    kind: Kind::Count,
-    unit: Some(Unit::Count),
-    dimensions: &["Service"],
-    total: false,
-    about: "request attempts the service throttled (SlowDown, throughput exceeded, throttling, 429), also counted in RequestErrors",
-};
-pub const REPAIRS: Metric = Metric {
-    name: "Repairs",
-    kind: Kind::Count,
-    unit: Some(Unit::Count),
-    dimensions: &["Kind"],
-    total: true,
-    about: "repairs the reconciler recorded, by kind (docs/architecture.md, the reconciler)",
-};
-pub const SAVINGS: Metric = Metric {
-    name: "EstimatedMonthlySavings",
-    kind: Kind::Values,
-    unit: None,
-    dimensions: &["Action"],
-    total: false,
-    about: "US dollars a month the files moved stop costing (archive: their class's price less the target's; purge: all of it), from config/prices.json; sum it",
-};
+impl Metric {
+    /// A count: added to, summed per invocation.
+    const fn count(name: &'static str, unit: Option<Unit>, dimensions: &'static [&'static str], about: &'static str) -> Self {
+        Metric { name, kind: Kind::Count, unit, dimensions, total: false, about }
+    }
+
+    /// Values kept one by one.
+    const fn values(name: &'static str, unit: Option<Unit>, dimensions: &'static [&'static str], about: &'static str) -> Self {
+        Metric { name, kind: Kind::Values, unit, dimensions, total: false, about }
+    }
+
+    /// Also recorded without dimensions, as one total.
+    const fn with_total(self) -> Self {
+        Metric { total: true, ..self }
+    }
+}
+
+pub const TASKS_STARTED: Metric = Metric::count("TasksStarted", Some(Unit::Count), &["Action"], "tasks whose execution was started, by a policy or a request");
+pub const TASKS_ENDED: Metric = Metric::count("TasksEnded", Some(Unit::Count), &["Action", "Status"], "tasks ended by their files (SUCCEEDED, PARTIALLY_FAILED, FAILED) or by the reconciler (FAILED: an execution stopped or timed out); the state machine's own failures are Step Functions' ExecutionsFailed");
+pub const FILES: Metric = Metric::count("Files", Some(Unit::Count), &["Action", "Class"], "files archived (Class: the class they went to), restored or purged (Class: the class they were in)");
+pub const BYTES: Metric = Metric::count("Bytes", Some(Unit::Bytes), &["Action", "Class"], "bytes of the files counted in Files");
+pub const FILES_FAILED: Metric = Metric::count("FilesFailed", Some(Unit::Count), &["Action", "Kind"], "files failed for good (Kind: S3's error code, LegalHold, or Refused for a file no action applies to)");
+pub const RESTORE_LATENCY: Metric = Metric::values("RestoreLatency", Some(Unit::Seconds), &["Tier"], "seconds from a restore task's start to its last file readable, one value per task");
+pub const REQUEST_ERRORS: Metric = Metric::count("RequestErrors", Some(Unit::Count), &["Service", "Kind"], "request attempts answered with a transient error (Kind: the error code, the HTTP status, Timeout or Connection), each retried by the SDK or by a redelivery");
+pub const THROTTLES: Metric = Metric::count("Throttles", Some(Unit::Count), &["Service"], "request attempts the service throttled (SlowDown, throughput exceeded, throttling, 429), also counted in RequestErrors");
+pub const REPAIRS: Metric = Metric::count("Repairs", Some(Unit::Count), &["Kind"], "repairs the reconciler recorded, by kind (docs/architecture.md, the reconciler)").with_total();
+pub const SAVINGS: Metric = Metric::values("EstimatedMonthlySavings", None, &["Action"], "US dollars a month the files moved stop costing (archive: their class's price less the target's; purge: all of it), from config/prices.json; sum it");
 
 /// Every metric slm records.
 pub const ALL: [Metric; 10] = [TASKS_STARTED, TASKS_ENDED, FILES, BYTES, FILES_FAILED, RESTORE_LATENCY, REQUEST_ERRORS, THROTTLES, REPAIRS, SAVINGS];
