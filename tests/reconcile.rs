@@ -348,8 +348,7 @@ async fn a_task_past_its_time_limit_fails_with_why_once_and_frees_its_asset() {
     t.stop().await;
 }
 
-/// The session's counted requests of one service operation since the last reset.
-/// The calls of `op` slm asked for (not their attempts: a retry under load is not a call).
+/// The calls of `op` slm asked for since the last reset (not their attempts: a retry under load is not a call).
 fn count(t: &TestStack, op: &str) -> u64 {
     t.counter.asked().get(op).copied().unwrap_or(0)
 }

@@ -4,7 +4,7 @@
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_config::retry::RetryConfig;
 use aws_smithy_runtime_api::client::interceptors::{Intercept, SharedInterceptor};
-use aws_smithy_runtime_api::client::interceptors::context::{BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextRef};
+use aws_smithy_runtime_api::client::interceptors::context::{BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextRef};
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
 use std::collections::BTreeMap;
@@ -110,13 +110,25 @@ impl Timeouts {
 /// and the attempts in flight at once (their peak since the last reset).
 #[derive(Clone, Debug, Default)]
 pub struct RequestCounter {
-    counts: Arc<Mutex<BTreeMap<String, Arc<AtomicU64>>>>,
+    /// Attempts per service and operation.
+    counts: Tally,
     in_flight: Arc<AtomicI64>,
     peak: Arc<AtomicI64>,
-    /// Operations begun (an operation's attempts beyond its first are its retries).
-    operations: Arc<AtomicU64>,
-    /// Operations begun per service and operation: what was asked, whatever the retries.
-    asked: Arc<Mutex<BTreeMap<String, Arc<AtomicU64>>>>,
+    /// Operations begun per service and operation (an operation's attempts beyond its first
+    /// are its retries): what was asked, whatever the retries.
+    asked: Tally,
+}
+
+/// "service:Operation" -> a count, shared by every clone of a counter.
+type Tally = Arc<Mutex<BTreeMap<String, Arc<AtomicU64>>>>;
+
+fn add(tally: &Tally, key: String) {
+    let slot = tally.lock().expect("counter lock").entry(key).or_default().clone();
+    slot.fetch_add(1, Ordering::Relaxed);
+}
+
+fn read(tally: &Tally) -> BTreeMap<String, u64> {
+    tally.lock().expect("counter lock").iter().map(|(k, v)| (k.clone(), v.load(Ordering::Relaxed))).collect()
 }
 
 /// One attempt on the wire: counted in flight until its answer is read, or until its operation
@@ -148,34 +160,26 @@ impl RequestCounter {
         SharedInterceptor::new(CountingInterceptor { service, counter: self.clone() })
     }
 
-    fn bump(&self, key: String) {
-        let slot = self.counts.lock().expect("counter lock").entry(key).or_default().clone();
-        slot.fetch_add(1, Ordering::Relaxed);
-    }
-
     /// "service:Operation" -> operations begun so far (each counted once, however many attempts
     /// it took): what slm asked for, which a retry under load does not change.
     pub fn asked(&self) -> BTreeMap<String, u64> {
-        let asked = self.asked.lock().expect("counter lock");
-        asked.iter().map(|(k, v)| (k.clone(), v.load(Ordering::Relaxed))).collect()
+        read(&self.asked)
     }
 
     /// "service:Operation" -> attempts so far.
     pub fn snapshot(&self) -> BTreeMap<String, u64> {
-        let counts = self.counts.lock().expect("counter lock");
-        counts.iter().map(|(k, v)| (k.clone(), v.load(Ordering::Relaxed))).collect()
+        read(&self.counts)
     }
 
     pub fn reset(&self) {
         self.counts.lock().expect("counter lock").clear();
         self.asked.lock().expect("counter lock").clear();
         self.peak.store(self.in_flight.load(Ordering::Relaxed), Ordering::Relaxed);
-        self.operations.store(0, Ordering::Relaxed);
     }
 
     /// Operations begun since the last reset; their attempts are [`RequestCounter::snapshot`]'s.
     pub fn operations(&self) -> u64 {
-        self.operations.load(Ordering::Relaxed)
+        self.asked().values().sum()
     }
 
     /// Attempts in flight now, and the most at once since the last reset.
@@ -200,11 +204,6 @@ impl Intercept for CountingInterceptor {
         "slm-request-counter"
     }
 
-    fn read_before_execution(&self, _context: &BeforeSerializationInterceptorContextRef<'_>, _cfg: &mut ConfigBag) -> Result<(), BoxError> {
-        self.counter.operations.fetch_add(1, Ordering::Relaxed);
-        Ok(())
-    }
-
     fn read_before_transmit(
         &self,
         _context: &BeforeTransmitInterceptorContextRef<'_>,
@@ -214,11 +213,10 @@ impl Intercept for CountingInterceptor {
         let key = format!("{}:{}", self.service, operation_name(cfg));
         // The operation's first attempt (its name is known from here on): what slm asked.
         if cfg.load::<Asked>().is_none() {
-            let slot = self.counter.asked.lock().expect("counter lock").entry(key.clone()).or_default().clone();
-            slot.fetch_add(1, Ordering::Relaxed);
+            add(&self.counter.asked, key.clone());
             cfg.interceptor_state().store_put(Asked);
         }
-        self.counter.bump(key);
+        add(&self.counter.counts, key);
         let now = self.counter.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
         self.counter.peak.fetch_max(now, Ordering::Relaxed);
         cfg.interceptor_state().store_put(InFlight(self.counter.clone()));
