@@ -8,6 +8,7 @@ mod local;
 mod output;
 mod policy;
 mod report;
+mod savings;
 mod security;
 
 use anyhow::Result;
@@ -92,6 +93,9 @@ enum Command {
     },
     /// The demo: a production's assets archived, restored and purged on the local stack.
     Demo(demo::DemoArgs),
+    /// Writes a synthetic production (an S3 Inventory report, its title's dates, reads per asset
+    /// and day, and its policies) to assess with `slm report savings --production DIR`.
+    Generate(savings::GenerateArgs),
     /// Benchmarks on the local stack (figures for BENCHMARKS.md).
     Bench(bench::BenchArgs),
     /// Prints the shell completions of slm (e.g. `slm completions bash > ~/.local/share/bash-completion/completions/slm`).
@@ -127,6 +131,10 @@ enum ReportCommand {
     /// Files and bytes archived, restored and purged per day, by class, from the functions'
     /// metrics (text or JSON, and an SVG chart): what the deployed stack's dashboard shows.
     Activity(report::ActivityArgs),
+    /// What slm's policies would save against the status quo, S3 Intelligent-Tiering and the best
+    /// age-only lifecycle rule, month by month, on an S3 Inventory report (a bucket slm has not
+    /// registered yet) and access statistics; with the policies' money-losing cases.
+    Savings(savings::SavingsArgs),
 }
 
 #[derive(Subcommand)]
@@ -236,6 +244,8 @@ async fn run() -> Result<()> {
         Command::Reconcile(args) => policy::reconcile(args).await,
         Command::Report { command: ReportCommand::Access(args) } => policy::access_report(args).await,
         Command::Report { command: ReportCommand::Activity(args) } => report::activity(args),
+        Command::Report { command: ReportCommand::Savings(args) } => savings::report(args).await,
+        Command::Generate(args) => savings::generate(args),
         Command::App { command } => security::run_app(command, &api::Api::connect(target).await?).await,
         Command::Hold { command } => security::run_hold(command, &api::Api::connect(target).await?).await,
         Command::Audit(args) => security::audit(args, &api::Api::connect(target).await?).await,

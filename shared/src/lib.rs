@@ -6,6 +6,7 @@ pub mod adapters;
 pub mod batch;
 pub mod config;
 pub mod domain;
+pub mod draws;
 pub mod error;
 pub mod json;
 pub mod metrics;

@@ -1,11 +1,12 @@
 //! The CLI's charts, drawn as SVG with plotters: the access report's reads per asset per day
 //! (`slm report access --svg`) and the files and bytes moved per day (`slm report activity
-//! --svg`, the end of the demo).
+//! --svg`, the end of the demo) and the savings case's cumulative costs (`slm report savings --svg`).
 
 use crate::metrics_log::ActivityRow;
 use anyhow::{Result, anyhow};
 use plotters::prelude::*;
 use slm_core::domain::report::AccessReport;
+use slm_core::domain::savings::Comparison;
 use std::collections::BTreeMap;
 
 const COLOURS: [RGBColor; 8] = [
@@ -72,6 +73,51 @@ pub fn access(report: &AccessReport) -> Result<String> {
             }
         }
         chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).position(SeriesLabelPosition::UpperRight).draw().map_err(drawing)?;
+        root.present().map_err(drawing)?;
+    }
+    Ok(svg)
+}
+
+/// The savings case as a line chart: each strategy's cost cumulated month by month, the status
+/// quo first, with each strategy's saving at the horizon in its legend.
+pub fn savings(c: &Comparison) -> Result<String> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (820, 440)).into_drawing_area();
+        root.fill(&WHITE).map_err(drawing)?;
+        let months = c.assumptions.months as usize;
+        let max = c.strategies.iter().map(|s| s.cumulative(months)).fold(1.0, f64::max) * 1.05;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(format!("Cumulative cost over {months} months, {} assets", c.assets), ("sans-serif", 16))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(80)
+            .build_cartesian_2d(0f64..months as f64, 0f64..max)
+            .map_err(drawing)?;
+        chart
+            .configure_mesh()
+            .x_desc("months")
+            .y_desc("USD")
+            .y_label_formatter(&|v| format!("{v:.0}"))
+            .draw()
+            .map_err(drawing)?;
+        for (i, s) in c.strategies.iter().enumerate() {
+            let colour = colour(i);
+            let mut sum = 0.0;
+            let points: Vec<(f64, f64)> = std::iter::once((0.0, 0.0))
+                .chain(s.monthly.iter().enumerate().map(|(m, v)| {
+                    sum += v;
+                    ((m + 1) as f64, sum)
+                }))
+                .collect();
+            let saved = c.saved(&s.strategy, months).map_or(String::new(), |p| format!(", {:.0} % saved", p * 100.0));
+            chart
+                .draw_series(LineSeries::new(points, colour.stroke_width(2)))
+                .map_err(drawing)?
+                .label(format!("{}{saved}", s.strategy))
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], colour.stroke_width(2)));
+        }
+        chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).position(SeriesLabelPosition::UpperLeft).draw().map_err(drawing)?;
         root.present().map_err(drawing)?;
     }
     Ok(svg)

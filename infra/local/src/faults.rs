@@ -16,6 +16,7 @@ use aws_smithy_types::config_bag::{Storable, StoreReplace};
 use aws_smithy_runtime_api::client::interceptors::{Intercept, SharedInterceptor};
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
+use slm_core::draws::SplitMix64;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -139,23 +140,18 @@ pub struct FaultInjector {
     active: Arc<std::sync::atomic::AtomicBool>,
 }
 
-/// A seeded sequence of uniform draws in [0, 1) (splitmix64), shared by its clones: a run with
-/// the same seed and the same order of decisions draws the same faults.
+/// A seeded sequence of uniform draws in [0, 1), shared by its clones: a run with the same seed
+/// and the same order of decisions draws the same faults.
 #[derive(Debug, Clone)]
-pub struct Draws(Arc<Mutex<u64>>);
+pub struct Draws(Arc<Mutex<SplitMix64>>);
 
 impl Draws {
     pub fn new(seed: u64) -> Self {
-        Draws(Arc::new(Mutex::new(seed)))
+        Draws(Arc::new(Mutex::new(SplitMix64::new(seed))))
     }
 
     pub fn draw(&self) -> f64 {
-        let mut state = self.0.lock().expect("fault draws");
-        *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = *state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+        self.0.lock().expect("fault draws").uniform()
     }
 
     /// True with probability `p`.

@@ -9,12 +9,14 @@ pub mod event;
 pub mod file;
 pub mod grant;
 pub mod hold;
+pub mod inventory;
 pub mod layout;
 pub mod multipart;
 pub mod policy;
 pub mod pricing;
 pub mod repair;
 pub mod report;
+pub mod savings;
 pub mod task;
 pub mod title;
 

@@ -5,10 +5,10 @@
 //! more. A class the table has no price for (OUTPOSTS and SNOW have no public one) is answered
 //! with [`NoPrice`], never priced at zero.
 
-use super::action::StorageClass;
+use super::action::{RestoreTier, StorageClass};
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 const GB: f64 = 1024.0 * 1024.0 * 1024.0;
 
@@ -96,6 +96,42 @@ pub struct ClassPrice {
     /// A month of monitoring 1,000 objects of 128 KiB or more (INTELLIGENT_TIERING).
     #[serde(default)]
     pub monitoring_per_1000: f64,
+    /// 1,000 GET or HEAD requests on objects in the class.
+    #[serde(default)]
+    pub get_per_1000: f64,
+    /// Reading one GB of the class (STANDARD_IA, ONEZONE_IA, GLACIER_IR).
+    #[serde(default)]
+    pub retrieval_per_gb: f64,
+    /// Restoring from the class, by retrieval tier (GLACIER, DEEP_ARCHIVE).
+    #[serde(default)]
+    pub restore: BTreeMap<String, RestorePrice>,
+    /// INTELLIGENT_TIERING's tiers below Frequent Access, per GB-month: INFREQUENT,
+    /// ARCHIVE_INSTANT, ARCHIVE, DEEP_ARCHIVE.
+    #[serde(default)]
+    pub tiers: BTreeMap<String, f64>,
+}
+
+/// A restore from an archive class at one retrieval tier.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestorePrice {
+    pub per_gb: f64,
+    pub per_1000: f64,
+}
+
+/// What slm's own requests cost (the services it runs on), for the cost of running it.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServicePrices {
+    pub dynamodb_write_per_million: f64,
+    pub dynamodb_read_per_million: f64,
+    pub sqs_per_million: f64,
+    pub lambda_per_million: f64,
+    pub lambda_gb_second: f64,
+    pub states_per_1000_transitions: f64,
+    pub sns_per_million: f64,
+    /// A GB-month of DynamoDB storage (the registry at rest).
+    pub dynamodb_gb_month: f64,
 }
 
 /// What the price table cannot price: a class it lists no price for (OUTPOSTS and SNOW are
@@ -105,7 +141,7 @@ pub struct ClassPrice {
 #[error("no {what} price for {class} in the price table")]
 pub struct NoPrice {
     pub class: StorageClass,
-    /// "storage" or "transition".
+    /// "storage", "transition", "restore" or "tier".
     pub what: &'static str,
 }
 
@@ -118,7 +154,14 @@ impl From<NoPrice> for Error {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct PriceTable {
     pub region: String,
+    /// The date the figures were read from the sources.
+    #[serde(default)]
+    pub version: String,
+    #[serde(default)]
+    pub sources: Vec<String>,
     classes: HashMap<String, ClassPrice>,
+    #[serde(default)]
+    pub services: ServicePrices,
 }
 
 impl PriceTable {
@@ -164,6 +207,27 @@ impl PriceTable {
         let standard = self.class(StorageClass::Standard)?.gb_month;
         let monitored = (sizes.count - sizes.small_count) as f64 / 1000.0 * p.monitoring_per_1000;
         Ok(billed as f64 / GB * p.gb_month + (sizes.count * p.standard_overhead_bytes) as f64 / GB * standard + monitored)
+    }
+
+    /// Restoring `sizes` from `class` at `tier`: requests and retrieval, not the restored copy's
+    /// storage (billed at STANDARD's rate for the restore's days).
+    pub fn restore(&self, class: StorageClass, tier: RestoreTier, sizes: &Sizes) -> Result<f64, NoPrice> {
+        let p = self.class(class)?.restore.get(tier.as_str()).ok_or(NoPrice { class, what: "restore" })?;
+        Ok(sizes.count as f64 / 1000.0 * p.per_1000 + sizes.bytes as f64 / GB * p.per_gb)
+    }
+
+    /// Reading `bytes` from `class` once (zero for classes without a retrieval fee).
+    pub fn retrieval(&self, class: StorageClass, bytes: u64) -> Result<f64, NoPrice> {
+        Ok(bytes as f64 / GB * self.class(class)?.retrieval_per_gb)
+    }
+
+    /// A GB-month in one of INTELLIGENT_TIERING's tiers ("FREQUENT" is its class price).
+    pub fn tiering(&self, tier: &str) -> Result<f64, NoPrice> {
+        let p = self.class(StorageClass::IntelligentTiering)?;
+        match tier {
+            "FREQUENT" => Ok(p.gb_month),
+            t => p.tiers.get(t).copied().ok_or(NoPrice { class: StorageClass::IntelligentTiering, what: "tier" }),
+        }
     }
 
     /// One-off cost of moving `objects` objects into `class`.
@@ -225,8 +289,8 @@ mod tests {
             assert!(p.estimate(class, Some(Glacier), &Sizes::of(&[1]), None).is_err());
         }
         // slm never moves files into these: no transition price, and an estimate says so
-        let err = p.estimate(Standard, Some(IntelligentTiering), &Sizes::of(&[1]), None).unwrap_err();
-        assert_eq!(err.to_string(), "no transition price for INTELLIGENT_TIERING in the price table");
+        let err = p.estimate(Standard, Some(ExpressOnezone), &Sizes::of(&[1]), None).unwrap_err();
+        assert_eq!(err.to_string(), "no transition price for EXPRESS_ONEZONE in the price table");
     }
 
     #[test]
@@ -282,6 +346,25 @@ mod tests {
         let e = p.estimate(StorageClass::Glacier, None, &sizes, None).unwrap();
         assert_eq!(e.monthly_after, 0.0);
         assert!((e.monthly_saving - p.month(StorageClass::Glacier, &sizes).unwrap()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn restores_and_retrievals_are_priced_per_request_and_per_gb_and_a_tier_without_a_price_says_so() {
+        let p = prices();
+        let sizes = Sizes::of(&vec![1 << 30; 2000]);
+        // 2 × $0.05 in requests and 2,000 GB × $0.01
+        assert!((p.restore(StorageClass::Glacier, RestoreTier::Standard, &sizes).unwrap() - 20.1).abs() < 1e-9);
+        assert_eq!(p.restore(StorageClass::Glacier, RestoreTier::Bulk, &sizes).unwrap(), 0.0);
+        assert!((p.restore(StorageClass::DeepArchive, RestoreTier::Bulk, &sizes).unwrap() - (0.05 + 5.0)).abs() < 1e-9);
+        let err = p.restore(StorageClass::DeepArchive, RestoreTier::Expedited, &sizes).unwrap_err();
+        assert_eq!(err.to_string(), "no restore price for DEEP_ARCHIVE in the price table");
+        assert!((p.retrieval(StorageClass::GlacierIr, 1 << 30).unwrap() - 0.03).abs() < 1e-12);
+        assert_eq!(p.retrieval(StorageClass::Standard, 1 << 30).unwrap(), 0.0);
+        assert_eq!(p.tiering("FREQUENT").unwrap(), 0.023);
+        assert_eq!(p.tiering("DEEP_ARCHIVE").unwrap(), 0.00099);
+        assert!(p.tiering("WARM").is_err());
+        assert_eq!(p.version, "2026-12-01");
+        assert!(p.services.dynamodb_write_per_million > 0.0 && p.services.lambda_gb_second > 0.0);
     }
 
     #[test]

@@ -1,0 +1,577 @@
+//! `slm report savings` and `slm generate`: the savings case on an S3 Inventory report (a bucket
+//! slm has not registered yet), and a synthetic production to make it on.
+
+use anyhow::{Context, Result, bail};
+use chrono::NaiveDate;
+use flate2::Compression;
+use flate2::read::GzDecoder;
+use flate2::write::GzEncoder;
+use serde_json::{Value, json};
+use slm_core::domain::inventory::{Manifest, Objects};
+use slm_core::domain::layout::{DEFAULT_LAYOUT, KeyLayout};
+use slm_core::domain::pricing::PriceTable;
+use slm_core::domain::savings::{self, AccessRates, Assumptions, Comparison, Footprint, Read};
+use slm_core::domain::{Policy, PolicyDoc, RestoreTier, Title};
+use slm_core::draws::SplitMix64;
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+#[derive(clap::Args)]
+pub struct SavingsArgs {
+    /// The S3 Inventory report's manifest.json: a file (its data files are found under the
+    /// directory that holds the inventory's destination keys) or s3://bucket/key.
+    #[arg(long, value_name = "KEY")]
+    pub inventory_manifest: Option<String>,
+    /// A production written by `slm generate`: its inventory, titles, reads and policies.
+    #[arg(long, value_name = "DIR", conflicts_with = "inventory_manifest")]
+    pub production: Option<PathBuf>,
+    /// The titles' business dates: {"title": {"launch": "2026-03-31", ...}, ...}.
+    #[arg(long)]
+    pub titles: Option<PathBuf>,
+    /// Reads per asset and day (CSV asset_id,date,reads; gzipped when the name ends in .gz).
+    #[arg(long)]
+    pub access: Option<PathBuf>,
+    /// The policies slm would run: a JSON array of policy documents.
+    #[arg(long)]
+    pub policies: Option<PathBuf>,
+    /// Only this title's assets.
+    #[arg(long)]
+    pub title: Option<String>,
+    /// The horizon, in months of 30 days.
+    #[arg(long, default_value_t = 36)]
+    pub months: u32,
+    /// The first day priced (default: a generated production's assessment day, else the day after
+    /// the last read recorded, else today).
+    #[arg(long)]
+    pub start: Option<NaiveDate>,
+    /// How keys name their title, asset type and asset.
+    #[arg(long, default_value = DEFAULT_LAYOUT)]
+    pub layout: String,
+    /// Another price table (another region's), in the format of config/prices.json.
+    #[arg(long)]
+    pub prices: Option<PathBuf>,
+    /// The seed of the reads drawn from the access statistics.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// The tier slm and the lifecycle rule restore with when an archived asset is read.
+    #[arg(long, default_value = "Standard")]
+    pub restore_tier: String,
+    #[arg(long, default_value_t = 7)]
+    pub restore_days: u32,
+    /// Also write the chart of the cumulative costs (SVG) here.
+    #[arg(long)]
+    pub svg: Option<PathBuf>,
+}
+
+/// Where a production's parts are, as `slm generate` writes them.
+struct Parts {
+    /// The production's assessment day (`slm generate` writes it).
+    start: Option<NaiveDate>,
+    manifest: String,
+    titles: PathBuf,
+    access: PathBuf,
+    policies: PathBuf,
+}
+
+/// The inventory's destination bucket is the production's `inventory` directory: the report of
+/// source bucket `media`, configuration `daily`.
+const MANIFEST_KEY: &str = "inventory/media/daily/2026-02-01T01-00Z/manifest.json";
+const DATA_KEYS: &str = "media/daily/data/north-star";
+
+
+fn parts(args: &SavingsArgs) -> Result<Parts> {
+    let given = |p: &Option<PathBuf>, what: &str| p.clone().with_context(|| format!("--{what} is needed with --inventory-manifest (or use --production)"));
+    match &args.production {
+        Some(dir) => Ok(Parts {
+            start: production_start(dir)?,
+            manifest: dir.join(MANIFEST_KEY).display().to_string(),
+            titles: args.titles.clone().unwrap_or_else(|| dir.join("titles.json")),
+            access: args.access.clone().unwrap_or_else(|| dir.join("access.csv.gz")),
+            policies: args.policies.clone().unwrap_or_else(|| dir.join("policies.json")),
+        }),
+        None => Ok(Parts {
+            start: None,
+            manifest: args.inventory_manifest.clone().context("give --inventory-manifest (with --titles, --access and --policies) or --production")?,
+            titles: given(&args.titles, "titles")?,
+            access: given(&args.access, "access")?,
+            policies: given(&args.policies, "policies")?,
+        }),
+    }
+}
+
+fn production_start(dir: &Path) -> Result<Option<NaiveDate>> {
+    let path = dir.join("assessment.json");
+    if !path.exists() {
+        return Ok(None);
+    }
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&path)?).with_context(|| format!("{} is not JSON", path.display()))?;
+    Ok(Some(v["start"].as_str().and_then(|s| s.parse().ok()).with_context(|| format!("{} has no start date", path.display()))?))
+}
+
+/// Reads an object of the inventory: a local file, or s3://bucket/key with the usual AWS
+/// environment (profile, region, AWS_ENDPOINT_URL).
+async fn fetch(location: &str) -> Result<Vec<u8>> {
+    match location.strip_prefix("s3://") {
+        Some(rest) => {
+            let (bucket, key) = rest.split_once('/').with_context(|| format!("{location} names no key"))?;
+            let config = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+            let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&config).force_path_style(true).build());
+            let out = s3.get_object().bucket(bucket).key(key).send().await.with_context(|| format!("reading {location}"))?;
+            Ok(out.body.collect().await.with_context(|| format!("reading {location}"))?.into_bytes().to_vec())
+        }
+        None => std::fs::read(location).with_context(|| format!("reading {location}")),
+    }
+}
+
+/// Where a data file the manifest lists is: beside an s3:// manifest, the destination bucket's
+/// key; beside a local one, that key under the first directory above the manifest that holds it.
+fn data_location(manifest: &str, key: &str) -> Result<String> {
+    if let Some(rest) = manifest.strip_prefix("s3://") {
+        let bucket = rest.split('/').next().unwrap_or_default();
+        return Ok(format!("s3://{bucket}/{key}"));
+    }
+    Path::new(manifest)
+        .ancestors()
+        .skip(1)
+        .map(|dir| dir.join(key))
+        .find(|p| p.is_file())
+        .map(|p| p.display().to_string())
+        .with_context(|| format!("the data file {key} the manifest lists is not under any directory above {manifest}"))
+}
+
+async fn read_inventory(manifest_at: &str, layout: &KeyLayout) -> Result<Objects> {
+    let text = String::from_utf8(fetch(manifest_at).await?).context("the manifest is not UTF-8")?;
+    let manifest = Manifest::parse(&text)?;
+    let columns = manifest.columns();
+    let mut objects = Objects::default();
+    for f in &manifest.files {
+        let at = data_location(manifest_at, &f.key)?;
+        let bytes = fetch(&at).await?;
+        if bytes.len() as u64 != f.size {
+            bail!("{at} has {} bytes, the manifest says {}: the report is incomplete or was rewritten", bytes.len(), f.size);
+        }
+        objects.read(&columns, layout, GzDecoder::new(bytes.as_slice()), &f.key)?;
+    }
+    Ok(objects)
+}
+
+fn read_titles(path: &Path) -> Result<BTreeMap<String, Title>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let raw: BTreeMap<String, BTreeMap<String, String>> = serde_json::from_str(&text).with_context(|| format!("{}: expected {{\"title\": {{\"launch\": \"YYYY-MM-DD\"}}}}", path.display()))?;
+    raw.into_iter()
+        .map(|(id, dates)| {
+            let title = slm_core::domain::TitleBody { name: None, dates }.into_title(&id, "")?;
+            Ok((id, title))
+        })
+        .collect()
+}
+
+fn lines(path: &Path) -> Result<Box<dyn BufRead>> {
+    let file = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(match path.extension().and_then(|e| e.to_str()) {
+        Some("gz") => Box::new(BufReader::new(GzDecoder::new(file))),
+        _ => Box::new(BufReader::new(file)),
+    })
+}
+
+fn read_access(path: &Path) -> Result<Vec<Read>> {
+    let mut reads = Vec::new();
+    for (n, line) in lines(path)?.lines().enumerate() {
+        let line = line.with_context(|| format!("reading {}", path.display()))?;
+        if n == 0 && line.starts_with("asset_id") || line.is_empty() {
+            continue;
+        }
+        let bad = || anyhow::anyhow!("{}, line {}: expected asset_id,YYYY-MM-DD,reads, got {line:?}", path.display(), n + 1);
+        let mut f = line.split(',');
+        let (Some(asset_id), Some(day), Some(count), None) = (f.next(), f.next(), f.next(), f.next()) else { return Err(bad()) };
+        reads.push(Read { asset_id: asset_id.to_string(), day: day.parse().map_err(|_| bad())?, count: count.parse().map_err(|_| bad())? });
+    }
+    Ok(reads)
+}
+
+fn read_policies(path: &Path) -> Result<Vec<Policy>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let docs: Vec<Value> = serde_json::from_str(&text).with_context(|| format!("{} is not a JSON array of policies", path.display()))?;
+    docs.into_iter()
+        .map(|d| {
+            let doc = PolicyDoc::parse(&d.to_string()).with_context(|| format!("{}: policy {}", path.display(), d["policy_id"]))?;
+            Ok(Policy { doc, version: 1, created_at: String::new(), created_by: String::new() })
+        })
+        .collect()
+}
+
+/// The comparison for the arguments: the footprint from the inventory, the rates from the reads.
+pub async fn assess(args: &SavingsArgs) -> Result<Comparison> {
+    let parts = parts(args)?;
+    let layout: KeyLayout = args.layout.parse()?;
+    let prices = match &args.prices {
+        Some(p) => PriceTable::from_json(&std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?)?,
+        None => PriceTable::bundled().clone(),
+    };
+    let titles = read_titles(&parts.titles)?;
+    let policies = read_policies(&parts.policies)?;
+    let objects = read_inventory(&parts.manifest, &layout).await?;
+    let (outside, not_current) = (objects.outside_layout, objects.not_current);
+    let mut assets = objects.into_assets();
+    if let Some(t) = &args.title {
+        assets.retain(|a| &a.title_id == t);
+        if assets.is_empty() {
+            bail!("the inventory holds no asset of title {t}");
+        }
+    }
+    if assets.is_empty() {
+        bail!("no object of the inventory fits the layout {}", args.layout);
+    }
+    if outside.0 > 0 || not_current > 0 {
+        eprintln!("left out: {} objects ({}) outside the layout, {not_current} noncurrent versions and delete markers", outside.0, human(outside.1 as f64));
+    }
+    let reads = read_access(&parts.access)?;
+    let observed_until = reads.iter().map(|r| r.day).max();
+    let start = match (args.start, parts.start, observed_until) {
+        (Some(s), _, _) | (None, Some(s), _) => s,
+        (None, None, Some(last)) => last.succ_opt().unwrap_or(last),
+        (None, None, None) => chrono::Utc::now().date_naive(),
+    };
+    let launch_date = "launch".to_string();
+    let launches: BTreeMap<String, NaiveDate> = titles.iter().filter_map(|(id, t)| t.dates.get(&launch_date).map(|d| (id.clone(), *d))).collect();
+    let rates = AccessRates::observe(&assets, &launches, &reads, observed_until.unwrap_or(start), 30);
+    let restore_tier: RestoreTier = args.restore_tier.parse()?;
+    let assumptions = Assumptions { start, months: args.months, launch_date, restore_tier, restore_days: args.restore_days, seed: args.seed };
+    if args.months == 0 || args.months > 120 {
+        bail!("--months must be between 1 and 120, got {}", args.months);
+    }
+    Ok(savings::compare(&Footprint { assets, titles }, &policies, &rates, &prices, &assumptions)?)
+}
+
+pub async fn report(args: SavingsArgs) -> Result<()> {
+    let c = assess(&args).await?;
+    if let Some(path) = &args.svg {
+        std::fs::write(path, slm_local::charts::savings(&c)?).with_context(|| format!("writing {}", path.display()))?;
+    }
+    if crate::output::json() {
+        return crate::output::print(&serde_json::to_value(&c)?);
+    }
+    print!("{}", text(&c));
+    if let Some(path) = &args.svg {
+        println!("chart: {}", path.display());
+    }
+    Ok(())
+}
+
+pub fn human(bytes: f64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = bytes;
+    let mut i = 0;
+    while v >= 1024.0 && i < units.len() - 1 {
+        v /= 1024.0;
+        i += 1;
+    }
+    format!("{v:.1} {}", units[i])
+}
+
+fn usd(v: f64) -> String {
+    if v != 0.0 && v.abs() < 1.0 {
+        return format!("{}${:.4}", if v < 0.0 { "-" } else { "" }, v.abs());
+    }
+    let whole = format!("{:.0}", v.abs());
+    let mut out = String::new();
+    for (i, ch) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    format!("{}${out}", if v < 0.0 { "-" } else { "" })
+}
+
+/// The comparison as text: the strategies side by side at 6 months and at the horizon, what
+/// each pays for, and the warnings.
+pub fn text(c: &Comparison) -> String {
+    use std::fmt::Write;
+    let a = &c.assumptions;
+    let months = a.months as usize;
+    let short = 6.min(months);
+    let mut out = String::new();
+    let _ = writeln!(out, "savings on {} files in {} assets ({}), {} months from {}, prices {}", c.files, c.assets, human(c.bytes as f64), a.months, a.start, c.prices);
+    let _ = writeln!(out, "reads drawn from the access statistics: {} asset-days (seed {}); an archived asset read is restored ({}, {} days)\n", c.reads, a.seed, a.restore_tier.as_str(), a.restore_days);
+    let _ = writeln!(out, "{:<40} {:>12} {:>7} {:>13} {:>7}  what it does", "strategy", format!("{short} months"), "saved", format!("{months} months"), "saved");
+    for s in &c.strategies {
+        let pct = |m| c.saved(&s.strategy, m).map_or("-".to_string(), |p| format!("{:.1}%", p * 100.0));
+        let _ = writeln!(out, "{:<40} {:>12} {:>7} {:>13} {:>7}  {}", s.strategy, usd(s.cumulative(short)), pct(short), usd(s.cumulative(months)), pct(months), s.detail);
+    }
+    let _ = writeln!(out, "\nwhat each pays over {months} months:");
+    let _ = writeln!(out, "{:<40} {:>12} {:>11} {:>11} {:>11} {:>11} {:>11} {:>9}", "strategy", "storage", "monitoring", "transitions", "retrieval", "early del.", "slm itself", "restores");
+    for s in &c.strategies {
+        let k = &s.costs;
+        let _ = writeln!(out, "{:<40} {:>12} {:>11} {:>11} {:>11} {:>11} {:>11} {:>9}", s.strategy, usd(k.storage), usd(k.monitoring), usd(k.transitions), usd(k.retrieval), usd(k.early_deletion), usd(k.running), s.restores);
+    }
+    let _ = writeln!(out, "(restores: reads of an asset that waited hours for it to be restored)");
+    if c.warnings.is_empty() {
+        let _ = writeln!(out, "\nno policy loses money on this footprint");
+    } else {
+        let _ = writeln!(out, "\nwhere a policy loses money:");
+        for w in &c.warnings {
+            let _ = writeln!(out, "  {} ({}): {}", w.policy_id, w.kind, w.message);
+        }
+    }
+    out
+}
+
+#[derive(clap::Args)]
+pub struct GenerateArgs {
+    /// The directory to write the production into (created; must be empty if it exists).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// How many assets.
+    #[arg(long, default_value_t = 50_000)]
+    pub assets: u64,
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Rows per data file of the inventory (S3 splits a large report into several).
+    #[arg(long, default_value_t = 250_000)]
+    pub rows_per_file: u64,
+}
+
+/// One asset type of the synthetic production.
+pub struct Kind {
+    pub name: &'static str,
+    /// Per mille of the assets.
+    pub share: u64,
+    pub files: u64,
+    pub mib: f64,
+    /// Small sidecar files per asset and their size in KiB.
+    pub small: (u64, u64),
+    /// Created between these days after the shoot begins.
+    pub created: (i64, i64),
+    /// Reads per asset per day before launch, then peak × e^(-days/tau) + floor.
+    pub before: f64,
+    pub peak: f64,
+    pub tau: f64,
+    pub floor: f64,
+}
+
+/// A live-action feature: shot from 2025-03-01 for four months, in post-production until
+/// 2026-01-31, launched 2026-03-31. Sizes and reads are documented in docs/savings.md.
+pub const KINDS: [Kind; 8] = [
+    Kind { name: "camera_original", share: 120, files: 12, mib: 1536.0, small: (1, 6), created: (0, 120), before: 0.02, peak: 0.01, tau: 20.0, floor: 0.0002 },
+    Kind { name: "dailies", share: 80, files: 4, mib: 2048.0, small: (0, 0), created: (1, 121), before: 0.01, peak: 0.005, tau: 15.0, floor: 0.00005 },
+    Kind { name: "vfx_plate", share: 160, files: 50, mib: 48.0, small: (0, 0), created: (120, 300), before: 0.03, peak: 0.01, tau: 20.0, floor: 0.0002 },
+    Kind { name: "vfx_render", share: 160, files: 50, mib: 64.0, small: (0, 0), created: (150, 330), before: 0.03, peak: 0.02, tau: 30.0, floor: 0.0005 },
+    Kind { name: "editorial", share: 200, files: 10, mib: 600.0, small: (0, 0), created: (0, 330), before: 0.05, peak: 0.05, tau: 45.0, floor: 0.001 },
+    Kind { name: "audio", share: 100, files: 8, mib: 300.0, small: (0, 0), created: (120, 330), before: 0.04, peak: 0.03, tau: 60.0, floor: 0.002 },
+    Kind { name: "temp_render", share: 120, files: 20, mib: 250.0, small: (0, 0), created: (150, 330), before: 0.02, peak: 0.0, tau: 1.0, floor: 0.0 },
+    Kind { name: "stills", share: 60, files: 2, mib: 20.0, small: (20, 30), created: (0, 330), before: 0.04, peak: 0.05, tau: 90.0, floor: 0.005 },
+];
+
+pub const TITLE: &str = "north-star";
+const SHOOT: &str = "2025-03-01";
+const POST_END: &str = "2026-01-31";
+const LAUNCH: &str = "2026-03-31";
+/// The day the assessment starts: post-production is over, nothing is archived yet.
+pub const START: &str = "2026-02-01";
+/// The reads stand for the studio's statistics of its earlier titles: drawn here from the same
+/// shape, from each asset's creation to three years after launch.
+const HISTORY_DAYS: i64 = 3 * 365;
+
+/// The policies a team would write for this production from the access report.
+fn production_policies() -> Value {
+    let p = |id: &str, types: &[&str], anchor: &str, days: u32, action: Value, priority: u32| {
+        json!({"policy_id": id, "selector": {"asset_types": types}, "anchor": anchor, "offset_days": days, "action": action, "priority": priority})
+    };
+    let archive = |class: &str| json!({"action": "archive", "storage_class": class});
+    json!([
+        p("dailies-to-deep-archive", &["dailies"], "title.post_production_end", 0, archive("DEEP_ARCHIVE"), 10),
+        p("camera-to-deep-archive", &["camera_original"], "title.launch", 30, archive("DEEP_ARCHIVE"), 10),
+        p("plates-to-deep-archive", &["vfx_plate"], "title.launch", 30, archive("DEEP_ARCHIVE"), 10),
+        p("renders-to-glacier-ir", &["vfx_render"], "title.launch", 0, archive("GLACIER_IR"), 10),
+        p("renders-to-deep-archive", &["vfx_render"], "title.launch", 180, archive("DEEP_ARCHIVE"), 20),
+        p("editorial-to-glacier-ir", &["editorial"], "title.launch", 30, archive("GLACIER_IR"), 10),
+        p("editorial-to-deep-archive", &["editorial"], "title.launch", 365, archive("DEEP_ARCHIVE"), 20),
+        p("audio-to-glacier-ir", &["audio"], "title.launch", 30, archive("GLACIER_IR"), 10),
+        p("purge-temp-renders", &["temp_render"], "title.launch", 0, json!({"action": "purge"}), 50),
+    ])
+}
+
+fn day(s: &str) -> NaiveDate {
+    s.parse().expect("a date of the production")
+}
+
+/// Writes the synthetic production: an S3 Inventory report (manifest and gzipped CSV), the
+/// title's dates, the reads per asset and day, and the policies.
+pub fn generate(args: GenerateArgs) -> Result<()> {
+    if args.assets == 0 || args.assets > 1_000_000 {
+        bail!("--assets must be between 1 and 1,000,000, got {}", args.assets);
+    }
+    if args.out.exists() && std::fs::read_dir(&args.out)?.next().is_some() {
+        bail!("{} is not empty: give a new directory", args.out.display());
+    }
+    let mut draws = SplitMix64::new(args.seed);
+    let (shoot, launch) = (day(SHOOT), day(LAUNCH));
+    let mut parts: Vec<Vec<u8>> = Vec::new();
+    let mut csv = GzEncoder::new(Vec::new(), Compression::fast());
+    let mut access = GzEncoder::new(Vec::new(), Compression::fast());
+    writeln!(access, "asset_id,date,reads")?;
+    let (mut files, mut bytes, mut reads) = (0u64, 0u64, 0u64);
+    let counts: Vec<u64> = KINDS.iter().map(|k| args.assets * k.share / 1000).collect();
+    let mut n = 0;
+    let end = launch + chrono::Duration::days(HISTORY_DAYS);
+    for (k, kind) in KINDS.iter().enumerate() {
+        // The first kind takes what the shares leave over.
+        let count = counts[k] + if k == 0 { args.assets - counts.iter().sum::<u64>() } else { 0 };
+        let after: Vec<f64> = (0..=HISTORY_DAYS).map(|d| kind.peak * (-(d as f64) / kind.tau).exp() + kind.floor).collect();
+        for i in 0..count {
+            n += 1;
+            let asset = format!("ns-{}-{i:05}", kind.name.replace('_', "-"));
+            let created = shoot + chrono::Duration::days(draws.between(kind.created.0 as u64, kind.created.1 as u64 + 1) as i64);
+            for f in 0..kind.files + kind.small.0 {
+                let size = if f < kind.files {
+                    (kind.mib * 1024.0 * 1024.0 * (0.5 + draws.uniform())) as u64
+                } else {
+                    (kind.small.1 as f64 * 1024.0 * (0.5 + draws.uniform())) as u64
+                };
+                let modified = created + chrono::Duration::days(draws.between(0, 3) as i64);
+                let ext = if f < kind.files { "mxf" } else { "xml" };
+                writeln!(csv, "\"media\",\"{TITLE}/{}/{asset}/{f:04}.{ext}\",\"{size}\",\"{}T12:00:00.000Z\",\"STANDARD\"", kind.name, modified)?;
+                files += 1;
+                bytes += size;
+                if files % args.rows_per_file.max(1) == 0 {
+                    parts.push(std::mem::replace(&mut csv, GzEncoder::new(Vec::new(), Compression::fast())).finish()?);
+                }
+            }
+            // Reads from creation to three years after launch, a Poisson process at the kind's rate.
+            let mut d = created;
+            let mut wait = draws.exponential();
+            while d <= end {
+                let since = (d - launch).num_days();
+                let mut left = if since < 0 { kind.before } else { after[since as usize] };
+                let mut today = 0;
+                while wait < left {
+                    today += 1;
+                    left -= wait;
+                    wait = draws.exponential();
+                }
+                wait -= left;
+                if today > 0 {
+                    writeln!(access, "{asset},{d},{today}")?;
+                    reads += today;
+                }
+                d = d.succ_opt().expect("a day after");
+            }
+        }
+    }
+    if files % args.rows_per_file.max(1) != 0 {
+        parts.push(csv.finish()?);
+    }
+    let dir = &args.out;
+    let write = |rel: &str, body: &[u8]| -> Result<()> {
+        let path = dir.join(rel);
+        std::fs::create_dir_all(path.parent().expect("a parent"))?;
+        std::fs::write(&path, body).with_context(|| format!("writing {}", path.display()))
+    };
+    let mut listed = Vec::new();
+    for (i, data) in parts.iter().enumerate() {
+        let key = format!("{DATA_KEYS}-{i}.csv.gz");
+        write(&format!("inventory/{key}"), data)?;
+        listed.push(json!({"key": key, "size": data.len(), "MD5checksum": ""}));
+    }
+    let manifest = json!({
+        "sourceBucket": "media",
+        "destinationBucket": "arn:aws:s3:::inventory",
+        "version": "2016-11-30",
+        "creationTimestamp": "1769907600000",
+        "fileFormat": "CSV",
+        "fileSchema": "Bucket, Key, Size, LastModifiedDate, StorageClass",
+        "files": listed,
+    });
+    write(MANIFEST_KEY, serde_json::to_string_pretty(&manifest)?.as_bytes())?;
+    write("titles.json", serde_json::to_string_pretty(&json!({TITLE: {"post_production_end": POST_END, "launch": LAUNCH}}))?.as_bytes())?;
+    write("access.csv.gz", &access.finish()?)?;
+    write("policies.json", serde_json::to_string_pretty(&production_policies())?.as_bytes())?;
+    write("assessment.json", serde_json::to_string_pretty(&json!({"start": START, "seed": args.seed}))?.as_bytes())?;
+    println!("{}: {n} assets, {files} files, {} in STANDARD, {reads} reads recorded (seed {})", dir.display(), human(bytes as f64), args.seed);
+    println!("assess it: slm report savings --production {}", dir.display());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn production(assets: u64) -> (PathBuf, SavingsArgs) {
+        let dir = std::env::temp_dir().join(format!("slm-production-{}-{assets}-{}", std::process::id(), uuid::Uuid::new_v4()));
+        generate(GenerateArgs { out: dir.clone(), assets, seed: 3, rows_per_file: 10_000 }).unwrap();
+        let args = SavingsArgs {
+            inventory_manifest: None,
+            production: Some(dir.clone()),
+            titles: None,
+            access: None,
+            policies: None,
+            title: None,
+            months: 36,
+            start: None,
+            layout: DEFAULT_LAYOUT.into(),
+            prices: None,
+            seed: 7,
+            restore_tier: "Standard".into(),
+            restore_days: 7,
+            svg: None,
+        };
+        (dir, args)
+    }
+
+    #[tokio::test]
+    async fn a_generated_production_is_assessed_from_every_data_file_its_manifest_lists() {
+        let (dir, args) = production(1000);
+        let manifest: Value = serde_json::from_str(&std::fs::read_to_string(dir.join(MANIFEST_KEY)).unwrap()).unwrap();
+        let files = manifest["files"].as_array().unwrap().len();
+        assert_eq!(files, 3, "24,400 rows, 10,000 a file");
+        let c = assess(&args).await.unwrap();
+        assert_eq!((c.assets, c.files), (1000, 24_400), "every row of every data file");
+        assert_eq!(c.assumptions.start, day(START));
+        // The same production and seed give the same figures.
+        let again = assess(&args).await.unwrap();
+        assert_eq!(c, again);
+        let text = text(&c);
+        for s in &c.strategies {
+            assert!(text.contains(&s.strategy), "{text}");
+        }
+        let svg = slm_local::charts::savings(&c).unwrap();
+        assert!(svg.contains("slm, ") && svg.contains("status quo"), "the legend names the strategies");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_incomplete_or_rewritten_report_is_refused() {
+        let (dir, args) = production(40);
+        let data = dir.join("inventory").join(format!("{DATA_KEYS}-0.csv.gz"));
+        let bytes = std::fs::read(&data).unwrap();
+        std::fs::write(&data, &bytes[..bytes.len() - 1]).unwrap();
+        let err = assess(&args).await.unwrap_err().to_string();
+        assert!(err.contains("bytes, the manifest says"), "{err}");
+        std::fs::remove_file(&data).unwrap();
+        let err = assess(&args).await.unwrap_err().to_string();
+        assert!(err.contains("is not under any directory above"), "{err}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn bad_arguments_and_inputs_get_a_clear_error() {
+        let (dir, mut args) = production(40);
+        args.title = Some("another-title".into());
+        assert_eq!(assess(&args).await.unwrap_err().to_string(), "the inventory holds no asset of title another-title");
+        args.title = None;
+        args.months = 0;
+        assert!(assess(&args).await.unwrap_err().to_string().contains("--months must be between 1 and 120"));
+        args.months = 36;
+        args.restore_tier = "Slow".into();
+        assert!(assess(&args).await.unwrap_err().to_string().contains("unknown restore tier"));
+        args.restore_tier = "Standard".into();
+        std::fs::write(dir.join("policies.json"), r#"[{"policy_id":"x","anchor":"title.launch","offset_days":-1,"action":{"action":"purge"}}]"#).unwrap();
+        let err = format!("{:#}", assess(&args).await.unwrap_err());
+        assert!(err.contains("offset_days must be between 0"), "{err}");
+        let err = generate(GenerateArgs { out: dir.clone(), assets: 10, seed: 1, rows_per_file: 10 }).unwrap_err().to_string();
+        assert!(err.contains("is not empty"), "{err}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
