@@ -16,6 +16,7 @@ use slm_core::draws::SplitMix64;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
+use crate::report::human;
 
 #[derive(clap::Args)]
 pub struct SavingsArgs {
@@ -62,6 +63,28 @@ pub struct SavingsArgs {
     /// Also write the chart of the cumulative costs (SVG) here.
     #[arg(long)]
     pub svg: Option<PathBuf>,
+}
+
+impl SavingsArgs {
+    /// The defaults, on a production written by `slm generate`.
+    pub fn for_production(dir: &Path) -> Self {
+        SavingsArgs {
+            inventory_manifest: None,
+            production: Some(dir.to_path_buf()),
+            titles: None,
+            access: None,
+            policies: None,
+            title: None,
+            months: 36,
+            start: None,
+            layout: DEFAULT_LAYOUT.into(),
+            prices: None,
+            seed: 7,
+            restore_tier: "Standard".into(),
+            restore_days: 7,
+            svg: None,
+        }
+    }
 }
 
 /// Where a production's parts are, as `slm generate` writes them.
@@ -259,17 +282,6 @@ pub async fn report(args: SavingsArgs) -> Result<()> {
     Ok(())
 }
 
-pub fn human(bytes: f64) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut v = bytes;
-    let mut i = 0;
-    while v >= 1024.0 && i < units.len() - 1 {
-        v /= 1024.0;
-        i += 1;
-    }
-    format!("{v:.1} {}", units[i])
-}
-
 fn usd(v: f64) -> String {
     if v != 0.0 && v.abs() < 1.0 {
         return format!("{}${:.4}", if v < 0.0 { "-" } else { "" }, v.abs());
@@ -283,6 +295,20 @@ fn usd(v: f64) -> String {
         out.push(ch);
     }
     format!("{}${out}", if v < 0.0 { "-" } else { "" })
+}
+
+/// The percentages a platform team quotes: what each strategy saves against the status quo at
+/// 6 months and at the horizon.
+pub fn headline(c: &Comparison) -> String {
+    let months = c.assumptions.months as usize;
+    let pct = |name: &str, m: usize| c.saved(name, m).map_or("-".into(), |p| format!("{:.0} %", p * 100.0));
+    let mut out = format!("slm saves {} of the status quo's cost over 6 months and {} over {months}", pct(savings::SLM, 6), pct(savings::SLM, months));
+    for other in [savings::INTELLIGENT_TIERING, savings::INTELLIGENT_TIERING_ARCHIVE, savings::AGE_RULE, savings::INSTANT_AGE_RULE] {
+        if let Some(s) = c.strategy(other) {
+            out.push_str(&format!("; {other}: {} and {} ({} reads waited for a restore)", pct(other, 6), pct(other, months), s.restores));
+        }
+    }
+    out
 }
 
 /// The comparison as text: the strategies side by side at 6 months and at the horizon, what
@@ -415,7 +441,6 @@ pub fn generate(args: GenerateArgs) -> Result<()> {
     let (mut files, mut bytes, mut reads) = (0u64, 0u64, 0u64);
     let counts: Vec<u64> = KINDS.iter().map(|k| args.assets * k.share / 1000).collect();
     let mut n = 0;
-    let end = launch + chrono::Duration::days(HISTORY_DAYS);
     for (k, kind) in KINDS.iter().enumerate() {
         // The first kind takes what the shares leave over.
         let count = counts[k] + if k == 0 { args.assets - counts.iter().sum::<u64>() } else { 0 };
@@ -440,10 +465,8 @@ pub fn generate(args: GenerateArgs) -> Result<()> {
                 }
             }
             // Reads from creation to three years after launch, a Poisson process at the kind's rate.
-            let mut d = created;
             let mut wait = draws.exponential();
-            while d <= end {
-                let since = (d - launch).num_days();
+            for since in (created - launch).num_days()..=HISTORY_DAYS {
                 let mut left = if since < 0 { kind.before } else { after[since as usize] };
                 let mut today = 0;
                 while wait < left {
@@ -453,10 +476,9 @@ pub fn generate(args: GenerateArgs) -> Result<()> {
                 }
                 wait -= left;
                 if today > 0 {
-                    writeln!(access, "{asset},{d},{today}")?;
+                    writeln!(access, "{asset},{},{today}", launch + chrono::Duration::days(since))?;
                     reads += today;
                 }
-                d = d.succ_opt().expect("a day after");
             }
         }
     }
@@ -501,22 +523,7 @@ mod tests {
     fn production(assets: u64) -> (PathBuf, SavingsArgs) {
         let dir = std::env::temp_dir().join(format!("slm-production-{}-{assets}-{}", std::process::id(), uuid::Uuid::new_v4()));
         generate(GenerateArgs { out: dir.clone(), assets, seed: 3, rows_per_file: 10_000 }).unwrap();
-        let args = SavingsArgs {
-            inventory_manifest: None,
-            production: Some(dir.clone()),
-            titles: None,
-            access: None,
-            policies: None,
-            title: None,
-            months: 36,
-            start: None,
-            layout: DEFAULT_LAYOUT.into(),
-            prices: None,
-            seed: 7,
-            restore_tier: "Standard".into(),
-            restore_days: 7,
-            svg: None,
-        };
+        let args = SavingsArgs::for_production(&dir);
         (dir, args)
     }
 

@@ -62,6 +62,9 @@ impl Manifest {
 pub struct Objects {
     /// Per asset: (title, type, created on: the oldest object's day, class or MIXED, sizes).
     assets: BTreeMap<String, (String, String, NaiveDate, String, Vec<u64>)>,
+    /// The asset of the last row and its prefix: rows of one asset come together, and a key
+    /// under the same prefix is that asset's without placing it again.
+    last: Option<(String, String)>,
     /// Objects whose key the layout does not place, and their bytes.
     pub outside_layout: (u64, u64),
     /// Noncurrent versions and delete markers: left out (no strategy here acts on them).
@@ -93,12 +96,20 @@ impl Objects {
                 "" => "STANDARD",
                 c => c,
             };
-            let Ok(place) = layout.place(&k) else {
-                self.outside_layout.0 += 1;
-                self.outside_layout.1 += bytes;
-                continue;
+            let asset_id = match &self.last {
+                Some((id, prefix)) if k.starts_with(prefix.as_str()) => id.clone(),
+                _ => {
+                    let Ok(place) = layout.place(&k) else {
+                        self.outside_layout.0 += 1;
+                        self.outside_layout.1 += bytes;
+                        continue;
+                    };
+                    self.last = Some((place.asset_id.clone(), place.prefix));
+                    self.assets.entry(place.asset_id.clone()).or_insert_with(|| (place.title_id, place.asset_type, day, storage.to_string(), Vec::new()));
+                    place.asset_id
+                }
             };
-            let entry = self.assets.entry(place.asset_id).or_insert_with(|| (place.title_id, place.asset_type, day, storage.to_string(), Vec::new()));
+            let entry = self.assets.get_mut(&asset_id).expect("placed above");
             entry.2 = entry.2.min(day);
             if entry.3 != storage {
                 entry.3 = super::asset::MIXED.to_string();

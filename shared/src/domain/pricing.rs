@@ -8,7 +8,7 @@
 use super::action::{RestoreTier, StorageClass};
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 const GB: f64 = 1024.0 * 1024.0 * 1024.0;
 
@@ -159,7 +159,7 @@ pub struct PriceTable {
     pub version: String,
     #[serde(default)]
     pub sources: Vec<String>,
-    classes: HashMap<String, ClassPrice>,
+    classes: BTreeMap<String, ClassPrice>,
     #[serde(default)]
     pub services: ServicePrices,
 }

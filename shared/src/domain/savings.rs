@@ -47,6 +47,16 @@ pub struct TypeRates {
     pub bins: Vec<f64>,
 }
 
+impl TypeRates {
+    fn at(&self, since_launch: i64, bin_days: i64) -> f64 {
+        if since_launch < 0 {
+            return self.before_launch;
+        }
+        let bin = (since_launch / bin_days.max(1)) as usize;
+        self.bins.get(bin).or(self.bins.last()).copied().unwrap_or(0.0)
+    }
+}
+
 /// (reads, asset-days observed) before launch, and per bin since launch.
 type Observed = ((f64, f64), Vec<(f64, f64)>);
 
@@ -113,24 +123,19 @@ impl AccessRates {
 
     /// Reads per asset per day of a type `since_launch` days after its title's launch.
     pub fn rate(&self, asset_type: &str, since_launch: i64) -> f64 {
-        let Some(t) = self.by_type.get(asset_type) else { return 0.0 };
-        if since_launch < 0 {
-            return t.before_launch;
-        }
-        let bin = (since_launch / self.bin_days.max(1)) as usize;
-        t.bins.get(bin).or(t.bins.last()).copied().unwrap_or(0.0)
+        self.by_type.get(asset_type).map_or(0.0, |t| t.at(since_launch, self.bin_days))
     }
 
     /// The days (from `start`, below `days`) on which an asset is read: a Poisson process at the
     /// type's rate, a day counted once however many reads fall on it.
     fn draw(&self, asset_type: &str, launch: Option<NaiveDate>, start: NaiveDate, days: i64, draws: &mut SplitMix64) -> Vec<i64> {
-        let Some(launch) = launch else { return Vec::new() };
+        let (Some(launch), Some(rates)) = (launch, self.by_type.get(asset_type)) else { return Vec::new() };
         let offset = (start - launch).num_days();
         let mut out = Vec::new();
         let mut wait = draws.exponential();
         for day in 0..days {
             // The day's hazard: reads fall where the exponential waits run out within it.
-            let mut left = self.rate(asset_type, offset + day);
+            let mut left = rates.at(offset + day, self.bin_days);
             while wait < left {
                 if out.last() != Some(&day) {
                     out.push(day);
@@ -226,12 +231,6 @@ impl Ledger {
     fn once(&mut self, day: i64, amount: f64, field: fn(&mut Costs) -> &mut f64) {
         if (0..self.days()).contains(&day) {
             *field(&mut self.months[(day / DAYS_PER_MONTH) as usize]) += amount;
-        }
-    }
-
-    fn add(&mut self, other: &Ledger) {
-        for (a, b) in self.months.iter_mut().zip(&other.months) {
-            a.add(b);
         }
     }
 
@@ -690,15 +689,13 @@ pub fn compare(footprint: &Footprint, policies: &[Policy], rates: &AccessRates, 
     let mut draws = SplitMix64::new(assumptions.seed);
     let launch = |a: &Asset| footprint.titles.get(&a.title_id).and_then(|t| t.dates.get(&assumptions.launch_date).copied());
     let reads: Vec<Vec<i64>> = footprint.assets.iter().map(|a| rates.draw(&a.asset_type, launch(a), assumptions.start, days, &mut draws)).collect();
+    // One pricer per strategy: its ledger adds up the assets as they are priced.
     let each = |f: &mut PerAsset| -> Result<Priced, NoPrice> {
-        let mut total = Priced { ledger: Ledger::new(assumptions.months), restores: 0 };
+        let mut p = Pricer::new(prices, assumptions);
         for (a, r) in footprint.assets.iter().zip(&reads) {
-            let mut p = Pricer::new(prices, assumptions);
             f(&mut p, a, r)?;
-            total.ledger.add(&p.ledger);
-            total.restores += p.restores;
         }
-        Ok(total)
+        Ok(Priced { ledger: p.ledger, restores: p.restores })
     };
     let mut strategies = vec![StrategyCost::new(STATUS_QUO, "every object stays in its class".into(), &each(&mut |p, a, r| status_quo(p, a, r))?)];
     let mut effects = Effects::default();
