@@ -58,6 +58,7 @@ pub struct SavingsArgs {
     /// The tier slm and the lifecycle rule restore with when an archived asset is read.
     #[arg(long, default_value = "Standard")]
     pub restore_tier: String,
+    /// How long a restored copy stays (billed at STANDARD's rate; reads within it restore nothing).
     #[arg(long, default_value_t = 7)]
     pub restore_days: u32,
     /// Also write the chart of the cumulative costs (SVG) here.
@@ -352,6 +353,7 @@ pub struct GenerateArgs {
     /// How many assets.
     #[arg(long, default_value_t = 50_000)]
     pub assets: u64,
+    /// The seed of the sizes, dates and reads drawn: the same seed writes the same production.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
     /// Rows per data file of the inventory (S3 splits a large report into several).
