@@ -135,6 +135,9 @@ enum ReportCommand {
     /// age-only lifecycle rule, month by month, on an S3 Inventory report (a bucket slm has not
     /// registered yet) and access statistics; with the policies' money-losing cases.
     Savings(savings::SavingsArgs),
+    /// What running slm costs per million files archived, restored and purged, by service, and
+    /// its registry at rest (the requests per file of BENCHMARKS.md, priced).
+    Cost(savings::CostArgs),
 }
 
 #[derive(Subcommand)]
@@ -245,6 +248,7 @@ async fn run() -> Result<()> {
         Command::Report { command: ReportCommand::Access(args) } => policy::access_report(args).await,
         Command::Report { command: ReportCommand::Activity(args) } => report::activity(args),
         Command::Report { command: ReportCommand::Savings(args) } => savings::report(args).await,
+        Command::Report { command: ReportCommand::Cost(args) } => savings::cost(args),
         Command::Generate(args) => savings::generate(args),
         Command::App { command } => security::run_app(command, &api::Api::connect(target).await?).await,
         Command::Hold { command } => security::run_hold(command, &api::Api::connect(target).await?).await,

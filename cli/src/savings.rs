@@ -167,7 +167,7 @@ fn data_location(manifest: &str, key: &str) -> Result<String> {
 async fn read_inventory(manifest_at: &str, layout: &KeyLayout) -> Result<Objects> {
     let text = String::from_utf8(fetch(manifest_at).await?).context("the manifest is not UTF-8")?;
     let manifest = Manifest::parse(&text)?;
-    let columns = manifest.columns();
+    let schema = manifest.schema()?;
     let mut objects = Objects::default();
     for f in &manifest.files {
         let at = data_location(manifest_at, &f.key)?;
@@ -175,7 +175,7 @@ async fn read_inventory(manifest_at: &str, layout: &KeyLayout) -> Result<Objects
         if bytes.len() as u64 != f.size {
             bail!("{at} has {} bytes, the manifest says {}: the report is incomplete or was rewritten", bytes.len(), f.size);
         }
-        objects.read(&columns, layout, GzDecoder::new(bytes.as_slice()), &f.key)?;
+        objects.read(&schema, layout, GzDecoder::new(bytes.as_slice()), &f.key)?;
     }
     Ok(objects)
 }
@@ -343,6 +343,55 @@ pub fn text(c: &Comparison) -> String {
         }
     }
     out
+}
+
+#[derive(clap::Args)]
+pub struct CostArgs {
+    /// Files per task (an asset's files: a task is one asset's action).
+    #[arg(long, default_value_t = 100)]
+    pub files_per_task: u64,
+    /// Another price table (another region's), in the format of config/prices.json.
+    #[arg(long)]
+    pub prices: Option<PathBuf>,
+}
+
+/// What running slm costs per million files archived, restored and purged, by service, and its
+/// registry at rest: the measured requests per file priced by the table (docs/cost.md).
+pub fn cost(args: CostArgs) -> Result<()> {
+    use slm_core::domain::StorageClass;
+    use slm_core::domain::pricing::Sizes;
+    let prices = match &args.prices {
+        Some(p) => PriceTable::from_json(&std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?)?,
+        None => PriceTable::bundled().clone(),
+    };
+    const MILLION: u64 = 1_000_000;
+    let services = ["DynamoDB", "SQS", "Lambda", "Step Functions", "SNS"];
+    let mut rows: Vec<(String, Vec<f64>, f64)> = Vec::new();
+    let gib = Sizes { count: MILLION, bytes: MILLION << 30, small_count: 0, small_bytes: 0 };
+    for (label, action, s3) in [
+        ("archive to GLACIER", "archive", prices.transition(StorageClass::Glacier, MILLION)? + MILLION as f64 / 1000.0 * prices.class(StorageClass::Standard)?.get_per_1000),
+        ("archive to DEEP_ARCHIVE", "archive", prices.transition(StorageClass::DeepArchive, MILLION)? + MILLION as f64 / 1000.0 * prices.class(StorageClass::Standard)?.get_per_1000),
+        ("restore from GLACIER, Bulk", "restore", prices.restore(StorageClass::Glacier, RestoreTier::Bulk, &gib)?),
+        ("restore from GLACIER, Standard", "restore", prices.restore(StorageClass::Glacier, RestoreTier::Standard, &gib)?),
+        ("purge", "purge", 0.0),
+    ] {
+        let by = savings::running_by_service(&prices, action, &gib, args.files_per_task);
+        rows.push((label.to_string(), by.iter().map(|(_, v)| *v).collect(), s3));
+    }
+    if crate::output::json() {
+        let out: Vec<Value> = rows.iter().map(|(label, by, s3)| json!({"action": label, "slm": services.iter().zip(by).map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(), "s3": s3})).collect();
+        return crate::output::print(&json!({"per_million_files": out, "files_per_task": args.files_per_task, "registry_per_million_files_month": savings::registry_month(&prices, MILLION), "prices": format!("{} ({})", prices.region, prices.version)}));
+    }
+    println!("running slm per 1,000,000 files of 1 GiB, tasks of {} files, prices {} ({}), USD", args.files_per_task, prices.region, prices.version);
+    println!("{:<32} {:>9} {:>9} {:>9} {:>15} {:>9} {:>10} {:>12}", "action", services[0], services[1], services[2], services[3], services[4], "slm total", "S3 (1 GiB)");
+    for (label, by, s3) in &rows {
+        let total: f64 = by.iter().sum();
+        println!("{:<32} {:>9.2} {:>9.2} {:>9.2} {:>15.2} {:>9.2} {:>10.2} {:>12.2}", label, by[0], by[1], by[2], by[3], by[4], total, s3);
+    }
+    println!("(files of 1 GiB; Lambda's copy time is assumed: 8 s per GiB, 16 copies at once in 256 MB)");
+    println!("(S3: the requests the action makes: a copy or transition and a HEAD, a restore's requests and retrieval; purge's DeleteObjects are free)");
+    println!("at rest: the registry of 1,000,000 files costs ${:.2} a month in DynamoDB storage", savings::registry_month(&prices, MILLION));
+    Ok(())
 }
 
 #[derive(clap::Args)]

@@ -5,6 +5,8 @@
 use super::asset::Asset;
 use super::layout::KeyLayout;
 use super::pricing::Sizes;
+use super::repair::KeyVersion;
+use super::StorageClass;
 use super::savings::footprint_asset;
 use crate::error::{Error, Result};
 use chrono::NaiveDate;
@@ -31,29 +33,22 @@ pub struct ManifestFile {
     pub md5: String,
 }
 
-/// The columns an assessment needs.
-const NEEDED: [&str; 4] = ["Key", "Size", "LastModifiedDate", "StorageClass"];
-
 impl Manifest {
     pub fn parse(text: &str) -> Result<Self> {
         let m: Manifest = crate::json::parse("inventory manifest", text)?;
         if m.file_format != "CSV" {
             return Err(Error::validation(format!("inventory format {} is not read here: configure the inventory as CSV", m.file_format)));
         }
-        let columns = m.columns();
-        let missing: Vec<&str> = NEEDED.iter().copied().filter(|c| !columns.iter().any(|k| k == c)).collect();
-        if !missing.is_empty() {
-            return Err(Error::validation(format!("the inventory lacks the fields {} (add them to its optional fields)", missing.join(", "))));
-        }
+        InventorySchema::parse(&m.file_schema, ASSESSED_FIELDS)?;
         if m.files.is_empty() {
             return Err(Error::validation("the manifest lists no data file"));
         }
         Ok(m)
     }
 
-    /// The CSV columns, in order (S3 writes them without a header row).
-    pub fn columns(&self) -> Vec<String> {
-        self.file_schema.split(',').map(|c| c.trim().to_string()).collect()
+    /// Where each field sits in the data files' rows (S3 writes them without a header row).
+    pub fn schema(&self) -> Result<InventorySchema> {
+        InventorySchema::parse(&self.file_schema, ASSESSED_FIELDS)
     }
 }
 
@@ -73,48 +68,35 @@ pub struct Objects {
 
 impl Objects {
     /// Reads the rows of one data file (decompressed) in the manifest's schema.
-    pub fn read(&mut self, columns: &[String], layout: &KeyLayout, data: impl std::io::Read, file: &str) -> Result<()> {
-        let at = |name: &str| columns.iter().position(|c| c == name);
-        let (key, size, modified, class) = (at("Key"), at("Size"), at("LastModifiedDate"), at("StorageClass"));
-        let (Some(key), Some(size), Some(modified), Some(class)) = (key, size, modified, class) else {
-            return Err(Error::validation(format!("the inventory lacks one of the fields {}", NEEDED.join(", "))));
-        };
-        let (latest, marker) = (at("IsLatest"), at("IsDeleteMarker"));
-        let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(false).from_reader(data);
-        for (n, row) in reader.records().enumerate() {
+    pub fn read(&mut self, schema: &InventorySchema, layout: &KeyLayout, data: impl std::io::Read, file: &str) -> Result<()> {
+        let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(data);
+        for (n, record) in reader.records().enumerate() {
             let bad = |why: String| Error::validation(format!("{file}, row {}: {why}", n + 1));
-            let row = row.map_err(|e| bad(e.to_string()))?;
-            let field = |i: usize| row.get(i).ok_or_else(|| bad(format!("{} columns, the schema has {}", row.len(), columns.len())));
-            if latest.is_some_and(|i| row.get(i) == Some("false")) || marker.is_some_and(|i| row.get(i) == Some("true")) {
+            let record = record.map_err(|e| bad(e.to_string()))?;
+            let Some((_, v)) = schema.row(&record).map_err(bad)? else {
                 self.not_current += 1;
                 continue;
-            }
-            let k = urlencoding::decode(field(key)?).map_err(|e| bad(format!("key: {e}")))?;
-            let bytes: u64 = field(size)?.parse().map_err(|_| bad(format!("size {:?} is not a number", field(size).unwrap_or(""))))?;
-            let day = field(modified)?.get(..10).and_then(|d| d.parse::<NaiveDate>().ok()).ok_or_else(|| bad(format!("last modified {:?} is not a date", field(modified).unwrap_or(""))))?;
-            let storage = match field(class)? {
-                "" => "STANDARD",
-                c => c,
             };
+            let day = v.last_modified.map(|t| t.date_naive()).ok_or_else(|| bad("no last modified date".into()))?;
             let asset_id = match &self.last {
-                Some((id, prefix)) if k.starts_with(prefix.as_str()) => id.clone(),
+                Some((id, prefix)) if v.key.starts_with(prefix.as_str()) => id.clone(),
                 _ => {
-                    let Ok(place) = layout.place(&k) else {
+                    let Ok(place) = layout.place(&v.key) else {
                         self.outside_layout.0 += 1;
-                        self.outside_layout.1 += bytes;
+                        self.outside_layout.1 += v.size;
                         continue;
                     };
                     self.last = Some((place.asset_id.clone(), place.prefix));
-                    self.assets.entry(place.asset_id.clone()).or_insert_with(|| (place.title_id, place.asset_type, day, storage.to_string(), Vec::new()));
+                    self.assets.entry(place.asset_id.clone()).or_insert_with(|| (place.title_id, place.asset_type, day, v.storage_class.to_string(), Vec::new()));
                     place.asset_id
                 }
             };
             let entry = self.assets.get_mut(&asset_id).expect("placed above");
             entry.2 = entry.2.min(day);
-            if entry.3 != storage {
+            if entry.3 != v.storage_class.as_str() {
                 entry.3 = super::asset::MIXED.to_string();
             }
-            entry.4.push(bytes);
+            entry.4.push(v.size);
         }
         Ok(())
     }
@@ -124,6 +106,97 @@ impl Objects {
             .into_iter()
             .map(|(id, (title, asset_type, created, class, sizes))| footprint_asset(&id, &title, &asset_type, created, &class, Sizes::of(&sizes)))
             .collect()
+    }
+}
+
+/// The fields an inventory lists when none are named: S3 Inventory's default order.
+pub const DEFAULT_INVENTORY_SCHEMA: &str = "Bucket, Key, VersionId, IsLatest, IsDeleteMarker, Size, LastModifiedDate, ETag, StorageClass";
+/// What registering an inventory's objects needs beyond Bucket, Key and Size.
+pub const REGISTERED_FIELDS: &[&str] = &["ETag", "StorageClass"];
+/// What assessing them needs.
+pub const ASSESSED_FIELDS: &[&str] = &["LastModifiedDate", "StorageClass"];
+
+/// A key or prefix slm accepts from outside: no `..` segment, no control character, at most
+/// 1,024 bytes (S3's limit).
+pub fn check_key_text(field: &str, v: &str) -> Result<()> {
+    if v.split('/').any(|p| p == "..") || v.chars().any(char::is_control) || v.len() > 1024 {
+        return Err(Error::validation(format!("{field} {v:?} has '..', control characters or more than 1024 bytes")));
+    }
+    Ok(())
+}
+
+/// Where each field sits in an inventory line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InventorySchema {
+    text: String,
+    bucket: usize,
+    key: usize,
+    version: Option<usize>,
+    latest: Option<usize>,
+    marker: Option<usize>,
+    size: usize,
+    etag: Option<usize>,
+    class: Option<usize>,
+    modified: Option<usize>,
+}
+
+impl InventorySchema {
+    /// The schema of `text` (a manifest's `fileSchema`), which must list Bucket, Key, Size and
+    /// the fields its reader `needs`.
+    pub fn parse(text: &str, needs: &[&str]) -> Result<Self> {
+        let fields: Vec<&str> = text.split(',').map(str::trim).collect();
+        let at = |name: &str| fields.iter().position(|f| *f == name);
+        let need = |name: &str| at(name).ok_or_else(|| Error::validation(format!("inventory schema {text:?} has no {name} field (add it to the inventory's fields)")));
+        for name in needs {
+            need(name)?;
+        }
+        Ok(InventorySchema {
+            text: text.to_string(),
+            bucket: need("Bucket")?,
+            key: need("Key")?,
+            version: at("VersionId"),
+            latest: at("IsLatest"),
+            marker: at("IsDeleteMarker"),
+            size: need("Size")?,
+            etag: at("ETag"),
+            class: at("StorageClass"),
+            modified: at("LastModifiedDate"),
+        })
+    }
+
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// One line as (bucket, current version); None for older versions and delete markers.
+    pub fn row(&self, r: &csv::StringRecord) -> std::result::Result<Option<(String, KeyVersion)>, String> {
+        let get = |i: usize| r.get(i).ok_or_else(|| format!("line has {} fields, the schema more", r.len()));
+        let flag = |i: Option<usize>| i.and_then(|i| r.get(i)).map(|v| v.eq_ignore_ascii_case("true"));
+        if flag(self.latest) == Some(false) || flag(self.marker) == Some(true) {
+            return Ok(None);
+        }
+        // Inventory keys are URL-encoded.
+        let key = urlencoding::decode(get(self.key)?).map_err(|e| format!("key not UTF-8: {e}"))?.into_owned();
+        check_key_text("key", &key).map_err(|e| e.to_string())?;
+        let etag = self.etag.and_then(|i| r.get(i)).unwrap_or_default().trim_matches('"');
+        let last_modified = match self.modified.map(get).transpose()? {
+            Some(t) => Some(chrono::DateTime::parse_from_rfc3339(t).map_err(|_| format!("last modified {t:?} is not a date"))?.with_timezone(&chrono::Utc)),
+            None => None,
+        };
+        Ok(Some((
+            get(self.bucket)?.to_string(),
+            KeyVersion {
+                key,
+                version_id: self.version.and_then(|i| r.get(i)).filter(|v| !v.is_empty()).unwrap_or("null").to_string(),
+                etag: format!("\"{etag}\""),
+                size: get(self.size).and_then(|v| v.parse().map_err(|_| format!("size {v:?} is not a number")))?,
+                // An empty class is STANDARD, and a class slm does not know is kept by its name.
+                storage_class: StorageClass::from_s3(self.class.map(get).transpose()?).map_err(|e| e.to_string())?,
+                latest: true,
+                delete_marker: false,
+                last_modified,
+            },
+        )))
     }
 }
 
@@ -140,7 +213,7 @@ mod tests {
     fn read(rows: &str) -> Result<Objects> {
         let m = Manifest::parse(MANIFEST).unwrap();
         let mut o = Objects::default();
-        o.read(&m.columns(), &"{title_id}/{asset_type}/{asset_id}/".parse().unwrap(), rows.as_bytes(), "a.csv.gz")?;
+        o.read(&m.schema().unwrap(), &"{title_id}/{asset_type}/{asset_id}/".parse().unwrap(), rows.as_bytes(), "a.csv.gz")?;
         Ok(o)
     }
 
@@ -175,10 +248,44 @@ mod tests {
     #[test]
     fn a_manifest_without_the_needed_fields_or_in_another_format_is_refused() {
         let no_class = MANIFEST.replace(", StorageClass", "");
-        assert_eq!(Manifest::parse(&no_class).unwrap_err().to_string(), "invalid input: the inventory lacks the fields StorageClass (add them to its optional fields)");
+        assert!(Manifest::parse(&no_class).unwrap_err().to_string().ends_with("has no StorageClass field (add it to the inventory's fields)"));
         let parquet = MANIFEST.replace("\"CSV\"", "\"Parquet\"");
         assert!(Manifest::parse(&parquet).unwrap_err().to_string().contains("configure the inventory as CSV"));
         let empty = MANIFEST.replace(r#"[{"key": "media/all/data/a.csv.gz", "size": 10, "MD5checksum": "x"}]"#, "[]");
         assert!(Manifest::parse(&empty).is_err());
+    }
+
+    fn record(line: &str) -> csv::StringRecord {
+        csv::ReaderBuilder::new().has_headers(false).from_reader(line.as_bytes()).records().next().unwrap().unwrap()
+    }
+
+    #[test]
+    fn inventory_lines_by_the_default_schema() {
+        let s = InventorySchema::parse(DEFAULT_INVENTORY_SCHEMA, REGISTERED_FIELDS).unwrap();
+        let (bucket, v) = s.row(&record(r#""media","t1/cam/a1/reel%201/f.ari","v3","true","false","52428800","2026-11-01T00:00:00.000Z","d41d8cd98f00b204e9800998ecf8427e","GLACIER""#)).unwrap().unwrap();
+        assert_eq!((bucket.as_str(), v.key.as_str(), v.version_id.as_str(), v.size, v.storage_class), ("media", "t1/cam/a1/reel 1/f.ari", "v3", 52_428_800, StorageClass::Glacier));
+        assert_eq!(v.etag, "\"d41d8cd98f00b204e9800998ecf8427e\"");
+        assert_eq!(s.row(&record(r#""media","k","v2","false","false","1","x","e","STANDARD""#)).unwrap(), None, "an older version");
+        assert_eq!(s.row(&record(r#""media","k","v4","true","true","","x","","""#)).unwrap(), None, "a delete marker");
+        assert!(s.row(&record(r#""media","a%2F..%2Fb","","true","false","1","x","e","STANDARD""#)).is_err(), "a key with ..");
+        assert!(s.row(&record(r#""media","k","","true","false","big","x","e","STANDARD""#)).is_err());
+    }
+
+    #[test]
+    fn a_schema_needs_the_fields_slm_registers() {
+        assert!(InventorySchema::parse("Bucket, Key, Size, ETag", REGISTERED_FIELDS).is_err());
+        let s = InventorySchema::parse("Bucket, Key, Size, ETag, StorageClass", REGISTERED_FIELDS).unwrap();
+        let (_, v) = s.row(&record(r#""b","k","3","e","STANDARD_IA""#)).unwrap().unwrap();
+        assert_eq!((v.version_id.as_str(), v.storage_class), ("null", StorageClass::StandardIa));
+    }
+
+    #[test]
+    fn inventory_lines_of_every_class_are_registered_with_it() {
+        let s = InventorySchema::parse("Bucket, Key, Size, ETag, StorageClass", REGISTERED_FIELDS).unwrap();
+        let class = |c: &str| s.row(&record(&format!(r#""b","k","3","e","{c}""#))).unwrap().unwrap().1.storage_class;
+        assert_eq!(class("INTELLIGENT_TIERING"), StorageClass::IntelligentTiering);
+        assert_eq!(class("ONEZONE_IA"), StorageClass::OnezoneIa);
+        assert_eq!(class("FSX_OPENZFS").as_str(), "FSX_OPENZFS");
+        assert!(s.row(&record(r#""b","k","3","e","not a class""#)).unwrap_err().contains("A-Z"));
     }
 }

@@ -242,7 +242,8 @@ impl Ledger {
 /// slm's own requests per file and per task, by action: the counts measured in BENCHMARKS.md
 /// ("Requests per object, by service and action", 5,000 files), DynamoDB requests converted to
 /// capacity units (a BatchGetItem or a planner's page reads about one unit per item), and the
-/// Lambda time assumed, not measured (see docs/cost.md).
+/// Lambda time assumed, not measured (docs/cost.md): a worker of 256 MB copies 16 files at once,
+/// a server-side copy taking about 8 s per GiB.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct RunningRequests {
     pub dynamodb_writes: f64,
@@ -250,20 +251,24 @@ pub struct RunningRequests {
     pub sqs: f64,
     pub lambda_invocations: f64,
     pub lambda_gb_seconds: f64,
+    /// Lambda GB-seconds per GiB of the files (the copies' time).
+    pub lambda_gb_seconds_per_gib: f64,
 }
 
 /// Per file.
 pub const ARCHIVE_PER_FILE: RunningRequests =
-    RunningRequests { dynamodb_writes: 1.016, dynamodb_reads: 1.1, sqs: 0.172, lambda_invocations: 0.011, lambda_gb_seconds: 0.0025 };
+    RunningRequests { dynamodb_writes: 1.016, dynamodb_reads: 1.1, sqs: 0.172, lambda_invocations: 0.011, lambda_gb_seconds: 0.0025, lambda_gb_seconds_per_gib: 0.125 };
 pub const RESTORE_PER_FILE: RunningRequests =
-    RunningRequests { dynamodb_writes: 3.016, dynamodb_reads: 4.1, sqs: 1.987, lambda_invocations: 0.111, lambda_gb_seconds: 0.0033 };
+    RunningRequests { dynamodb_writes: 3.016, dynamodb_reads: 4.1, sqs: 1.987, lambda_invocations: 0.111, lambda_gb_seconds: 0.0033, lambda_gb_seconds_per_gib: 0.0 };
 pub const PURGE_PER_FILE: RunningRequests =
-    RunningRequests { dynamodb_writes: 1.016, dynamodb_reads: 1.15, sqs: 0.118, lambda_invocations: 0.011, lambda_gb_seconds: 0.0008 };
+    RunningRequests { dynamodb_writes: 1.016, dynamodb_reads: 1.15, sqs: 0.118, lambda_invocations: 0.011, lambda_gb_seconds: 0.0008, lambda_gb_seconds_per_gib: 0.0 };
 /// Per task: the state machine's happy path (Begin, Claim, PlanAndWait, Record, Release,
 /// StartQueued, Announce, Publish, Ended, TaskEnded), its own DynamoDB and SQS calls, the task's
-/// transaction (2 units an item, 2 items) and audit writes, and one SNS publish.
+/// transaction (2 units an item, 2 items) and audit writes, the planner's first invocation, and
+/// one SNS publish.
 pub const STATE_TRANSITIONS_PER_TASK: f64 = 10.0;
-pub const PER_TASK: RunningRequests = RunningRequests { dynamodb_writes: 9.0, dynamodb_reads: 3.0, sqs: 2.0, lambda_invocations: 1.0, lambda_gb_seconds: 0.1 };
+pub const PER_TASK: RunningRequests =
+    RunningRequests { dynamodb_writes: 9.0, dynamodb_reads: 3.0, sqs: 2.0, lambda_invocations: 1.0, lambda_gb_seconds: 0.1, lambda_gb_seconds_per_gib: 0.0 };
 /// The registry at rest: a file's item and its index entry.
 pub const REGISTRY_BYTES_PER_FILE: f64 = 600.0;
 
@@ -275,24 +280,30 @@ impl RunningRequests {
             _ => PURGE_PER_FILE,
         }
     }
-
-    pub fn price(&self, prices: &PriceTable) -> f64 {
-        let s = &prices.services;
-        self.dynamodb_writes / 1e6 * s.dynamodb_write_per_million
-            + self.dynamodb_reads / 1e6 * s.dynamodb_read_per_million
-            + self.sqs / 1e6 * s.sqs_per_million
-            + self.lambda_invocations / 1e6 * s.lambda_per_million
-            + self.lambda_gb_seconds * s.lambda_gb_second
-    }
 }
 
-/// What slm costs to run for one task of `action` on `files` files.
-pub fn running_cost(prices: &PriceTable, action: &str, files: u64) -> f64 {
+/// What slm's own requests cost per service for `action` on `sizes`, in tasks of
+/// `files_per_task` files: (service, USD).
+pub fn running_by_service(prices: &PriceTable, action: &str, sizes: &Sizes, files_per_task: u64) -> Vec<(&'static str, f64)> {
     let s = &prices.services;
-    RunningRequests::per_file(action).price(prices) * files as f64
-        + PER_TASK.price(prices)
-        + STATE_TRANSITIONS_PER_TASK / 1000.0 * s.states_per_1000_transitions
-        + s.sns_per_million / 1e6
+    let f = RunningRequests::per_file(action);
+    let t = PER_TASK;
+    let tasks = sizes.count.div_ceil(files_per_task.max(1)) as f64;
+    let n = sizes.count as f64;
+    let gib = sizes.bytes as f64 / GB;
+    let m = 1e6;
+    vec![
+        ("DynamoDB", (f.dynamodb_writes * n + t.dynamodb_writes * tasks) / m * s.dynamodb_write_per_million + (f.dynamodb_reads * n + t.dynamodb_reads * tasks) / m * s.dynamodb_read_per_million),
+        ("SQS", (f.sqs * n + t.sqs * tasks) / m * s.sqs_per_million),
+        ("Lambda", (f.lambda_invocations * n + t.lambda_invocations * tasks) / m * s.lambda_per_million + (f.lambda_gb_seconds * n + t.lambda_gb_seconds * tasks + f.lambda_gb_seconds_per_gib * gib) * s.lambda_gb_second),
+        ("Step Functions", STATE_TRANSITIONS_PER_TASK * tasks / 1000.0 * s.states_per_1000_transitions),
+        ("SNS", tasks / m * s.sns_per_million),
+    ]
+}
+
+/// What slm costs to run for one task of `action` on an asset of `sizes`.
+pub fn running_cost(prices: &PriceTable, action: &str, sizes: &Sizes) -> f64 {
+    running_by_service(prices, action, sizes, sizes.count.max(1)).iter().map(|(_, v)| v).sum()
 }
 
 /// slm's registry of `files` files for a month.
@@ -619,7 +630,7 @@ fn slm(p: &mut Pricer, asset: &Asset, title: Option<&Title>, policies: &[Policy]
                 continue;
             }
             if p.read(class, &sizes, r, &mut restored)? {
-                let run = running_cost(p.prices, "restore", sizes.count);
+                let run = running_cost(p.prices, "restore", &sizes);
                 p.ledger.once(r, run, running);
                 effects.note(&since.1, "restores", sizes.count, run + p.prices.restore(class, p.assumptions.restore_tier, &sizes)?);
             }
@@ -644,7 +655,7 @@ fn slm(p: &mut Pricer, asset: &Asset, title: Option<&Title>, policies: &[Policy]
                         p.transition(storage_class, &sizes, day)?;
                         let head = sizes.count as f64 / 1000.0 * p.prices.class(class)?.get_per_1000;
                         p.ledger.once(day, head, transitions);
-                        p.ledger.once(day, running_cost(p.prices, "archive", sizes.count), running);
+                        p.ledger.once(day, running_cost(p.prices, "archive", &sizes), running);
                         let (_, small) = split(&sizes);
                         let loss = p.prices.month(storage_class, &small)? - p.prices.month(class, &small)?;
                         if small.count > 0 && loss > 0.0 {
@@ -660,7 +671,7 @@ fn slm(p: &mut Pricer, asset: &Asset, title: Option<&Title>, policies: &[Policy]
                         if early > 0.0 {
                             effects.note(policy.id(), "early_deletion", sizes.count, early);
                         }
-                        p.ledger.once(day, running_cost(p.prices, "purge", sizes.count), running);
+                        p.ledger.once(day, running_cost(p.prices, "purge", &sizes), running);
                         p.ledger.spread(day, days, -registry_month(p.prices, sizes.count), running);
                         asset.state = AssetState::Purged;
                         since = (day, policy.id().to_string());
@@ -686,9 +697,17 @@ fn slm(p: &mut Pricer, asset: &Asset, title: Option<&Title>, policies: &[Policy]
 /// and shared by every strategy.
 pub fn compare(footprint: &Footprint, policies: &[Policy], rates: &AccessRates, prices: &PriceTable, assumptions: &Assumptions) -> Result<Comparison, NoPrice> {
     let days = assumptions.days();
-    let mut draws = SplitMix64::new(assumptions.seed);
     let launch = |a: &Asset| footprint.titles.get(&a.title_id).and_then(|t| t.dates.get(&assumptions.launch_date).copied());
-    let reads: Vec<Vec<i64>> = footprint.assets.iter().map(|a| rates.draw(&a.asset_type, launch(a), assumptions.start, days, &mut draws)).collect();
+    // Each asset draws from its own sequence (the seed and its id): its reads do not depend on
+    // the other assets or on the horizon, so a shorter horizon sees the same first months.
+    let reads: Vec<Vec<i64>> = footprint
+        .assets
+        .iter()
+        .map(|a| {
+            let id = a.asset_id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+            rates.draw(&a.asset_type, launch(a), assumptions.start, days, &mut SplitMix64::new(assumptions.seed ^ id))
+        })
+        .collect();
     // One pricer per strategy: its ledger adds up the assets as they are priced.
     let each = |f: &mut PerAsset| -> Result<Priced, NoPrice> {
         let mut p = Pricer::new(prices, assumptions);
@@ -900,7 +919,8 @@ mod tests {
         assert!(close(c.early_deletion, deep * 3.0), "{c:?}");
         assert!(close(c.transitions, 0.05 + 0.0004), "1,000 copies into DEEP_ARCHIVE and 1,000 HEADs: {c:?}");
         let registry = registry_month(prices(), 1000);
-        let running = running_cost(prices(), "archive", 1000) + running_cost(prices(), "purge", 1000) + registry * 4.0;
+        let sizes = camera().sizes();
+        let running = running_cost(prices(), "archive", &sizes) + running_cost(prices(), "purge", &sizes) + registry * 4.0;
         assert!(close(c.running, running), "{} against {running}", c.running);
         let (files, cost) = effects.found[&("cam-purge".to_string(), "early_deletion")];
         assert!(files == 1000 && close(cost, deep * 3.0));
@@ -915,7 +935,7 @@ mod tests {
         assert!(close(c.retrieval, 0.05 + 10.0), "{c:?}");
         let (files, cost) = effects.found[&("cam-glacier".to_string(), "restores")];
         assert_eq!(files, 1000);
-        assert!(close(cost, 10.05 + running_cost(prices(), "restore", 1000)));
+        assert!(close(cost, 10.05 + running_cost(prices(), "restore", &camera().sizes())));
     }
 
     #[test]
@@ -954,6 +974,22 @@ mod tests {
     }
 
     #[test]
+    fn running_slm_is_priced_from_its_requests_per_file_and_per_task() {
+        let s = prices().services;
+        // 1,000 files of 1 GiB archived in one task, by hand from the constants.
+        let sizes = camera().sizes();
+        let by: BTreeMap<&str, f64> = running_by_service(prices(), "archive", &sizes, 1000).into_iter().collect();
+        let dynamo = (1016.0 + 9.0) / 1e6 * s.dynamodb_write_per_million + (1100.0 + 3.0) / 1e6 * s.dynamodb_read_per_million;
+        let lambda = 12.0 / 1e6 * s.lambda_per_million + (2.5 + 0.1 + 125.0) * s.lambda_gb_second;
+        assert!(close(by["DynamoDB"], dynamo) && close(by["Lambda"], lambda), "{by:?}");
+        assert!(close(by["Step Functions"], 10.0 / 1000.0 * s.states_per_1000_transitions));
+        assert!(close(running_cost(prices(), "archive", &sizes), by.values().sum()));
+        // Smaller tasks cost more per file: each adds its state machine and its writes.
+        let small: f64 = running_by_service(prices(), "archive", &sizes, 10).iter().map(|(_, v)| v).sum();
+        assert!(small > running_cost(prices(), "archive", &sizes));
+    }
+
+    #[test]
     fn the_comparison_searches_the_cheapest_age_rule_and_shares_reads_between_strategies() {
         let archive = policy("ID", r#"{"policy_id":"cam-deep","selector":{"asset_types":["camera_original"]},"anchor":"title.launch","offset_days":30,"action":{"action":"archive","storage_class":"DEEP_ARCHIVE"}}"#);
         let footprint = Footprint { assets: vec![camera()], titles: BTreeMap::from([("tln".to_string(), title())]) };
@@ -968,5 +1004,22 @@ mod tests {
         assert_eq!(c.strategy(STATUS_QUO).unwrap().monthly.len(), 36);
         assert!(close(c.strategy(STATUS_QUO).unwrap().total, 23.0 * 36.0));
         assert_eq!(c.reads, 0);
+    }
+
+    #[test]
+    fn an_asset_s_reads_do_not_depend_on_the_horizon_or_the_other_assets() {
+        let footprint = |n: usize| Footprint {
+            assets: (0..n).map(|i| footprint_asset(&format!("e{i}"), "tln", "editorial", date("2025-06-15"), "STANDARD", Sizes::of(&[GIB]))).collect(),
+            titles: BTreeMap::from([("tln".to_string(), title())]),
+        };
+        let rates = AccessRates { bin_days: 30, by_type: BTreeMap::from([("editorial".to_string(), TypeRates { before_launch: 0.0, bins: vec![0.2] })]) };
+        let six = compare(&footprint(20), &[], &rates, prices(), &assumptions(6)).unwrap();
+        let long = compare(&footprint(20), &[], &rates, prices(), &assumptions(36)).unwrap();
+        let more = compare(&footprint(40), &[], &rates, prices(), &assumptions(6)).unwrap();
+        assert!(six.reads > 0);
+        for name in [STATUS_QUO, INTELLIGENT_TIERING] {
+            assert_eq!(six.strategy(name).unwrap().monthly[..], long.strategy(name).unwrap().monthly[..6], "{name}");
+        }
+        assert!(more.strategy(INTELLIGENT_TIERING).unwrap().total > six.strategy(INTELLIGENT_TIERING).unwrap().total);
     }
 }

@@ -12,10 +12,11 @@ use super::reconcile::ReconcileMessage;
 use super::register::{Registration, file_of};
 use super::{Core, Metadata};
 use crate::domain::pricing::Sizes;
-use crate::domain::repair::{KeyVersion, current, whole_keys};
+use crate::domain::inventory::{DEFAULT_INVENTORY_SCHEMA, InventorySchema, REGISTERED_FIELDS, check_key_text};
+use crate::domain::repair::{current, whole_keys};
 use crate::domain::title::parse_date;
 use crate::domain::asset::class_of;
-use crate::domain::{NewAsset, StorageClass};
+use crate::domain::NewAsset;
 use crate::error::{Error, Result};
 use crate::ports::{ObjectStore, Orchestrator, Queues};
 use serde::{Deserialize, Serialize};
@@ -33,8 +34,6 @@ pub struct BackfillRequest {
     pub asset: Option<NewAsset>,
 }
 
-/// The fields an inventory lists when none are named: S3 Inventory's default order.
-pub const DEFAULT_INVENTORY_SCHEMA: &str = "Bucket, Key, VersionId, IsLatest, IsDeleteMarker, Size, LastModifiedDate, ETag, StorageClass";
 
 /// What a backfill request started.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -51,13 +50,6 @@ pub struct BackfillStep {
     pub ignored: usize,
     pub assets_created: usize,
     pub more: bool,
-}
-
-fn check_key_text(field: &str, v: &str) -> Result<()> {
-    if v.split('/').any(|p| p == "..") || v.chars().any(char::is_control) || v.len() > 1024 {
-        return Err(Error::validation(format!("{field} {v:?} has '..', control characters or more than 1024 bytes")));
-    }
-    Ok(())
 }
 
 impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Sync> Core<M, O, Q, X> {
@@ -87,7 +79,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
                     return Err(Error::validation(format!("{key}: compressed inventory files are not read; give the uncompressed CSV")));
                 }
                 let schema = inventory_schema.unwrap_or_else(|| DEFAULT_INVENTORY_SCHEMA.to_string());
-                InventorySchema::parse(&schema)?;
+                InventorySchema::parse(&schema, REGISTERED_FIELDS)?;
                 self.send_reconcile(&ReconcileMessage::Inventory { bucket: bucket.clone(), key: key.clone(), schema, offset: 0, today }).await?;
                 BackfillStarted { kind: "inventory", bucket, source: key }
             }
@@ -175,7 +167,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
     /// A chunk of an inventory file from `offset`: each current object it lists registered.
     pub(crate) async fn backfill_inventory(&self, bucket: &str, key: &str, schema: &str, offset: u64, today: &str) -> Result<BackfillStep> {
         let today = parse_date("today", today)?;
-        let schema = InventorySchema::parse(schema)?;
+        let schema = InventorySchema::parse(schema, REGISTERED_FIELDS)?;
         let (chunk, total) = self.objects.read_range(bucket, key, offset, self.config.inventory_chunk_bytes).await?;
         let end = offset + chunk.len() as u64;
         // Whole lines only: the rest of a cut line is read again by the next message.
@@ -188,7 +180,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
         let next = offset + usable as u64;
         let mut step = BackfillStep { more: next < total, ..Default::default() };
         if step.more {
-            let m = ReconcileMessage::Inventory { bucket: bucket.into(), key: key.into(), schema: schema.text.clone(), offset: next, today: today.to_string() };
+            let m = ReconcileMessage::Inventory { bucket: bucket.into(), key: key.into(), schema: schema.text().to_string(), offset: next, today: today.to_string() };
             self.send_reconcile(&m).await?;
         }
         let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(&chunk[..usable]);
@@ -212,104 +204,5 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
             self.tally(&mut step, self.register_object(&line_bucket, &key, Some(v), today, None).await?);
         }
         Ok(step)
-    }
-}
-
-/// Where each field sits in an inventory line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InventorySchema {
-    text: String,
-    bucket: usize,
-    key: usize,
-    version: Option<usize>,
-    latest: Option<usize>,
-    marker: Option<usize>,
-    size: usize,
-    etag: usize,
-    class: usize,
-}
-
-impl InventorySchema {
-    pub fn parse(text: &str) -> Result<Self> {
-        let fields: Vec<&str> = text.split(',').map(str::trim).collect();
-        let at = |name: &str| fields.iter().position(|f| *f == name);
-        let need = |name: &str| at(name).ok_or_else(|| Error::validation(format!("inventory schema {text:?} has no {name} field")));
-        Ok(InventorySchema {
-            text: text.to_string(),
-            bucket: need("Bucket")?,
-            key: need("Key")?,
-            version: at("VersionId"),
-            latest: at("IsLatest"),
-            marker: at("IsDeleteMarker"),
-            size: need("Size")?,
-            etag: need("ETag")?,
-            class: need("StorageClass")?,
-        })
-    }
-
-    /// One line as (bucket, current version); None for older versions and delete markers.
-    pub fn row(&self, r: &csv::StringRecord) -> std::result::Result<Option<(String, KeyVersion)>, String> {
-        let get = |i: usize| r.get(i).ok_or_else(|| format!("line has {} fields, the schema more", r.len()));
-        let flag = |i: Option<usize>| i.and_then(|i| r.get(i)).map(|v| v.eq_ignore_ascii_case("true"));
-        if flag(self.latest) == Some(false) || flag(self.marker) == Some(true) {
-            return Ok(None);
-        }
-        // Inventory keys are URL-encoded.
-        let key = urlencoding::decode(get(self.key)?).map_err(|e| format!("key not UTF-8: {e}"))?.into_owned();
-        check_key_text("key", &key).map_err(|e| e.to_string())?;
-        let etag = get(self.etag)?.trim_matches('"');
-        Ok(Some((
-            get(self.bucket)?.to_string(),
-            KeyVersion {
-                key,
-                version_id: self.version.and_then(|i| r.get(i)).filter(|v| !v.is_empty()).unwrap_or("null").to_string(),
-                etag: format!("\"{etag}\""),
-                size: get(self.size)?.parse().map_err(|_| format!("size {:?} is not a number", r.get(self.size)))?,
-                // An empty class is STANDARD, and a class slm does not know is kept by its name.
-                storage_class: StorageClass::from_s3(Some(get(self.class)?)).map_err(|e| e.to_string())?,
-                latest: true,
-                delete_marker: false,
-                last_modified: None,
-            },
-        )))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn record(line: &str) -> csv::StringRecord {
-        csv::ReaderBuilder::new().has_headers(false).from_reader(line.as_bytes()).records().next().unwrap().unwrap()
-    }
-
-    #[test]
-    fn inventory_lines_by_the_default_schema() {
-        let s = InventorySchema::parse(DEFAULT_INVENTORY_SCHEMA).unwrap();
-        let (bucket, v) = s.row(&record(r#""media","t1/cam/a1/reel%201/f.ari","v3","true","false","52428800","2026-11-01T00:00:00.000Z","d41d8cd98f00b204e9800998ecf8427e","GLACIER""#)).unwrap().unwrap();
-        assert_eq!((bucket.as_str(), v.key.as_str(), v.version_id.as_str(), v.size, v.storage_class), ("media", "t1/cam/a1/reel 1/f.ari", "v3", 52_428_800, StorageClass::Glacier));
-        assert_eq!(v.etag, "\"d41d8cd98f00b204e9800998ecf8427e\"");
-        assert_eq!(s.row(&record(r#""media","k","v2","false","false","1","x","e","STANDARD""#)).unwrap(), None, "an older version");
-        assert_eq!(s.row(&record(r#""media","k","v4","true","true","","x","","""#)).unwrap(), None, "a delete marker");
-        assert!(s.row(&record(r#""media","a%2F..%2Fb","","true","false","1","x","e","STANDARD""#)).is_err(), "a key with ..");
-        assert!(s.row(&record(r#""media","k","","true","false","big","x","e","STANDARD""#)).is_err());
-    }
-
-    #[test]
-    fn a_schema_needs_the_fields_slm_registers() {
-        assert!(InventorySchema::parse("Bucket, Key, Size, ETag").is_err());
-        let s = InventorySchema::parse("Bucket, Key, Size, ETag, StorageClass").unwrap();
-        let (_, v) = s.row(&record(r#""b","k","3","e","STANDARD_IA""#)).unwrap().unwrap();
-        assert_eq!((v.version_id.as_str(), v.storage_class), ("null", StorageClass::StandardIa));
-    }
-
-    #[test]
-    fn inventory_lines_of_every_class_are_registered_with_it() {
-        let s = InventorySchema::parse("Bucket, Key, Size, ETag, StorageClass").unwrap();
-        let class = |c: &str| s.row(&record(&format!(r#""b","k","3","e","{c}""#))).unwrap().unwrap().1.storage_class;
-        assert_eq!(class("INTELLIGENT_TIERING"), StorageClass::IntelligentTiering);
-        assert_eq!(class("ONEZONE_IA"), StorageClass::OnezoneIa);
-        assert_eq!(class("FSX_OPENZFS").as_str(), "FSX_OPENZFS");
-        assert!(s.row(&record(r#""b","k","3","e","not a class""#)).unwrap_err().contains("A-Z"));
     }
 }
