@@ -297,8 +297,8 @@ async fn a_disabled_policy_does_nothing_and_edits_make_versions() {
 
 /// GIVEN due assets
 /// WHEN a dry-run asks what would happen on their day
-/// THEN it lists each action with its files, bytes and estimate, and no table item and no
-/// object changed.
+/// THEN it lists each action with its files, bytes, estimate and where it loses money, and no
+/// table item and no object changed; a policy that would cost an early deletion says so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_dry_run_reports_and_changes_nothing() {
     let t = TestStack::start("policy-dry").await.unwrap();
@@ -321,7 +321,12 @@ async fn a_dry_run_reports_and_changes_nothing() {
     assert!((transition - 4.0 / 1000.0 * 0.05).abs() < 1e-12, "4 DEEP_ARCHIVE transitions: {cam}");
     // 64-byte objects cost more in DEEP_ARCHIVE than in STANDARD: the 40 KB overhead per object.
     assert!(cam["estimate"]["monthly_saving"].as_f64().unwrap() < 0.0, "{cam}");
+    let warnings = cam["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{cam}");
+    let small = warnings[0].as_str().unwrap();
+    assert!(small.starts_with("4 files under 128 KB cost $") && small.contains("more in DEEP_ARCHIVE than in STANDARD, break-even 9."), "{small}");
     let temp = actions.iter().find(|a| a["asset_id"] == "temp").unwrap();
+    assert!(temp.get("warnings").is_none(), "a purge of STANDARD files loses nothing: {temp}");
     assert_eq!((temp["action"].as_str(), temp["due"].as_str()), (Some("purge"), Some("2027-04-30")));
     assert!(temp["estimate"]["monthly_saving"].as_f64().unwrap() > 0.0);
     assert_eq!(dry["totals"]["assets"], 2);
@@ -332,6 +337,18 @@ async fn a_dry_run_reports_and_changes_nothing() {
     let changed: Vec<&String> = after.iter().filter(|l| !before.contains(l)).chain(before.iter().filter(|l| !after.contains(l))).collect();
     assert!(changed.is_empty(), "a dry-run writes nothing, but these differ: {changed:#?}");
     assert_eq!(after.len(), before.len());
+
+    // A purge that outranks the archive 60 days after it, within DEEP_ARCHIVE's 180: the answer
+    // says what it costs; an edit past the minimum says nothing.
+    let out = policy(&t, "camera-purge", json!({"asset_types": ["camera_original"]}), "title.post_production_end", 90, json!({"action": "purge"}), 30).await;
+    assert_eq!(out["version"], 1);
+    assert_eq!(
+        out["warnings"],
+        json!(["policy camera-purge purges what policy camera-deep archived to DEEP_ARCHIVE 60 days before, within DEEP_ARCHIVE's minimum of 180 days: 120 days of early-deletion charge"])
+    );
+    let doc = json!({"policy_id": "camera-purge", "selector": {"asset_types": ["camera_original"]}, "anchor": "title.post_production_end", "offset_days": 240, "action": {"action": "purge"}, "priority": 30});
+    let out = t.api_ok("PUT", "/policies/camera-purge", Some(doc)).await.unwrap();
+    assert_eq!((out["changed"].clone(), out["warnings"].clone()), (json!(true), json!([])), "{out}");
     t.stop().await;
 }
 

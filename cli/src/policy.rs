@@ -285,6 +285,9 @@ pub fn print_actions(e: &Value) {
         if let Some(why) = a["no_estimate"].as_str() {
             println!("  {:<22} no estimate: {why}", "");
         }
+        for w in a["warnings"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+            println!("  {:<22} warning: {w}", "");
+        }
     }
     let t = &e["totals"];
     println!(

@@ -324,7 +324,9 @@ pub(crate) async fn route(call: &mut Call<'_>) -> Result<(i64, serde_json::Value
         ("POST", ["policies"]) => {
             let doc: PolicyDoc = body(request)?;
             let who = call.allow(Permission::Policies, Scope::UNSCOPED, format!("policy#{}", doc.policy_id)).await?;
-            Ok((201, json(&core.create_policy(doc, &who, &now(request)).await?)?))
+            let policy = core.create_policy(doc, &who, &now(request)).await?;
+            let warnings = core.policy_warnings(&policy, PriceTable::bundled()).await?;
+            Ok((201, json(&slm_core::service::schedule::PolicyCreated { policy, warnings })?))
         }
         ("GET", ["policies"]) => {
             call.read("policies".into())?;
@@ -344,12 +346,14 @@ pub(crate) async fn route(call: &mut Call<'_>) -> Result<(i64, serde_json::Value
             let doc: PolicyDoc = body(request)?;
             let who = call.allow(Permission::Policies, Scope::UNSCOPED, format!("policy#{policy_id}")).await?;
             let change = core.edit_policy(policy_id, doc, &who, &now(request)).await?;
-            Ok((200, serde_json::json!({ "policy": json(&change.policy)?, "changed": change.changed })))
+            let warnings = core.policy_warnings(&change.policy, PriceTable::bundled()).await?;
+            Ok((200, serde_json::json!({ "policy": json(&change.policy)?, "changed": change.changed, "warnings": warnings })))
         }
         ("POST", ["policies", policy_id, switch @ ("enable" | "disable")]) => {
             let who = call.allow(Permission::Policies, Scope::UNSCOPED, format!("policy#{policy_id}")).await?;
             let change = core.set_policy_enabled(policy_id, *switch == "enable", &who, &now(request)).await?;
-            Ok((200, serde_json::json!({ "policy": json(&change.policy)?, "changed": change.changed })))
+            let warnings = core.policy_warnings(&change.policy, PriceTable::bundled()).await?;
+            Ok((200, serde_json::json!({ "policy": json(&change.policy)?, "changed": change.changed, "warnings": warnings })))
         }
         ("POST", ["dry-run"]) => {
             // Reads only: any registered application may ask what the policies would do.

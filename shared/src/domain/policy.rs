@@ -150,6 +150,15 @@ impl Selector {
             && self.tags.iter().all(|(k, v)| asset.tags.get(k) == Some(v))
     }
 
+    /// Whether some asset could match both selectors.
+    pub fn may_overlap(&self, other: &Selector) -> bool {
+        let meet = |a: &[String], b: &[String]| a.is_empty() || b.is_empty() || a.iter().any(|v| b.contains(v));
+        meet(&self.asset_types, &other.asset_types)
+            && meet(&self.phases, &other.phases)
+            && meet(&self.titles, &other.titles)
+            && self.tags.iter().all(|(k, v)| other.tags.get(k).is_none_or(|w| w == v))
+    }
+
     /// How narrow the selector is: one point per constrained dimension and per tag.
     pub fn specificity(&self) -> usize {
         [&self.asset_types, &self.phases, &self.titles].iter().filter(|l| !l.is_empty()).count() + self.tags.len()
@@ -276,7 +285,7 @@ impl Policy {
 
     /// The order in which due policies decide: higher priority, then the more specific
     /// selector, then purge before archive, then the colder class, then the policy id.
-    fn rank_key(&self) -> (Reverse<u32>, Reverse<usize>, u8, Reverse<Option<u8>>, &str) {
+    pub(crate) fn rank_key(&self) -> (Reverse<u32>, Reverse<usize>, u8, Reverse<Option<u8>>, &str) {
         let (kind, cold) = match self.doc.action {
             PolicyAction::Purge => (0, None),
             PolicyAction::Archive { storage_class } => (1, storage_class.coldness()),

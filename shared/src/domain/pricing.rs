@@ -230,6 +230,33 @@ impl PriceTable {
         }
     }
 
+    /// The size under which one object costs more a month in `to` than in `from`: the 128 KB
+    /// minimum of the infrequent classes and GLACIER_IR, the 40 KB index of GLACIER and
+    /// DEEP_ARCHIVE. None when no size does (or a class is not priced).
+    pub fn break_even_bytes(&self, from: StorageClass, to: StorageClass) -> Option<u64> {
+        let cost = |class, size| self.object_month(class, size).ok();
+        let (mut lo, mut hi) = (0u64, 1u64 << 40);
+        if cost(to, hi)? >= cost(from, hi)? {
+            return None;
+        }
+        if cost(to, 0)? <= cost(from, 0)? {
+            return None;
+        }
+        // Costs grow with size in both classes and `to` is cheaper per byte: bisect.
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if cost(to, mid)? > cost(from, mid)? { lo = mid } else { hi = mid }
+        }
+        Some(hi)
+    }
+
+    /// What the objects under 128 KiB of `sizes` cost more a month in `to` than in `from` (zero
+    /// or less when they do not).
+    pub fn small_objects_loss(&self, from: StorageClass, to: StorageClass, sizes: &Sizes) -> Result<f64, NoPrice> {
+        let small = Sizes { count: sizes.small_count, bytes: sizes.small_bytes, small_count: sizes.small_count, small_bytes: sizes.small_bytes };
+        Ok(self.month(to, &small)? - self.month(from, &small)?)
+    }
+
     /// One-off cost of moving `objects` objects into `class`.
     pub fn transition(&self, class: StorageClass, objects: u64) -> Result<f64, NoPrice> {
         let per_1000 = self.class(class)?.transition_per_1000.ok_or(NoPrice { class, what: "transition" })?;
@@ -365,6 +392,26 @@ mod tests {
         assert!(p.tiering("WARM").is_err());
         assert_eq!(p.version, "2026-12-01");
         assert!(p.services.dynamodb_write_per_million > 0.0 && p.services.lambda_gb_second > 0.0);
+    }
+
+    #[test]
+    fn break_even_sizes_are_where_the_per_object_minimums_stop_costing_more() {
+        use StorageClass::*;
+        let p = prices();
+        // GLACIER: s × 0.023 = (s + 32 KiB) × 0.0036 + 8 KiB × 0.023
+        let glacier = (32768.0 * 0.0036 + 8192.0 * 0.023) / (0.023 - 0.0036);
+        let be = p.break_even_bytes(Standard, Glacier).unwrap() as f64;
+        assert!((be - glacier).abs() <= 1.0, "{be} against {glacier}");
+        // GLACIER_IR: s × 0.023 = 128 KiB × 0.004
+        let gir = p.break_even_bytes(Standard, GlacierIr).unwrap() as f64;
+        assert!((gir - 131072.0 * 0.004 / 0.023).abs() <= 1.0, "{gir}");
+        let deep = p.break_even_bytes(Standard, DeepArchive).unwrap();
+        assert!((9_000..11_000).contains(&deep), "{deep}");
+        assert_eq!(p.break_even_bytes(Glacier, Standard), None, "STANDARD is never cheaper per byte");
+        assert_eq!(p.break_even_bytes(Standard, Outposts), None);
+        let sizes = Sizes::of(&[1024, 1024, 1 << 30]);
+        assert!(p.small_objects_loss(Standard, Glacier, &sizes).unwrap() > 0.0);
+        assert!(p.small_objects_loss(Standard, Glacier, &Sizes::of(&[1 << 30])).unwrap() == 0.0);
     }
 
     #[test]

@@ -20,10 +20,10 @@
 //! object back to Frequent Access (its Standard retrievals are free). GET requests cost the same in
 //! every strategy and are left out. A month is 30 days.
 
-use super::action::{RestoreTier, StorageClass};
+use super::action::{Action, RestoreTier, StorageClass};
 use super::asset::{Asset, AssetState};
 use super::policy::{Decision, Policy, PolicyAction, decide};
-use super::pricing::{NoPrice, PriceTable, Sizes};
+use super::pricing::{Estimate, NoPrice, PriceTable, Sizes};
 use super::title::Title;
 use crate::draws::SplitMix64;
 use chrono::{Days, NaiveDate};
@@ -656,10 +656,9 @@ fn slm(p: &mut Pricer, asset: &Asset, title: Option<&Title>, policies: &[Policy]
                         let head = sizes.count as f64 / 1000.0 * p.prices.class(class)?.get_per_1000;
                         p.ledger.once(day, head, transitions);
                         p.ledger.once(day, running_cost(p.prices, "archive", &sizes), running);
-                        let (_, small) = split(&sizes);
-                        let loss = p.prices.month(storage_class, &small)? - p.prices.month(class, &small)?;
-                        if small.count > 0 && loss > 0.0 {
-                            effects.note(policy.id(), "small_files", small.count, loss);
+                        let loss = p.prices.small_objects_loss(class, storage_class, &sizes)?;
+                        if loss > 0.0 {
+                            effects.note(policy.id(), "small_files", sizes.small_count, loss);
                         }
                         class = storage_class;
                         since = (day, policy.id().to_string());
@@ -784,6 +783,80 @@ pub fn compare(footprint: &Footprint, policies: &[Policy], rates: &AccessRates, 
         strategies,
         warnings,
     })
+}
+
+/// Reads this recent make an archive to GLACIER or DEEP_ARCHIVE a likely restore.
+pub const RECENT_READ_DAYS: i64 = 30;
+
+/// Where one action on one asset loses money, as the dry-run says it: files under 128 KB that
+/// cost more in the target class, the early-deletion charge of an estimate, and a read so recent
+/// that archiving to a class that must be restored is likely to cost a restore.
+pub fn action_warnings(asset: &Asset, action: Action, estimate: Option<&Estimate>, prices: &PriceTable, day: NaiveDate) -> Vec<String> {
+    let Action::Archive { storage_class: to } = action else { return Vec::new() };
+    let mut out = Vec::new();
+    let sizes = asset.sizes();
+    if let Some(from) = asset.class()
+        && let Ok(loss) = prices.small_objects_loss(from, to, &sizes)
+        && loss > 0.0
+    {
+        let even = prices.break_even_bytes(from, to).map_or(String::new(), |b| format!(", break-even {:.1} KiB", b as f64 / 1024.0));
+        out.push(format!("{} files under 128 KB cost ${loss:.4} a month more in {to} than in {from}{even}", sizes.small_count));
+    }
+    if let Some(e) = estimate.filter(|e| e.minimum_duration_charge > 0.0) {
+        let min = prices.class(to).map_or(0, |c| c.min_days);
+        out.push(format!("the next policy moves it before {to}'s minimum of {min} days: ${:.2} of early-deletion charge", e.minimum_duration_charge));
+    }
+    if let Some(read) = asset.last_access_on.filter(|r| to.needs_restore() && (day - *r).num_days() <= RECENT_READ_DAYS) {
+        let restore = prices.restore(to, RestoreTier::Standard, &sizes).map_or(String::new(), |c| format!(" and ${c:.2} (Standard tier)"));
+        out.push(format!("read on {read}, {} days before: in {to} a read waits hours for a restore{restore}", (day - read).num_days()));
+    }
+    out
+}
+
+/// Where a policy, as written, loses money against the others on the same anchor: an asset it
+/// archives that a higher-ranked policy moves on or purges before the class's minimum duration
+/// (an early-deletion charge), or that a colder archive would have to copy out of GLACIER or
+/// DEEP_ARCHIVE (which S3 refuses); and the same with the roles swapped.
+pub fn policy_warnings(policy: &Policy, others: &[Policy], prices: &PriceTable) -> Vec<String> {
+    let mut out = Vec::new();
+    for other in others.iter().filter(|o| o.id() != policy.id() && o.doc.enabled) {
+        for (first, second) in [(policy, other), (other, policy)] {
+            out.extend(follows(first, second, prices));
+        }
+    }
+    out
+}
+
+/// What `second` does to the assets `first` archived, if it acts on them before `first`'s class
+/// has been paid for.
+fn follows(first: &Policy, second: &Policy, prices: &PriceTable) -> Option<String> {
+    let PolicyAction::Archive { storage_class: class } = first.doc.action else { return None };
+    let (a, b) = (&first.doc, &second.doc);
+    if !a.enabled || a.anchor != b.anchor || b.offset_days <= a.offset_days || !a.selector.may_overlap(&b.selector) || second.rank_key() >= first.rank_key() {
+        return None;
+    }
+    let gap = b.offset_days - a.offset_days;
+    let min = i64::from(prices.class(class).ok()?.min_days);
+    match b.action {
+        PolicyAction::Archive { storage_class: to } if to.coldness() > class.coldness() && class.needs_restore() => Some(format!(
+            "policy {} archives to {to} what policy {} archived to {class} {gap} days before: S3 does not copy objects out of {class}, those files would fail",
+            second.id(),
+            first.id()
+        )),
+        PolicyAction::Archive { storage_class: to } if to.coldness() > class.coldness() && gap < min => Some(format!(
+            "policy {} moves to {to} what policy {} archived to {class} {gap} days before, within {class}'s minimum of {min} days: {} days of early-deletion charge",
+            second.id(),
+            first.id(),
+            min - gap
+        )),
+        PolicyAction::Purge if gap < min => Some(format!(
+            "policy {} purges what policy {} archived to {class} {gap} days before, within {class}'s minimum of {min} days: {} days of early-deletion charge",
+            second.id(),
+            first.id(),
+            min - gap
+        )),
+        _ => None,
+    }
 }
 
 /// An asset as an assessment sees it: what an inventory or the registry says of its files.
@@ -987,6 +1060,43 @@ mod tests {
         // Smaller tasks cost more per file: each adds its state machine and its writes.
         let small: f64 = running_by_service(prices(), "archive", &sizes, 10).iter().map(|(_, v)| v).sum();
         assert!(small > running_cost(prices(), "archive", &sizes));
+    }
+
+    #[test]
+    fn a_policy_that_a_higher_ranked_one_follows_within_the_minimum_duration_is_warned_about() {
+        let archive = policy("ID", r#"{"policy_id":"cam-glacier","selector":{"asset_types":["camera_original"]},"anchor":"title.launch","offset_days":30,"action":{"action":"archive","storage_class":"GLACIER"},"priority":10}"#);
+        let purge = |days: i64, priority: u32, selector: &str| {
+            policy("ID", &format!(r#"{{"policy_id":"purge","selector":{selector},"anchor":"title.launch","offset_days":{days},"action":{{"action":"purge"}},"priority":{priority}}}"#))
+        };
+        let w = policy_warnings(&archive, &[purge(60, 20, "{}")], prices());
+        assert_eq!(w, ["policy purge purges what policy cam-glacier archived to GLACIER 30 days before, within GLACIER's minimum of 90 days: 60 days of early-deletion charge"]);
+        // The same from the purge's side, when it is the one created.
+        assert_eq!(policy_warnings(&purge(60, 20, "{}"), std::slice::from_ref(&archive), prices()), w);
+        // Not when the minimum has passed, when the archive outranks the purge (it holds it
+        // back), on another anchor's days, or on assets the two cannot share.
+        assert!(policy_warnings(&archive, &[purge(120, 20, "{}")], prices()).is_empty());
+        assert!(policy_warnings(&archive, &[purge(60, 5, "{}")], prices()).is_empty());
+        assert!(policy_warnings(&archive, &[purge(60, 20, r#"{"asset_types":["editorial"]}"#)], prices()).is_empty());
+        let deep = policy("ID", r#"{"policy_id":"deep","selector":{},"anchor":"title.launch","offset_days":400,"action":{"action":"archive","storage_class":"DEEP_ARCHIVE"},"priority":30}"#);
+        let w = policy_warnings(&archive, &[deep], prices());
+        assert!(w.len() == 1 && w[0].contains("S3 does not copy objects out of GLACIER"), "{w:?}");
+    }
+
+    #[test]
+    fn an_action_on_small_files_or_a_recently_read_asset_is_warned_about() {
+        let small = footprint_asset("s", "tln", "stills", date("2025-01-01"), "STANDARD", Sizes::of(&[2048, 4096, GIB]));
+        let archive = Action::Archive { storage_class: StorageClass::Glacier };
+        let w = action_warnings(&small, archive, None, prices(), date("2026-01-01"));
+        assert!(w.len() == 1 && w[0].starts_with("2 files under 128 KB cost $") && w[0].contains("break-even 15.4 KiB"), "{w:?}");
+        let mut read = camera();
+        read.last_access_on = Some(date("2025-12-20"));
+        let w = action_warnings(&read, archive, None, prices(), date("2026-01-01"));
+        assert_eq!(w, ["read on 2025-12-20, 12 days before: in GLACIER a read waits hours for a restore and $10.05 (Standard tier)"]);
+        assert!(action_warnings(&read, Action::Archive { storage_class: StorageClass::GlacierIr }, None, prices(), date("2026-01-01")).is_empty(), "GLACIER_IR reads at once");
+        assert!(action_warnings(&camera(), Action::Purge, None, prices(), date("2026-01-01")).is_empty());
+        let early = Estimate { minimum_duration_charge: 1.5, ..Estimate::default() };
+        let w = action_warnings(&camera(), archive, Some(&early), prices(), date("2026-01-01"));
+        assert_eq!(w, ["the next policy moves it before GLACIER's minimum of 90 days: $1.50 of early-deletion charge"]);
     }
 
     #[test]

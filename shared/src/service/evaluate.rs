@@ -50,6 +50,9 @@ pub struct PlannedAction {
     pub estimate: Option<Estimate>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub no_estimate: Option<String>,
+    /// Where the action loses money: small files, an early-deletion charge, a recent read.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// created, exists (made by an earlier run), held (an earlier task for it ended without
     /// success: asked for again by request only), busy (another task holds the asset),
     /// would_create (dry-run), legal_hold (a purge the asset's or its title's legal hold
@@ -173,6 +176,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
             files: asset.file_count,
             bytes: asset.total_bytes,
             no_estimate: estimate.as_ref().err().cloned(),
+            warnings: crate::domain::savings::action_warnings(asset, action, estimate.as_ref().ok(), prices, day),
             estimate: estimate.ok(),
             outcome: "would_create",
             task_id: None,

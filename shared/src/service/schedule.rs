@@ -32,7 +32,16 @@ impl Titles {
     }
 }
 
-/// What a policy change did.
+/// A policy created, as the API answers it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PolicyCreated {
+    #[serde(flatten)]
+    pub policy: Policy,
+    /// Where it loses money against the current policies (`Core::policy_warnings`).
+    pub warnings: Vec<String>,
+}
+
+/// What an edit, an enable or a disable did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PolicyChange {
     pub policy: Policy,
@@ -123,6 +132,13 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
         self.queue_reschedule(Scope::All, None).await?;
         tracing::info!(policy_id, version = policy.version, "policy edited");
         Ok(PolicyChange { policy, changed: true })
+    }
+
+    /// Where `policy` loses money against the current policies (an early-deletion charge, a copy
+    /// out of an archive class): what the create and edit answers carry.
+    pub async fn policy_warnings(&self, policy: &Policy, prices: &crate::domain::pricing::PriceTable) -> Result<Vec<String>> {
+        let others = self.meta.current_policies().await?;
+        Ok(crate::domain::savings::policy_warnings(policy, &others, prices))
     }
 
     pub async fn set_policy_enabled(&self, policy_id: &str, enabled: bool, caller: &str, now: &str) -> Result<PolicyChange> {

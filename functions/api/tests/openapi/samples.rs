@@ -60,7 +60,8 @@ pub fn response_parts(response: &str) -> Option<(&'static str, Check)> {
         "GET /holds 200" => ("/holds/*", same::<Hold>),
         "PUT /titles/{title_id} 200" => ("/title", same::<Title>),
         "GET /titles/{title_id} 200" => ("", same::<Title>),
-        "POST /policies 201" | "GET /policies/{policy_id} 200" => ("", same::<Policy>),
+        "POST /policies 201" => ("", same::<slm_core::service::schedule::PolicyCreated>),
+        "GET /policies/{policy_id} 200" => ("", same::<Policy>),
         "GET /policies 200" => ("/policies/*", same::<Policy>),
         "PUT /policies/{policy_id} 200" | "POST /policies/{policy_id}/enable 200" | "POST /policies/{policy_id}/disable 200" => {
             ("/policy", same::<Policy>)
@@ -175,11 +176,15 @@ pub fn dry_run() -> slm_core::service::Evaluation {
         bytes: sizes.bytes,
         estimate: Some(estimate),
         no_estimate: None,
+        warnings: vec![],
         outcome: "would_create",
         task_id: None,
         reason: None,
     };
-    let glacier = Action::Archive { storage_class: StorageClass::Glacier };
+    let camera_action = PlannedAction {
+        warnings: vec!["read on 2027-05-20, 12 days before: in GLACIER a read waits hours for a restore and $18.06 (Standard tier)".into()],
+        ..planned("show-1-camera-A001", "camera_original", Action::Archive { storage_class: StorageClass::Glacier }, ("camera-originals-to-glacier", 1), day("2027-05-30"), camera, archive)
+    };
     let held = PlannedAction {
         outcome: "legal_hold",
         reason: Some("title show-1 is under legal hold (litigation hold, matter 77-B, placed by arn:aws:iam::123456789012:role/legal-team at 2026-11-02T14:00:00Z)".into()),
@@ -196,7 +201,7 @@ pub fn dry_run() -> slm_core::service::Evaluation {
         legal_holds: 1,
         waiting: 1,
         more_due: false,
-        actions: vec![planned("show-1-camera-A001", "camera_original", glacier, ("camera-originals-to-glacier", 1), day("2027-05-30"), camera, archive), held],
+        actions: vec![camera_action, held],
         totals: Totals {
             assets: 1,
             files: camera.count,
