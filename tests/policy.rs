@@ -352,6 +352,70 @@ async fn a_dry_run_reports_and_changes_nothing() {
     t.stop().await;
 }
 
+/// GIVEN a registered title with its assets, reads and policies
+/// WHEN the savings case is asked of the API
+/// THEN every strategy is priced on its assets month by month (the status quo to the cent of
+/// the price table), the same question gets the same answer, nothing is written, and bad
+/// questions are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_savings_case_of_a_registered_title_prices_each_strategy_and_changes_nothing() {
+    let t = TestStack::start("policy-savings").await.unwrap();
+    title(&t, "film", json!({"post_production_end": "2026-04-15", "launch": "2026-06-01"})).await;
+    let prefix = "film/camera_original/cam/";
+    t.put_objects(prefix, 4, 256 * 1024).await.unwrap();
+    let body = json!({"asset_id": "cam", "title_id": "film", "asset_type": "camera_original", "bucket": t.bucket, "prefix": prefix, "created_on": "2026-03-01"});
+    t.api_ok("POST", "/assets", Some(body)).await.unwrap();
+    asset(&t, "other", "show", "editorial", "final", 2).await;
+    for (day, count) in [("2026-05-20", 3), ("2026-06-05", 2)] {
+        t.api_ok("POST", "/assets/cam/accesses", Some(json!({"day": day, "count": count}))).await.unwrap();
+    }
+    policy(&t, "camera-ir", json!({"asset_types": ["camera_original"]}), "title.launch", 10, json!({"action": "archive", "storage_class": "GLACIER_IR"}), 10).await;
+    t.wait_rescheduled().await.unwrap();
+    let before = t.snapshot().await.unwrap();
+
+    let ask = "/savings?title=film&months=12&start=2026-06-01";
+    let c = t.api_ok("GET", ask, None).await.unwrap();
+    assert_eq!((c["assets"].as_u64(), c["files"].as_u64(), c["bytes"].as_u64()), (Some(1), Some(4), Some(4 * 256 * 1024)), "only the title's asset: {c}");
+    assert_eq!(c["assumptions"]["start"], "2026-06-01");
+    let names: Vec<&str> = c["strategies"].as_array().unwrap().iter().map(|s| s["strategy"].as_str().unwrap()).collect();
+    assert_eq!(names, ["status quo", "slm", "Intelligent-Tiering", "Intelligent-Tiering with archive tiers", "best age-only lifecycle rule", "best age-only rule, reads instant"]);
+    let strategy = |name: &str| c["strategies"].as_array().unwrap().iter().find(|s| s["strategy"] == name).unwrap().clone();
+    let month = 4.0 * 256.0 * 1024.0 / (1u64 << 30) as f64 * 0.023;
+    let quo = strategy("status quo");
+    assert_eq!(quo["monthly"].as_array().unwrap().len(), 12);
+    for m in quo["monthly"].as_array().unwrap() {
+        assert!((m.as_f64().unwrap() - month).abs() < 1e-12, "{m} against {month}");
+    }
+    let slm = strategy("slm");
+    assert_eq!(slm["detail"], "1 policy on the titles' dates");
+    let cost = |s: &Value, what: &str| s["costs"][what].as_f64().unwrap();
+    assert!(cost(&slm, "storage") < cost(&quo, "storage") / 4.0, "GLACIER_IR from day 10 of 360: {slm}");
+    // 1 MiB in all: the task's own requests (its state machine above all) cost more than the
+    // storage it saves, and the answer says so in its figures.
+    assert!(cost(&slm, "transitions") > 0.0 && cost(&slm, "running") > cost(&quo, "storage") - cost(&slm, "storage"), "{slm}");
+    let parts: f64 = ["storage", "monitoring", "transitions", "retrieval", "early_deletion", "running"].iter().map(|w| cost(&slm, w)).sum();
+    assert!((parts - slm["total"].as_f64().unwrap()).abs() < 1e-12);
+    assert_eq!(t.api_ok("GET", ask, None).await.unwrap(), c, "the same question, the same answer");
+    let all = t.api_ok("GET", "/savings?months=3&start=2026-06-01", None).await.unwrap();
+    assert_eq!((all["assets"].as_u64(), all["assumptions"]["months"].as_u64()), (Some(2), Some(3)), "every title's assets: {all}");
+
+    for (bad, status) in [
+        ("/savings?title=film&months=0", 400),
+        ("/savings?title=film&months=121", 400),
+        ("/savings?title=film&months=lots", 400),
+        ("/savings?title=film&start=someday", 400),
+        ("/savings?title=no-such-title", 404),
+        ("/savings?title=a%20b", 400),
+    ] {
+        let (got, out) = t.api("GET", bad, None).await;
+        assert_eq!(got, status, "{bad}: {out}");
+    }
+    let after = t.snapshot().await.unwrap();
+    let changed: Vec<&String> = after.iter().filter(|l| !before.contains(l)).chain(before.iter().filter(|l| !after.contains(l))).collect();
+    assert!(changed.is_empty(), "the savings case writes nothing, but these differ: {changed:#?}");
+    t.stop().await;
+}
+
 /// GIVEN twelve assets of which three are due
 /// WHEN the evaluator runs
 /// THEN it reads exactly the three due asset items (and the one title they belong to).

@@ -10,8 +10,8 @@ use slm_local::http_api::{ApiClient, ApiServer, Keys};
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
-/// Where the CLI's calls go, from its global options.
-#[derive(Debug, Clone, clap::Args)]
+/// Where the CLI's calls go, from its global options (by default, the local stack).
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct Target {
     /// The deployed API's URL (the stack's ApiUrl output). Without it and without --stack, the
     /// CLI calls the local stack.

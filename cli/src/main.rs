@@ -132,8 +132,9 @@ enum ReportCommand {
     /// metrics (text or JSON, and an SVG chart): what the deployed stack's dashboard shows.
     Activity(report::ActivityArgs),
     /// What slm's policies would save against the status quo, S3 Intelligent-Tiering and the best
-    /// age-only lifecycle rule, month by month, on an S3 Inventory report (a bucket slm has not
-    /// registered yet) and access statistics; with the policies' money-losing cases.
+    /// age-only lifecycle rule, month by month: on the registry through the API (a title, or
+    /// all), or on an S3 Inventory report and access statistics (a bucket slm has not registered
+    /// yet); with the policies' money-losing cases.
     Savings(savings::SavingsArgs),
     /// What running slm costs per million files archived, restored and purged, by service, and
     /// its registry at rest (the requests per file of BENCHMARKS.md, priced).
@@ -247,7 +248,7 @@ async fn run() -> Result<()> {
         Command::Reconcile(args) => policy::reconcile(args).await,
         Command::Report { command: ReportCommand::Access(args) } => policy::access_report(args).await,
         Command::Report { command: ReportCommand::Activity(args) } => report::activity(args),
-        Command::Report { command: ReportCommand::Savings(args) } => savings::report(args).await,
+        Command::Report { command: ReportCommand::Savings(args) } => savings::report(args, target).await,
         Command::Report { command: ReportCommand::Cost(args) } => savings::cost(args),
         Command::Generate(args) => savings::generate(args),
         Command::App { command } => security::run_app(command, &api::Api::connect(target).await?).await,

@@ -24,7 +24,8 @@ pub struct SavingsArgs {
     /// directory that holds the inventory's destination keys) or s3://bucket/key.
     #[arg(long, value_name = "KEY")]
     pub inventory_manifest: Option<String>,
-    /// A production written by `slm generate`: its inventory, titles, reads and policies.
+    /// A production written by `slm generate`: its inventory, titles, reads and policies. Without
+    /// this or --inventory-manifest, the registry's assets through the API.
     #[arg(long, value_name = "DIR", conflicts_with = "inventory_manifest")]
     pub production: Option<PathBuf>,
     /// The titles' business dates: {"title": {"launch": "2026-03-31", ...}, ...}.
@@ -64,6 +65,9 @@ pub struct SavingsArgs {
     /// Also write the chart of the cumulative costs (SVG) here.
     #[arg(long)]
     pub svg: Option<PathBuf>,
+    /// Print the comparison as JSON (as `--output json`).
+    #[arg(long)]
+    pub json: bool,
 }
 
 impl SavingsArgs {
@@ -84,6 +88,7 @@ impl SavingsArgs {
             restore_tier: "Standard".into(),
             restore_days: 7,
             svg: None,
+            json: false,
         }
     }
 }
@@ -199,7 +204,8 @@ fn lines(path: &Path) -> Result<Box<dyn BufRead>> {
     })
 }
 
-fn read_access(path: &Path) -> Result<Vec<Read>> {
+/// Reads per asset and day: (asset, day, reads).
+fn read_access(path: &Path) -> Result<Vec<(String, NaiveDate, u64)>> {
     let mut reads = Vec::new();
     for (n, line) in lines(path)?.lines().enumerate() {
         let line = line.with_context(|| format!("reading {}", path.display()))?;
@@ -209,7 +215,7 @@ fn read_access(path: &Path) -> Result<Vec<Read>> {
         let bad = || anyhow::anyhow!("{}, line {}: expected asset_id,YYYY-MM-DD,reads, got {line:?}", path.display(), n + 1);
         let mut f = line.split(',');
         let (Some(asset_id), Some(day), Some(count), None) = (f.next(), f.next(), f.next(), f.next()) else { return Err(bad()) };
-        reads.push(Read { asset_id: asset_id.to_string(), day: day.parse().map_err(|_| bad())?, count: count.parse().map_err(|_| bad())? });
+        reads.push((asset_id.to_string(), day.parse().map_err(|_| bad())?, count.parse().map_err(|_| bad())?));
     }
     Ok(reads)
 }
@@ -223,6 +229,30 @@ fn read_policies(path: &Path) -> Result<Vec<Policy>> {
             Ok(Policy { doc, version: 1, created_at: String::new(), created_by: String::new() })
         })
         .collect()
+}
+
+/// The comparison of registered assets, as the API makes it (`GET /savings`).
+async fn registered(args: &SavingsArgs, target: &crate::api::Target) -> Result<Comparison> {
+    let mut path = format!("/savings?months={}&seed={}", args.months, args.seed);
+    if let Some(t) = &args.title {
+        path.push_str(&format!("&title={}", urlencoding::encode(t)));
+    }
+    if let Some(d) = args.start {
+        path.push_str(&format!("&start={d}"));
+    }
+    let given = [
+        ("--titles", args.titles.is_some()),
+        ("--access", args.access.is_some()),
+        ("--policies", args.policies.is_some()),
+        ("--prices", args.prices.is_some()),
+        ("--restore-tier", args.restore_tier != "Standard"),
+        ("--restore-days", args.restore_days != 7),
+    ];
+    if let Some((flag, _)) = given.iter().find(|(_, set)| *set) {
+        bail!("{flag} goes with --inventory-manifest or --production; the registry's assessment uses its own titles, reads, policies and prices");
+    }
+    let out = crate::api::Api::connect(target).await?.call("GET", &path, None).await?;
+    serde_json::from_value(out).context("the API's answer is not a savings comparison")
 }
 
 /// The comparison for the arguments: the footprint from the inventory, the rates from the reads.
@@ -250,7 +280,13 @@ pub async fn assess(args: &SavingsArgs) -> Result<Comparison> {
     if outside.0 > 0 || not_current > 0 {
         eprintln!("left out: {} objects ({}) outside the layout, {not_current} noncurrent versions and delete markers", outside.0, human(outside.1 as f64));
     }
-    let reads = read_access(&parts.access)?;
+    // Each asset's reads count for its type and title; reads of assets not in the footprint
+    // (another title, or gone) are left out.
+    let placed: BTreeMap<&str, &slm_core::domain::Asset> = assets.iter().map(|a| (a.asset_id.as_str(), a)).collect();
+    let reads: Vec<Read> = read_access(&parts.access)?
+        .into_iter()
+        .filter_map(|(id, day, count)| placed.get(id.as_str()).map(|a| Read { title_id: a.title_id.clone(), asset_type: a.asset_type.clone(), day, count }))
+        .collect();
     let observed_until = reads.iter().map(|r| r.day).max();
     let start = match (args.start, parts.start, observed_until) {
         (Some(s), _, _) | (None, Some(s), _) => s,
@@ -268,13 +304,17 @@ pub async fn assess(args: &SavingsArgs) -> Result<Comparison> {
     Ok(savings::compare(&Footprint { assets, titles }, &policies, &rates, &prices, &assumptions)?)
 }
 
-pub async fn report(args: SavingsArgs) -> Result<()> {
-    let c = assess(&args).await?;
+pub async fn report(args: SavingsArgs, target: &crate::api::Target) -> Result<()> {
+    let c = match (&args.inventory_manifest, &args.production) {
+        (None, None) => registered(&args, target).await?,
+        _ => assess(&args).await?,
+    };
     if let Some(path) = &args.svg {
         std::fs::write(path, slm_local::charts::savings(&c)?).with_context(|| format!("writing {}", path.display()))?;
     }
-    if crate::output::json() {
-        return crate::output::print(&serde_json::to_value(&c)?);
+    if args.json || crate::output::json() {
+        println!("{}", serde_json::to_string_pretty(&c)?);
+        return Ok(());
     }
     print!("{}", text(&c));
     if let Some(path) = &args.svg {
@@ -611,6 +651,15 @@ mod tests {
         let err = assess(&args).await.unwrap_err().to_string();
         assert!(err.contains("is not under any directory above"), "{err}");
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_registry_s_assessment_refuses_what_only_an_inventory_s_takes() {
+        let mut args = SavingsArgs::for_production(Path::new("unused"));
+        args.production = None;
+        args.restore_days = 3;
+        let err = registered(&args, &Default::default()).await.unwrap_err().to_string();
+        assert!(err.starts_with("--restore-days goes with --inventory-manifest or --production"), "{err}");
     }
 
     #[tokio::test]

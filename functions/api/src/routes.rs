@@ -355,6 +355,21 @@ pub(crate) async fn route(call: &mut Call<'_>) -> Result<(i64, serde_json::Value
             let warnings = core.policy_warnings(&change.policy, PriceTable::bundled()).await?;
             Ok((200, serde_json::json!({ "policy": json(&change.policy)?, "changed": change.changed, "warnings": warnings })))
         }
+        ("GET", ["savings"]) => {
+            // Reads only: any registered application may ask what the policies would save.
+            call.read("savings".into())?;
+            let number = |name: &str, default: u64| -> Result<u64> {
+                query(request, name).map_or(Ok(default), |v| v.parse().map_err(|_| Error::validation(format!("{name} must be a whole number, got {v:?}"))))
+            };
+            let q = slm_core::service::access::SavingsQuery {
+                title: query(request, "title").map(str::to_string),
+                months: u32::try_from(number("months", 36)?).map_err(|_| Error::validation("months is too large"))?,
+                start: query(request, "start").map(|d| slm_core::domain::title::parse_date("start", d)).transpose()?,
+                seed: number("seed", 7)?,
+            };
+            let today = chrono::DateTime::from_timestamp_millis(request.request_context.time_epoch).unwrap_or_default().date_naive();
+            Ok((200, json(&core.assess_savings(&q, today, PriceTable::bundled()).await?)?))
+        }
         ("POST", ["dry-run"]) => {
             // Reads only: any registered application may ask what the policies would do.
             let dry: DryRunBody = body(request)?;

@@ -27,7 +27,7 @@ use super::pricing::{Estimate, NoPrice, PriceTable, Sizes};
 use super::title::Title;
 use crate::draws::SplitMix64;
 use chrono::{Days, NaiveDate};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 pub const DAYS_PER_MONTH: i64 = 30;
@@ -60,40 +60,41 @@ impl TypeRates {
 /// (reads, asset-days observed) before launch, and per bin since launch.
 type Observed = ((f64, f64), Vec<(f64, f64)>);
 
-/// One observed read (or several on one day) of an asset.
+/// Observed reads (one or several on one day) of the assets of one type and title.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Read {
-    pub asset_id: String,
+    pub title_id: String,
+    pub asset_type: String,
     pub day: NaiveDate,
     pub count: u64,
 }
 
 impl AccessRates {
     /// Rates from observed reads: each bin's reads of a type divided by the asset-days observed
-    /// in it (an asset of a title launched 40 days before `observed_until` is observed in the
-    /// first 40 days since launch only). A bin nobody was observed in keeps the rate before it.
+    /// in it, from each asset's creation to `observed_until` (an asset of a title launched 40 days
+    /// before is observed in the first 40 days since launch only). A bin nobody was observed in
+    /// keeps the rate before it.
     /// Assets of titles without a launch date are left out.
     pub fn observe(assets: &[Asset], launches: &BTreeMap<String, NaiveDate>, reads: &[Read], observed_until: NaiveDate, bin_days: i64) -> Self {
         let bin_days = bin_days.max(1);
-        let by_id: BTreeMap<&str, &Asset> = assets.iter().map(|a| (a.asset_id.as_str(), a)).collect();
         let mut sums: BTreeMap<&str, Observed> = BTreeMap::new();
         for a in assets {
             let Some(launch) = launches.get(&a.title_id) else { continue };
             let entry = sums.entry(a.asset_type.as_str()).or_default();
-            let observed_after = (observed_until - *launch).num_days();
-            entry.0.1 += (launch.min(&observed_until).signed_duration_since(a.created_on).num_days()).max(0) as f64;
-            let bins = (observed_after.max(0) / bin_days + 1) as usize;
+            // Days since launch the asset existed and was observed: from its creation to the end.
+            let (from, to) = ((a.created_on - *launch).num_days(), (observed_until - *launch).num_days() + 1);
+            entry.0.1 += (to.min(0) - from).max(0) as f64;
+            let bins = (to.max(0) / bin_days + 1) as usize;
             if entry.1.len() < bins {
                 entry.1.resize(bins, (0.0, 0.0));
             }
             for (b, bin) in entry.1.iter_mut().enumerate().take(bins) {
-                bin.1 += (observed_after - b as i64 * bin_days).clamp(0, bin_days) as f64;
+                let (start, end) = (b as i64 * bin_days, (b as i64 + 1) * bin_days);
+                bin.1 += (end.min(to) - start.max(from)).max(0) as f64;
             }
         }
         for r in reads.iter().filter(|r| r.day <= observed_until) {
-            let Some(a) = by_id.get(r.asset_id.as_str()) else { continue };
-            let Some(launch) = launches.get(&a.title_id) else { continue };
-            let Some(entry) = sums.get_mut(a.asset_type.as_str()) else { continue };
+            let (Some(launch), Some(entry)) = (launches.get(&r.title_id), sums.get_mut(r.asset_type.as_str())) else { continue };
             let since = (r.day - *launch).num_days();
             if since < 0 {
                 entry.0.0 += r.count as f64;
@@ -150,7 +151,7 @@ impl AccessRates {
 }
 
 /// What an assessment assumes beyond the footprint.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Assumptions {
     /// The first day priced.
     pub start: NaiveDate,
@@ -171,7 +172,7 @@ impl Assumptions {
 }
 
 /// What a strategy costs, by what S3 (or slm) bills for.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Costs {
     pub storage: f64,
     /// Intelligent-Tiering's monitoring and automation fee.
@@ -329,7 +330,7 @@ impl Footprint {
 }
 
 /// A strategy's line in the comparison.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StrategyCost {
     pub strategy: String,
     /// What it does, in a line ("GLACIER_IR 90 days after creation").
@@ -358,7 +359,7 @@ impl StrategyCost {
 }
 
 /// Where a policy loses money, and how much.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Warning {
     pub policy_id: String,
     /// "small_files", "early_deletion", "restores", "archived_in_archive" or "read_after_purge".
@@ -371,7 +372,7 @@ pub struct Warning {
 }
 
 /// The comparison: every strategy on the same footprint and the same reads.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Comparison {
     pub assumptions: Assumptions,
     pub prices: String,
@@ -471,7 +472,7 @@ impl<'a> Pricer<'a> {
 
     /// Leaving `class` (deleted or replaced) `days_in` days after entering it.
     fn leave(&mut self, class: StorageClass, sizes: &Sizes, days_in: i64, day: i64) -> Result<f64, NoPrice> {
-        let short = (i64::from(self.prices.class(class)?.min_days) - days_in).max(0);
+        let short = (i64::from(self.prices.class(class)?.min_days) - days_in.max(0)).max(0);
         let cost = self.prices.month(class, sizes)? * short as f64 / DAYS_PER_MONTH as f64;
         self.ledger.once(day, cost, early_deletion);
         Ok(cost)
@@ -727,7 +728,8 @@ pub fn compare(footprint: &Footprint, policies: &[Policy], rates: &AccessRates, 
         }
         Ok(())
     })?;
-    strategies.push(StrategyCost::new(SLM, format!("{} policies on the titles' dates", policies.iter().filter(|p| p.doc.enabled).count()), &slm_ledger));
+    let n = policies.iter().filter(|p| p.doc.enabled).count();
+    strategies.push(StrategyCost::new(SLM, format!("{n} {} on the titles' dates", if n == 1 { "policy" } else { "policies" }), &slm_ledger));
     for (name, archive, detail) in [
         (INTELLIGENT_TIERING, false, "moved in on day 0; Infrequent after 30 days unread, Archive Instant after 90"),
         (INTELLIGENT_TIERING_ARCHIVE, true, "moved in on day 0; Infrequent after 30 days unread, Archive Access after 90, Deep Archive Access after 180"),
@@ -931,6 +933,16 @@ mod tests {
     }
 
     #[test]
+    fn leaving_a_class_bills_only_the_rest_of_its_minimum() {
+        let sizes = camera().sizes();
+        let c = priced(|p| p.leave(StorageClass::Standard, &sizes, -178, 10).map(drop), 12);
+        assert_eq!(c.early_deletion, 0.0, "STANDARD has no minimum, whatever the days");
+        let c = priced(|p| p.leave(StorageClass::Glacier, &sizes, 30, 10).map(drop), 12);
+        let glacier = prices().month(StorageClass::Glacier, &sizes).unwrap();
+        assert!(close(c.early_deletion, glacier * 2.0), "60 of 90 days left: {c:?}");
+    }
+
+    #[test]
     fn the_status_quo_bills_standard_for_every_month() {
         let c = priced(|p| status_quo(p, &camera(), &[10, 100]), 12);
         assert!(close(c.storage, 1000.0 * 0.023 * 12.0), "{c:?}");
@@ -1031,13 +1043,20 @@ mod tests {
         let t = title();
         let launches = BTreeMap::from([("tln".to_string(), date("2026-01-01"))]);
         let assets: Vec<Asset> = (0..10).map(|i| footprint_asset(&format!("a{i}"), "tln", "editorial", date("2025-12-01"), "STANDARD", Sizes::of(&[GIB]))).collect();
-        // 40 days observed after launch: bin 0 (30 days) and 10 days of bin 1.
-        let reads: Vec<Read> = (0..10).map(|i| Read { asset_id: format!("a{i}"), day: date("2026-01-05"), count: 3 }).chain([Read { asset_id: "a0".into(), day: date("2026-02-03"), count: 5 }]).collect();
+        // 41 days observed from launch to 2026-02-10 inclusive: bin 0 (30 days) and 11 of bin 1.
+        let read = |day: &str, count| Read { title_id: "tln".into(), asset_type: "editorial".into(), day: date(day), count };
+        let reads: Vec<Read> = (0..10).map(|_| read("2026-01-05", 3)).chain([read("2026-02-03", 5)]).collect();
         let rates = AccessRates::observe(&assets, &launches, &reads, date("2026-02-10"), 30);
         assert!(close(rates.rate("editorial", 0), 30.0 / 300.0));
-        assert!(close(rates.rate("editorial", 35), 5.0 / 100.0), "5 reads in 10 days of 10 assets");
-        assert!(close(rates.rate("editorial", 400), 0.05), "the last bin's rate after it");
+        assert!(close(rates.rate("editorial", 35), 5.0 / 110.0), "5 reads in 11 days of 10 assets");
+        assert!(close(rates.rate("editorial", 400), 5.0 / 110.0), "the last bin's rate after it");
         assert_eq!(rates.rate("editorial", -3), 0.0, "31 days before launch observed, none read");
+        // An asset created after launch is observed from its creation only.
+        let mut late = assets.clone();
+        late.push(footprint_asset("late", "tln", "editorial", date("2026-02-05"), "STANDARD", Sizes::of(&[GIB])));
+        let rates = AccessRates::observe(&late, &launches, &reads, date("2026-02-10"), 30);
+        assert!(close(rates.rate("editorial", 35), 5.0 / 116.0), "6 more asset-days: {rates:?}");
+        assert!(close(rates.rate("editorial", 0), 30.0 / 300.0), "the late asset was not there in bin 0");
         assert_eq!(rates.rate("stills", 0), 0.0);
         let mut d = SplitMix64::new(7);
         let n = 2000;

@@ -7,7 +7,8 @@ use super::{Core, Metadata};
 use crate::domain::title::parse_date;
 use crate::domain::pricing::PriceTable;
 use crate::domain::report::{AccessReport, AccessRow, TypeAssets, access_report};
-use crate::domain::{Asset, AssetState, StorageClass};
+use crate::domain::savings::{AccessRates, Assumptions, Comparison, Footprint, Read, compare};
+use crate::domain::{Asset, AssetState, RestoreTier, StorageClass, Title};
 use crate::ports::Scope;
 use std::collections::{BTreeMap, HashMap};
 use crate::error::{Error, Result};
@@ -86,5 +87,65 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
             }
         }
         Ok(access_report(&rows, &by_type, bin_days, horizon_days, threshold, target, prices)?)
+    }
+
+    /// The savings case on the registry: the assets (of `title`, or all), their titles' dates,
+    /// the current policies and the recorded reads, priced month by month under each strategy
+    /// (an analytics read: it scans the assets and the access statistics).
+    pub async fn assess_savings(&self, query: &SavingsQuery, today: NaiveDate, prices: &PriceTable) -> Result<Comparison> {
+        if !(1..=120).contains(&query.months) {
+            return Err(Error::validation(format!("months must be between 1 and 120, got {}", query.months)));
+        }
+        if let Some(t) = &query.title {
+            crate::domain::asset::validate_id("title", t)?;
+        }
+        let titles: BTreeMap<String, Title> = self.meta.all_titles().await?.into_iter().map(|t| (t.title_id.clone(), t)).collect();
+        if let Some(t) = query.title.as_ref().filter(|t| !titles.contains_key(*t)) {
+            return Err(Error::NotFound(format!("title {t}")));
+        }
+        let scope = Scope::of(query.title.clone());
+        let mut assets = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let (page, next) = self.meta.assets_page(&scope, cursor.as_deref(), 1000).await?;
+            assets.extend(page.into_iter().filter(|a| a.state != AssetState::Purged && query.title.as_ref().is_none_or(|t| &a.title_id == t)));
+            match next {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        if assets.is_empty() {
+            return Err(Error::NotFound(match &query.title {
+                Some(t) => format!("assets of title {t}"),
+                None => "assets".to_string(),
+            }));
+        }
+        let reads: Vec<Read> = self.meta.all_accesses().await?.into_iter().map(|(title_id, asset_type, day, count)| Read { title_id, asset_type, day, count }).collect();
+        let start = query.start.unwrap_or(today);
+        // The registry has recorded reads up to today: a day without one is a day without reads.
+        let observed_until = today;
+        let launch_date = "launch".to_string();
+        let launches: BTreeMap<String, NaiveDate> = titles.iter().filter_map(|(id, t)| t.dates.get(&launch_date).map(|d| (id.clone(), *d))).collect();
+        let rates = AccessRates::observe(&assets, &launches, &reads, observed_until, 30);
+        let policies: Vec<_> = self.meta.current_policies().await?.into_iter().filter(|p| p.doc.enabled).collect();
+        let assumptions = Assumptions { start, months: query.months, launch_date, restore_tier: RestoreTier::Standard, restore_days: 7, seed: query.seed };
+        Ok(compare(&Footprint { assets, titles }, &policies, &rates, prices, &assumptions)?)
+    }
+}
+
+/// What `GET /savings` asks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavingsQuery {
+    pub title: Option<String>,
+    pub months: u32,
+    /// The first day priced (default: today).
+    pub start: Option<NaiveDate>,
+    /// The seed of the reads drawn from the statistics.
+    pub seed: u64,
+}
+
+impl Default for SavingsQuery {
+    fn default() -> Self {
+        SavingsQuery { title: None, months: 36, start: None, seed: 7 }
     }
 }

@@ -71,6 +71,7 @@ pub fn response_parts(response: &str) -> Option<(&'static str, Check)> {
         "DELETE /applications 200" => ("/removed", same::<Application>),
         "GET /audit 200" => ("/entries/*", same::<AuditEntry>),
         "POST /backfills 202" => ("/backfill", backfill),
+        "GET /savings 200" => ("", same::<slm_core::domain::savings::Comparison>),
         _ => return None,
     })
 }
