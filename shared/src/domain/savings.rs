@@ -636,10 +636,12 @@ fn slm(p: &mut Pricer, asset: &Asset, title: Option<&Title>, policies: &[Policy]
                 effects.note(&since.1, "restores", sizes.count, run + p.prices.restore(class, p.assumptions.restore_tier, &sizes)?);
             }
         }
-        if day >= days || stopped || asset.state == AssetState::Purged {
+        if day >= days || asset.state == AssetState::Purged {
             break;
         }
-        let next = match decide(&asset, title, policies, date_of(start, day)) {
+        // Once a policy cannot act, only the reads are left to price.
+        let decision = if stopped { Decision::Wait { next: None } } else { decide(&asset, title, policies, date_of(start, day)) };
+        let next = match decision {
             Decision::Act { policy, .. } => {
                 match policy.doc.action {
                     PolicyAction::Archive { .. } if class.needs_restore() => {
@@ -1021,6 +1023,17 @@ mod tests {
         let (files, cost) = effects.found[&("cam-glacier".to_string(), "restores")];
         assert_eq!(files, 1000);
         assert!(close(cost, 10.05 + running_cost(prices(), "restore", &camera().sizes())));
+    }
+
+    #[test]
+    fn an_archive_of_an_asset_in_glacier_is_warned_about_and_its_reads_are_still_restores() {
+        let deep = policy("ID", r#"{"policy_id":"deep","selector":{},"anchor":"title.launch","offset_days":0,"action":{"action":"archive","storage_class":"DEEP_ARCHIVE"}}"#);
+        let glacier = footprint_asset("g", "tln", "camera_original", date("2025-06-15"), "GLACIER", Sizes::of(&vec![GIB; 1000]));
+        let mut effects = Effects::default();
+        let c = priced(|p| slm(p, &glacier, Some(&title()), &[deep], &[40], &mut effects), 3);
+        assert_eq!(effects.found[&("deep".to_string(), "archived_in_archive")].0, 1000);
+        assert!(close(c.retrieval, 10.05), "the read on day 40 restores from GLACIER: {c:?}");
+        assert!(c.transitions == 0.0, "nothing was copied");
     }
 
     #[test]
