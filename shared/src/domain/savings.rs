@@ -817,12 +817,19 @@ pub fn action_warnings(asset: &Asset, action: Action, estimate: Option<&Estimate
     out
 }
 
-/// Where a policy, as written, loses money against the others on the same anchor: an asset it
-/// archives that a higher-ranked policy moves on or purges before the class's minimum duration
-/// (an early-deletion charge), or that a colder archive would have to copy out of GLACIER or
+/// Where a policy, as written, loses money: the size under which its target class costs more
+/// than STANDARD, and against the others on the same anchor, an asset it archives that a
+/// higher-ranked policy moves on or purges before the class's minimum duration (an
+/// early-deletion charge), or that a colder archive would have to copy out of GLACIER or
 /// DEEP_ARCHIVE (which S3 refuses); and the same with the roles swapped.
 pub fn policy_warnings(policy: &Policy, others: &[Policy], prices: &PriceTable) -> Vec<String> {
     let mut out = Vec::new();
+    if let PolicyAction::Archive { storage_class: to } = policy.doc.action
+        && let Some(even) = prices.break_even_bytes(StorageClass::Standard, to)
+    {
+        let why = if to.needs_restore() { "its 40 KB index per object" } else { "its 128 KB minimum per object" };
+        out.push(format!("files under {:.1} KiB cost more in {to} than in STANDARD ({why}): the dry-run names the assets that have them", even as f64 / 1024.0));
+    }
     for other in others.iter().filter(|o| o.id() != policy.id() && o.doc.enabled) {
         for (first, second) in [(policy, other), (other, policy)] {
             out.extend(follows(first, second, prices));
@@ -1100,18 +1107,22 @@ mod tests {
         let purge = |days: i64, priority: u32, selector: &str| {
             policy("ID", &format!(r#"{{"policy_id":"purge","selector":{selector},"anchor":"title.launch","offset_days":{days},"action":{{"action":"purge"}},"priority":{priority}}}"#))
         };
-        let w = policy_warnings(&archive, &[purge(60, 20, "{}")], prices());
-        assert_eq!(w, ["policy purge purges what policy cam-glacier archived to GLACIER 30 days before, within GLACIER's minimum of 90 days: 60 days of early-deletion charge"]);
+        let small = "files under 15.4 KiB cost more in GLACIER than in STANDARD (its 40 KB index per object): the dry-run names the assets that have them";
+        assert_eq!(policy_warnings(&archive, &[], prices()), [small]);
+        let early = "policy purge purges what policy cam-glacier archived to GLACIER 30 days before, within GLACIER's minimum of 90 days: 60 days of early-deletion charge";
+        assert_eq!(policy_warnings(&archive, &[purge(60, 20, "{}")], prices()), [small, early]);
         // The same from the purge's side, when it is the one created.
-        assert_eq!(policy_warnings(&purge(60, 20, "{}"), std::slice::from_ref(&archive), prices()), w);
+        assert_eq!(policy_warnings(&purge(60, 20, "{}"), std::slice::from_ref(&archive), prices()), [early]);
         // Not when the minimum has passed, when the archive outranks the purge (it holds it
         // back), on another anchor's days, or on assets the two cannot share.
-        assert!(policy_warnings(&archive, &[purge(120, 20, "{}")], prices()).is_empty());
-        assert!(policy_warnings(&archive, &[purge(60, 5, "{}")], prices()).is_empty());
-        assert!(policy_warnings(&archive, &[purge(60, 20, r#"{"asset_types":["editorial"]}"#)], prices()).is_empty());
+        assert_eq!(policy_warnings(&archive, &[purge(120, 20, "{}")], prices()), [small]);
+        assert_eq!(policy_warnings(&archive, &[purge(60, 5, "{}")], prices()), [small]);
+        assert_eq!(policy_warnings(&archive, &[purge(60, 20, r#"{"asset_types":["editorial"]}"#)], prices()), [small]);
         let deep = policy("ID", r#"{"policy_id":"deep","selector":{},"anchor":"title.launch","offset_days":400,"action":{"action":"archive","storage_class":"DEEP_ARCHIVE"},"priority":30}"#);
         let w = policy_warnings(&archive, &[deep], prices());
-        assert!(w.len() == 1 && w[0].contains("S3 does not copy objects out of GLACIER"), "{w:?}");
+        assert!(w.len() == 2 && w[1].contains("S3 does not copy objects out of GLACIER"), "{w:?}");
+        let ir = policy("ID", r#"{"policy_id":"ir","selector":{},"anchor":"title.launch","offset_days":0,"action":{"action":"archive","storage_class":"GLACIER_IR"}}"#);
+        assert_eq!(policy_warnings(&ir, &[], prices()), ["files under 22.3 KiB cost more in GLACIER_IR than in STANDARD (its 128 KB minimum per object): the dry-run names the assets that have them"]);
     }
 
     #[test]
