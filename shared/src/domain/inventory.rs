@@ -147,17 +147,18 @@ impl InventorySchema {
         let fields: Vec<&str> = text.split(',').map(str::trim).collect();
         let at = |name: &str| fields.iter().position(|f| *f == name);
         let need = |name: &str| at(name).ok_or_else(|| Error::validation(format!("inventory schema {text:?} has no {name} field (add it to the inventory's fields)")));
+        let (bucket, key, size) = (need("Bucket")?, need("Key")?, need("Size")?);
         for name in needs {
             need(name)?;
         }
         Ok(InventorySchema {
             text: text.to_string(),
-            bucket: need("Bucket")?,
-            key: need("Key")?,
+            bucket,
+            key,
             version: at("VersionId"),
             latest: at("IsLatest"),
             marker: at("IsDeleteMarker"),
-            size: need("Size")?,
+            size,
             etag: at("ETag"),
             class: at("StorageClass"),
             modified: at("LastModifiedDate"),
@@ -274,6 +275,9 @@ mod tests {
     #[test]
     fn a_schema_needs_the_fields_slm_registers() {
         assert!(InventorySchema::parse("Bucket, Key, Size, ETag", REGISTERED_FIELDS).is_err());
+        // The keys are named first, whatever else the reader needs.
+        let err = InventorySchema::parse("Bucket, Size", REGISTERED_FIELDS).unwrap_err().to_string();
+        assert!(err.contains("has no Key field"), "{err}");
         let s = InventorySchema::parse("Bucket, Key, Size, ETag, StorageClass", REGISTERED_FIELDS).unwrap();
         let (_, v) = s.row(&record(r#""b","k","3","e","STANDARD_IA""#)).unwrap().unwrap();
         assert_eq!((v.version_id.as_str(), v.storage_class), ("null", StorageClass::StandardIa));
