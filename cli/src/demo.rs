@@ -74,21 +74,18 @@ fn policies() -> Vec<Value> {
 /// as `slm report savings` assesses an S3 Inventory report.
 async fn savings_case() -> Result<()> {
     let dir = slm_local::files::data_dir().join("north-star");
-    if !dir.join("assessment.json").exists() {
+    let (assets, seed) = (50_000, 7);
+    if !crate::savings::is_production(&dir, assets, seed) {
         let _ = std::fs::remove_dir_all(&dir);
-        println!("
-the savings case: writing a synthetic production (slm generate --out {})", dir.display());
-        crate::savings::generate(crate::savings::GenerateArgs { out: dir.clone(), assets: 50_000, seed: 7, rows_per_file: 250_000 })?;
+        println!("\nthe savings case: writing a synthetic production (slm generate --out {})", dir.display());
+        crate::savings::generate(crate::savings::GenerateArgs { out: dir.clone(), assets, seed, rows_per_file: 250_000 })?;
     }
     let c = crate::savings::assess(&crate::savings::SavingsArgs::for_production(&dir)).await?;
-    println!("
-the savings case, on that production (slm report savings --production {}):", dir.display());
+    println!("\nthe savings case, on that production (slm report savings --production {}):", dir.display());
     print!("{}", crate::savings::text(&c));
     let chart = slm_local::files::data_dir().join("demo-savings.svg");
     std::fs::write(&chart, slm_local::charts::savings(&c)?).with_context(|| format!("writing {}", chart.display()))?;
-    println!("
-{}
-chart: {}", crate::savings::headline(&c), chart.display());
+    println!("\n{}\nchart: {}", crate::savings::headline(&c), chart.display());
     Ok(())
 }
 

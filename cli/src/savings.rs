@@ -129,6 +129,14 @@ fn parts(args: &SavingsArgs) -> Result<Parts> {
     }
 }
 
+/// Whether `dir` holds the whole production `slm generate` writes for this seed and size, by
+/// this version of the generator (its assessment.json is written last).
+pub fn is_production(dir: &Path, assets: u64, seed: u64) -> bool {
+    let Ok(text) = std::fs::read_to_string(dir.join("assessment.json")) else { return false };
+    let v: Value = serde_json::from_str(&text).unwrap_or_default();
+    v["generator"] == GENERATOR_VERSION && v["assets"] == assets && v["seed"] == seed
+}
+
 fn production_start(dir: &Path) -> Result<Option<NaiveDate>> {
     let path = dir.join("assessment.json");
     if !path.exists() {
@@ -487,6 +495,9 @@ const POST_END: &str = "2026-01-31";
 const LAUNCH: &str = "2026-03-31";
 /// The day the assessment starts: post-production is over, nothing is archived yet.
 pub const START: &str = "2026-02-01";
+/// Changes when the generator writes another production for the same seed: a production written
+/// by another version is written again by the demo, not reused.
+pub const GENERATOR_VERSION: u32 = 1;
 /// The reads stand for the studio's statistics of its earlier titles: drawn here from the same
 /// shape, from each asset's creation to three years after launch.
 const HISTORY_DAYS: i64 = 3 * 365;
@@ -601,7 +612,7 @@ pub fn generate(args: GenerateArgs) -> Result<()> {
     write("titles.json", serde_json::to_string_pretty(&json!({TITLE: {"post_production_end": POST_END, "launch": LAUNCH}}))?.as_bytes())?;
     write("access.csv.gz", &access.finish()?)?;
     write("policies.json", serde_json::to_string_pretty(&production_policies())?.as_bytes())?;
-    write("assessment.json", serde_json::to_string_pretty(&json!({"start": START, "seed": args.seed}))?.as_bytes())?;
+    write("assessment.json", serde_json::to_string_pretty(&json!({"start": START, "seed": args.seed, "generator": GENERATOR_VERSION, "assets": args.assets}))?.as_bytes())?;
     println!("{}: {n} assets, {files} files, {} in STANDARD, {reads} reads recorded (seed {})", dir.display(), human(bytes as f64), args.seed);
     println!("assess it: slm report savings --production {}", dir.display());
     Ok(())
@@ -624,6 +635,7 @@ mod tests {
         let manifest: Value = serde_json::from_str(&std::fs::read_to_string(dir.join(MANIFEST_KEY)).unwrap()).unwrap();
         let files = manifest["files"].as_array().unwrap().len();
         assert_eq!(files, 3, "24,400 rows, 10,000 a file");
+        assert!(is_production(&dir, 1000, 3) && !is_production(&dir, 1000, 4) && !is_production(&dir, 999, 3));
         let c = assess(&args).await.unwrap();
         assert_eq!((c.assets, c.files), (1000, 24_400), "every row of every data file");
         assert_eq!(c.assumptions.start, day(START));
