@@ -18,7 +18,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use crate::report::human;
 
-#[derive(clap::Args)]
+#[derive(Clone, clap::Args)]
 pub struct SavingsArgs {
     /// The S3 Inventory report's manifest.json: a file (its data files are found under the
     /// directory that holds the inventory's destination keys) or s3://bucket/key.
@@ -146,15 +146,17 @@ fn production_start(dir: &Path) -> Result<Option<NaiveDate>> {
     Ok(Some(v["start"].as_str().and_then(|s| s.parse().ok()).with_context(|| format!("{} has no start date", path.display()))?))
 }
 
-/// Reads an object of the inventory: a local file, or s3://bucket/key with the usual AWS
-/// environment (profile, region, AWS_ENDPOINT_URL).
-async fn fetch(location: &str) -> Result<Vec<u8>> {
+/// Reads an object of the inventory: a local file, or s3://bucket/key with `s3` (by default a
+/// client of the usual AWS environment: profile, region, AWS_ENDPOINT_URL).
+async fn fetch(location: &str, s3: &mut Option<aws_sdk_s3::Client>) -> Result<Vec<u8>> {
     match location.strip_prefix("s3://") {
         Some(rest) => {
             let (bucket, key) = rest.split_once('/').with_context(|| format!("{location} names no key"))?;
-            let config = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
-            let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&config).force_path_style(true).build());
-            let out = s3.get_object().bucket(bucket).key(key).send().await.with_context(|| format!("reading {location}"))?;
+            if s3.is_none() {
+                *s3 = Some(slm_core::adapters::aws::Clients::from_env().await.s3);
+            }
+            let client = s3.as_ref().expect("set above");
+            let out = client.get_object().bucket(bucket).key(key).send().await.with_context(|| format!("reading {location}"))?;
             Ok(out.body.collect().await.with_context(|| format!("reading {location}"))?.into_bytes().to_vec())
         }
         None => std::fs::read(location).with_context(|| format!("reading {location}")),
@@ -177,14 +179,14 @@ fn data_location(manifest: &str, key: &str) -> Result<String> {
         .with_context(|| format!("the data file {key} the manifest lists is not under any directory above {manifest}"))
 }
 
-async fn read_inventory(manifest_at: &str, layout: &KeyLayout) -> Result<Objects> {
-    let text = String::from_utf8(fetch(manifest_at).await?).context("the manifest is not UTF-8")?;
+async fn read_inventory(manifest_at: &str, layout: &KeyLayout, s3: &mut Option<aws_sdk_s3::Client>) -> Result<Objects> {
+    let text = String::from_utf8(fetch(manifest_at, s3).await?).context("the manifest is not UTF-8")?;
     let manifest = Manifest::parse(&text)?;
     let schema = manifest.schema()?;
     let mut objects = Objects::default();
     for f in &manifest.files {
         let at = data_location(manifest_at, &f.key)?;
-        let bytes = fetch(&at).await?;
+        let bytes = fetch(&at, s3).await?;
         if bytes.len() as u64 != f.size {
             bail!("{at} has {} bytes, the manifest says {}: the report is incomplete or was rewritten", bytes.len(), f.size);
         }
@@ -265,6 +267,11 @@ async fn registered(args: &SavingsArgs, target: &crate::api::Target) -> Result<C
 
 /// The comparison for the arguments: the footprint from the inventory, the rates from the reads.
 pub async fn assess(args: &SavingsArgs) -> Result<Comparison> {
+    assess_with(args, None).await
+}
+
+/// [`assess`], reading an s3:// report with this client.
+async fn assess_with(args: &SavingsArgs, mut s3: Option<aws_sdk_s3::Client>) -> Result<Comparison> {
     let parts = parts(args)?;
     let layout: KeyLayout = args.layout.parse()?;
     let prices = match &args.prices {
@@ -273,7 +280,7 @@ pub async fn assess(args: &SavingsArgs) -> Result<Comparison> {
     };
     let titles = read_titles(&parts.titles)?;
     let policies = read_policies(&parts.policies)?;
-    let objects = read_inventory(&parts.manifest, &layout).await?;
+    let objects = read_inventory(&parts.manifest, &layout, &mut s3).await?;
     let (outside, not_current) = (objects.outside_layout, objects.not_current);
     let mut assets = objects.into_assets();
     if let Some(t) = &args.title {
@@ -648,6 +655,39 @@ mod tests {
         }
         let svg = slm_local::charts::savings(&c).unwrap();
         assert!(svg.contains("slm, ") && svg.contains("status quo"), "the legend names the strategies");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// The same production as an S3 Inventory report in a bucket of the local stack: the
+    /// manifest and every data file read from S3, and the same figures as from the files.
+    #[tokio::test]
+    async fn a_report_in_s3_is_read_from_its_manifest_and_data_files() {
+        let (dir, args) = production(300);
+        let session = slm_local::session::Session::start_with("savings-s3", Default::default()).await.unwrap();
+        let s3 = session.clients.s3.clone();
+        let root = dir.join("inventory");
+        let mut keys = vec![MANIFEST_KEY.trim_start_matches("inventory/").to_string()];
+        let manifest: Value = serde_json::from_str(&std::fs::read_to_string(dir.join(MANIFEST_KEY)).unwrap()).unwrap();
+        keys.extend(manifest["files"].as_array().unwrap().iter().map(|f| f["key"].as_str().unwrap().to_string()));
+        for key in &keys {
+            let body = std::fs::read(root.join(key)).unwrap();
+            s3.put_object().bucket(&session.bucket).key(key).body(body.into()).send().await.unwrap();
+        }
+        let from_files = assess(&args).await.unwrap();
+        let mut in_s3 = args.clone();
+        in_s3.production = None;
+        in_s3.inventory_manifest = Some(format!("s3://{}/{}", session.bucket, keys[0]));
+        in_s3.titles = Some(dir.join("titles.json"));
+        in_s3.access = Some(dir.join("access.csv.gz"));
+        in_s3.policies = Some(dir.join("policies.json"));
+        in_s3.start = Some(day(START));
+        let from_s3 = assess_with(&in_s3, Some(s3.clone())).await.unwrap();
+        assert_eq!(from_s3, from_files);
+        // A data file the manifest lists and the bucket lacks is an error, not a smaller footprint.
+        s3.delete_object().bucket(&session.bucket).key(&keys[1]).send().await.unwrap();
+        let err = format!("{:#}", assess_with(&in_s3, Some(s3)).await.unwrap_err());
+        assert!(err.contains(&format!("reading s3://{}/{}", session.bucket, keys[1])), "{err}");
+        session.stop().await;
         std::fs::remove_dir_all(dir).unwrap();
     }
 
