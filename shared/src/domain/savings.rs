@@ -824,6 +824,10 @@ pub fn action_warnings(asset: &Asset, action: Action, estimate: Option<&Estimate
 /// DEEP_ARCHIVE (which S3 refuses); and the same with the roles swapped.
 pub fn policy_warnings(policy: &Policy, others: &[Policy], prices: &PriceTable) -> Vec<String> {
     let mut out = Vec::new();
+    if !policy.doc.enabled {
+        // A disabled policy does nothing, and costs nothing.
+        return out;
+    }
     if let PolicyAction::Archive { storage_class: to } = policy.doc.action
         && let Some(even) = prices.break_even_bytes(StorageClass::Standard, to)
     {
@@ -1113,6 +1117,10 @@ mod tests {
         assert_eq!(policy_warnings(&archive, &[purge(60, 20, "{}")], prices()), [small, early]);
         // The same from the purge's side, when it is the one created.
         assert_eq!(policy_warnings(&purge(60, 20, "{}"), std::slice::from_ref(&archive), prices()), [early]);
+        let mut disabled = purge(60, 20, "{}");
+        disabled.doc.enabled = false;
+        assert!(policy_warnings(&disabled, std::slice::from_ref(&archive), prices()).is_empty());
+        assert_eq!(policy_warnings(&archive, &[disabled], prices()), [small], "nor does it warn about others");
         // Not when the minimum has passed, when the archive outranks the purge (it holds it
         // back), on another anchor's days, or on assets the two cannot share.
         assert_eq!(policy_warnings(&archive, &[purge(120, 20, "{}")], prices()), [small]);
