@@ -39,6 +39,16 @@ impl Sizes {
         let small: Vec<u64> = sizes.iter().copied().filter(|s| *s < SMALL_OBJECT_BYTES).collect();
         Sizes { count: sizes.len() as u64, bytes: sizes.iter().sum(), small_count: small.len() as u64, small_bytes: small.iter().sum() }
     }
+
+    /// Its objects under 128 KiB.
+    pub fn small(&self) -> Sizes {
+        Sizes { count: self.small_count, bytes: self.small_bytes, small_count: self.small_count, small_bytes: self.small_bytes }
+    }
+
+    /// Its objects of 128 KiB or more.
+    pub fn large(&self) -> Sizes {
+        Sizes { count: self.count - self.small_count, bytes: self.bytes - self.small_bytes, small_count: 0, small_bytes: 0 }
+    }
 }
 
 /// What one action on a set of objects costs and saves, in USD.
@@ -253,7 +263,7 @@ impl PriceTable {
     /// What the objects under 128 KiB of `sizes` cost more a month in `to` than in `from` (zero
     /// or less when they do not).
     pub fn small_objects_loss(&self, from: StorageClass, to: StorageClass, sizes: &Sizes) -> Result<f64, NoPrice> {
-        let small = Sizes { count: sizes.small_count, bytes: sizes.small_bytes, small_count: sizes.small_count, small_bytes: sizes.small_bytes };
+        let small = sizes.small();
         Ok(self.month(to, &small)? - self.month(from, &small)?)
     }
 

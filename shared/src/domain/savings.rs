@@ -444,13 +444,6 @@ fn running(c: &mut Costs) -> &mut f64 {
     &mut c.running
 }
 
-/// Splits an asset's sizes into its objects of 128 KB or more and the smaller ones.
-fn split(sizes: &Sizes) -> (Sizes, Sizes) {
-    let small = Sizes { count: sizes.small_count, bytes: sizes.small_bytes, small_count: sizes.small_count, small_bytes: sizes.small_bytes };
-    let large = Sizes { count: sizes.count - sizes.small_count, bytes: sizes.bytes - sizes.small_bytes, small_count: 0, small_bytes: 0 };
-    (large, small)
-}
-
 impl<'a> Pricer<'a> {
     fn new(prices: &'a PriceTable, assumptions: &'a Assumptions) -> Self {
         Pricer { prices, assumptions, ledger: Ledger::new(assumptions.months), restores: 0 }
@@ -535,7 +528,7 @@ const TIER_STEPS: [i64; 3] = [30, 90, 180];
 
 fn intelligent_tiering(p: &mut Pricer, asset: &Asset, reads: &[i64], archive: bool) -> Result<(), NoPrice> {
     let from = class_now(asset);
-    let (large, small) = split(&asset.sizes());
+    let (large, small) = (asset.sizes().large(), asset.sizes().small());
     if from != StorageClass::Standard || large.count == 0 {
         // The rule moves objects of 128 KB or more from STANDARD only.
         return status_quo(p, asset, reads);
@@ -572,7 +565,7 @@ fn intelligent_tiering(p: &mut Pricer, asset: &Asset, reads: &[i64], archive: bo
 /// One transition of every object of 128 KB or more to `class`, `age` days after creation.
 fn age_rule(p: &mut Pricer, asset: &Asset, reads: &[i64], class: StorageClass, age: i64) -> Result<(), NoPrice> {
     let from = class_now(asset);
-    let (large, small) = split(&asset.sizes());
+    let (large, small) = (asset.sizes().large(), asset.sizes().small());
     let days = p.ledger.days();
     p.hold(from, &small, 0, days)?;
     let at = (age - (p.assumptions.start - asset.created_on).num_days()).max(0);
