@@ -410,6 +410,10 @@ async fn the_savings_case_of_a_registered_title_prices_each_strategy_and_changes
         let (got, out) = t.api("GET", bad, None).await;
         assert_eq!(got, status, "{bad}: {out}");
     }
+    // Any registered application may ask; a caller that is none may not.
+    let (got, out) = t.api_as("arn:aws:iam::123456789012:role/stranger", "GET", ask, None).await;
+    assert_eq!(got, 403, "{out}");
+    assert!(out["message"].as_str().unwrap_or_default().contains("is not a registered application"), "{out}");
     let after = t.snapshot().await.unwrap();
     let changed: Vec<&String> = after.iter().filter(|l| !before.contains(l)).chain(before.iter().filter(|l| !after.contains(l))).collect();
     assert!(changed.is_empty(), "the savings case writes nothing, but these differ: {changed:#?}");

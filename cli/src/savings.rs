@@ -195,6 +195,14 @@ async fn read_inventory(manifest_at: &str, layout: &KeyLayout, s3: &mut Option<a
     Ok(objects)
 }
 
+/// The price table of `--prices`, else the bundled one (config/prices.json).
+fn prices(path: Option<&Path>) -> Result<PriceTable> {
+    match path {
+        Some(p) => Ok(PriceTable::from_json(&std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?)?),
+        None => Ok(PriceTable::bundled().clone()),
+    }
+}
+
 fn read_titles(path: &Path) -> Result<BTreeMap<String, Title>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let raw: BTreeMap<String, BTreeMap<String, String>> = serde_json::from_str(&text).with_context(|| format!("{}: expected {{\"title\": {{\"launch\": \"YYYY-MM-DD\"}}}}", path.display()))?;
@@ -274,10 +282,7 @@ pub async fn assess(args: &SavingsArgs) -> Result<Comparison> {
 async fn assess_with(args: &SavingsArgs, mut s3: Option<aws_sdk_s3::Client>) -> Result<Comparison> {
     let parts = parts(args)?;
     let layout: KeyLayout = args.layout.parse()?;
-    let prices = match &args.prices {
-        Some(p) => PriceTable::from_json(&std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?)?,
-        None => PriceTable::bundled().clone(),
-    };
+    let prices = prices(args.prices.as_deref())?;
     let titles = read_titles(&parts.titles)?;
     let policies = read_policies(&parts.policies)?;
     let objects = read_inventory(&parts.manifest, &layout, &mut s3).await?;
@@ -415,10 +420,7 @@ pub struct CostArgs {
 pub fn cost(args: CostArgs) -> Result<()> {
     use slm_core::domain::StorageClass;
     use slm_core::domain::pricing::Sizes;
-    let prices = match &args.prices {
-        Some(p) => PriceTable::from_json(&std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?)?,
-        None => PriceTable::bundled().clone(),
-    };
+    let prices = prices(args.prices.as_deref())?;
     const MILLION: u64 = 1_000_000;
     let services = ["DynamoDB", "SQS", "Lambda", "Step Functions", "SNS"];
     let mut rows: Vec<(String, Vec<f64>, f64)> = Vec::new();
