@@ -137,7 +137,7 @@ pub async fn show(plan: Show) -> Result<()> {
     }
     anyhow::ensure!(files.len() == plan.assets * plan.files, "{} objects listed, {} put", files.len(), plan.assets * plan.files);
     anyhow::ensure!(assets.iter().all(|(_, due)| due.is_some_and(|d| d <= FIRST_RUN[..10].parse().expect("date"))), "every asset is due on the day");
-    store.put_assets(&assets).await?;
+    super::put_assets(&s.clients.dynamodb, &config.tables, &assets).await?;
     for chunk in files.chunks(1000) {
         store.put_files(chunk).await?;
     }
