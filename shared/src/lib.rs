@@ -13,6 +13,8 @@ pub mod metrics;
 pub mod pace;
 pub mod ports;
 pub mod service;
+#[cfg(test)]
+mod state_machine;
 pub mod telemetry;
 
 pub use error::{Error, ErrorKind, Result};

@@ -6,6 +6,34 @@ use chrono::NaiveDate;
 
 // ---- attribute helpers ----
 
+/// The names of the attributes the state machine reads or writes too (its DynamoDB states in
+/// infra/statemachine/task.asl.json); a test checks the definition against them.
+pub mod attr {
+    // The tasks table
+    pub const TASK_ID: &str = "task_id";
+    pub const TASK_STATUS: &str = "task_status";
+    pub const EXECUTION_NAME: &str = "execution_name";
+    pub const REASON: &str = "reason";
+    pub const TASK_TOKEN: &str = "task_token";
+    /// The sparse Open index's partition: a task's shard while it runs, `unpublished` while its
+    /// event waits to be published.
+    pub const OPEN_SHARD: &str = "open_shard";
+    pub const KEPT_EVENT: &str = "kept_event";
+    pub const PUBLISH_ERROR: &str = "publish_error";
+    // The assets table
+    pub const ASSET_ID: &str = "asset_id";
+    pub const ASSET_STATE: &str = "asset_state";
+    pub const STORAGE_CLASS: &str = "storage_class";
+    pub const LAST_TASK: &str = "last_task";
+    pub const DUE_AT: &str = "due_at";
+    pub const ACTIVE_TASK: &str = "active_task";
+    pub const ACTIVE_ACTION: &str = "active_action";
+
+    /// What the state machine may name in each table's expressions.
+    pub const TASKS: [&str; 8] = [TASK_ID, TASK_STATUS, EXECUTION_NAME, REASON, TASK_TOKEN, OPEN_SHARD, KEPT_EVENT, PUBLISH_ERROR];
+    pub const ASSETS: [&str; 7] = [ASSET_ID, ASSET_STATE, STORAGE_CLASS, LAST_TASK, DUE_AT, ACTIVE_TASK, ACTIVE_ACTION];
+}
+
 pub(super) fn s(v: impl Into<String>) -> AV {
     AV::S(v.into())
 }
@@ -61,14 +89,14 @@ pub(super) fn location(bucket: &str, key: &str) -> String {
 pub fn asset_item(a: &Asset, due: Option<NaiveDate>) -> Item {
     let mut item = asset_to_item(a);
     if let Some(d) = due {
-        item.insert("due_at".into(), s(d.to_string()));
+        item.insert(attr::DUE_AT.into(), s(d.to_string()));
     }
     item
 }
 
 pub(super) fn asset_to_item(a: &Asset) -> Item {
     let mut item = Item::from([
-        ("asset_id".into(), s(&a.asset_id)),
+        (attr::ASSET_ID.into(), s(&a.asset_id)),
         ("title_id".into(), s(&a.title_id)),
         ("asset_type".into(), s(&a.asset_type)),
         ("bucket".into(), s(&a.bucket)),
@@ -76,7 +104,7 @@ pub(super) fn asset_to_item(a: &Asset) -> Item {
         ("shards".into(), n(a.shards)),
         ("file_count".into(), n(a.file_count)),
         ("total_bytes".into(), n(a.total_bytes)),
-        ("asset_state".into(), s(a.state.as_str())),
+        (attr::ASSET_STATE.into(), s(a.state.as_str())),
         ("registered_at".into(), s(&a.registered_at)),
         ("phase".into(), s(&a.phase)),
         ("tags".into(), AV::M(a.tags.iter().map(|(k, v)| (k.clone(), s(v))).collect())),
@@ -86,11 +114,11 @@ pub(super) fn asset_to_item(a: &Asset) -> Item {
         ("due_shard".into(), s(format!("{:02}", due_shard(&a.asset_id)))),
     ]);
     if let Some(t) = &a.active_task {
-        item.insert("active_task".into(), s(t));
+        item.insert(attr::ACTIVE_TASK.into(), s(t));
     }
     // Absent until known: an asset registered file by file takes its first file's class.
     if !a.storage_class.is_empty() {
-        item.insert("storage_class".into(), s(&a.storage_class));
+        item.insert(attr::STORAGE_CLASS.into(), s(&a.storage_class));
     }
     if let Some(d) = a.last_access_on {
         item.insert("last_access_on".into(), s(d.to_string()));
@@ -112,9 +140,9 @@ pub(super) fn string_map(item: &Item, name: &str) -> std::collections::BTreeMap<
 }
 
 pub(super) fn item_to_asset(item: &Item) -> Result<Asset> {
-    let state = get_s(item, "asset_state")?;
+    let state = get_s(item, attr::ASSET_STATE)?;
     Ok(Asset {
-        asset_id: get_s(item, "asset_id")?,
+        asset_id: get_s(item, attr::ASSET_ID)?,
         title_id: get_s(item, "title_id")?,
         asset_type: get_s(item, "asset_type")?,
         phase: opt_s(item, "phase").unwrap_or_else(crate::domain::asset::default_phase),
@@ -129,14 +157,14 @@ pub(super) fn item_to_asset(item: &Item) -> Result<Asset> {
         small_file_count: get_n(item, "small_file_count"),
         small_file_bytes: get_n(item, "small_file_bytes"),
         state: AssetState::parse(&state).ok_or_else(|| Error::dependency("read asset", format!("unknown asset state {state}")))?,
-        storage_class: opt_s(item, "storage_class").unwrap_or_default(),
-        active_task: opt_s(item, "active_task"),
-        active_action: opt_s(item, "active_action"),
+        storage_class: opt_s(item, attr::STORAGE_CLASS).unwrap_or_default(),
+        active_task: opt_s(item, attr::ACTIVE_TASK),
+        active_action: opt_s(item, attr::ACTIVE_ACTION),
         queued_task: opt_s(item, "queued_task"),
         backfill_cursor: opt_s(item, "backfill_cursor"),
         sweep_cursor: opt_s(item, "sweep_cursor"),
         registered_at: get_s(item, "registered_at")?,
-        due_at: opt_s(item, "due_at"),
+        due_at: opt_s(item, attr::DUE_AT),
     })
 }
 
@@ -145,13 +173,13 @@ pub(super) fn file_to_item(f: &FileRecord) -> Item {
         ("pk".into(), s(file_pk(&f.asset_id, f.shard))),
         ("object_key".into(), s(&f.key)),
         ("location".into(), s(location(&f.bucket, &f.key))),
-        ("asset_id".into(), s(&f.asset_id)),
+        (attr::ASSET_ID.into(), s(&f.asset_id)),
         ("shard".into(), n(f.shard)),
         ("bucket".into(), s(&f.bucket)),
         ("version_id".into(), s(&f.version_id)),
         ("size_bytes".into(), n(f.size)),
         ("etag".into(), s(&f.etag)),
-        ("storage_class".into(), s(f.storage_class.as_str())),
+        (attr::STORAGE_CLASS.into(), s(f.storage_class.as_str())),
         ("file_state".into(), s(f.state.as_str())),
     ])
 }
@@ -159,7 +187,7 @@ pub(super) fn file_to_item(f: &FileRecord) -> Item {
 pub(super) fn item_to_file(item: &Item) -> Result<FileRecord> {
     let state = get_s(item, "file_state")?;
     Ok(FileRecord {
-        asset_id: get_s(item, "asset_id")?,
+        asset_id: get_s(item, attr::ASSET_ID)?,
         shard: get_n(item, "shard"),
         bucket: get_s(item, "bucket")?,
         key: get_s(item, "object_key")?,
@@ -167,19 +195,19 @@ pub(super) fn item_to_file(item: &Item) -> Result<FileRecord> {
         size: get_n(item, "size_bytes"),
         etag: get_s(item, "etag")?,
         // The registry keeps S3's names, of classes slm does not know too.
-        storage_class: StorageClass::from_s3(Some(&get_s(item, "storage_class")?))?,
+        storage_class: StorageClass::from_s3(Some(&get_s(item, attr::STORAGE_CLASS)?))?,
         state: FileState::parse(&state).ok_or_else(|| Error::dependency("read file", format!("unknown file state {state}")))?,
     })
 }
 
 pub(super) fn task_to_item(t: &Task) -> Item {
     let mut item = Item::from([
-        ("task_id".into(), s(t.task_id.as_str())),
-        ("asset_id".into(), s(&t.asset_id)),
+        (attr::TASK_ID.into(), s(t.task_id.as_str())),
+        (attr::ASSET_ID.into(), s(&t.asset_id)),
         ("title_id".into(), s(&t.title_id)),
         ("asset_type".into(), s(&t.asset_type)),
         ("action".into(), s(t.action.name())),
-        ("task_status".into(), s(t.status.as_str())),
+        (attr::TASK_STATUS.into(), s(t.status.as_str())),
         ("requested_by".into(), s(&t.requested_by)),
         ("origin".into(), s(&t.origin)),
         ("created_at".into(), s(&t.created_at)),
@@ -190,7 +218,7 @@ pub(super) fn task_to_item(t: &Task) -> Item {
         ("skipped".into(), n(0)),
         ("planning_done".into(), AV::Bool(false)),
         // In the sparse Open index until the state machine records the task's end.
-        ("open_shard".into(), s(format!("{:02}", due_shard(t.task_id.as_str())))),
+        (attr::OPEN_SHARD.into(), s(format!("{:02}", due_shard(t.task_id.as_str())))),
     ]);
     if let Some(p) = &t.policy {
         item.insert("policy_id".into(), s(&p.policy_id));
@@ -198,7 +226,7 @@ pub(super) fn task_to_item(t: &Task) -> Item {
     }
     match t.action {
         Action::Archive { storage_class } => {
-            item.insert("storage_class".into(), s(storage_class.as_str()));
+            item.insert(attr::STORAGE_CLASS.into(), s(storage_class.as_str()));
         }
         Action::Restore { days, tier } => {
             item.insert("days".into(), n(days));
@@ -211,18 +239,18 @@ pub(super) fn task_to_item(t: &Task) -> Item {
 
 pub(super) fn item_to_task(item: &Item) -> Result<Task> {
     let action = match get_s(item, "action")?.as_str() {
-        "archive" => Action::Archive { storage_class: get_s(item, "storage_class")?.parse()? },
+        "archive" => Action::Archive { storage_class: get_s(item, attr::STORAGE_CLASS)?.parse()? },
         "restore" => Action::Restore { days: get_n(item, "days"), tier: get_s(item, "tier")?.parse::<RestoreTier>()? },
         "purge" => Action::Purge,
         other => return Err(Error::dependency("read task", format!("unknown action {other}"))),
     };
     Ok(Task {
-        task_id: TaskId::parse(&get_s(item, "task_id")?)?,
-        asset_id: get_s(item, "asset_id")?,
+        task_id: TaskId::parse(&get_s(item, attr::TASK_ID)?)?,
+        asset_id: get_s(item, attr::ASSET_ID)?,
         title_id: get_s(item, "title_id")?,
         asset_type: get_s(item, "asset_type")?,
         action,
-        status: TaskStatus::parse(&get_s(item, "task_status")?)?,
+        status: TaskStatus::parse(&get_s(item, attr::TASK_STATUS)?)?,
         requested_by: get_s(item, "requested_by")?,
         origin: get_s(item, "origin")?,
         created_at: get_s(item, "created_at")?,
@@ -234,9 +262,9 @@ pub(super) fn item_to_task(item: &Item) -> Result<Task> {
             skipped: get_n(item, "skipped"),
         },
         planning_done: get_bool(item, "planning_done"),
-        reason: opt_s(item, "reason"),
+        reason: opt_s(item, attr::REASON),
         policy: opt_s(item, "policy_id").map(|policy_id| PolicyRef { policy_id, version: get_n(item, "policy_version") }),
-        task_token: opt_s(item, "task_token"),
+        task_token: opt_s(item, attr::TASK_TOKEN),
         plan_cursor: opt_s(item, "plan_cursor"),
         progress_at: opt_s(item, "progress_at"),
         checked: opt_s(item, "checked_at").zip(opt_s(item, "checked_progress")),

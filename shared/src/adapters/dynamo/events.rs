@@ -25,7 +25,7 @@ impl EventStore for DynamoStore {
             .map_err(|e| sdk_error("read unpublished events", e))?;
         out.items()
             .iter()
-            .filter_map(|item| Some((get_s(item, "task_id"), opt_s(item, "kept_event")?)))
+            .filter_map(|item| Some((get_s(item, "task_id"), opt_s(item, attr::KEPT_EVENT)?)))
             .map(|(id, event)| Ok((TaskId::parse(&id?)?, event)))
             .collect()
     }

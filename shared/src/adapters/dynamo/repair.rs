@@ -56,7 +56,7 @@ impl RepairStore for DynamoStore {
         if let Some(c) = cursor {
             let (created_at, task_id) = c.split_once('|').ok_or_else(|| Error::validation(format!("bad open-task cursor {c:?}")))?;
             q = q
-                .exclusive_start_key("open_shard", s(&shard))
+                .exclusive_start_key(attr::OPEN_SHARD, s(&shard))
                 .exclusive_start_key("created_at", s(created_at))
                 .exclusive_start_key("task_id", s(task_id));
         }
