@@ -178,7 +178,7 @@ fn the_definition_reads_only_fields_of_the_execution_input() {
     let mut roots = BTreeSet::new();
     for path in &read {
         // Intrinsic functions: their path arguments.
-        for part in path.split(|c: char| c == '(' || c == ')' || c == ',' || c == ' ').filter(|p| p.starts_with("$.")) {
+        for part in path.split(['(', ')', ',', ' ']).filter(|p| p.starts_with("$.")) {
             let root = part[2..].split('.').next().unwrap_or_default().to_string();
             if !own.contains(&root.as_str()) {
                 roots.insert(root);
