@@ -441,7 +441,6 @@ pub trait Orchestrator {
     /// Starts the task's execution; an execution of that name already existing is success.
     fn start(&self, name: &str, input: String) -> impl Future<Output = Result<()>> + Send;
     fn succeed(&self, token: &str, outcome: &Outcome) -> impl Future<Output = Result<()>> + Send;
-    fn fail(&self, token: &str, error: &str, cause: &str) -> impl Future<Output = Result<()>> + Send;
     /// The status of the task's execution (RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED,
     /// PENDING_REDRIVE); None when it has none (a queued task's starts when its turn comes).
     fn execution_status(&self, task_id: &TaskId) -> impl Future<Output = Result<Option<String>>> + Send;

@@ -63,13 +63,4 @@ impl Orchestrator for SfnOrchestrator {
             Err(e) => Err(sdk_error("describe execution", e)),
         }
     }
-
-    async fn fail(&self, token: &str, error: &str, cause: &str) -> Result<()> {
-        let res = self.client.send_task_failure().task_token(token).error(error).cause(cause).send().await;
-        match res {
-            Ok(_) => Ok(()),
-            Err(e) if token_spent(e.as_service_error().and_then(|se| se.code())) => Ok(()),
-            Err(e) => Err(sdk_error("signal task failure", e)),
-        }
-    }
 }
