@@ -10,7 +10,8 @@
 
 use crate::domain::pricing::PriceTable;
 use crate::domain::{Action, FileState, FileStep, StorageClass};
-use crate::ports::{Committed, Transition};
+use crate::ports::Committed;
+use crate::domain::Transition;
 use metrics::Unit;
 use metrics_cloudwatch_embedded::Collector;
 use std::sync::OnceLock;

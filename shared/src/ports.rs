@@ -1,93 +1,9 @@
 //! Ports: the capabilities the lifecycle rules need, one small trait each. The AWS adapters in
 //! [`crate::adapters`] implement them; unit tests may implement them in memory.
 
-use crate::domain::{Action, Asset, AssetChange, FileRecord, FileStep, Outcome, Policy, StorageClass, TaskCounters, TaskId, TaskStatus, Title};
+use crate::domain::{Asset, AssetChange, Created, FileRecord, LocatedFile, Outcome, Policy, StorageClass, Task, TaskCounters, TaskId, Title, Transition};
 use chrono::NaiveDate;
 use crate::error::Result;
-use serde::{Deserialize, Serialize};
-
-/// A persisted task, as read back.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Task {
-    pub task_id: TaskId,
-    pub asset_id: String,
-    pub title_id: String,
-    pub asset_type: String,
-    pub action: Action,
-    pub status: TaskStatus,
-    pub requested_by: String,
-    pub origin: String,
-    pub created_at: String,
-    pub counters: TaskCounters,
-    pub planning_done: bool,
-    pub reason: Option<String>,
-    /// The policy version that caused the task; None for requested tasks.
-    pub policy: Option<PolicyRef>,
-    #[serde(skip)]
-    pub task_token: Option<String>,
-    #[serde(skip)]
-    pub plan_cursor: Option<String>,
-    /// When the task last moved (token stored, a page planned, files recorded); the reconciler
-    /// looks at tasks that stopped moving.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub progress_at: Option<String>,
-    /// The reconciler's last full look at the task while it stood still: when (the run's time)
-    /// and the `progress_at` it saw then. Until the task moves again it is not read again
-    /// before the recheck interval (see [`crate::domain::repair::recheck_due`]).
-    #[serde(skip)]
-    pub checked: Option<(String, String)>,
-}
-
-/// A policy version, as recorded on the tasks it caused.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PolicyRef {
-    pub policy_id: String,
-    pub version: u32,
-}
-
-/// What creating a task did.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Created {
-    /// A new task, holding the asset.
-    New(Task),
-    /// The same request was made before: the existing task.
-    Existing(Task),
-    /// Another task holds the asset (or is about to: a queued task whose turn came), and maybe
-    /// one waits in its queue slot.
-    AssetBusy { active_task: String, active_action: String, queued_task: Option<String> },
-}
-
-/// One file's move to a new step in a task, with the attributes it sets.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Transition {
-    pub file: FileRecord,
-    pub from: FileStep,
-    pub to: FileStep,
-    /// New storage class / state / version after the action, for DONE transitions.
-    pub new_class: Option<StorageClass>,
-    pub new_state: Option<crate::domain::FileState>,
-    pub new_version_id: Option<String>,
-    pub new_etag: Option<String>,
-    pub restore_expiry: Option<String>,
-    pub reason: Option<String>,
-}
-
-impl Transition {
-    /// A restore S3 completed: REQUESTED -> DONE, the file RESTORED until `expiry`.
-    pub fn restored(file: FileRecord, expiry: Option<String>) -> Self {
-        Transition {
-            file,
-            from: FileStep::Requested,
-            to: FileStep::Done,
-            new_class: None,
-            new_state: Some(crate::domain::FileState::Restored),
-            new_version_id: None,
-            new_etag: None,
-            restore_expiry: expiry,
-            reason: None,
-        }
-    }
-}
 
 /// What a commit did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,17 +16,6 @@ pub struct Committed {
     /// Whether the task may be complete now (planning done, nothing outstanding), or could not be
     /// told (nothing applied: a redelivery may follow a crash before the signal): worth a claim.
     pub maybe_complete: bool,
-}
-
-/// A file found by its S3 location, with its task step.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LocatedFile {
-    pub file: FileRecord,
-    pub task_id: Option<String>,
-    pub step: Option<FileStep>,
-    pub restore_expiry: Option<String>,
-    /// A multipart copy under way for a task: (task id, upload id).
-    pub upload: Option<(String, String)>,
 }
 
 /// A task's files counted by step (the reconciler's recount), with the files still waiting for

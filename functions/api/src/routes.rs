@@ -18,7 +18,7 @@ use slm_core::{Error, Result};
 #[derive(Debug, Serialize, Deserialize)]
 pub struct TaskView {
     #[serde(flatten)]
-    pub task: slm_core::ports::Task,
+    pub task: slm_core::domain::Task,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub execution: Option<Execution>,
 }

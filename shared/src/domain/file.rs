@@ -167,6 +167,49 @@ pub fn shard_of(key: &str, shards: u32) -> u32 {
     n % shards.max(1)
 }
 
+/// One file's move to a new step in a task, with the attributes it sets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transition {
+    pub file: FileRecord,
+    pub from: FileStep,
+    pub to: FileStep,
+    /// New storage class / state / version after the action, for DONE transitions.
+    pub new_class: Option<StorageClass>,
+    pub new_state: Option<FileState>,
+    pub new_version_id: Option<String>,
+    pub new_etag: Option<String>,
+    pub restore_expiry: Option<String>,
+    pub reason: Option<String>,
+}
+
+impl Transition {
+    /// A restore S3 completed: REQUESTED -> DONE, the file RESTORED until `expiry`.
+    pub fn restored(file: FileRecord, expiry: Option<String>) -> Self {
+        Transition {
+            file,
+            from: FileStep::Requested,
+            to: FileStep::Done,
+            new_class: None,
+            new_state: Some(FileState::Restored),
+            new_version_id: None,
+            new_etag: None,
+            restore_expiry: expiry,
+            reason: None,
+        }
+    }
+}
+
+/// A file found by its S3 location, with its task step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocatedFile {
+    pub file: FileRecord,
+    pub task_id: Option<String>,
+    pub step: Option<FileStep>,
+    pub restore_expiry: Option<String>,
+    /// A multipart copy under way for a task: (task id, upload id).
+    pub upload: Option<(String, String)>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

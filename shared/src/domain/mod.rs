@@ -23,6 +23,6 @@ pub mod title;
 pub use action::{Action, RestoreTier, StorageClass};
 pub use asset::{Asset, AssetChange, AssetState, NewAsset};
 pub use policy::{Anchor, Decision, Policy, PolicyAction, PolicyDoc, Selector};
-pub use file::{FileDecision, FileRecord, FileState, FileStep, shard_of, shards_for};
-pub use task::{Outcome, TaskCounters, TaskId, TaskRequest, TaskStatus};
+pub use file::{FileDecision, FileRecord, FileState, FileStep, LocatedFile, Transition, shard_of, shards_for};
+pub use task::{Created, Outcome, PolicyRef, Task, TaskCounters, TaskId, TaskRequest, TaskStatus};
 pub use title::{Title, TitleBody};

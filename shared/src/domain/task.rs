@@ -196,6 +196,57 @@ impl Outcome {
     }
 }
 
+/// A persisted task, as read back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Task {
+    pub task_id: TaskId,
+    pub asset_id: String,
+    pub title_id: String,
+    pub asset_type: String,
+    pub action: Action,
+    pub status: TaskStatus,
+    pub requested_by: String,
+    pub origin: String,
+    pub created_at: String,
+    pub counters: TaskCounters,
+    pub planning_done: bool,
+    pub reason: Option<String>,
+    /// The policy version that caused the task; None for requested tasks.
+    pub policy: Option<PolicyRef>,
+    #[serde(skip)]
+    pub task_token: Option<String>,
+    #[serde(skip)]
+    pub plan_cursor: Option<String>,
+    /// When the task last moved (token stored, a page planned, files recorded); the reconciler
+    /// looks at tasks that stopped moving.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress_at: Option<String>,
+    /// The reconciler's last full look at the task while it stood still: when (the run's time)
+    /// and the `progress_at` it saw then. Until the task moves again it is not read again
+    /// before the recheck interval (see [`crate::domain::repair::recheck_due`]).
+    #[serde(skip)]
+    pub checked: Option<(String, String)>,
+}
+
+/// A policy version, as recorded on the tasks it caused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyRef {
+    pub policy_id: String,
+    pub version: u32,
+}
+
+/// What creating a task did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Created {
+    /// A new task, holding the asset.
+    New(Task),
+    /// The same request was made before: the existing task.
+    Existing(Task),
+    /// Another task holds the asset (or is about to: a queued task whose turn came), and maybe
+    /// one waits in its queue slot.
+    AssetBusy { active_task: String, active_action: String, queued_task: Option<String> },
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,8 @@ use super::{Core, Metadata};
 use crate::domain::action::restore_window_end;
 use crate::domain::{Action, FileStep, TaskId};
 use crate::error::{Error, Result};
-use crate::ports::{ObjectStore, Orchestrator, Queues, Transition};
+use crate::ports::{ObjectStore, Orchestrator, Queues};
+use crate::domain::Transition;
 
 /// An S3 event, reduced to what slm acts on.
 #[derive(Debug, Clone, PartialEq, Eq)]

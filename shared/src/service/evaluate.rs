@@ -12,7 +12,8 @@ use crate::domain::policy::{Decision, decide, due_shards_from, next_due};
 use crate::domain::pricing::{Estimate, PriceTable};
 use crate::domain::{Action, Asset, AssetState, Policy, Title};
 use crate::error::Result;
-use crate::ports::{Created, DueGuard, ObjectStore, Orchestrator, PolicyRef, Queues};
+use crate::ports::{DueGuard, ObjectStore, Orchestrator, Queues};
+use crate::domain::{Created, PolicyRef};
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use serde::Serialize;
 

@@ -129,7 +129,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
 
     /// Records transitions (see [`crate::ports::TaskStore::commit`]) and counts what they moved
     /// ([`crate::metrics::committed`]); `action` names the task's action.
-    pub(crate) async fn commit(&self, task_id: &TaskId, action: &str, transitions: &[crate::ports::Transition]) -> Result<crate::ports::Committed> {
+    pub(crate) async fn commit(&self, task_id: &TaskId, action: &str, transitions: &[crate::domain::Transition]) -> Result<crate::ports::Committed> {
         let committed = self.meta.commit(task_id, transitions).await?;
         crate::metrics::committed(action, transitions, &committed, crate::domain::pricing::PriceTable::bundled());
         Ok(committed)

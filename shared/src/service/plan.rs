@@ -7,7 +7,8 @@
 use super::{Metadata, ControlMessage, Core, WorkBatch};
 use crate::domain::{Asset, FileRecord, FileStep, Outcome, TaskId, TaskStatus};
 use crate::error::{Error, Result};
-use crate::ports::{LocatedFile, ObjectStore, Orchestrator, Queues, Task};
+use crate::ports::{ObjectStore, Orchestrator, Queues};
+use crate::domain::{LocatedFile, Task};
 use serde::{Deserialize, Serialize};
 
 /// Where planning stands: the shard being read and the last key planned in it.

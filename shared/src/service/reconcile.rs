@@ -17,7 +17,8 @@ use crate::domain::repair::{
 };
 use crate::domain::{Action, Asset, AssetState, FileRecord, FileState};
 use crate::error::{Error, Result};
-use crate::ports::{LocatedFile, ObjectStore, ObjectVersion, Orchestrator, Queues, Scope, Task, Transition};
+use crate::ports::{ObjectStore, ObjectVersion, Orchestrator, Queues, Scope};
+use crate::domain::{LocatedFile, Task, Transition};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use futures::{StreamExt, TryStreamExt};

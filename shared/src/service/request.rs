@@ -4,7 +4,8 @@ use super::{Metadata, Core, ExecutionInput};
 use crate::domain::conflict::{self, Answer};
 use crate::domain::{Action, Asset, AssetState, RestoreTier, TaskCounters, TaskId, TaskStatus};
 use crate::error::{Error, Result};
-use crate::ports::{Created, ObjectStore, Orchestrator, PolicyRef, Queues, Task};
+use crate::ports::{ObjectStore, Orchestrator, Queues};
+use crate::domain::{Created, PolicyRef, Task};
 
 /// What became of a task request.
 #[derive(Debug, Clone, PartialEq)]

@@ -7,10 +7,8 @@ use super::{Metadata, Core, WorkBatch};
 use crate::domain::action::restore_window_end;
 use crate::domain::{Action, FileDecision, FileRecord, FileState, FileStep, StorageClass, TaskStatus};
 use crate::error::{Error, Result};
-use crate::ports::{
-    Copied, CopyProgress, CopyStart, CurrentObject, LocatedFile, NotCopied, ObjectError, ObjectStore, ObjectVersion, Orchestrator, Queues, RestoreStarted, Task,
-    Transition,
-};
+use crate::ports::{Copied, CopyProgress, CopyStart, CurrentObject, NotCopied, ObjectError, ObjectStore, ObjectVersion, Orchestrator, Queues, RestoreStarted};
+use crate::domain::{LocatedFile, Task, Transition};
 use chrono::{DateTime, Utc};
 use std::time::{Duration, Instant};
 use crate::pace::Paces;

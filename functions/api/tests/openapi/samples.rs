@@ -13,7 +13,7 @@ use slm_core::domain::hold::{Hold, HoldBody, HoldSubject};
 use slm_core::domain::repair::Repair;
 use slm_core::domain::title::parse_date;
 use slm_core::domain::{Asset, AssetChange, NewAsset, Outcome, Policy, PolicyDoc, TaskCounters, TaskId, Title, TitleBody};
-use slm_core::ports::Task;
+use slm_core::domain::Task;
 use slm_core::service::{BackfillRequest, BackfillStarted};
 use slm_core::service::access::AccessBody;
 
@@ -158,7 +158,7 @@ pub fn event(value: &Value) -> Result<(), String> {
 pub fn dry_run() -> slm_core::service::Evaluation {
     use slm_core::domain::pricing::{PriceTable, Sizes};
     use slm_core::domain::{Action, StorageClass};
-    use slm_core::ports::PolicyRef;
+    use slm_core::domain::PolicyRef;
     use slm_core::service::evaluate::{PlannedAction, Totals};
     let prices = PriceTable::bundled();
     let day = |d: &str| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap();

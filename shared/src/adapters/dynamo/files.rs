@@ -1,7 +1,8 @@
 //! Files: registration, steps, uploads, restore windows and each file's transition.
 
 use super::*;
-use crate::ports::{FileStore, LocatedFile, Registry, Transition};
+use crate::ports::{FileStore, Registry};
+use crate::domain::{LocatedFile, Transition};
 use crate::domain::{FileRecord, FileStep};
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::KeysAndAttributes;

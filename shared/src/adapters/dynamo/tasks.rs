@@ -1,7 +1,8 @@
 //! Tasks: creation with the asset's lock or queue slot, planning, counters and completion.
 
 use super::*;
-use crate::ports::{Committed, Created, TaskStore, Transition};
+use crate::ports::{Committed, TaskStore};
+use crate::domain::{Created, Transition};
 use crate::domain::{Asset, FileStep, TaskStatus};
 use crate::ports::AssetStore;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
