@@ -614,7 +614,7 @@ async fn the_access_report_recommends_an_archive_offset_per_asset_type() {
         }
     }
     let config = slm_local::runner::function_config(t.stack.function("slm-api").unwrap(), &Default::default()).unwrap();
-    let core = slm_core::service::AwsCore::new(&t.clients, config);
+    let core = slm_core::adapters::AwsCore::new(&t.clients, config);
     let prices = slm_core::domain::pricing::PriceTable::bundled();
     let report = core.access_report("launch", 7, 182, 0.01, slm_core::domain::StorageClass::GlacierIr, prices).await.unwrap();
     let by: BTreeMap<&str, _> = report.types.iter().map(|c| (c.asset_type.as_str(), c)).collect();

@@ -554,7 +554,8 @@ fn reset_peak_memory() {
 /// process's high-water mark over the sweep alone (reset before it); the floor is the listing
 /// of the same keys alone.
 async fn sweep(n: usize, windows: Option<usize>) -> Result<()> {
-    use slm_core::service::{AwsCore, ReconcileMessage, ReconcileReport};
+    use slm_core::adapters::AwsCore;
+use slm_core::service::{ReconcileMessage, ReconcileReport};
     let s = Session::start_with("bench-sweep", Options::default()).await?;
     s.runner().pause("slm-reconciler");
     let prefix = "bench/sweep/";

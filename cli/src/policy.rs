@@ -114,7 +114,7 @@ pub async fn access_report(args: AccessReportArgs) -> Result<()> {
     let saved = load()?;
     let clients = clients(&saved.stack.endpoint).await;
     let config = slm_local::runner::function_config(saved.stack.function("slm-api")?, &Default::default())?;
-    let core = slm_core::service::AwsCore::new(&clients, config);
+    let core = slm_core::adapters::AwsCore::new(&clients, config);
     let prices = slm_core::domain::pricing::PriceTable::bundled();
     let report = core.access_report(&args.anchor, args.bin_days, args.horizon_days, args.threshold, args.target.parse()?, prices).await?;
     if let Some(path) = &args.svg {

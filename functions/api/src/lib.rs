@@ -10,7 +10,8 @@ use aws_lambda_events::http::header::{CONTENT_TYPE, HeaderValue};
 use slm_core::adapters::Clients;
 use slm_core::config::Config;
 use slm_core::domain::audit::{AuditEntry, Decision, clip};
-use slm_core::service::{AwsCore, Caller};
+use slm_core::adapters::AwsCore;
+use slm_core::service::Caller;
 use slm_core::{Error, ErrorKind, Result};
 
 pub use routes::{DryRunBody, Execution, TaskBody, TaskView};

@@ -11,7 +11,8 @@ use slm_core::domain::hold::{HoldBody, HoldSubject};
 use slm_core::domain::{Action, Asset, AssetChange, NewAsset, PolicyDoc, TaskId, TitleBody};
 use slm_core::ports::{AccessStore, ApplicationStore, AssetStore, HoldStore, Orchestrator, PolicyStore, TaskStore, TitleStore};
 use slm_core::service::access::AccessBody;
-use slm_core::service::{AwsCore, Caller, Mode};
+use slm_core::adapters::AwsCore;
+use slm_core::service::{Caller, Mode};
 use slm_core::{Error, Result};
 
 /// A task as `GET /tasks/{id}` answers it: with its execution's status when asked for.

@@ -7,7 +7,7 @@ use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use slm_core::adapters::Clients;
 use slm_core::batch::{lambda, process};
 use slm_core::config::Config;
-use slm_core::service::AwsCore;
+use slm_core::adapters::AwsCore;
 
 pub use s3_event::{parse_body, Notification};
 

@@ -7,7 +7,8 @@ use chrono::{DateTime, Utc};
 use slm_core::adapters::Clients;
 use slm_core::config::Config;
 use slm_core::domain::pricing::PriceTable;
-use slm_core::service::{AwsCore, Evaluation, Mode};
+use slm_core::adapters::AwsCore;
+use slm_core::service::{Evaluation, Mode};
 use slm_core::{Error, Result};
 use std::time::Instant;
 

@@ -4,7 +4,8 @@ use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use slm_core::adapters::Clients;
 use slm_core::batch::lambda;
 use slm_core::config::Config;
-use slm_core::service::{AwsCore, ControlMessage};
+use slm_core::adapters::AwsCore;
+use slm_core::service::ControlMessage;
 
 pub struct Handler {
     core: AwsCore,

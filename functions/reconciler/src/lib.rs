@@ -7,7 +7,8 @@ use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use slm_core::adapters::Clients;
 use slm_core::batch::lambda;
 use slm_core::config::Config;
-use slm_core::service::{AwsCore, ReconcileMessage, Reconciliation};
+use slm_core::adapters::AwsCore;
+use slm_core::service::{ReconcileMessage, Reconciliation};
 use slm_core::{Error, Result};
 
 pub struct Handler {

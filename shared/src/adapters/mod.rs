@@ -85,6 +85,22 @@ pub(crate) fn is_transient<E: ProvideErrorMetadata>(err: &SdkError<E, HttpRespon
     }
 }
 
+/// The core on AWS (or anything that speaks its APIs).
+pub type AwsCore = crate::service::Core<DynamoStore, S3Objects, SqsQueues, SfnOrchestrator>;
+
+impl AwsCore {
+    pub fn new(clients: &Clients, config: crate::config::Config) -> Self {
+        crate::service::Core {
+            meta: DynamoStore::new(clients.dynamodb.clone(), config.tables.clone()),
+            objects: S3Objects::new(clients.s3.clone()),
+            queues: SqsQueues::new(clients, &config),
+            orchestrator: SfnOrchestrator::new(clients.sfn.clone(), config.state_machine_arn.clone()),
+            paces: std::sync::Arc::new(crate::pace::Paces::share(&config.rates)),
+            config,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

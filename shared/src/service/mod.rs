@@ -22,7 +22,6 @@ pub use reconcile::{ReconcileMessage, ReconcileReport, Reconciliation};
 pub use security::Caller;
 pub use work::BatchReport;
 
-use crate::adapters::{Clients, DynamoStore, S3Objects, SfnOrchestrator, SqsQueues};
 use crate::config::Config;
 use crate::domain::{Action, FileRecord, Outcome, TaskId};
 use crate::error::Result;
@@ -44,22 +43,6 @@ pub struct Core<M, O, Q, X> {
     pub config: Config,
     /// The worker's S3 request paces (its share of the stack-wide rates).
     pub paces: std::sync::Arc<crate::pace::Paces>,
-}
-
-/// The core on AWS (or anything that speaks its APIs).
-pub type AwsCore = Core<DynamoStore, S3Objects, SqsQueues, SfnOrchestrator>;
-
-impl AwsCore {
-    pub fn new(clients: &Clients, config: Config) -> Self {
-        Core {
-            meta: DynamoStore::new(clients.dynamodb.clone(), config.tables.clone()),
-            objects: S3Objects::new(clients.s3.clone()),
-            queues: SqsQueues::new(clients, &config),
-            orchestrator: SfnOrchestrator::new(clients.sfn.clone(), config.state_machine_arn.clone()),
-            paces: std::sync::Arc::new(crate::pace::Paces::share(&config.rates)),
-            config,
-        }
-    }
 }
 
 /// A message on the control queue, read by the planner.
