@@ -35,12 +35,18 @@ pub struct LocalFunction {
     pub timeout_seconds: u64,
 }
 
+/// The longest a local event source gathers a batch (the template's window may be longer).
+pub const LOCAL_BATCHING_WINDOW: std::time::Duration = std::time::Duration::from_secs(1);
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LocalSqsSource {
     pub queue: String,
     pub queue_url: String,
     pub queue_arn: String,
     pub batch_size: usize,
+    /// The template's batching window, at most [`LOCAL_BATCHING_WINDOW`]: locally a batch
+    /// gathers for a second at most, as failed messages come back after one (tests wait less).
+    pub batching_window: std::time::Duration,
     pub max_concurrency: usize,
     pub report_batch_item_failures: bool,
 }
@@ -387,6 +393,7 @@ fn local_function(names: &Names<'_>, f: &FunctionDef) -> Result<LocalFunction> {
                 queue_url: q.url.clone(),
                 queue_arn: q.arn.clone(),
                 batch_size: s.batch_size,
+                batching_window: std::time::Duration::from_secs(s.batching_window_seconds).min(LOCAL_BATCHING_WINDOW),
                 max_concurrency,
                 report_batch_item_failures: s.report_batch_item_failures,
             })

@@ -299,19 +299,34 @@ impl Poller {
         }
     }
 
-    /// One receive and one invocation; false when the queue was empty.
-    async fn poll_once(&self) -> Result<bool> {
-        let mut receive = self
+    /// A receive of up to `max` messages, as the event source makes it.
+    fn receive(&self, max: usize) -> aws_sdk_sqs::operation::receive_message::builders::ReceiveMessageFluentBuilder {
+        let receive = self
             .sqs
             .receive_message()
             .queue_url(&self.source.queue_url)
-            .max_number_of_messages(self.source.batch_size.clamp(1, 10) as i32)
+            .max_number_of_messages(max as i32)
             .message_system_attribute_names(MessageSystemAttributeName::All)
             .message_attribute_names("All");
-        if self.faults.any() {
-            receive = receive.visibility_timeout(self.faults.visibility_seconds);
+        match self.faults.any() {
+            true => receive.visibility_timeout(self.faults.visibility_seconds),
+            false => receive,
         }
-        let mut messages = receive.send().await.context("receive")?.messages.unwrap_or_default();
+    }
+
+    /// One receive (more while the batching window gathers) and one invocation; false when the
+    /// queue was empty.
+    async fn poll_once(&self) -> Result<bool> {
+        let batch = self.source.batch_size.clamp(1, 10);
+        let mut messages = self.receive(batch).send().await.context("receive")?.messages.unwrap_or_default();
+        // A batching window: Lambda gathers messages until the batch is full or the window ends.
+        let gather_until = Instant::now() + self.source.batching_window;
+        while !messages.is_empty() && messages.len() < batch && Instant::now() < gather_until {
+            match self.receive(batch - messages.len()).wait_time_seconds(0).send().await.context("receive")?.messages {
+                Some(more) if !more.is_empty() => messages.extend(more),
+                _ => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
         if self.source.queue == S3_EVENTS_QUEUE && self.faults.any() {
             messages = self.deliver_notifications(messages).await;
         }

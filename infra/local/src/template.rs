@@ -32,6 +32,9 @@ pub struct Template {
 pub struct SqsSource {
     pub queue: String,
     pub batch_size: usize,
+    /// `MaximumBatchingWindowInSeconds`: how long Lambda gathers messages before it invokes
+    /// with a batch that is not full (0: at once).
+    pub batching_window_seconds: u64,
     pub max_concurrency: Option<Value>,
     pub report_batch_item_failures: bool,
 }
@@ -208,11 +211,12 @@ fn function_def(t: &Template, id: &str, r: &Resource) -> Result<FunctionDef> {
                 });
                 let queue = queue.ok_or_else(|| anyhow!("{id}.{name:?}: Queue must be !GetAtt <Queue>.Arn"))?;
                 let batch_size = get(&props, "BatchSize").and_then(Value::as_u64).unwrap_or(10) as usize;
+                let batching_window_seconds = get(&props, "MaximumBatchingWindowInSeconds").and_then(Value::as_u64).unwrap_or(0);
                 let report = get(&props, "FunctionResponseTypes")
                     .and_then(Value::as_sequence)
                     .is_some_and(|s| s.iter().any(|v| v.as_str() == Some("ReportBatchItemFailures")));
                 let max_concurrency = get(&props, "ScalingConfig").and_then(|s| get(s, "MaximumConcurrency")).cloned();
-                sqs.push(SqsSource { queue, batch_size, max_concurrency, report_batch_item_failures: report });
+                sqs.push(SqsSource { queue, batch_size, batching_window_seconds, max_concurrency, report_batch_item_failures: report });
             }
             Some("Schedule") | Some("ScheduleV2") => schedules.push(get(&props, "Schedule").cloned().unwrap_or(Value::Null)),
             Some("HttpApi") | Some("Api") => {}
