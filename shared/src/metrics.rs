@@ -9,7 +9,7 @@
 //! invocation that dies before its flush loses its counts (the registry's counters stay exact).
 
 use crate::domain::pricing::PriceTable;
-use crate::domain::{Action, FileState, FileStep, StorageClass};
+use crate::domain::{Action, FileRecord, FileState, FileStep, StorageClass};
 use crate::ports::Committed;
 use crate::domain::Transition;
 use metrics::Unit;
@@ -161,15 +161,16 @@ pub fn request_error(service: &str, kind: &str, throttled: bool) {
 }
 
 /// What a file's transition moved: the action and the class it names (see [`FILES`]), None
-/// for a transition that moved nothing (a request, a skip, a failure).
-pub fn moved(t: &Transition) -> Option<(&'static str, &StorageClass)> {
+/// for a transition that moved nothing (a request, a skip, a failure). `file` is the file whose
+/// class a restore or purge names (the transition's, or as written).
+pub fn moved<'a>(t: &'a Transition, file: &'a FileRecord) -> Option<(&'static str, &'a StorageClass)> {
     if t.to != FileStep::Done {
         return None;
     }
     match (&t.new_state, &t.new_class) {
         (Some(FileState::Archived), Some(class)) => Some(("archive", class)),
-        (Some(FileState::Restored), _) => Some(("restore", &t.file.storage_class)),
-        (Some(FileState::Purged), _) => Some(("purge", &t.file.storage_class)),
+        (Some(FileState::Restored), _) => Some(("restore", &file.storage_class)),
+        (Some(FileState::Purged), _) => Some(("purge", &file.storage_class)),
         _ => None,
     }
 }
@@ -193,13 +194,19 @@ pub fn committed(action: &str, transitions: &[Transition], committed: &Committed
         if t.to == FileStep::Failed {
             *failed.entry(failure_kind(t.reason.as_deref())).or_default() += 1;
         }
-        let Some((act, class)) = moved(t) else { continue };
+        // A transition that sets no class leaves the file's size and class as written: what a
+        // transition given only the file's place (a restore completed) knows of it.
+        let file = match (&t.new_class, committed.written.get(i).and_then(Option::as_ref)) {
+            (None, Some(written)) => written,
+            _ => &t.file,
+        };
+        let Some((act, class)) = moved(t, file) else { continue };
         let slot = moved_by.entry((act, class.as_str().to_string())).or_default();
         slot.0 += 1;
-        slot.1 += t.file.size;
-        let before = prices.object_month(t.file.storage_class, t.file.size).unwrap_or(0.0);
+        slot.1 += file.size;
+        let before = prices.object_month(file.storage_class, file.size).unwrap_or(0.0);
         saved += match act {
-            "archive" => before - prices.object_month(*class, t.file.size).unwrap_or(before),
+            "archive" => before - prices.object_month(*class, file.size).unwrap_or(before),
             "purge" => before,
             _ => 0.0,
         };

@@ -16,6 +16,9 @@ pub struct Committed {
     /// Whether the task may be complete now (planning done, nothing outstanding), or could not be
     /// told (nothing applied: a redelivery may follow a crash before the signal): worth a claim.
     pub maybe_complete: bool,
+    /// By position, the file as the applied transition left it (None where it missed): what a
+    /// transition given only the file's place (its key) learns of the file's size and class.
+    pub written: Vec<Option<FileRecord>>,
 }
 
 /// A task's files counted by step (the reconciler's recount), with the files still waiting for

@@ -285,14 +285,15 @@ impl DynamoStore {
         Some(request.update_expression(expression))
     }
 
-    /// Applies one transition; true when this call applied it. Each call writes a token of its
-    /// own: when an attempt was applied but its answer lost (a 5xx or a reset after the write),
-    /// the SDK's retry fails the condition, and the item, returned with the failure, still
-    /// carrying this call's token says the transition was this call's after all. Another
-    /// delivery's transition carries another token and is not counted twice.
-    pub(super) async fn apply(&self, task_id: &TaskId, t: &Transition) -> Result<bool> {
+    /// Applies one transition; the file as it left it when this call applied it. Each call
+    /// writes a token of its own: when an attempt was applied but its answer lost (a 5xx or a
+    /// reset after the write), the SDK's retry fails the condition, and the item, returned with
+    /// the failure, still carrying this call's token says the transition was this call's after
+    /// all. Another delivery's transition carries another token and is not counted twice.
+    pub(super) async fn apply(&self, task_id: &TaskId, t: &Transition) -> Result<Option<FileRecord>> {
         let token = write_token();
-        Ok(own_write(self.transition_request(task_id, t, &token), "record file transition", "write_token", &token).await?.is_some())
+        let request = self.transition_request(task_id, t, &token).return_values(ReturnValue::AllNew);
+        own_write(request, "record file transition", "write_token", &token).await?.as_ref().map(item_to_file).transpose()
     }
 }
 

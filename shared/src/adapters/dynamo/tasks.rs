@@ -229,8 +229,8 @@ impl TaskStore for DynamoStore {
             let pending: Vec<_> = chunk.iter().map(|t| self.apply(task_id, t)).collect();
             results.extend(futures::future::try_join_all(pending).await?);
         }
-        let missed: Vec<usize> = results.iter().enumerate().filter(|(_, ok)| !**ok).map(|(i, _)| i).collect();
-        let applied: Vec<&Transition> = transitions.iter().zip(results).filter(|(_, ok)| *ok).map(|(t, _)| t).collect();
+        let missed: Vec<usize> = results.iter().enumerate().filter(|(_, file)| file.is_none()).map(|(i, _)| i).collect();
+        let applied: Vec<&Transition> = transitions.iter().zip(&results).filter(|(_, file)| file.is_some()).map(|(t, _)| t).collect();
         // ADD is not idempotent: an attempt applied but answered with an error would count
         // twice on the SDK's retry. The update leaves a token in an attribute of its own name
         // and applies only where the task has no such attribute; a retry that finds it was
@@ -241,7 +241,7 @@ impl TaskStore for DynamoStore {
         let spent = self.spent_tokens.take(task_id.as_str());
         let Some(counter) = self.counter_request(task_id, &applied, &token, &spent) else {
             self.spent_tokens.put_back(task_id.as_str(), spent);
-            return Ok(Committed { applied: applied.len(), missed, maybe_complete: true });
+            return Ok(Committed { applied: applied.len(), missed, maybe_complete: true, written: results });
         };
         // The condition fails only where this call's own token is: the item is the one it counted.
         let attribute = format!("count_token_{token}");
@@ -253,7 +253,7 @@ impl TaskStore for DynamoStore {
         }
         let task = written?.unwrap_or_default();
         let maybe_complete = get_bool(&task, "planning_done") && get_n::<i64>(&task, "outstanding") <= 0;
-        Ok(Committed { applied: applied.len(), missed, maybe_complete })
+        Ok(Committed { applied: applied.len(), missed, maybe_complete, written: results })
     }
 
     async fn claim_signal(&self, task_id: &TaskId) -> Result<Option<Task>> {
