@@ -95,6 +95,21 @@ impl Error {
         Error::Retryable { operation, source: source.into() }
     }
 
+    /// This error again, for another item the same failure stopped (one commit of many
+    /// events): of the same kind, its chain the message.
+    pub fn again(&self, operation: &'static str) -> Self {
+        let message = self.chain();
+        match self.kind() {
+            ErrorKind::Validation => Error::Validation(message),
+            ErrorKind::NotFound => Error::NotFound(message),
+            ErrorKind::Forbidden => Error::Forbidden(message),
+            ErrorKind::Conflict => Error::Conflict(message),
+            ErrorKind::Retryable => Error::retryable(operation, message),
+            ErrorKind::Dependency => Error::dependency(operation, message),
+            ErrorKind::Config => Error::Config(message),
+        }
+    }
+
     /// The whole chain of causes on one line, for logs and recorded failure reasons.
     pub fn chain(&self) -> String {
         let mut out = self.to_string();

@@ -8,7 +8,7 @@ use std::fmt;
 
 /// Deterministic task id: the same request always names the same task, so a retried request or
 /// a repeated evaluation creates nothing new. It is also the execution name (<= 80 chars).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct TaskId(String);
 

@@ -14,7 +14,7 @@ pub mod security;
 pub mod schedule;
 mod work;
 
-pub use complete::{EventResult, S3Change};
+pub use complete::{EventResult, RestorePlaces, S3Change};
 pub use evaluate::{Evaluation, Mode};
 pub use plan::PlanReport;
 pub use backfill::{BackfillRequest, BackfillStarted, BackfillStep};
