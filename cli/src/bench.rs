@@ -157,6 +157,22 @@ pub async fn bench(args: BenchArgs) -> Result<()> {
         println!("| {label} through the pipeline | {secs:.1} s |");
     }
     println!("| archive pipeline / raw loop | {:.2} |", timings[0].1 / raw);
+    let prices = slm_core::domain::pricing::PriceTable::bundled();
+    println!("\nper 1,000 objects, in USD at config/prices.json's prices (see \"Reading the dollars\" in BENCHMARKS.md)\n");
+    println!("| action | S3 floor | S3 | DynamoDB | SQS | Step Functions | slm beyond the floor |\n| --- | --- | --- | --- | --- | --- | --- |");
+    for (label, snapshot) in &counts {
+        let cost = RequestCost::of(label, snapshot, n, prices)?;
+        let per = |usd: f64| format!("{:.4}", usd * 1000.0 / n as f64);
+        println!(
+            "| {label} | {} | {} | {} | {} | {} | {} |",
+            per(cost.s3_floor),
+            per(cost.s3),
+            per(cost.dynamodb),
+            per(cost.sqs),
+            per(cost.states),
+            per(cost.s3 + cost.dynamodb + cost.sqs + cost.states - cost.s3_floor)
+        );
+    }
     for (label, snapshot) in counts {
         println!("\n{label}: requests per object by service and operation (slm's functions and API only)\n\n| service:operation | requests | per object |\n| --- | --- | --- |");
         let mut by_service = std::collections::BTreeMap::<String, u64>::new();
@@ -170,6 +186,60 @@ pub async fn bench(args: BenchArgs) -> Result<()> {
     }
     s.stop().await;
     Ok(())
+}
+
+/// What one run's requests cost, by service, at the price table's prices. Approximations (in
+/// BENCHMARKS.md): a DynamoDB request is one request unit (items here are under 1 KB), a
+/// transaction two units for each of its two items, a BatchGetItem one read per object (the
+/// worker reads each file's step once); S3's copies into GLACIER at its transition price,
+/// restores at the Bulk tier's, reads at GET's, the rest (lists, multi-object deletes) at PUT's;
+/// a task's 10 state transitions.
+#[derive(Debug, Default)]
+struct RequestCost {
+    /// What S3 charges at least: one copy (archive) or restore request per object, one
+    /// multi-object delete per 1,000 (purge).
+    s3_floor: f64,
+    s3: f64,
+    dynamodb: f64,
+    sqs: f64,
+    states: f64,
+}
+
+impl RequestCost {
+    fn of(action: &str, snapshot: &BTreeMap<String, u64>, objects: usize, prices: &slm_core::domain::pricing::PriceTable) -> Result<RequestCost> {
+        use slm_core::domain::{RestoreTier, StorageClass};
+        let services = &prices.services;
+        let standard = prices.class(StorageClass::Standard)?;
+        let put = standard.transition_per_1000.unwrap_or_default() / 1000.0;
+        let restore = prices.class(StorageClass::Glacier)?.restore.get(RestoreTier::Bulk.as_str()).map_or(0.0, |r| r.per_1000) / 1000.0;
+        let copy = prices.transition(StorageClass::Glacier, 1)?;
+        let (write, read) = (services.dynamodb_write_per_million / 1e6, services.dynamodb_read_per_million / 1e6);
+        let mut cost = RequestCost {
+            s3_floor: match action {
+                "archive" => copy * objects as f64,
+                "restore" => restore * objects as f64,
+                _ => put * objects.div_ceil(1000) as f64,
+            },
+            states: slm_core::domain::savings::STATE_TRANSITIONS_PER_TASK / 1000.0 * services.states_per_1000_transitions,
+            ..Default::default()
+        };
+        for (op, &count) in snapshot {
+            let c = count as f64;
+            match op.split_once(':').unwrap_or_default() {
+                ("dynamodb", "TransactWriteItems") => cost.dynamodb += 4.0 * c * write,
+                ("dynamodb", "BatchGetItem") => cost.dynamodb += objects as f64 * read,
+                ("dynamodb", "PutItem" | "UpdateItem" | "DeleteItem") => cost.dynamodb += c * write,
+                ("dynamodb", _) => cost.dynamodb += c * read,
+                ("s3", "CopyObject") => cost.s3 += c * copy,
+                ("s3", "RestoreObject") => cost.s3 += c * restore,
+                ("s3", "HeadObject" | "GetObject") => cost.s3 += c * standard.get_per_1000 / 1000.0,
+                ("s3", _) => cost.s3 += c * put,
+                ("sqs", _) => cost.sqs += c * services.sqs_per_million / 1e6,
+                _ => {}
+            }
+        }
+        Ok(cost)
+    }
 }
 
 /// `n` reads (`GET /assets/{id}`) and `n` writes (`POST /assets/{id}/accesses`) through the API
@@ -555,7 +625,8 @@ fn reset_peak_memory() {
 /// of the same keys alone.
 async fn sweep(n: usize, windows: Option<usize>) -> Result<()> {
     use slm_core::adapters::AwsCore;
-use slm_core::service::{ReconcileMessage, ReconcileReport};
+use slm_core::service::ReconcileReport;
+use slm_core::messages::ReconcileMessage;
     let s = Session::start_with("bench-sweep", Options::default()).await?;
     s.runner().pause("slm-reconciler");
     let prefix = "bench/sweep/";

@@ -60,7 +60,7 @@ mod tests {
 
     #[test]
     fn an_unparseable_body_is_a_validation_error_that_says_what_was_expected() {
-        let err = parse::<crate::service::WorkBatch>("work batch", "{\"nope\":1}").unwrap_err();
+        let err = parse::<crate::messages::WorkBatch>("work batch", "{\"nope\":1}").unwrap_err();
         assert_eq!(err.kind(), crate::ErrorKind::Validation);
         assert!(err.to_string().contains("work batch"), "{err}");
     }

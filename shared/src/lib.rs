@@ -9,6 +9,7 @@ pub mod domain;
 pub mod draws;
 pub mod error;
 pub mod json;
+pub mod messages;
 pub mod metrics;
 pub mod pace;
 pub mod ports;

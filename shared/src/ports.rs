@@ -339,7 +339,7 @@ pub trait EventStore {
 pub trait Queues {
     /// Publishes a completion event with its filter attributes (the reconciler's path; the
     /// state machine publishes the others itself).
-    fn publish_event(&self, event: &crate::domain::event::TaskEvent) -> impl Future<Output = Result<()>> + Send;
+    fn publish_event(&self, event: &crate::messages::TaskEvent) -> impl Future<Output = Result<()>> + Send;
     fn send_work(&self, body: String) -> impl Future<Output = Result<()>> + Send;
     fn send_control(&self, body: String) -> impl Future<Output = Result<()>> + Send;
     fn send_reconcile(&self, body: String) -> impl Future<Output = Result<()>> + Send;

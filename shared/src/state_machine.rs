@@ -4,9 +4,9 @@
 //! Each of those is defined once in Rust; these tests fail when the definition says otherwise.
 
 use crate::adapters::dynamo::{RECHECK, UNPUBLISHED, attr};
-use crate::domain::event::TaskEvent;
+use crate::messages::TaskEvent;
 use crate::domain::{Outcome, TaskId, TaskStatus};
-use crate::service::{ControlMessage, ExecutionInput};
+use crate::messages::{ControlMessage, ExecutionInput};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeSet;
 

@@ -13,7 +13,8 @@ use slm_core::domain::layout::KeyLayout;
 use slm_core::domain::{AssetChange, NewAsset, PolicyDoc, TitleBody};
 use slm_core::json::parse;
 use slm_core::service::access::AccessBody;
-use slm_core::service::{BackfillRequest, ControlMessage, ReconcileMessage, WorkBatch};
+use slm_core::service::BackfillRequest;
+use slm_core::messages::{ControlMessage, ReconcileMessage, WorkBatch};
 
 /// Any JSON value, nested a few levels, with odd strings (control characters, `..`, Unicode).
 fn any_json() -> impl Strategy<Value = Value> {

@@ -5,7 +5,7 @@ use slm_core::adapters::Clients;
 use slm_core::batch::lambda;
 use slm_core::config::Config;
 use slm_core::adapters::AwsCore;
-use slm_core::service::ControlMessage;
+use slm_core::messages::ControlMessage;
 
 pub struct Handler {
     core: AwsCore,

@@ -8,7 +8,8 @@ use slm_core::adapters::Clients;
 use slm_core::batch::lambda;
 use slm_core::config::Config;
 use slm_core::adapters::AwsCore;
-use slm_core::service::{ReconcileMessage, Reconciliation};
+use slm_core::service::Reconciliation;
+use slm_core::messages::ReconcileMessage;
 use slm_core::{Error, Result};
 
 pub struct Handler {

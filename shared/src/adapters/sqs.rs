@@ -2,7 +2,7 @@
 
 use super::sdk_error;
 use crate::config::Config;
-use crate::domain::event::TaskEvent;
+use crate::messages::TaskEvent;
 use crate::error::{Error, Result};
 use crate::ports::Queues;
 use aws_sdk_sns::types::MessageAttributeValue;

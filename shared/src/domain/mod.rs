@@ -5,7 +5,6 @@ pub mod asset;
 pub mod audit;
 pub mod class;
 pub mod conflict;
-pub mod event;
 pub mod file;
 pub mod grant;
 pub mod hold;

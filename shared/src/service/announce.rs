@@ -2,7 +2,7 @@
 //! its retries): the execution keeps the event on its task, and the reconciler publishes it.
 
 use super::{Core, Metadata};
-use crate::domain::event::TaskEvent;
+use crate::messages::TaskEvent;
 use crate::error::Result;
 use crate::ports::{ObjectStore, Orchestrator, Queues};
 

@@ -8,7 +8,7 @@
 //!   time with BatchWriteItem, each page counted once on the asset behind a stored cursor
 //!   (as the planner's plan cursor), and the asset released for tasks and policies at the end.
 
-use super::reconcile::ReconcileMessage;
+use crate::messages::ReconcileMessage;
 use super::register::{Registration, file_of};
 use super::{Core, Metadata};
 use crate::domain::pricing::Sizes;

@@ -18,15 +18,14 @@ pub use complete::{EventResult, RestorePlaces, S3Change};
 pub use evaluate::{Evaluation, Mode};
 pub use plan::PlanReport;
 pub use backfill::{BackfillRequest, BackfillStarted, BackfillStep};
-pub use reconcile::{ReconcileMessage, ReconcileReport, Reconciliation};
+pub use reconcile::{ReconcileReport, Reconciliation};
 pub use security::Caller;
 pub use work::BatchReport;
 
 use crate::config::Config;
-use crate::domain::{Action, FileRecord, Outcome, TaskId};
+use crate::domain::{Outcome, TaskId};
 use crate::error::Result;
 use crate::ports::{AccessStore, ApplicationStore, AssetStore, AuditStore, DueIndex, EventStore, FileStore, HoldStore, ObjectStore, Orchestrator, PolicyStore, Queues, RepairStore, TaskStore, TitleStore};
-use serde::{Deserialize, Serialize};
 
 /// The metadata ports, as one bound.
 pub trait Metadata: ApplicationStore + AuditStore + HoldStore + AssetStore + FileStore + TaskStore + DueIndex + TitleStore + PolicyStore + AccessStore + RepairStore + EventStore + Sync {}
@@ -43,44 +42,6 @@ pub struct Core<M, O, Q, X> {
     pub config: Config,
     /// The worker's S3 request paces (its share of the stack-wide rates).
     pub paces: std::sync::Arc<crate::pace::Paces>,
-}
-
-/// A message on the control queue, read by the planner.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum ControlMessage {
-    /// Sent by the state machine: plan the task and hold its token until the task completes.
-    Plan { task_id: TaskId, task_token: String },
-    /// Sent by the planner to itself: go on planning from the stored cursor.
-    Continue { task_id: TaskId },
-    /// Sent when a title's dates (`title_id`) or a policy (no title: every asset) changed: put
-    /// the assets at their new due day, a page at a time from `cursor`.
-    Reschedule { title_id: Option<String>, cursor: Option<String> },
-    /// Sent by the state machine after a task released its asset: start the task queued for it.
-    StartQueued { asset_id: String },
-}
-
-/// A message on the work queue: one batch of files of one task.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WorkBatch {
-    pub task_id: TaskId,
-    pub action: Action,
-    pub files: Vec<FileRecord>,
-}
-
-/// The input of a task's execution: what the state machine needs to record and announce it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ExecutionInput {
-    pub task_id: String,
-    pub asset_id: String,
-    pub action: String,
-    pub asset_type: String,
-    pub title_id: String,
-    /// Set only on the execution that ends a task whose own execution ended without recording
-    /// it: why, and the state machine takes its failure path at once.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub closing: Option<String>,
 }
 
 impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Sync> Core<M, O, Q, X> {

@@ -4,7 +4,8 @@
 //! asset of any size plans in steps; a cursor fenced by a conditional write keeps two planners of
 //! the same task from counting a page twice.
 
-use super::{Metadata, ControlMessage, Core, WorkBatch};
+use super::{Metadata, Core};
+use crate::messages::{ControlMessage, WorkBatch};
 use crate::domain::{Asset, FileRecord, FileStep, Outcome, TaskId, TaskStatus};
 use crate::error::{Error, Result};
 use crate::ports::{ObjectStore, Orchestrator, Queues};

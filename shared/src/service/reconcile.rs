@@ -10,7 +10,8 @@
 //! delivery that moved it sends the next message: a redelivered message finds the cursor moved
 //! and sends nothing.
 
-use super::{Core, ControlMessage, Metadata, WorkBatch};
+use super::{Core, Metadata};
+use crate::messages::{ControlMessage, ReconcileMessage, WorkBatch};
 use crate::domain::action::StorageClass;
 use crate::domain::repair::{
     Drift, KeyVersion, Registered, Repair, RepairKind, SweepStart, compare, recheck_due, shard_read_limit, sweep_cursor, sweep_start, whole_keys, window_keys, window_upper,
@@ -20,27 +21,9 @@ use crate::error::{Error, Result};
 use crate::ports::{ObjectStore, ObjectVersion, Orchestrator, Queues, Scope};
 use crate::domain::{LocatedFile, Task, Transition};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use futures::{StreamExt, TryStreamExt};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-
-/// A message on the reconcile queue.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum ReconcileMessage {
-    /// A page of assets of the sweep `at` (its id) from `cursor`, each compared with S3 from its
-    /// first key; acted on only while the sweep's cursor is `<at>|<cursor>`.
-    Assets { at: String, cursor: Option<String> },
-    /// One asset of the sweep `at`, from after the key `after`; acted on only while the asset's
-    /// sweep cursor is `<at>|<after>`.
-    Asset { at: String, asset_id: String, after: Option<String> },
-    /// A backfill of a prefix by the key layout, from after the key `after`.
-    Backfill { bucket: String, prefix: String, after: Option<String>, today: String },
-    /// A backfill of one registering asset, from its stored cursor.
-    BackfillAsset { asset_id: String },
-    /// A backfill from an inventory CSV in S3, from the byte `offset`.
-    Inventory { bucket: String, key: String, schema: String, offset: u64, today: String },
-}
 
 /// What one reconcile-queue message did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -1,6 +1,7 @@
 //! Requesting a task on an asset: validated, persisted once, its execution started.
 
-use super::{Metadata, Core, ExecutionInput};
+use super::{Metadata, Core};
+use crate::messages::ExecutionInput;
 use crate::domain::conflict::{self, Answer};
 use crate::domain::{Action, Asset, AssetState, RestoreTier, TaskCounters, TaskId, TaskStatus};
 use crate::error::{Error, Result};

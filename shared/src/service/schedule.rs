@@ -3,7 +3,8 @@
 //! policy, an asset's phase or tags, the end of a task) puts the asset back in the right place.
 //! Changes that touch many assets reschedule them in pages through the control queue.
 
-use super::{ControlMessage, Core, Metadata};
+use super::{Core, Metadata};
+use crate::messages::ControlMessage;
 use crate::domain::policy::next_due;
 use crate::domain::{Asset, AssetChange, Policy, PolicyDoc, Title, TitleBody};
 use crate::error::{Error, Result};

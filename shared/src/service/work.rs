@@ -3,7 +3,8 @@
 //! task's counters once per group of transitions (see docs/architecture.md).
 
 use super::plan::moved_by;
-use super::{Metadata, Core, WorkBatch};
+use super::{Metadata, Core};
+use crate::messages::WorkBatch;
 use crate::domain::action::restore_window_end;
 use crate::domain::{Action, FileDecision, FileRecord, FileState, FileStep, StorageClass, TaskStatus};
 use crate::error::{Error, Result};

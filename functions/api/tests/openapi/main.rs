@@ -185,7 +185,7 @@ fn the_event_is_the_one_the_state_machine_announces_and_publishes() {
     let asl = state_machine();
     assert_eq!(keys(&asl["States"]["Announce"]["Parameters"]), keys(&schemas["TaskEvent"]["properties"]), "the Announce state's event");
     assert_eq!(keys(&asl["States"]["Publish"]["Parameters"]["MessageAttributes"]), keys(&schemas["TaskEventAttributes"]["properties"]), "the Publish state's attributes");
-    let event: slm_core::domain::event::TaskEvent = serde_json::from_value(event_examples(&doc)["completed"]["value"].clone()).unwrap();
+    let event: slm_core::messages::TaskEvent = serde_json::from_value(event_examples(&doc)["completed"]["value"].clone()).unwrap();
     let kept: BTreeSet<String> = event.attributes().iter().map(|(name, _)| name.to_string()).collect();
     assert_eq!(kept, keys(&schemas["TaskEventAttributes"]["properties"]), "the attributes the reconciler publishes a kept event with");
     let required: BTreeSet<String> = schemas["TaskEventAttributes"]["required"].as_array().unwrap().iter().filter_map(Value::as_str).map(String::from).collect();

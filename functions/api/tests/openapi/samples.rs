@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use slm_api::{DryRunBody, TaskBody};
 use slm_core::domain::audit::AuditEntry;
-use slm_core::domain::event::TaskEvent;
+use slm_core::messages::TaskEvent;
 use slm_core::domain::grant::{Application, ApplicationBody};
 use slm_core::domain::hold::{Hold, HoldBody, HoldSubject};
 use slm_core::domain::repair::Repair;
