@@ -4,6 +4,7 @@
 use crate::domain::{Asset, AssetChange, Created, FileRecord, LocatedFile, Outcome, Policy, StorageClass, Task, TaskCounters, TaskId, Title, Transition};
 use chrono::NaiveDate;
 use crate::error::Result;
+use crate::messages::{ControlMessage, ReconcileMessage, TaskEvent, WorkBatch};
 
 /// What a commit did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -339,10 +340,10 @@ pub trait EventStore {
 pub trait Queues {
     /// Publishes a completion event with its filter attributes (the reconciler's path; the
     /// state machine publishes the others itself).
-    fn publish_event(&self, event: &crate::messages::TaskEvent) -> impl Future<Output = Result<()>> + Send;
-    fn send_work(&self, body: String) -> impl Future<Output = Result<()>> + Send;
-    fn send_control(&self, body: String) -> impl Future<Output = Result<()>> + Send;
-    fn send_reconcile(&self, body: String) -> impl Future<Output = Result<()>> + Send;
+    fn publish_event(&self, event: &TaskEvent) -> impl Future<Output = Result<()>> + Send;
+    fn send_work(&self, batch: &WorkBatch) -> impl Future<Output = Result<()>> + Send;
+    fn send_control(&self, message: &ControlMessage) -> impl Future<Output = Result<()>> + Send;
+    fn send_reconcile(&self, message: &ReconcileMessage) -> impl Future<Output = Result<()>> + Send;
 }
 
 pub trait Orchestrator {

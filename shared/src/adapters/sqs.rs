@@ -2,7 +2,7 @@
 
 use super::sdk_error;
 use crate::config::Config;
-use crate::messages::TaskEvent;
+use crate::messages::{ControlMessage, ReconcileMessage, TaskEvent, WorkBatch};
 use crate::error::{Error, Result};
 use crate::ports::Queues;
 use aws_sdk_sns::types::MessageAttributeValue;
@@ -30,23 +30,25 @@ impl SqsQueues {
         }
     }
 
-    async fn send(&self, url: &str, body: String, what: &'static str) -> Result<()> {
+    /// Sends a message as its JSON document.
+    async fn send(&self, url: &str, message: &impl serde::Serialize, what: &'static str) -> Result<()> {
+        let body = serde_json::to_string(message).map_err(|e| Error::dependency(what, e))?;
         self.client.send_message().queue_url(url).message_body(body).send().await.map_err(|e| sdk_error(what, e))?;
         Ok(())
     }
 }
 
 impl Queues for SqsQueues {
-    async fn send_work(&self, body: String) -> Result<()> {
-        self.send(&self.work_url, body, "send work batch").await
+    async fn send_work(&self, batch: &WorkBatch) -> Result<()> {
+        self.send(&self.work_url, batch, "send work batch").await
     }
 
-    async fn send_control(&self, body: String) -> Result<()> {
-        self.send(&self.control_url, body, "send control message").await
+    async fn send_control(&self, message: &ControlMessage) -> Result<()> {
+        self.send(&self.control_url, message, "send control message").await
     }
 
-    async fn send_reconcile(&self, body: String) -> Result<()> {
-        self.send(&self.reconcile_url, body, "send reconcile message").await
+    async fn send_reconcile(&self, message: &ReconcileMessage) -> Result<()> {
+        self.send(&self.reconcile_url, message, "send reconcile message").await
     }
 
     async fn publish_event(&self, event: &TaskEvent) -> Result<()> {

@@ -132,10 +132,9 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
             let queued: Vec<FileRecord> = files.into_iter().filter(|l| !moved_by(l, task_id)).map(|l| l.file).collect();
             for files in queued.chunks(self.config.batch_size) {
                 let batch = WorkBatch { task_id: task_id.clone(), action: task.action, files: files.to_vec() };
-                let body = serde_json::to_string(&batch).map_err(|e| Error::dependency("encode work batch", e))?;
                 // Sent before the cursor moves: a crash in between re-sends the page (the workers'
                 // conditional transitions make that harmless) rather than losing it.
-                self.queues.send_work(body).await?;
+                self.queues.send_work(&batch).await?;
             }
             let next_cursor = match next {
                 Some(after) => PlanCursor { shard: cursor.shard, after: Some(after) },
@@ -150,9 +149,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
             cursor = next_cursor;
         }
         if cursor.shard < asset.shards {
-            let body = serde_json::to_string(&ControlMessage::Continue { task_id: task_id.clone() })
-                .map_err(|e| Error::dependency("encode continuation", e))?;
-            self.queues.send_control(body).await?;
+            self.queues.send_control(&ControlMessage::Continue { task_id: task_id.clone() }).await?;
             return Ok(PlanReport::Continued { files: planned });
         }
         self.meta.finish_planning(task_id).await?;

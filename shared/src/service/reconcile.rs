@@ -17,7 +17,7 @@ use crate::domain::repair::{
     Drift, KeyVersion, Registered, Repair, RepairKind, SweepStart, compare, recheck_due, shard_read_limit, sweep_cursor, sweep_start, whole_keys, window_keys, window_upper,
 };
 use crate::domain::{Action, Asset, AssetState, FileRecord, FileState};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::ports::{ObjectStore, ObjectVersion, Orchestrator, Queues, Scope};
 use crate::domain::{LocatedFile, Task, Transition};
 use chrono::{DateTime, Utc};
@@ -202,7 +202,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
     }
 
     pub(crate) async fn send_reconcile(&self, m: &ReconcileMessage) -> Result<()> {
-        self.queues.send_reconcile(serde_json::to_string(m).map_err(|e| Error::dependency("encode reconcile message", e))?).await
+        self.queues.send_reconcile(m).await
     }
 
     /// Ends a task whose execution ended (`status`) without recording it (see
@@ -263,8 +263,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
                 }
                 let Some(asset) = self.meta.get_asset(asset_id).await? else { return Ok(()) };
                 if !task.planning_done {
-                    let m = serde_json::to_string(&ControlMessage::Continue { task_id: task.task_id.clone() }).map_err(|e| Error::dependency("encode continue", e))?;
-                    self.queues.send_control(m).await?;
+                    self.queues.send_control(&ControlMessage::Continue { task_id: task.task_id.clone() }).await?;
                     self.repaired(out, asset_id, RepairKind::ContinuedPlanning, id, format!("no progress since {}", task.progress_at.as_deref().unwrap_or(&task.created_at))).await?;
                     return Ok(());
                 }
@@ -275,7 +274,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
                 if !recount.queued.is_empty() {
                     for files in recount.queued.chunks(self.config.batch_size.max(1)) {
                         let batch = WorkBatch { task_id: task.task_id.clone(), action: task.action, files: files.to_vec() };
-                        self.queues.send_work(serde_json::to_string(&batch).map_err(|e| Error::dependency("encode work batch", e))?).await?;
+                        self.queues.send_work(&batch).await?;
                     }
                     self.repaired(out, asset_id, RepairKind::Redrove, id, format!("{} files still QUEUED sent to the workers again", recount.queued.len())).await?;
                 }

@@ -81,8 +81,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
 
     pub(crate) async fn queue_reschedule(&self, scope: Scope, cursor: Option<String>) -> Result<()> {
         let message = ControlMessage::Reschedule { title_id: scope.title_id(), cursor };
-        let body = serde_json::to_string(&message).map_err(|e| Error::dependency("encode reschedule", e))?;
-        self.queues.send_control(body).await
+        self.queues.send_control(&message).await
     }
 
     /// Creates or replaces a title's dates; when they changed, its assets are rescheduled.

@@ -180,7 +180,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
         if !later.is_empty() && transient_error.is_none() {
             report.continued = later.len();
             let rest = WorkBatch { task_id: task_id.clone(), action, files: later };
-            self.queues.send_work(serde_json::to_string(&rest).map_err(|e| Error::dependency("encode work batch", e))?).await?;
+            self.queues.send_work(&rest).await?;
         }
         transient_error.map_or(Ok(report), Err)
     }
