@@ -39,29 +39,46 @@ pub fn init_text_logs(default_filter: &str) {
 
 /// Runs a function's handler in Lambda's runtime, and writes the metrics each invocation
 /// recorded to the log when it ends ([`crate::metrics::flush`]; the function's main has called
-/// [`init_lambda_logs`] and [`crate::metrics::init_from_env`]).
+/// [`init_lambda_logs`] and [`crate::metrics::init_from_env`]). A failed invocation reports
+/// its error's kind as Lambda's `errorType` (see [`diagnostic`]).
 #[cfg(feature = "lambda")]
 pub async fn serve<A, R, F, Fut>(handler: F) -> Result<(), lambda_runtime::Error>
 where
     A: serde::de::DeserializeOwned,
     R: serde::Serialize,
     F: Fn(lambda_runtime::LambdaEvent<A>) -> Fut,
-    Fut: Future<Output = Result<R, lambda_runtime::Error>>,
+    Fut: Future<Output = crate::Result<R>>,
 {
     lambda_runtime::run(lambda_runtime::service_fn(|event| {
         let invocation = handler(event);
         async move {
             let result = invocation.await;
             crate::metrics::flush();
-            result
+            result.map_err(|e| diagnostic(&e))
         }
     }))
     .await
 }
 
+/// What Lambda reports of a failed invocation: `errorType` the error's kind (`slm.Retryable`,
+/// `slm.Validation`, ...: what an alarm or a destination can tell apart), `errorMessage` its
+/// whole chain of causes.
+#[cfg(feature = "lambda")]
+pub fn diagnostic(e: &crate::Error) -> lambda_runtime::Diagnostic {
+    lambda_runtime::Diagnostic { error_type: format!("slm.{}", e.kind().as_str()), error_message: e.chain() }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(feature = "lambda")]
+    #[test]
+    fn a_failed_invocation_reports_its_kind_and_its_causes() {
+        let d = diagnostic(&crate::Error::retryable("read object", "SlowDown"));
+        assert_eq!((d.error_type.as_str(), d.error_message.as_str()), ("slm.Retryable", "retryable failure in read object: SlowDown"));
+        assert_eq!(diagnostic(&crate::Error::validation("bad")).error_type, "slm.Validation");
+    }
 
     #[test]
     fn lambda_s_log_level_wins_over_rust_log_and_fatal_is_error() {

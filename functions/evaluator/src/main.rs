@@ -9,7 +9,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let handler = &handler;
     slm_core::telemetry::serve(move |e: LambdaEvent<aws_lambda_events::eventbridge::EventBridgeEvent<serde_json::Value>>| async move {
         let deadline = slm_core::batch::lambda::deadline(e.context.deadline);
-        handler.handle(e.payload, Some(deadline)).await.map_err(lambda_runtime::Error::from)
+        handler.handle(e.payload, Some(deadline)).await
     })
     .await
 }

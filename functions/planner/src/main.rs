@@ -8,7 +8,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let handler = slm_planner::Handler::new(&slm_core::adapters::Clients::from_env().await, config);
     let handler = &handler;
     slm_core::telemetry::serve(move |e: LambdaEvent<aws_lambda_events::sqs::SqsEvent>| async move {
-        Ok::<_, lambda_runtime::Error>(handler.handle(e.payload).await)
+        Ok::<_, slm_core::Error>(handler.handle(e.payload).await)
     })
     .await
 }

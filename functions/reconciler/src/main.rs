@@ -9,9 +9,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let handler = Handler::new(&slm_core::adapters::Clients::from_env().await, config);
     let handler = &handler;
     slm_core::telemetry::serve(move |e: LambdaEvent<serde_json::Value>| async move {
+        let encode = |e: serde_json::Error| slm_core::Error::dependency("encode the answer", e);
         match Invocation::parse(e.payload)? {
-            Invocation::Schedule(event) => Ok::<_, lambda_runtime::Error>(serde_json::to_value(handler.handle_schedule(event).await?)?),
-            Invocation::Queue(event) => Ok(serde_json::to_value(handler.handle_queue(event).await)?),
+            Invocation::Schedule(event) => serde_json::to_value(handler.handle_schedule(event).await?).map_err(encode),
+            Invocation::Queue(event) => serde_json::to_value(handler.handle_queue(event).await).map_err(encode),
         }
     })
     .await

@@ -9,7 +9,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let handler = &handler;
     slm_core::telemetry::serve(move |e: LambdaEvent<aws_lambda_events::sqs::SqsEvent>| async move {
         let deadline = slm_core::batch::lambda::deadline(e.context.deadline);
-        Ok::<_, lambda_runtime::Error>(handler.handle(e.payload, Some(deadline)).await)
+        Ok::<_, slm_core::Error>(handler.handle(e.payload, Some(deadline)).await)
     })
     .await
 }
