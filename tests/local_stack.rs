@@ -69,7 +69,7 @@ async fn every_resource_of_the_template_exists_locally_as_declared() {
     // Topic, and the observer subscribed to it.
     for (id, _) in template.of_kind("AWS::SNS::Topic") {
         let arn = &t.stack.topics[id];
-        let subs = t.clients.sns.list_subscriptions_by_topic().topic_arn(arn).send().await.unwrap();
+        let subs = t.clients.sns().list_subscriptions_by_topic().topic_arn(arn).send().await.unwrap();
         assert!(subs.subscriptions().iter().any(|s| s.endpoint() == Some(t.stack.observer.arn.as_str())), "{id} observer subscription");
     }
 

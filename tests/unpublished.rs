@@ -15,7 +15,7 @@ async fn an_event_sns_refused_is_kept_on_its_task_and_published_by_the_reconcile
     t.put_objects("show/ed/", 3, 16).await.unwrap();
     t.register("ed-1", "show/ed/", "editorial").await.unwrap();
     let topic = t.stack.topics["EventsTopic"].clone();
-    t.clients.sns.delete_topic().topic_arn(&topic).send().await.unwrap();
+    t.clients.sns().delete_topic().topic_arn(&topic).send().await.unwrap();
 
     // WHEN the task runs to its end
     let id = t.request("ed-1", json!({"action": "archive", "storage_class": "GLACIER", "request_id": "u"})).await.unwrap();
@@ -42,9 +42,9 @@ async fn an_event_sns_refused_is_kept_on_its_task_and_published_by_the_reconcile
 
     // WHEN the topic is back and the reconciler runs, twice
     let name = topic.rsplit(':').next().unwrap();
-    let again = t.clients.sns.create_topic().name(name).send().await.unwrap();
+    let again = t.clients.sns().create_topic().name(name).send().await.unwrap();
     assert_eq!(again.topic_arn(), Some(topic.as_str()));
-    t.clients.sns.subscribe().topic_arn(&topic).protocol("sqs").endpoint(&t.stack.observer.arn).send().await.unwrap();
+    t.clients.sns().subscribe().topic_arn(&topic).protocol("sqs").endpoint(&t.stack.observer.arn).send().await.unwrap();
     let first = t.reconcile(&later(1)).await.unwrap();
     let second = t.reconcile(&later(2)).await.unwrap();
 

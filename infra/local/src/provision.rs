@@ -296,7 +296,7 @@ pub async fn provision(template: &Template, clients: &Clients, endpoint: &str, p
         clients.sqs.set_queue_attributes().queue_url(url).set_attributes(Some(attrs.into_iter().collect())).send().await?;
     }
     for (id, _) in template.of_kind("AWS::SNS::Topic") {
-        let out = clients.sns.create_topic().name(format!("{prefix}-{id}")).send().await?;
+        let out = clients.sns().create_topic().name(format!("{prefix}-{id}")).send().await?;
         stack.topics.insert(id.clone(), out.topic_arn().unwrap_or_default().to_string());
     }
     for (id, r) in template.of_kind("AWS::Serverless::StateMachine") {
@@ -338,7 +338,7 @@ pub async fn provision(template: &Template, clients: &Clients, endpoint: &str, p
     }
     stack.observer = create_queue(clients, &format!("{prefix}-Observer")).await?;
     for arn in stack.topics.values() {
-        clients.sns.subscribe().topic_arn(arn).protocol("sqs").endpoint(&stack.observer.arn).send().await?;
+        clients.sns().subscribe().topic_arn(arn).protocol("sqs").endpoint(&stack.observer.arn).send().await?;
     }
     let functions = template.functions()?;
     let names = Names { template, prefix, parameters: params.clone(), stack: &stack };

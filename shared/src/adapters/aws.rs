@@ -17,7 +17,36 @@ pub struct Clients {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub sfn: aws_sdk_sfn::Client,
-    pub sns: aws_sdk_sns::Client,
+    /// Built on first use ([`Clients::sns`]): only the reconciler publishes.
+    sns: Arc<LazySns>,
+}
+
+/// What the SNS client is built from, and the client once built.
+#[derive(Debug)]
+struct LazySns {
+    config: aws_config::SdkConfig,
+    timeouts: Timeouts,
+    interceptors: Vec<SharedInterceptor>,
+    client: std::sync::OnceLock<aws_sdk_sns::Client>,
+}
+
+/// A client of one SDK with slm's retries, time limits, answer metrics and the given
+/// interceptors.
+macro_rules! client {
+    ($sdk:ident, $name:literal, $config:expr, $timeouts:expr, $interceptors:expr, $extra:expr) => {{
+        let mut b = $sdk::config::Builder::from($config);
+        // Throttling is retried with the client-side rate limiting of adaptive mode, and a few
+        // more attempts than the default three: a burst of SlowDown or throughput errors slows
+        // the client down instead of failing the call.
+        b.set_retry_config(Some(RetryConfig::adaptive().with_max_attempts(RETRY_ATTEMPTS)));
+        b.set_timeout_config(Some($timeouts.for_service($name)));
+        $extra(&mut b);
+        b.push_interceptor(SharedInterceptor::new(AnswerMetrics { service: $name }));
+        for interceptor in $interceptors {
+            b.push_interceptor(interceptor);
+        }
+        $sdk::Client::from_conf(b.build())
+    }};
 }
 
 impl Clients {
@@ -41,35 +70,24 @@ impl Clients {
     /// [`Clients::instrumented`] with other time limits (the local stack's fault runs shorten
     /// them, so that a stalled answer costs seconds).
     pub fn instrumented_with(config: &aws_config::SdkConfig, timeouts: Timeouts, extra: impl Fn(&'static str) -> Vec<SharedInterceptor>) -> Self {
-        // Throttling is retried with the client-side rate limiting of adaptive mode, and a few
-        // more attempts than the default three: a burst of SlowDown or throughput errors slows
-        // the client down instead of failing the call.
-        let retry = RetryConfig::adaptive().with_max_attempts(RETRY_ATTEMPTS);
-        macro_rules! client {
-            ($sdk:ident, $name:literal, $extra:expr) => {{
-                let mut b = $sdk::config::Builder::from(config);
-                b.set_retry_config(Some(retry.clone()));
-                b.set_timeout_config(Some(timeouts.for_service($name)));
-                $extra(&mut b);
-                b.push_interceptor(SharedInterceptor::new(AnswerMetrics { service: $name }));
-                for interceptor in extra($name) {
-                    b.push_interceptor(interceptor);
-                }
-                $sdk::Client::from_conf(b.build())
-            }};
-        }
         // Path-style addressing only for an endpoint override (an emulator on a loopback port
         // has no bucket subdomains); on AWS, virtual-hosted style as S3 recommends.
         let path_style = config.endpoint_url().is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
         Clients {
-            s3: client!(aws_sdk_s3, "s3", |b: &mut aws_sdk_s3::config::Builder| {
+            s3: client!(aws_sdk_s3, "s3", config, timeouts, extra("s3"), |b: &mut aws_sdk_s3::config::Builder| {
                 b.set_force_path_style(Some(path_style));
             }),
-            dynamodb: client!(aws_sdk_dynamodb, "dynamodb", |_b: &mut aws_sdk_dynamodb::config::Builder| {}),
-            sqs: client!(aws_sdk_sqs, "sqs", |_b: &mut aws_sdk_sqs::config::Builder| {}),
-            sfn: client!(aws_sdk_sfn, "states", |_b: &mut aws_sdk_sfn::config::Builder| {}),
-            sns: client!(aws_sdk_sns, "sns", |_b: &mut aws_sdk_sns::config::Builder| {}),
+            dynamodb: client!(aws_sdk_dynamodb, "dynamodb", config, timeouts, extra("dynamodb"), |_b: &mut aws_sdk_dynamodb::config::Builder| {}),
+            sqs: client!(aws_sdk_sqs, "sqs", config, timeouts, extra("sqs"), |_b: &mut aws_sdk_sqs::config::Builder| {}),
+            sfn: client!(aws_sdk_sfn, "states", config, timeouts, extra("states"), |_b: &mut aws_sdk_sfn::config::Builder| {}),
+            sns: Arc::new(LazySns { config: config.clone(), timeouts, interceptors: extra("sns"), client: Default::default() }),
         }
+    }
+
+    /// The SNS client, built the first time it is asked for.
+    pub fn sns(&self) -> &aws_sdk_sns::Client {
+        let lazy = &*self.sns;
+        lazy.client.get_or_init(|| client!(aws_sdk_sns, "sns", &lazy.config, lazy.timeouts, lazy.interceptors.clone(), |_b: &mut aws_sdk_sns::config::Builder| {}))
     }
 }
 

@@ -11,7 +11,8 @@ use aws_sdk_sqs::Client;
 #[derive(Clone, Debug)]
 pub struct SqsQueues {
     client: Client,
-    sns: aws_sdk_sns::Client,
+    /// For the SNS client, built only when an event is published (the reconciler's path).
+    clients: super::Clients,
     control_url: String,
     work_url: String,
     reconcile_url: String,
@@ -22,7 +23,7 @@ impl SqsQueues {
     pub fn new(clients: &super::Clients, config: &Config) -> Self {
         SqsQueues {
             client: clients.sqs.clone(),
-            sns: clients.sns.clone(),
+            clients: clients.clone(),
             control_url: config.control_queue_url.clone(),
             work_url: config.work_queue_url.clone(),
             reconcile_url: config.reconcile_queue_url.clone(),
@@ -54,7 +55,7 @@ impl Queues for SqsQueues {
     async fn publish_event(&self, event: &TaskEvent) -> Result<()> {
         let topic = self.events_topic_arn.as_deref().ok_or_else(|| Error::Config("EVENTS_TOPIC_ARN is not set".into()))?;
         let message = serde_json::to_string(event).map_err(|e| Error::dependency("encode task event", e))?;
-        let mut publish = self.sns.publish().topic_arn(topic).message(message);
+        let mut publish = self.clients.sns().publish().topic_arn(topic).message(message);
         for (name, value) in event.attributes() {
             let attribute = MessageAttributeValue::builder().data_type("String").string_value(value).build().map_err(|e| Error::dependency("build event attribute", e))?;
             publish = publish.message_attributes(name, attribute);
