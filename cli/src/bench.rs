@@ -192,12 +192,12 @@ pub async fn bench(args: BenchArgs) -> Result<()> {
 /// BENCHMARKS.md): a DynamoDB request is one request unit (items here are under 1 KB), a
 /// transaction two units for each of its two items, a BatchGetItem one read per object (the
 /// worker reads each file's step once); S3's copies into GLACIER at its transition price,
-/// restores at the Bulk tier's, reads at GET's, the rest (lists, multi-object deletes) at PUT's;
-/// a task's 10 state transitions.
+/// restores at the Bulk tier's, reads at GET's, deletes free, the rest (lists) at PUT's; a
+/// task's 10 state transitions.
 #[derive(Debug, Default)]
 struct RequestCost {
-    /// What S3 charges at least: one copy (archive) or restore request per object, one
-    /// multi-object delete per 1,000 (purge).
+    /// What S3 charges at least: one copy (archive) or restore request per object; nothing for
+    /// a purge (deletes are free).
     s3_floor: f64,
     s3: f64,
     dynamodb: f64,
@@ -218,7 +218,7 @@ impl RequestCost {
             s3_floor: match action {
                 "archive" => copy * objects as f64,
                 "restore" => restore * objects as f64,
-                _ => put * objects.div_ceil(1000) as f64,
+                _ => 0.0,
             },
             states: slm_core::domain::savings::STATE_TRANSITIONS_PER_TASK / 1000.0 * services.states_per_1000_transitions,
             ..Default::default()
@@ -233,6 +233,8 @@ impl RequestCost {
                 ("s3", "CopyObject") => cost.s3 += c * copy,
                 ("s3", "RestoreObject") => cost.s3 += c * restore,
                 ("s3", "HeadObject" | "GetObject") => cost.s3 += c * standard.get_per_1000 / 1000.0,
+                // Deletes are free (docs/cost.md).
+                ("s3", "DeleteObjects" | "DeleteObject") => {}
                 ("s3", _) => cost.s3 += c * put,
                 ("sqs", _) => cost.sqs += c * services.sqs_per_million / 1e6,
                 _ => {}
