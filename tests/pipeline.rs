@@ -245,7 +245,10 @@ async fn a_redelivered_batch_and_a_duplicate_restore_event_change_nothing() {
     t.wait_idle(&["WorkQueue", "S3EventsQueue"], WAIT).await.unwrap();
     let events_before = t.drain_events().await.unwrap().len();
 
-    // WHEN a work batch of the ended archive task is delivered again, and S3 repeats a restore event
+    // WHEN a work batch of the ended archive task is delivered again, S3 repeats a restore event,
+    // and an event names a key under the asset's prefix that is no file of it (the completion
+    // function, which knows the asset's place from the restore, names an item for each key under
+    // the prefix: the transition's condition must refuse both)
     let files: Vec<Value> = t
         .file_items("edit-1")
         .await
@@ -261,9 +264,14 @@ async fn a_redelivered_batch_and_a_duplicate_restore_event_change_nothing() {
     t.send("WorkQueue", &batch.to_string()).await.unwrap();
     let event = json!({"Records": [{"eventName": "ObjectRestore:Completed", "s3": {"bucket": {"name": t.bucket}, "object": {"key": keys[0].replace('/', "%2F")}}}]});
     t.send("S3EventsQueue", &event.to_string()).await.unwrap();
+    let stray = json!({"Records": [{"eventName": "ObjectRestore:Completed", "s3": {"bucket": {"name": t.bucket}, "object": {"key": "show%2Fedit%2Fnot-registered.mov"}}}]});
+    t.send("S3EventsQueue", &stray.to_string()).await.unwrap();
     t.wait_idle(&["WorkQueue", "S3EventsQueue"], WAIT).await.unwrap();
 
     // THEN the counters, the file items and the events are as they were
+    let items = t.file_items("edit-1").await.unwrap();
+    assert_eq!(items.len(), 40, "no item was made for the stray key");
+    assert!(items.values().all(|f| f["step"] == "DONE" && f["file_state"] == "RESTORED"), "every file as the restore left it");
     let (_, after) = t.api("GET", &format!("/tasks/{restore}"), None).await;
     assert_eq!(counts(&after), counts(&before));
     let (_, archived) = t.api("GET", &format!("/tasks/{archive}"), None).await;
