@@ -64,13 +64,21 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
     /// The changes of one batch of messages, answered in order: restores completed go
     /// together (each task read once, its files counted in one update), the rest one by one.
     pub async fn on_s3_changes(&self, changes: Vec<S3Change>, places: &RestorePlaces) -> Vec<Result<EventResult>> {
+        use futures::StreamExt;
         let mut results: Vec<Option<Result<EventResult>>> = (0..changes.len()).map(|_| None).collect();
         let mut restores = Vec::new();
+        let mut others = Vec::new();
         for (index, change) in changes.into_iter().enumerate() {
             match change {
                 S3Change::RestoreCompleted { bucket, key, expiry, at } => restores.push(RestoreEvent { index, bucket, key, expiry, at }),
-                other => results[index] = Some(self.on_s3_change(other).await),
+                other => others.push((index, other)),
             }
+        }
+        // The others (new objects, restore windows ended) one by one, a few at once, as before.
+        let done: Vec<(usize, Result<EventResult>)> =
+            futures::stream::iter(others).map(|(index, change)| async move { (index, self.on_s3_change(change).await) }).buffer_unordered(OTHERS_AT_ONCE).collect().await;
+        for (index, result) in done {
+            results[index] = Some(result);
         }
         for (index, result) in self.restores_completed(restores, places).await {
             results[index] = Some(result);
@@ -208,6 +216,9 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
         }
     }
 }
+
+/// Changes other than restores completed handled at once in one batch.
+const OTHERS_AT_ONCE: usize = 4;
 
 /// One restore-completed event of a batch, by its position in the batch.
 #[derive(Debug)]
