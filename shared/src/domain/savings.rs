@@ -260,7 +260,7 @@ pub struct RunningRequests {
 pub const ARCHIVE_PER_FILE: RunningRequests =
     RunningRequests { dynamodb_writes: 1.016, dynamodb_reads: 1.1, sqs: 0.172, lambda_invocations: 0.011, lambda_gb_seconds: 0.0025, lambda_gb_seconds_per_gib: 0.125 };
 pub const RESTORE_PER_FILE: RunningRequests =
-    RunningRequests { dynamodb_writes: 2.119, dynamodb_reads: 1.02, sqs: 1.565, lambda_invocations: 0.111, lambda_gb_seconds: 0.0033, lambda_gb_seconds_per_gib: 0.0 };
+    RunningRequests { dynamodb_writes: 2.117, dynamodb_reads: 1.02, sqs: 0.993, lambda_invocations: 0.111, lambda_gb_seconds: 0.0033, lambda_gb_seconds_per_gib: 0.0 };
 pub const PURGE_PER_FILE: RunningRequests =
     RunningRequests { dynamodb_writes: 1.016, dynamodb_reads: 1.15, sqs: 0.118, lambda_invocations: 0.011, lambda_gb_seconds: 0.0008, lambda_gb_seconds_per_gib: 0.0 };
 /// Per task: the state machine's happy path (Begin, Claim, PlanAndWait, Record, Release,
