@@ -14,6 +14,8 @@ use slm_local::session::{Options, Session};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+mod lambda;
+mod runtime_api;
 mod show;
 
 #[derive(Args)]
@@ -70,6 +72,14 @@ pub struct BenchArgs {
     /// With --show: objects per asset.
     #[arg(long, default_value_t = 3)]
     pub files_per_asset: usize,
+    /// Instead: each function's own release binary (target/release, or --functions-dir) run
+    /// behind a Lambda Runtime API on its heaviest input: its peak resident memory against the
+    /// template's MemorySize (BENCHMARKS.md, "Lambda size and memory").
+    #[arg(long)]
+    pub lambda_memory: bool,
+    /// With --lambda-memory: where the functions' binaries are.
+    #[arg(long)]
+    pub functions_dir: Option<std::path::PathBuf>,
     /// With --faults: the share of attempts (invocations, notifications) faulted.
     #[arg(long, default_value_t = 0.05)]
     pub fault_rate: f64,
@@ -79,6 +89,9 @@ pub struct BenchArgs {
 }
 
 pub async fn bench(args: BenchArgs) -> Result<()> {
+    if args.lambda_memory {
+        return lambda::lambda_memory(args.functions_dir).await;
+    }
     if let Some(assets) = args.show {
         let kinds = match &args.faults {
             Some(k) => fault_kinds(k, args.fault_rate)?,

@@ -113,12 +113,15 @@ fn a_bench_dlq_or_report_command_asked_wrongly_is_refused_before_it_starts_anyth
     let data = slm.home().join(".local/share/slm");
     for (args, says) in [
         // WHEN a bench names a fault kind that does not exist, a rate no run could bear, an
-        // empty show, or a list of runs where one set of faults is asked for
+        // empty show, or a list of runs where one set of faults is asked for; or the functions'
+        // memory without their binaries
         (&["bench", "--faults", "crash", "--files", "10"][..], "no fault kind \"crash\"; one of all, s3-errors, dynamodb-throttling, service-errors, lost-answers, connections, crashes, notifications"),
         (&["bench", "--faults", "crashes,bogus", "--files", "10"][..], "no fault kind \"bogus\""),
         (&["bench", "--faults", "all", "--fault-rate", "0.9"][..], "--fault-rate is a share of attempts, from 0 to 0.5, not 0.9"),
         (&["bench", "--show", "0"][..], "--show, --files-per-asset and --evaluation-cap must be positive"),
         (&["bench", "--show", "5", "--faults", "each"][..], "no fault kind \"each\""),
+        (&["bench", "--lambda-memory"][..], "not run from a checkout: name the binaries' directory with --functions-dir"),
+        (&["bench", "--lambda-memory", "--functions-dir", "nowhere"][..], "no slm-api, slm-planner, slm-worker, slm-completion, slm-evaluator, slm-reconciler in nowhere: build the functions first"),
         // ...or the dead letters of a deployed stack are asked for by its API's URL alone
         (&["--api-url", "http://127.0.0.1:9", "dlq", "list"][..], "slm dlq needs --stack NAME"),
     ] {

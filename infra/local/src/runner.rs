@@ -419,17 +419,23 @@ impl Poller {
     }
 
     fn to_record(&self, m: &aws_sdk_sqs::types::Message) -> SqsMessage {
-        let mut r = SqsMessage::default();
-        r.message_id = m.message_id().map(str::to_string);
-        r.receipt_handle = m.receipt_handle().map(str::to_string);
-        r.body = m.body().map(str::to_string);
-        r.md5_of_body = m.md5_of_body().map(str::to_string);
-        r.attributes = m.attributes().map(|a| a.iter().map(|(k, v)| (k.as_str().to_string(), v.clone())).collect()).unwrap_or_default();
-        r.event_source = Some("aws:sqs".into());
-        r.event_source_arn = Some(self.source.queue_arn.clone());
-        r.aws_region = Some(REGION.into());
-        r
+        sqs_record(m, &self.source.queue_arn)
     }
+}
+
+/// A received message as Lambda's SQS event source hands it to a function, in a record of its
+/// SqsEvent.
+pub fn sqs_record(m: &aws_sdk_sqs::types::Message, queue_arn: &str) -> SqsMessage {
+    let mut r = SqsMessage::default();
+    r.message_id = m.message_id().map(str::to_string);
+    r.receipt_handle = m.receipt_handle().map(str::to_string);
+    r.body = m.body().map(str::to_string);
+    r.md5_of_body = m.md5_of_body().map(str::to_string);
+    r.attributes = m.attributes().map(|a| a.iter().map(|(k, v)| (k.as_str().to_string(), v.clone())).collect()).unwrap_or_default();
+    r.event_source = Some("aws:sqs".into());
+    r.event_source_arn = Some(queue_arn.to_string());
+    r.aws_region = Some(REGION.into());
+    r
 }
 
 #[cfg(test)]

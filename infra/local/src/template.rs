@@ -25,6 +25,8 @@ pub struct Template {
     pub globals_env: BTreeMap<String, Value>,
     /// Globals.Function.Timeout, seconds.
     pub globals_timeout: Option<u64>,
+    /// Globals.Function.MemorySize, MB.
+    pub globals_memory: Option<u64>,
 }
 
 /// An SQS event source of a function.
@@ -49,6 +51,8 @@ pub struct FunctionDef {
     pub schedules: Vec<Value>,
     /// Seconds an invocation may run (the function's Timeout, or the Globals', or Lambda's 3).
     pub timeout_seconds: u64,
+    /// The function's memory, MB (its MemorySize, or the Globals', or Lambda's 128).
+    pub memory_mb: u64,
 }
 
 /// The resource kinds that act with a role of their own.
@@ -146,7 +150,8 @@ impl Template {
             .map(|m| m.iter().filter_map(|(k, v)| Some((k.as_str()?.to_string(), v.clone()))).collect())
             .unwrap_or_default();
         let globals_timeout = get(&doc, "Globals").and_then(|g| get(g, "Function")).and_then(|f| get(f, "Timeout")).and_then(Value::as_u64);
-        Ok(Template { root, parameters, list_parameters, resources, globals_env, globals_timeout })
+        let globals_memory = get(&doc, "Globals").and_then(|g| get(g, "Function")).and_then(|f| get(f, "MemorySize")).and_then(Value::as_u64);
+        Ok(Template { root, parameters, list_parameters, resources, globals_env, globals_timeout, globals_memory })
     }
 
     pub fn of_kind<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = (&'a String, &'a Resource)> + 'a {
@@ -224,7 +229,8 @@ fn function_def(t: &Template, id: &str, r: &Resource) -> Result<FunctionDef> {
         }
     }
     let timeout_seconds = get(&r.properties, "Timeout").and_then(Value::as_u64).or(t.globals_timeout).unwrap_or(3);
-    Ok(FunctionDef { logical_id: id.to_string(), binary, env, sqs, schedules, timeout_seconds })
+    let memory_mb = get(&r.properties, "MemorySize").and_then(Value::as_u64).or(t.globals_memory).unwrap_or(128);
+    Ok(FunctionDef { logical_id: id.to_string(), binary, env, sqs, schedules, timeout_seconds, memory_mb })
 }
 
 /// `!GetAtt Queue.Arn` or `Fn::GetAtt: [Queue, Arn]` -> "Queue".
