@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::ports::{AccessStore, AssetStore, DueGuard, DueIndex, Scope};
+use crate::domain::asset::MIXED;
 use crate::domain::{Asset, AssetChange};
 use chrono::NaiveDate;
 
@@ -45,20 +46,8 @@ impl AssetStore for DynamoStore {
         }
         let moved = self.move_cursor(&self.tables.assets, ("asset_id", asset_id), fence::Fence { attr: "backfill_cursor", prev, next }, step).await?;
         let Some(out) = moved else { return Ok(false) };
-        let stored = out.attributes().and_then(|a| opt_s(a, "storage_class"));
-        if let (Some(class), Some(stored)) = (class, stored)
-            && stored != class
-            && stored != "MIXED"
-        {
-            self.client
-                .update_item()
-                .table_name(&self.tables.assets)
-                .key("asset_id", s(asset_id))
-                .update_expression("SET storage_class = :m")
-                .expression_attribute_values(":m", s("MIXED"))
-                .send()
-                .await
-                .map_err(|e| sdk_error("mark asset class mixed", e))?;
+        if let (Some(class), Some(stored)) = (class, out.attributes().and_then(|a| opt_s(a, "storage_class"))) {
+            self.mark_mixed(asset_id, &stored, class).await?;
         }
         Ok(true)
     }
@@ -268,6 +257,24 @@ impl AccessStore for DynamoStore {
 }
 
 impl DynamoStore {
+    /// The asset's class is its files' while they share one: files of another class than the
+    /// one `stored` make it MIXED.
+    pub(super) async fn mark_mixed(&self, asset_id: &str, stored: &str, class: &str) -> Result<()> {
+        if stored == class || stored == MIXED {
+            return Ok(());
+        }
+        self.client
+            .update_item()
+            .table_name(&self.tables.assets)
+            .key("asset_id", s(asset_id))
+            .update_expression("SET storage_class = :m")
+            .expression_attribute_values(":m", s(MIXED))
+            .send()
+            .await
+            .map_err(|e| sdk_error("mark asset class mixed", e))?;
+        Ok(())
+    }
+
 
     pub(super) async fn asset_item(&self, asset_id: &str) -> Result<Option<Item>> {
         let out = self

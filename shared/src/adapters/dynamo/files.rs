@@ -37,18 +37,8 @@ impl FileStore for DynamoStore {
             .send()
             .await
             .map_err(|e| sdk_error("count registered file", e))?;
-        let class = out.attributes().and_then(|a| opt_s(a, "storage_class")).unwrap_or_default();
-        if class != file.storage_class.as_str() && class != "MIXED" {
-            self.client
-                .update_item()
-                .table_name(&self.tables.assets)
-                .key("asset_id", s(&file.asset_id))
-                .update_expression("SET storage_class = :m")
-                .expression_attribute_values(":m", s("MIXED"))
-                .send()
-                .await
-                .map_err(|e| sdk_error("mark asset class mixed", e))?;
-        }
+        let stored = out.attributes().and_then(|a| opt_s(a, "storage_class")).unwrap_or_default();
+        self.mark_mixed(&file.asset_id, &stored, file.storage_class.as_str()).await?;
         Ok(true)
     }
 
