@@ -1,23 +1,30 @@
 //! The planner function: control messages (plan a task, or go on planning it).
 
-use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
-use slm_core::adapters::Clients;
-use slm_core::batch::lambda;
+use slm_core::adapters::{AwsCore, Clients};
+use slm_core::batch::{lambda::QueueFunction, process};
 use slm_core::config::Config;
-use slm_core::adapters::AwsCore;
 use slm_core::messages::ControlMessage;
+use std::time::Instant;
 
-pub struct Handler {
+pub struct Planner {
     core: AwsCore,
 }
 
-impl Handler {
+impl Planner {
     pub fn new(clients: &Clients, config: Config) -> Self {
-        Handler { core: AwsCore::new(clients, config) }
+        Planner { core: AwsCore::new(clients, config) }
+    }
+}
+
+impl QueueFunction for Planner {
+    type Message = ControlMessage;
+
+    fn parse(&self, body: &str) -> slm_core::Result<ControlMessage> {
+        slm_core::json::parse("control message", body)
     }
 
-    pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        lambda::handle(event, 2, "control message", |message: ControlMessage| async move {
+    async fn handle(&self, messages: Vec<(String, ControlMessage)>, _: Option<Instant>) -> Vec<String> {
+        process(messages, 2, |message| async move {
             let report = self.core.handle_control(message).await?;
             tracing::info!(?report, "control message done");
             Ok(())
@@ -29,7 +36,8 @@ impl Handler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use slm_core::batch::parse;
+    use slm_core::batch::{lambda, parse};
+    use aws_lambda_events::sqs::SqsEvent;
 
     #[test]
     fn the_sample_event_carries_a_plan_message_with_its_token() {

@@ -3,16 +3,15 @@
 //! number of keys a message (see slm_core::service::reconcile). `now` is the event's time.
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
-use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
-use slm_core::adapters::Clients;
-use slm_core::batch::lambda;
+use aws_lambda_events::sqs::SqsEvent;
+use slm_core::adapters::{AwsCore, Clients};
+use slm_core::batch::{lambda::QueueFunction, process};
 use slm_core::config::Config;
-use slm_core::adapters::AwsCore;
 use slm_core::service::Reconciliation;
 use slm_core::messages::ReconcileMessage;
 use slm_core::{Error, Result};
 
-pub struct Handler {
+pub struct Reconciler {
     core: AwsCore,
 }
 
@@ -34,9 +33,9 @@ impl Invocation {
     }
 }
 
-impl Handler {
+impl Reconciler {
     pub fn new(clients: &Clients, config: Config) -> Self {
-        Handler { core: AwsCore::new(clients, config) }
+        Reconciler { core: AwsCore::new(clients, config) }
     }
 
     pub async fn handle_schedule(&self, event: EventBridgeEvent<serde_json::Value>) -> Result<Reconciliation> {
@@ -49,8 +48,17 @@ impl Handler {
         Ok(report)
     }
 
-    pub async fn handle_queue(&self, event: SqsEvent) -> SqsBatchResponse {
-        lambda::handle(event, 2, "reconcile message", |message: ReconcileMessage| async move {
+}
+
+impl QueueFunction for Reconciler {
+    type Message = ReconcileMessage;
+
+    fn parse(&self, body: &str) -> Result<ReconcileMessage> {
+        slm_core::json::parse("reconcile message", body)
+    }
+
+    async fn handle(&self, messages: Vec<(String, ReconcileMessage)>, _: Option<std::time::Instant>) -> Vec<String> {
+        process(messages, 2, |message| async move {
             let report = self.core.handle_reconcile(message).await?;
             tracing::info!(?report, "reconcile message done");
             Ok(())

@@ -1,26 +1,32 @@
 //! The worker function: one SQS batch of work messages, each a batch of files of one task.
 
-use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
-use slm_core::adapters::Clients;
-use slm_core::batch::lambda;
+use slm_core::adapters::{AwsCore, Clients};
+use slm_core::batch::{lambda::QueueFunction, process};
 use slm_core::config::Config;
-use slm_core::adapters::AwsCore;
 use slm_core::messages::WorkBatch;
 use std::time::Instant;
 
-pub struct Handler {
+pub struct Worker {
     core: AwsCore,
 }
 
-impl Handler {
+impl Worker {
     pub fn new(clients: &Clients, config: Config) -> Self {
-        Handler { core: AwsCore::new(clients, config) }
+        Worker { core: AwsCore::new(clients, config) }
+    }
+}
+
+impl QueueFunction for Worker {
+    type Message = WorkBatch;
+
+    fn parse(&self, body: &str) -> slm_core::Result<WorkBatch> {
+        slm_core::json::parse("work batch", body)
     }
 
-    /// Runs the batch's messages; no object action starts later than the configured margin
-    /// before `deadline` (the invocation's).
-    pub async fn handle(&self, event: SqsEvent, deadline: Option<Instant>) -> SqsBatchResponse {
-        lambda::handle(event, 4, "work batch", |batch: WorkBatch| async move {
+    /// Runs the batches; no object action starts later than the configured margin before
+    /// `deadline` (the invocation's).
+    async fn handle(&self, messages: Vec<(String, WorkBatch)>, deadline: Option<Instant>) -> Vec<String> {
+        process(messages, 4, |batch| async move {
             let report = self.core.run_batch(batch, deadline).await?;
             tracing::info!(?report, "batch done");
             Ok(())
@@ -32,7 +38,8 @@ impl Handler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use slm_core::batch::{parse, process};
+    use aws_lambda_events::sqs::SqsEvent;
+    use slm_core::batch::{lambda, parse};
     use slm_core::domain::{Action, StorageClass};
 
     #[test]

@@ -14,6 +14,7 @@ use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
 use chrono::{DateTime, Utc};
 use slm_core::adapters::Clients;
+use slm_core::batch::lambda::{self, QueueFunction};
 use slm_core::config::Config;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -21,23 +22,32 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 
-/// A function handler the runner can call with an SQS event.
-enum SqsHandler {
-    Planner(slm_planner::Handler),
-    Worker(slm_worker::Handler),
-    Completion(slm_completion::Handler),
-    Reconciler(slm_reconciler::Handler),
+/// A queue-driven function as the runner calls it: any [`QueueFunction`], its future boxed.
+trait Invoke: Send + Sync {
+    fn invoke(&self, event: SqsEvent, deadline: Instant) -> std::pin::Pin<Box<dyn Future<Output = SqsBatchResponse> + Send + '_>>;
 }
 
-impl SqsHandler {
-    async fn handle(&self, event: SqsEvent, deadline: Instant) -> SqsBatchResponse {
-        match self {
-            SqsHandler::Planner(h) => h.handle(event).await,
-            SqsHandler::Worker(h) => h.handle(event, Some(deadline)).await,
-            SqsHandler::Completion(h) => h.handle(event).await,
-            SqsHandler::Reconciler(h) => h.handle_queue(event).await,
-        }
+impl<F: QueueFunction> Invoke for F {
+    fn invoke(&self, event: SqsEvent, deadline: Instant) -> std::pin::Pin<Box<dyn Future<Output = SqsBatchResponse> + Send + '_>> {
+        Box::pin(lambda::run(self, event, Some(deadline)))
     }
+}
+
+/// Builds a fresh process of a queue-driven function (a cold start).
+type MakeFunction = Arc<dyn Fn() -> Arc<dyn Invoke> + Send + Sync>;
+
+/// How to start the queue-driven function built as `binary`.
+fn queue_function(binary: &str, clients: Clients, config: Config) -> Result<MakeFunction> {
+    fn make<F: QueueFunction + 'static>(new: fn(&Clients, Config) -> F, clients: Clients, config: Config) -> MakeFunction {
+        Arc::new(move || Arc::new(new(&clients, config.clone())))
+    }
+    Ok(match binary {
+        "slm-planner" => make(slm_planner::Planner::new, clients, config),
+        "slm-worker" => make(slm_worker::Worker::new, clients, config),
+        "slm-completion" => make(slm_completion::Completion::new, clients, config),
+        "slm-reconciler" => make(slm_reconciler::Reconciler::new, clients, config),
+        other => anyhow::bail!("no local handler for binary {other}"),
+    })
 }
 
 #[derive(Debug, Clone)]
@@ -91,7 +101,7 @@ pub struct Runner {
     pub metrics: MetricsLog,
     metrics_keeper: JoinHandle<()>,
     evaluator: Option<slm_evaluator::Handler>,
-    reconciler: Option<slm_reconciler::Handler>,
+    reconciler: Option<slm_reconciler::Reconciler>,
     functions: Vec<LocalFunction>,
     timeouts: BTreeMap<String, Duration>,
 }
@@ -129,20 +139,8 @@ impl Runner {
                 continue;
             }
             let config = function_config(f, &options.env_overrides)?;
-            let own = function_clients(&f.logical_id);
-            let (binary, id) = (f.binary.clone(), f.logical_id.clone());
-            let make: Arc<dyn Fn() -> SqsHandler + Send + Sync> = Arc::new(move || match binary.as_str() {
-                "slm-planner" => SqsHandler::Planner(slm_planner::Handler::new(&own, config.clone())),
-                "slm-worker" => SqsHandler::Worker(slm_worker::Handler::new(&own, config.clone())),
-                "slm-completion" => SqsHandler::Completion(slm_completion::Handler::new(&own, config.clone())),
-                _ => SqsHandler::Reconciler(slm_reconciler::Handler::new(&own, config.clone())),
-            });
-            anyhow::ensure!(
-                ["slm-planner", "slm-worker", "slm-completion", "slm-reconciler"].contains(&f.binary.as_str()),
-                "{id}: no local handler for binary {}",
-                f.binary
-            );
-            let handler = Arc::new(Process { current: std::sync::RwLock::new(Arc::new(make())), make });
+            let make = queue_function(&f.binary, function_clients(&f.logical_id), config).with_context(|| f.logical_id.clone())?;
+            let handler = Arc::new(Process { current: std::sync::RwLock::new(make()), make });
             let timeout = options.timeouts.get(&f.binary).copied().unwrap_or(Duration::from_secs(f.timeout_seconds.max(1)));
             for source in &f.sqs {
                 let n = source.max_concurrency.clamp(1, options.max_local_concurrency.max(1));
@@ -168,7 +166,7 @@ impl Runner {
             None => None,
         };
         let reconciler = match stack.functions.iter().find(|f| f.binary == "slm-reconciler") {
-            Some(f) => Some(slm_reconciler::Handler::new(&function_clients(&f.logical_id), function_config(f, &options.env_overrides)?)),
+            Some(f) => Some(slm_reconciler::Reconciler::new(&function_clients(&f.logical_id), function_config(f, &options.env_overrides)?)),
             None => None,
         };
         Ok(Runner { stop, paused, pollers, stats, metrics, metrics_keeper, evaluator, reconciler, functions: stack.functions.clone(), timeouts: options.timeouts.clone() })
@@ -250,17 +248,17 @@ const ASYNC_RETRIES: usize = 2;
 
 /// A function's handler as one process holds it: killed, it is made again (its memory gone).
 struct Process {
-    current: std::sync::RwLock<Arc<SqsHandler>>,
-    make: Arc<dyn Fn() -> SqsHandler + Send + Sync>,
+    current: std::sync::RwLock<Arc<dyn Invoke>>,
+    make: MakeFunction,
 }
 
 impl Process {
-    fn handler(&self) -> Arc<SqsHandler> {
+    fn handler(&self) -> Arc<dyn Invoke> {
         self.current.read().expect("process").clone()
     }
 
     fn restart(&self) {
-        *self.current.write().expect("process") = Arc::new((self.make)());
+        *self.current.write().expect("process") = (self.make)();
     }
 }
 
@@ -341,7 +339,7 @@ impl Poller {
         self.stats.messages.fetch_add(messages.len() as u64, Ordering::Relaxed);
         let deadline = Instant::now() + self.timeout;
         let handler = self.handler.handler();
-        let invocation = tokio::time::timeout(self.timeout, handler.handle(event, deadline));
+        let invocation = tokio::time::timeout(self.timeout, handler.invoke(event, deadline));
         // A killed invocation stops where it is, its messages neither deleted nor made visible:
         // they come back after the visibility timeout, to a process started afresh.
         let crash = self.faults.crash_after().unwrap_or(Duration::MAX);
