@@ -7,12 +7,10 @@ use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse
 use aws_lambda_events::encodings::Body;
 use aws_lambda_events::http::HeaderMap;
 use aws_lambda_events::http::header::{CONTENT_TYPE, HeaderValue};
-use slm_core::adapters::Clients;
+use slm_core::adapters::{AwsCore, Clients};
 use slm_core::config::Config;
-use slm_core::domain::audit::{AuditEntry, Decision, clip};
-use slm_core::adapters::AwsCore;
-use slm_core::service::Caller;
-use slm_core::{Error, ErrorKind, Result};
+use slm_core::service::api::Origin;
+use slm_core::{Error, ErrorKind};
 
 pub use routes::{DryRunBody, Execution, TaskBody, TaskView};
 
@@ -34,17 +32,19 @@ impl Handler {
         let span = tracing::info_span!("request", %method, %path);
         let _enter = span.enter();
         let arn = routes::caller_arn(&request);
-        let result = match self.core.identify(&arn).await {
-            Ok(caller) => {
-                let entry = entry(&request, &caller, &method, &path);
-                let mut call = routes::Call { core: &self.core, request: &request, caller, entry };
+        let origin = Origin { arn: &arn, at: routes::time(&request), request_id: request.request_context.request_id.as_deref(), method: &method, path: &path };
+        let result = match self.core.begin_call(&origin).await {
+            Ok(mut call) => {
                 // Nobody unknown gets further than this, whatever the route.
                 let result = match call.caller.known() {
                     // Boxed: the routes make a large future, kept off the caller's stack.
-                    Ok(_) => Box::pin(routes::route(&mut call)).await,
+                    Ok(_) => Box::pin(routes::route(&mut call, &request)).await,
                     Err(e) => Err(e),
                 };
-                self.record(call.entry, &result).await;
+                match &result {
+                    Ok((status, _)) => call.end(*status, None).await,
+                    Err(e) => call.end(status_of(e.kind()), Some(&error_message(e))).await,
+                }
                 result
             }
             Err(e) => Err(e),
@@ -62,55 +62,6 @@ impl Handler {
                 error_response(&e)
             }
         }
-    }
-
-    /// Writes the request's outcome to the audit trail. An allowed mutating request was
-    /// recorded before it acted; a failure here loses only the outcome, and is logged.
-    async fn record(&self, mut entry: AuditEntry, result: &Result<(i64, serde_json::Value)>) {
-        match result {
-            Ok((status, _)) => {
-                entry.decision = Decision::Allowed;
-                entry.status = Some(*status);
-            }
-            Err(e) => {
-                let status = status_of(e.kind());
-                entry.decision = if status >= 500 { Decision::Failed } else { Decision::Refused };
-                entry.status = Some(status);
-                entry.reason = Some(clip(&error_message(e)));
-            }
-        }
-        if let Err(e) = self.core.audit(&entry).await {
-            tracing::error!(error = %e.chain(), subject = %entry.subject, request_id = %entry.request_id, "audit entry not written");
-        }
-    }
-}
-
-/// The audit entry a request starts with: who, what, when; the route names its subject more
-/// precisely where the path does not (a new asset's id is in the body).
-fn entry(request: &ApiGatewayV2httpRequest, caller: &Caller, method: &str, path: &str) -> AuditEntry {
-    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let subject = match segments.as_slice() {
-        ["assets", id, ..] => format!("asset#{id}"),
-        ["titles", id, ..] => format!("title#{id}"),
-        ["policies", id, ..] => format!("policy#{id}"),
-        ["tasks", id] => format!("task#{id}"),
-        _ => "-".to_string(),
-    };
-    let millis = request.request_context.time_epoch;
-    let at = chrono::DateTime::from_timestamp_millis(millis).unwrap_or_default().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    let request_id = request.request_context.request_id.clone().unwrap_or_else(|| format!("{millis}"));
-    AuditEntry {
-        subject: clip(&subject),
-        at,
-        request_id: clip(&request_id),
-        caller: clip(&caller.arn),
-        principal: caller.principal.clone(),
-        application: caller.application.as_ref().map(|a| a.name.clone()),
-        action: clip(&format!("{method} {path}")),
-        decision: Decision::Refused,
-        status: None,
-        reason: None,
-        task_ids: Vec::new(),
     }
 }
 
@@ -145,35 +96,4 @@ fn respond(status: i64, body: &serde_json::Value) -> ApiGatewayV2httpResponse {
     response.headers = headers;
     response.body = Some(Body::Text(body.to_string()));
     response
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn request(path: &str) -> ApiGatewayV2httpRequest {
-        let mut r: ApiGatewayV2httpRequest = serde_json::from_str(include_str!("../../../events/api.json")).unwrap();
-        r.raw_path = Some(path.to_string());
-        r
-    }
-
-    #[test]
-    fn an_entry_names_what_the_path_acts_on_and_stays_bounded() {
-        let nobody = Caller { arn: "arn:aws:iam::123456789012:role/x\n".into(), principal: None, application: None };
-        for (path, subject) in [
-            ("/assets/cam-1/tasks", "asset#cam-1"),
-            ("/assets/cam-1", "asset#cam-1"),
-            ("/titles/show/hold", "title#show"),
-            ("/policies/p1/enable", "policy#p1"),
-            ("/tasks/t-1", "task#t-1"),
-            ("/applications", "-"),
-        ] {
-            assert_eq!(entry(&request(path), &nobody, "POST", path).subject, subject, "{path}");
-        }
-        let long = format!("/assets/{}", "é".repeat(2000));
-        let e = entry(&request(&long), &nobody, "GET", &long);
-        assert!(e.subject.len() <= 512 && e.action.len() <= 512, "{e:?}");
-        assert_eq!(e.caller, "arn:aws:iam::123456789012:role/x\u{fffd}", "control characters do not reach the trail");
-        assert_eq!((e.at.as_str(), e.decision), ("2026-11-26T06:00:00.000Z", Decision::Refused));
-    }
 }

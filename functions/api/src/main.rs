@@ -1,3 +1,7 @@
+// The API's routes make one deep future (each use case awaits the core's): its layout needs
+// more than the default query depth.
+#![recursion_limit = "256"]
+
 use lambda_runtime::LambdaEvent;
 
 #[tokio::main]

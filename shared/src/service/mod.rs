@@ -2,6 +2,7 @@
 //! the local stack and the CLI all call these.
 
 pub mod access;
+pub mod api;
 mod announce;
 mod complete;
 pub mod evaluate;

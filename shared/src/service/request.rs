@@ -9,7 +9,7 @@ use crate::ports::{ObjectStore, Orchestrator, Queues};
 use crate::domain::{Created, PolicyRef, Task};
 
 /// What became of a task request.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Requested {
     pub task: Task,
     /// False when this returns a task made before: by the same request, or one it joined.
