@@ -1,0 +1,5 @@
+//! In-memory adapters beside the AWS ones, so that each use case is unit-tested in milliseconds.
+
+mod objects;
+
+pub use objects::{Fault, MemoryObjects, Op, Put};
