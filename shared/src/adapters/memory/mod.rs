@@ -1,5 +1,7 @@
 //! In-memory adapters beside the AWS ones, so that each use case is unit-tested in milliseconds.
 
 mod objects;
+mod queues;
 
 pub use objects::{Fault, MemoryObjects, Op, Put};
+pub use queues::{MemoryQueues, Queue};
