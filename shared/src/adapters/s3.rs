@@ -63,7 +63,7 @@ where
 }
 
 /// Name the codes a file fails with by what they mean here.
-fn friendly_code(code: &str) -> String {
+pub(crate) fn friendly_code(code: &str) -> String {
     match code {
         "PreconditionFailed" => "PreconditionFailed (the object changed since it was registered)".to_string(),
         // HEAD says NotFound where GET and COPY say NoSuchKey: one name for one meaning.
