@@ -2,6 +2,8 @@
 
 pub mod aws;
 pub mod dynamo;
+#[cfg(any(test, feature = "memory"))]
+pub mod memory;
 pub mod s3;
 pub mod sfn;
 pub mod sqs;

@@ -1,0 +1,9 @@
+//! The ports in memory, beside the AWS adapters, so that each use case can be unit-tested in
+//! milliseconds: [`MemoryMeta`] holds every metadata table in plain maps behind one mutex and
+//! writes under the same conditions and fences as the DynamoDB adapter, so a use case meets the
+//! same answers on both (where DynamoDB reads an eventually consistent index, the memory reads
+//! are consistent: the modules say where). The end-to-end suite proves the AWS adapters and the
+//! wiring; these prove the rules.
+
+mod meta;
+pub use meta::MemoryMeta;
