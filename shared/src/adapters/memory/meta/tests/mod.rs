@@ -3,6 +3,7 @@
 
 mod assets;
 mod catalog;
+mod commit;
 mod files;
 mod repair;
 mod security;
@@ -19,6 +20,7 @@ const SHARDS: u32 = 2;
 
 const ARCHIVE: Action = Action::Archive { storage_class: StorageClass::Glacier };
 const PURGE: Action = Action::Purge;
+const RESTORE: Action = Action::Restore { days: 1, tier: crate::domain::RestoreTier::Bulk };
 
 /// An asset with no files yet, of no class.
 fn asset(id: &str) -> Asset {
@@ -84,7 +86,7 @@ fn archived(file: &FileRecord) -> Transition {
     Transition { new_class: Some(StorageClass::Glacier), new_state: Some(FileState::Archived), ..step(file, FileStep::Queued, FileStep::Done) }
 }
 
-/// A store holding the asset `a` (registered, visible) with `keys` as its files.
+/// A store holding the asset `id` (registered, visible) with `keys` as its files.
 async fn with_files(id: &str, keys: &[&str]) -> MemoryMeta {
     let meta = MemoryMeta::new();
     assert!(meta.create_asset(&asset(id)).await.unwrap());

@@ -159,7 +159,7 @@ async fn a_shards_files_between_two_keys_come_in_order_with_whether_more_follow(
 async fn a_recount_counts_each_file_by_its_step_for_the_task() {
     // GIVEN a task that did one file, requested one, and has not reached a third
     let meta = with_files("a", &["k1", "k2", "k3"]).await;
-    let t = task("a", Action::Restore { days: 1, tier: crate::domain::RestoreTier::Bulk }, "r");
+    let t = task("a", RESTORE, "r");
     meta.commit(&t.task_id, &[step(&file("a", "k1"), FileStep::Queued, FileStep::Done), step(&file("a", "k2"), FileStep::Queued, FileStep::Requested)]).await.unwrap();
     // WHEN it is recounted, keeping at most one file of each kind
     let recount = meta.recount(&t, &asset("a"), 1).await.unwrap();
@@ -202,4 +202,19 @@ async fn a_kept_event_is_unpublished_until_it_is_published_once() {
     assert!(first && !second);
     assert!(meta.unpublished_events(10).await.unwrap().is_empty());
     assert_eq!(meta.get_task(&t.task_id).await.unwrap().unwrap().status, TaskStatus::Failed);
+}
+
+#[tokio::test]
+async fn a_kept_event_is_forgotten_only_by_the_event_kept() {
+    // GIVEN a task whose event was kept twice (the second replacing the first)
+    let meta = with_files("a", &[]).await;
+    let t = task("a", ARCHIVE, "r");
+    meta.create_task(&t).await.unwrap();
+    meta.keep_event(&t.task_id, "first", "error");
+    meta.keep_event(&t.task_id, "second", "error");
+    // WHEN the first is reported published
+    let stale = meta.event_published(&t.task_id, "first").await.unwrap();
+    // THEN nothing is forgotten: the second still waits
+    assert!(!stale);
+    assert_eq!(meta.unpublished_events(10).await.unwrap(), vec![(t.task_id.clone(), "second".to_string())]);
 }
