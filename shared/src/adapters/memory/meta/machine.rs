@@ -1,7 +1,7 @@
 //! The writes the state machine makes itself (its DynamoDB states in
 //! infra/statemachine/task.asl.json), under the same conditions: what an in-memory orchestrator
-//! and the tests do in its place. Each answers whether its condition held (the state machine's
-//! Catch of ConditionalCheckFailed).
+//! and the tests do in its place. The conditional ones answer whether their condition held
+//! (where the state machine catches ConditionalCheckFailed).
 
 use super::*;
 use crate::adapters::dynamo::{RECHECK, UNPUBLISHED};

@@ -2,8 +2,10 @@
 //! (`adapters/dynamo/`): assets (with the due index and accesses), files, tasks, the catalog,
 //! security, repairs and kept events, and `machine`, the writes the state machine makes itself.
 //! One map per table, keyed as the table is, so that pages come in its key order; every
-//! condition and fence of the DynamoDB adapter is checked under the one lock, and an item the
-//! adapter never writes is never made up.
+//! condition and fence of the DynamoDB adapter is checked under the one lock. Reads DynamoDB
+//! answers eventually consistent (its indexes, scans, the reads the adapter does not ask to be
+//! consistent) are consistent here. Where an unconditional DynamoDB update of a missing key
+//! would make a bare item no port can read back, nothing is made here.
 
 use crate::domain::policy::due_shard;
 use crate::domain::repair::{Repair, Sweep};
@@ -31,6 +33,11 @@ mod tests;
 #[derive(Clone, Debug, Default)]
 pub struct MemoryMeta {
     tables: Arc<Mutex<Tables>>,
+}
+
+/// It plugs into the core wherever the DynamoDB adapter does.
+fn _plugs_into_the_core(meta: MemoryMeta) -> impl crate::service::Metadata + Clone + std::fmt::Debug {
+    meta
 }
 
 impl MemoryMeta {

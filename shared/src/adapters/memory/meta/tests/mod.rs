@@ -5,6 +5,7 @@ mod assets;
 mod catalog;
 mod commit;
 mod files;
+mod machine;
 mod repair;
 mod security;
 mod tasks;
