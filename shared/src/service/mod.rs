@@ -15,6 +15,9 @@ pub mod security;
 pub mod schedule;
 mod work;
 
+#[cfg(test)]
+pub(crate) mod testing;
+
 pub use complete::{EventResult, RestorePlaces, S3Change};
 pub use evaluate::{Evaluation, Mode};
 pub use plan::PlanReport;

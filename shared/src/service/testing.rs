@@ -1,0 +1,133 @@
+//! The core on the in-memory adapters, for unit tests of the use cases: a media bucket, an
+//! asset registered from its objects, and a task driven through what the state machine does
+//! (claim, plan with a token, the workers' batches, the completion's signal, the release).
+
+use super::Core;
+use crate::adapters::memory::{MemoryMeta, MemoryObjects, MemoryOrchestrator, MemoryQueues, Put};
+use crate::config::Config;
+use crate::domain::{Action, Asset, NewAsset, Outcome, Task, TaskId, TaskStatus};
+use crate::messages::{ControlMessage, ExecutionInput};
+use crate::ports::{AssetStore, TaskStore};
+
+pub(crate) type MemoryCore = Core<MemoryMeta, MemoryObjects, MemoryQueues, MemoryOrchestrator>;
+
+/// The media bucket of the tests (versioned).
+pub(crate) const BUCKET: &str = "media";
+/// The requests' time.
+pub(crate) const NOW: &str = "2027-01-04T10:00:00Z";
+/// The administrator the configuration names.
+pub(crate) const ADMIN: &str = "arn:aws:iam::123456789012:role/slm-admin";
+
+/// The configuration of the tests: the defaults, small batches and two shards so that a few
+/// files make several messages and pages.
+pub(crate) fn config() -> Config {
+    Config::from_lookup(|name| {
+        let value = match name {
+            "BATCH_SIZE" => "3",
+            "FILE_SHARDS" => "2",
+            "PLAN_PAGES_PER_INVOCATION" => "1",
+            "MEDIA_BUCKETS" => BUCKET,
+            "ADMIN_PRINCIPAL" => ADMIN,
+            "WORK_DEADLINE_MARGIN_MS" => "0",
+            "RECONCILE_KEYS_PER_MESSAGE" => "10",
+            n if n.ends_with("_TABLE") || n.ends_with("_URL") || n.ends_with("_ARN") => n,
+            _ => return None,
+        };
+        Some(value.to_string())
+    })
+    .expect("the tests' configuration is valid")
+}
+
+pub(crate) fn core() -> MemoryCore {
+    core_with(config())
+}
+
+pub(crate) fn core_with(config: Config) -> MemoryCore {
+    let objects = MemoryObjects::new();
+    objects.versioned_bucket(BUCKET);
+    Core {
+        meta: MemoryMeta::default(),
+        objects,
+        queues: MemoryQueues::new(),
+        orchestrator: MemoryOrchestrator::new(),
+        paces: std::sync::Arc::new(crate::pace::Paces::share(&config.rates)),
+        config,
+    }
+}
+
+/// A new asset of `files` objects of 1,000 bytes each under `<id>/`, of type "editorial" in
+/// title "tln".
+pub(crate) fn new_asset(id: &str) -> NewAsset {
+    NewAsset {
+        asset_id: id.into(),
+        title_id: "tln".into(),
+        asset_type: "editorial".into(),
+        bucket: BUCKET.into(),
+        prefix: format!("{id}/"),
+        phase: "final".into(),
+        tags: Default::default(),
+        created_on: Some("2026-06-01".into()),
+        expected_files: None,
+    }
+}
+
+impl MemoryCore {
+    /// Puts `files` STANDARD objects under the asset's prefix and registers the asset from them.
+    pub(crate) async fn asset_of(&self, id: &str, files: usize) -> Asset {
+        for i in 0..files {
+            self.objects.put(BUCKET, &format!("{id}/f{i:03}.exr"), Put::body(vec![b'x'; 1000]));
+        }
+        self.register_asset(new_asset(id), NOW).await.expect("the asset registers")
+    }
+
+    pub(crate) async fn asset(&self, id: &str) -> Asset {
+        self.meta.get_asset(id).await.unwrap().expect("the asset exists")
+    }
+
+    pub(crate) async fn task(&self, id: &TaskId) -> Task {
+        self.meta.get_task(id).await.unwrap().expect("the task exists")
+    }
+
+    /// Requests `action` on the asset as the administrator, and returns the task.
+    pub(crate) async fn request(&self, asset_id: &str, action: Action, request_id: &str) -> Task {
+        let asset = self.asset(asset_id).await;
+        self.request_task(&asset, action, &format!("request:{ADMIN}:{request_id}"), ADMIN, NOW).await.expect("the request is accepted").task
+    }
+
+    /// Does what the state machine and the functions do with a started task until it ends:
+    /// claims it, plans it with a token, runs every work batch and control message sent, and
+    /// when the completion signal came, records the outcome and releases the asset. Returns the
+    /// outcome (None when the task waits on S3, a restore).
+    pub(crate) async fn drive(&self, task_id: &TaskId) -> Option<Outcome> {
+        assert!(self.meta.claim_task(task_id), "the task is claimed once");
+        let token = self.orchestrator.token(task_id.as_str());
+        let mut control = vec![ControlMessage::Plan { task_id: task_id.clone(), task_token: token.clone() }];
+        loop {
+            for message in std::mem::take(&mut control) {
+                self.handle_control(message).await.expect("a control message is handled");
+            }
+            let work = self.queues.take_work();
+            for batch in work.iter().cloned() {
+                self.run_batch(batch, None).await.expect("a work batch is handled");
+            }
+            control = self.queues.take_control();
+            if control.is_empty() && work.is_empty() {
+                break;
+            }
+        }
+        let outcome = self.orchestrator.outcome(&token)?;
+        let task = self.task(task_id).await;
+        assert!(self.meta.record_outcome(task_id, &outcome), "the outcome is recorded once");
+        self.meta.release_asset(&task.asset_id, task_id, &outcome).expect("the asset is released");
+        Some(outcome)
+    }
+
+    /// The input the started execution of `task_id` was given.
+    pub(crate) fn started(&self) -> Vec<ExecutionInput> {
+        self.orchestrator.take_started().into_iter().map(|(_, input)| crate::json::parse("execution input", &input).unwrap()).collect()
+    }
+
+    pub(crate) async fn status(&self, task_id: &TaskId) -> TaskStatus {
+        self.task(task_id).await.status
+    }
+}
