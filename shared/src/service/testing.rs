@@ -126,8 +126,4 @@ impl MemoryCore {
     pub(crate) fn started(&self) -> Vec<ExecutionInput> {
         self.orchestrator.take_started().into_iter().map(|(_, input)| crate::json::parse("execution input", &input).unwrap()).collect()
     }
-
-    pub(crate) async fn status(&self, task_id: &TaskId) -> TaskStatus {
-        self.task(task_id).await.status
-    }
 }
