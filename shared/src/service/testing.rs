@@ -5,7 +5,7 @@
 use super::Core;
 use crate::adapters::memory::{MemoryMeta, MemoryObjects, MemoryOrchestrator, MemoryQueues, Put};
 use crate::config::Config;
-use crate::domain::{Action, Asset, NewAsset, Outcome, Task, TaskId, TaskStatus};
+use crate::domain::{Action, Asset, NewAsset, Outcome, Task, TaskId};
 use crate::messages::{ControlMessage, ExecutionInput};
 use crate::ports::{AssetStore, TaskStore};
 
