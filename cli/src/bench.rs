@@ -467,7 +467,7 @@ fn seeded_asset(i: usize, title_id: &str) -> Asset {
         small_file_count: 0,
         small_file_bytes: 0,
         state: AssetState::Active,
-        storage_class: "STANDARD".into(),
+        storage_class: slm_core::domain::StorageClass::Standard.into(),
         active_task: None,
         active_action: None,
         queued_task: None,

@@ -76,7 +76,7 @@ pub trait AssetStore {
     /// Claims the asset id for registration; false if it exists and is fully registered.
     fn begin_registration(&self, asset: &Asset) -> impl Future<Output = Result<bool>> + Send;
     /// Records the listed files' count, sizes and class, and makes the asset visible.
-    fn finish_registration(&self, asset: &Asset, class: &str) -> impl Future<Output = Result<()>> + Send;
+    fn finish_registration(&self, asset: &Asset, class: crate::domain::AssetClass) -> impl Future<Output = Result<()>> + Send;
     /// A registered asset (None while it is still being registered).
     fn get_asset(&self, asset_id: &str) -> impl Future<Output = Result<Option<Asset>>> + Send;
     /// An asset whose registration is under way (a backfill), None otherwise.
@@ -85,7 +85,7 @@ pub trait AssetStore {
     /// stored cursor from `prev` to `next` (fenced on `prev`, so two deliveries of a message
     /// cannot both count a page); `next` None ends the registration. The asset's class becomes
     /// `class` if it has none, MIXED if it differs. False when the fence failed.
-    fn backfill_step(&self, asset_id: &str, prev: Option<&str>, next: Option<&str>, sizes: &crate::domain::pricing::Sizes, class: Option<&str>)
+    fn backfill_step(&self, asset_id: &str, prev: Option<&str>, next: Option<&str>, sizes: &crate::domain::pricing::Sizes, class: Option<crate::domain::AssetClass>)
         -> impl Future<Output = Result<bool>> + Send;
     /// Creates an asset that files are then registered to one by one (on arrival, by a
     /// backfill); false if the id exists.

@@ -56,7 +56,7 @@ fn sample_task() -> TaskId {
 }
 
 fn sample_outcome() -> Outcome {
-    Outcome::refused(&sample_task(), "why".into(), "ACTIVE", "STANDARD")
+    Outcome::refused(&sample_task(), "why".into(), "ACTIVE", crate::domain::StorageClass::Standard.into())
 }
 
 /// Every JSONPath the definition reads (values of `*.$` keys and Choice variables), recursively.

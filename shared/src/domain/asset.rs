@@ -148,7 +148,7 @@ pub struct Asset {
     pub small_file_bytes: u64,
     pub state: AssetState,
     /// The class all its files are in, or MIXED.
-    pub storage_class: String,
+    pub storage_class: AssetClass,
     /// The task that holds the asset, if any: one active task per asset.
     pub active_task: Option<String>,
     pub active_action: Option<String>,
@@ -166,25 +166,106 @@ pub struct Asset {
     pub sweep_cursor: Option<String>,
 }
 
-/// The class of an asset whose files are in several.
+/// The class of an asset whose files are in several, as it is written.
 pub const MIXED: &str = "MIXED";
 
+/// The class of an asset's files: none yet (an asset registered file by file, before its
+/// first), the one class they are all in, or several. Written as the class's name, "MIXED", or
+/// "" for none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AssetClass {
+    #[default]
+    Unknown,
+    One(StorageClass),
+    Mixed,
+}
+
+impl AssetClass {
+    /// Reads a class as written (a class S3 added later is kept by its name).
+    pub fn parse(s: &str) -> Result<Self> {
+        Ok(match s {
+            "" => AssetClass::Unknown,
+            MIXED => AssetClass::Mixed,
+            c => AssetClass::One(StorageClass::from_s3(Some(c)).map_err(|e| Error::validation(format!("asset class: {e}")))?),
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            AssetClass::Unknown => "",
+            AssetClass::One(c) => c.as_str(),
+            AssetClass::Mixed => MIXED,
+        }
+    }
+
+    /// The class of an asset with more files of class `more` (one file's class, or a page's):
+    /// the first class it gets, MIXED once they differ.
+    pub fn and(self, more: AssetClass) -> Self {
+        match (self, more) {
+            (AssetClass::Unknown, c) | (c, AssetClass::Unknown) => c,
+            (AssetClass::One(a), AssetClass::One(b)) if a == b => self,
+            _ => AssetClass::Mixed,
+        }
+    }
+}
+
+impl From<StorageClass> for AssetClass {
+    fn from(class: StorageClass) -> Self {
+        AssetClass::One(class)
+    }
+}
+
+impl std::str::FromStr for AssetClass {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        AssetClass::parse(s)
+    }
+}
+
+impl std::fmt::Display for AssetClass {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for AssetClass {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialEq<StorageClass> for AssetClass {
+    fn eq(&self, other: &StorageClass) -> bool {
+        *self == AssetClass::One(*other)
+    }
+}
+
+impl Serialize for AssetClass {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for AssetClass {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        AssetClass::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
 /// The class an asset of these files is in: their one class, or MIXED; None without files.
-pub fn class_of(files: &[super::FileRecord]) -> Option<String> {
+pub fn class_of(files: &[super::FileRecord]) -> Option<AssetClass> {
     let first = files.first()?.storage_class;
-    Some(match files.iter().all(|f| f.storage_class == first) {
-        true => first.to_string(),
-        false => MIXED.to_string(),
-    })
+    Some(files.iter().fold(AssetClass::One(first), |class, f| class.and(f.storage_class.into())))
 }
 
 impl Asset {
     /// The one class all its files are in (a class slm does not know too); None when they are
     /// in several, or it has none.
     pub fn class(&self) -> Option<StorageClass> {
-        match self.storage_class.as_str() {
-            "" | MIXED => None,
-            c => StorageClass::from_s3(Some(c)).ok(),
+        match self.storage_class {
+            AssetClass::One(c) => Some(c),
+            AssetClass::Unknown | AssetClass::Mixed => None,
         }
     }
 
@@ -210,6 +291,21 @@ mod tests {
             created_on: None,
             expected_files: None,
         }
+    }
+
+    #[test]
+    fn an_asset_s_class_is_its_files_one_class_or_mixed_and_reads_back_as_written() {
+        use StorageClass::{Glacier, Standard};
+        assert_eq!(AssetClass::Unknown.and(Glacier.into()).and(Glacier.into()), AssetClass::One(Glacier));
+        assert_eq!(AssetClass::One(Glacier).and(AssetClass::Unknown), AssetClass::One(Glacier));
+        assert_eq!(AssetClass::One(Glacier).and(Standard.into()), AssetClass::Mixed);
+        assert_eq!(AssetClass::Mixed.and(Glacier.into()), AssetClass::Mixed, "mixed stays mixed");
+        assert_eq!(AssetClass::One(Glacier).and(AssetClass::Mixed), AssetClass::Mixed, "a mixed page makes it mixed");
+        for class in [AssetClass::Unknown, AssetClass::Mixed, Glacier.into(), AssetClass::parse("FUTURE_CLASS").unwrap()] {
+            assert_eq!(AssetClass::parse(class.as_str()).unwrap(), class, "{class}");
+            assert_eq!(serde_json::from_value::<AssetClass>(serde_json::to_value(class).unwrap()).unwrap(), class);
+        }
+        assert!(AssetClass::parse("not a class!").is_err());
     }
 
     #[test]

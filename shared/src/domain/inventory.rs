@@ -2,7 +2,7 @@
 //! schema) and its CSV rows, each object placed in its asset by the key layout. The bytes are
 //! the caller's to fetch (and to decompress): this only reads them.
 
-use super::asset::Asset;
+use super::asset::{Asset, AssetClass};
 use super::layout::KeyLayout;
 use super::pricing::Sizes;
 use super::repair::KeyVersion;
@@ -56,7 +56,7 @@ impl Manifest {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Objects {
     /// Per asset: (title, type, created on: the oldest object's day, class or MIXED, sizes).
-    assets: BTreeMap<String, (String, String, NaiveDate, String, Vec<u64>)>,
+    assets: BTreeMap<String, (String, String, NaiveDate, AssetClass, Vec<u64>)>,
     /// The asset of the last row and its prefix: rows of one asset come together, and a key
     /// under the same prefix is that asset's without placing it again.
     last: Option<(String, String)>,
@@ -87,15 +87,13 @@ impl Objects {
                         continue;
                     };
                     self.last = Some((place.asset_id.clone(), place.prefix));
-                    self.assets.entry(place.asset_id.clone()).or_insert_with(|| (place.title_id, place.asset_type, day, v.storage_class.to_string(), Vec::new()));
+                    self.assets.entry(place.asset_id.clone()).or_insert_with(|| (place.title_id, place.asset_type, day, AssetClass::One(v.storage_class), Vec::new()));
                     place.asset_id
                 }
             };
             let entry = self.assets.get_mut(&asset_id).expect("placed above");
             entry.2 = entry.2.min(day);
-            if entry.3 != v.storage_class.as_str() {
-                entry.3 = super::asset::MIXED.to_string();
-            }
+            entry.3 = entry.3.and(v.storage_class.into());
             entry.4.push(v.size);
         }
         Ok(())
@@ -104,7 +102,7 @@ impl Objects {
     pub fn into_assets(self) -> Vec<Asset> {
         self.assets
             .into_iter()
-            .map(|(id, (title, asset_type, created, class, sizes))| footprint_asset(&id, &title, &asset_type, created, &class, Sizes::of(&sizes)))
+            .map(|(id, (title, asset_type, created, class, sizes))| footprint_asset(&id, &title, &asset_type, created, class, Sizes::of(&sizes)))
             .collect()
     }
 }

@@ -20,7 +20,7 @@ pub mod task;
 pub mod title;
 
 pub use action::{Action, RestoreTier, StorageClass};
-pub use asset::{Asset, AssetChange, AssetState, NewAsset};
+pub use asset::{Asset, AssetChange, AssetClass, AssetState, NewAsset};
 pub use policy::{Anchor, Decision, Policy, PolicyAction, PolicyDoc, Selector};
 pub use file::{FileDecision, FileRecord, FileState, FileStep, LocatedFile, Transition, shard_of, shards_for};
 pub use task::{Created, Outcome, PolicyRef, Task, TaskCounters, TaskId, TaskRequest, TaskStatus};

@@ -353,7 +353,7 @@ pub(crate) mod tests {
             small_file_count: 0,
             small_file_bytes: 0,
             state: if class == "STANDARD" { AssetState::Active } else { AssetState::Archived },
-            storage_class: class.into(),
+            storage_class: class.parse().expect("a class"),
             active_task: None,
             active_action: None,
             queued_task: None,

@@ -21,7 +21,7 @@
 //! every strategy and are left out. A month is 30 days.
 
 use super::action::{Action, RestoreTier, StorageClass};
-use super::asset::{Asset, AssetState};
+use super::asset::{Asset, AssetClass, AssetState};
 use super::policy::{Decision, Policy, PolicyAction, decide};
 use super::pricing::{Estimate, NoPrice, PriceTable, Sizes};
 use super::title::Title;
@@ -658,7 +658,7 @@ fn slm(p: &mut Pricer, asset: &Asset, title: Option<&Title>, policies: &[Policy]
                         }
                         class = storage_class;
                         since = (day, policy.id().to_string());
-                        asset.storage_class = class.to_string();
+                        asset.storage_class = class.into();
                     }
                     PolicyAction::Purge => {
                         p.hold(class, &sizes, 0.max(since.0), day)?;
@@ -868,7 +868,7 @@ fn follows(first: &Policy, second: &Policy, prices: &PriceTable) -> Option<Strin
 }
 
 /// An asset as an assessment sees it: what an inventory or the registry says of its files.
-pub fn footprint_asset(asset_id: &str, title_id: &str, asset_type: &str, created_on: NaiveDate, class: &str, sizes: Sizes) -> Asset {
+pub fn footprint_asset(asset_id: &str, title_id: &str, asset_type: &str, created_on: NaiveDate, class: AssetClass, sizes: Sizes) -> Asset {
     Asset {
         asset_id: asset_id.into(),
         title_id: title_id.into(),
@@ -884,8 +884,8 @@ pub fn footprint_asset(asset_id: &str, title_id: &str, asset_type: &str, created
         total_bytes: sizes.bytes,
         small_file_count: sizes.small_count,
         small_file_bytes: sizes.small_bytes,
-        state: if class == "STANDARD" { AssetState::Active } else { AssetState::Archived },
-        storage_class: class.into(),
+        state: if class == StorageClass::Standard { AssetState::Active } else { AssetState::Archived },
+        storage_class: class,
         active_task: None,
         active_action: None,
         queued_task: None,
@@ -913,7 +913,7 @@ mod tests {
 
     /// 1,000 files of 1 GiB, created 200 days before the start.
     fn camera() -> Asset {
-        footprint_asset("cam-1", "tln", "camera_original", date("2025-06-15"), "STANDARD", Sizes::of(&vec![GIB; 1000]))
+        footprint_asset("cam-1", "tln", "camera_original", date("2025-06-15"), StorageClass::Standard.into(), Sizes::of(&vec![GIB; 1000]))
     }
 
     fn title() -> Title {
@@ -973,7 +973,7 @@ mod tests {
 
     #[test]
     fn objects_under_128k_never_tier_and_are_not_monitored() {
-        let tiny = footprint_asset("t", "tln", "sidecar", date("2025-01-01"), "STANDARD", Sizes::of(&vec![10 * 1024; 1000]));
+        let tiny = footprint_asset("t", "tln", "sidecar", date("2025-01-01"), StorageClass::Standard.into(), Sizes::of(&vec![10 * 1024; 1000]));
         let it = priced(|p| intelligent_tiering(p, &tiny, &[], true), 12);
         let quo = priced(|p| status_quo(p, &tiny, &[]), 12);
         assert_eq!(it, quo);
@@ -1032,7 +1032,7 @@ mod tests {
     #[test]
     fn an_archive_of_an_asset_in_glacier_is_warned_about_and_its_reads_are_still_restores() {
         let deep = policy("ID", r#"{"policy_id":"deep","selector":{},"anchor":"title.launch","offset_days":0,"action":{"action":"archive","storage_class":"DEEP_ARCHIVE"}}"#);
-        let glacier = footprint_asset("g", "tln", "camera_original", date("2025-06-15"), "GLACIER", Sizes::of(&vec![GIB; 1000]));
+        let glacier = footprint_asset("g", "tln", "camera_original", date("2025-06-15"), StorageClass::Glacier.into(), Sizes::of(&vec![GIB; 1000]));
         let mut effects = Effects::default();
         let c = priced(|p| slm(p, &glacier, Some(&title()), &[deep], &[40], &mut effects), 3);
         assert_eq!(effects.found[&("deep".to_string(), "archived_in_archive")].0, 1000);
@@ -1059,7 +1059,7 @@ mod tests {
     fn rates_divide_reads_by_the_asset_days_observed_and_draws_follow_them() {
         let t = title();
         let launches = BTreeMap::from([("tln".to_string(), date("2026-01-01"))]);
-        let assets: Vec<Asset> = (0..10).map(|i| footprint_asset(&format!("a{i}"), "tln", "editorial", date("2025-12-01"), "STANDARD", Sizes::of(&[GIB]))).collect();
+        let assets: Vec<Asset> = (0..10).map(|i| footprint_asset(&format!("a{i}"), "tln", "editorial", date("2025-12-01"), StorageClass::Standard.into(), Sizes::of(&[GIB]))).collect();
         // 41 days observed from launch to 2026-02-10 inclusive: bin 0 (30 days) and 11 of bin 1.
         let read = |day: &str, count| Read { title_id: "tln".into(), asset_type: "editorial".into(), day: date(day), count };
         let reads: Vec<Read> = (0..10).map(|_| read("2026-01-05", 3)).chain([read("2026-02-03", 5)]).collect();
@@ -1070,7 +1070,7 @@ mod tests {
         assert_eq!(rates.rate("editorial", -3), 0.0, "31 days before launch observed, none read");
         // An asset created after launch is observed from its creation only.
         let mut late = assets.clone();
-        late.push(footprint_asset("late", "tln", "editorial", date("2026-02-05"), "STANDARD", Sizes::of(&[GIB])));
+        late.push(footprint_asset("late", "tln", "editorial", date("2026-02-05"), StorageClass::Standard.into(), Sizes::of(&[GIB])));
         let rates = AccessRates::observe(&late, &launches, &reads, date("2026-02-10"), 30);
         assert!(close(rates.rate("editorial", 35), 5.0 / 116.0), "6 more asset-days: {rates:?}");
         assert!(close(rates.rate("editorial", 0), 30.0 / 300.0), "the late asset was not there in bin 0");
@@ -1128,7 +1128,7 @@ mod tests {
 
     #[test]
     fn an_action_on_small_files_or_a_recently_read_asset_is_warned_about() {
-        let small = footprint_asset("s", "tln", "stills", date("2025-01-01"), "STANDARD", Sizes::of(&[2048, 4096, GIB]));
+        let small = footprint_asset("s", "tln", "stills", date("2025-01-01"), StorageClass::Standard.into(), Sizes::of(&[2048, 4096, GIB]));
         let archive = Action::Archive { storage_class: StorageClass::Glacier };
         let w = action_warnings(&small, archive, None, prices(), date("2026-01-01"));
         assert!(w.len() == 1 && w[0].starts_with("2 files under 128 KB cost $") && w[0].contains("break-even 15.4 KiB"), "{w:?}");
@@ -1163,7 +1163,7 @@ mod tests {
     #[test]
     fn an_asset_s_reads_do_not_depend_on_the_horizon_or_the_other_assets() {
         let footprint = |n: usize| Footprint {
-            assets: (0..n).map(|i| footprint_asset(&format!("e{i}"), "tln", "editorial", date("2025-06-15"), "STANDARD", Sizes::of(&[GIB]))).collect(),
+            assets: (0..n).map(|i| footprint_asset(&format!("e{i}"), "tln", "editorial", date("2025-06-15"), StorageClass::Standard.into(), Sizes::of(&[GIB]))).collect(),
             titles: BTreeMap::from([("tln".to_string(), title())]),
         };
         let rates = AccessRates { bin_days: 30, by_type: BTreeMap::from([("editorial".to_string(), TypeRates { before_launch: 0.0, bins: vec![0.2] })]) };

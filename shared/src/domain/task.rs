@@ -1,6 +1,7 @@
 //! A lifecycle task: one action on one asset, persisted, run by one Step Functions execution.
 
 use super::action::Action;
+use super::asset::AssetClass;
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -126,7 +127,7 @@ pub struct Outcome {
     /// The asset's state after the task, recorded by the state machine.
     pub asset_state: String,
     /// The asset's storage class after the task.
-    pub asset_class: String,
+    pub asset_class: AssetClass,
     pub succeeded: i64,
     pub failed: i64,
     pub skipped: i64,
@@ -134,7 +135,7 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    pub fn from_counters(task_id: &TaskId, action: &Action, c: &TaskCounters, prior_state: &str, prior_class: &str) -> Self {
+    pub fn from_counters(task_id: &TaskId, action: &Action, c: &TaskCounters, prior_state: &str, prior_class: AssetClass) -> Self {
         let status = if c.failed == 0 {
             TaskStatus::Succeeded
         } else if c.succeeded + c.skipped == 0 {
@@ -155,8 +156,8 @@ impl Outcome {
             _ => prior_state,
         };
         let asset_class = match (status, action) {
-            (TaskStatus::Succeeded, Action::Archive { storage_class }) => storage_class.as_str(),
-            (TaskStatus::PartiallyFailed, Action::Archive { .. }) => "MIXED",
+            (TaskStatus::Succeeded, Action::Archive { storage_class }) => AssetClass::One(*storage_class),
+            (TaskStatus::PartiallyFailed, Action::Archive { .. }) => AssetClass::Mixed,
             _ => prior_class,
         };
         let reason = if c.failed == 0 {
@@ -169,7 +170,7 @@ impl Outcome {
             event_type: event_type.to_string(),
             event_id: format!("{task_id}:{event_type}"),
             asset_state: asset_state.to_string(),
-            asset_class: asset_class.to_string(),
+            asset_class,
             succeeded: c.succeeded,
             failed: c.failed,
             skipped: c.skipped,
@@ -181,13 +182,13 @@ impl Outcome {
 impl Outcome {
     /// A task that could not run at all (its asset vanished or changed hands): it fails with the
     /// reason, and the asset keeps its state.
-    pub fn refused(task_id: &TaskId, reason: String, prior_state: &str, prior_class: &str) -> Self {
+    pub fn refused(task_id: &TaskId, reason: String, prior_state: &str, prior_class: AssetClass) -> Self {
         Outcome {
             status: TaskStatus::Failed,
             event_type: "TaskFailed".to_string(),
             event_id: format!("{task_id}:TaskFailed"),
             asset_state: prior_state.to_string(),
-            asset_class: prior_class.to_string(),
+            asset_class: prior_class,
             succeeded: 0,
             failed: 0,
             skipped: 0,
@@ -282,24 +283,24 @@ mod tests {
     fn outcome_follows_the_counters() {
         let id = TaskId::derive("a1", &GLACIER, "r");
         let ok = TaskCounters { planned: 3, outstanding: 0, succeeded: 2, failed: 0, skipped: 1 };
-        let o = Outcome::from_counters(&id, &GLACIER, &ok, "ACTIVE", "STANDARD");
+        let o = Outcome::from_counters(&id, &GLACIER, &ok, "ACTIVE", StorageClass::Standard.into());
         assert_eq!((o.status, o.event_type.as_str(), o.asset_state.as_str()), (TaskStatus::Succeeded, "TaskCompleted", "ARCHIVED"));
         assert_eq!(o.event_id, format!("{id}:TaskCompleted"));
 
         let partial = TaskCounters { failed: 1, ..ok };
-        let o = Outcome::from_counters(&id, &GLACIER, &partial, "ACTIVE", "STANDARD");
+        let o = Outcome::from_counters(&id, &GLACIER, &partial, "ACTIVE", StorageClass::Standard.into());
         assert_eq!((o.status, o.asset_state.as_str()), (TaskStatus::PartiallyFailed, "MIXED"));
         assert!(o.reason.contains("1 of 4"));
 
         let all_failed = TaskCounters { planned: 2, outstanding: 0, succeeded: 0, failed: 2, skipped: 0 };
-        let o = Outcome::from_counters(&id, &GLACIER, &all_failed, "ACTIVE", "STANDARD");
+        let o = Outcome::from_counters(&id, &GLACIER, &all_failed, "ACTIVE", StorageClass::Standard.into());
         assert_eq!((o.status, o.event_type.as_str(), o.asset_state.as_str()), (TaskStatus::Failed, "TaskFailed", "ACTIVE"));
     }
 
     #[test]
     fn an_empty_asset_succeeds_with_nothing_done() {
         let id = TaskId::derive("a1", &Action::Purge, "r");
-        let o = Outcome::from_counters(&id, &Action::Purge, &TaskCounters::default(), "ACTIVE", "STANDARD");
+        let o = Outcome::from_counters(&id, &Action::Purge, &TaskCounters::default(), "ACTIVE", StorageClass::Standard.into());
         assert_eq!(o.status, TaskStatus::Succeeded);
     }
 }

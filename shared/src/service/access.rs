@@ -77,7 +77,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
             for a in assets.iter().filter(|a| launches.contains_key(&a.title_id) && a.state != AssetState::Purged) {
                 let entry = by_type.entry(a.asset_type.clone()).or_default();
                 entry.assets += 1;
-                if a.storage_class == StorageClass::Standard.as_str() {
+                if a.storage_class == StorageClass::Standard {
                     entry.standard += a.sizes();
                 }
             }

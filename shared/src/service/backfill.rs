@@ -147,7 +147,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
         self.meta.put_files(&files).await?;
         let sizes = Sizes::of(&files.iter().map(|f| f.size).collect::<Vec<_>>());
         let class = class_of(&files);
-        if !self.meta.backfill_step(asset_id, after.as_deref(), upper.as_deref(), &sizes, class.as_deref()).await? {
+        if !self.meta.backfill_step(asset_id, after.as_deref(), upper.as_deref(), &sizes, class).await? {
             tracing::info!(asset_id, "backfill page counted by another delivery");
             return Ok(BackfillStep { ignored: files.len(), ..Default::default() });
         }

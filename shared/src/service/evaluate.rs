@@ -259,7 +259,7 @@ fn estimate(asset: &Asset, title: Option<&Title>, policies: &[Policy], action: A
         _ => None,
     };
     let days_in_target = to.and_then(|class| {
-        let after = Asset { storage_class: class.as_str().to_string(), state: AssetState::Archived, ..asset.clone() };
+        let after = Asset { storage_class: class.into(), state: AssetState::Archived, ..asset.clone() };
         next_due(&after, title, policies, Some(day)).map(|next| (next - day).num_days())
     });
     prices.estimate(from, to, &sizes, days_in_target).map_err(|e| e.to_string())

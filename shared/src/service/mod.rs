@@ -56,7 +56,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
         let Some(task) = self.meta.claim_signal(task_id).await? else { return Ok(false) };
         let asset = self.meta.get_asset(&task.asset_id).await?;
         let (state, class) = asset.map(|a| (a.state.as_str().to_string(), a.storage_class)).unwrap_or_default();
-        let outcome = Outcome::from_counters(task_id, &task.action, &task.counters, &state, &class);
+        let outcome = Outcome::from_counters(task_id, &task.action, &task.counters, &state, class);
         let token = task.task_token.as_deref().unwrap_or_default();
         match self.orchestrator.succeed(token, &outcome).await {
             Ok(()) => {

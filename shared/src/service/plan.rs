@@ -99,7 +99,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
                     Some(a) => format!("asset {} is held by task {:?}, not {task_id}", a.asset_id, a.active_task),
                 };
                 let (state, class) = other.map(|a| (a.state.as_str().to_string(), a.storage_class)).unwrap_or_default();
-                let outcome = Outcome::refused(&task_id, reason.clone(), &state, &class);
+                let outcome = Outcome::refused(&task_id, reason.clone(), &state, class);
                 self.orchestrator.succeed(&token, &outcome).await?;
                 crate::metrics::task_ended(&task.action, outcome.status.as_str());
                 return Ok(PlanReport::Refused(reason));

@@ -8,7 +8,7 @@ use crate::domain::title::parse_date;
 use crate::domain::layout::Placement;
 use crate::domain::repair::KeyVersion;
 use crate::domain::asset::class_of;
-use crate::domain::{Asset, AssetState, FileRecord, FileState, NewAsset, shard_of, shards_for};
+use crate::domain::{Asset, AssetClass, AssetState, FileRecord, FileState, NewAsset, shard_of, shards_for};
 use chrono::NaiveDate;
 use crate::error::{Error, Result};
 use crate::ports::{ObjectStore, Orchestrator, Queues};
@@ -34,7 +34,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
         asset.total_bytes = sizes.bytes;
         asset.small_file_count = sizes.small_count;
         asset.small_file_bytes = sizes.small_bytes;
-        self.meta.finish_registration(&asset, &class).await?;
+        self.meta.finish_registration(&asset, class).await?;
         asset.storage_class = class;
         self.reschedule(&asset, &self.meta.current_policies().await?, &mut super::schedule::Titles::default()).await?;
         tracing::info!(asset_id = %asset.asset_id, files = asset.file_count, bytes = asset.total_bytes, "asset registered");
@@ -65,7 +65,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
             small_file_count: 0,
             small_file_bytes: 0,
             state: AssetState::Active,
-            storage_class: String::new(),
+            storage_class: AssetClass::Unknown,
             active_task: None,
             active_action: None,
             queued_task: None,

@@ -3,7 +3,7 @@
 use super::{Metadata, Core};
 use crate::messages::ExecutionInput;
 use crate::domain::conflict::{self, Answer};
-use crate::domain::{Action, Asset, AssetState, RestoreTier, TaskCounters, TaskId, TaskStatus};
+use crate::domain::{Action, Asset, AssetClass, AssetState, RestoreTier, StorageClass, TaskCounters, TaskId, TaskStatus};
 use crate::error::{Error, Result};
 use crate::ports::{ObjectStore, Orchestrator, Queues};
 use crate::domain::{Created, PolicyRef, Task};
@@ -29,7 +29,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
             return Err(Error::Conflict(format!("asset {asset_id} is purged; nothing is left to {}", action.name())));
         }
         if let Action::Restore { tier: RestoreTier::Expedited, .. } = action
-            && (asset.storage_class == "DEEP_ARCHIVE" || asset.storage_class == "MIXED")
+            && matches!(asset.storage_class, AssetClass::One(StorageClass::DeepArchive) | AssetClass::Mixed)
         {
             return Err(Error::validation(format!(
                 "Expedited restores are not available for DEEP_ARCHIVE and asset {asset_id} is in {}; use Standard or Bulk",

@@ -141,8 +141,8 @@ pub fn event(value: &Value) -> Result<(), String> {
     };
     let outcome = match counters.planned {
         // A task that could not run at all fails with its reason.
-        0 if e.status == "FAILED" => Outcome::refused(&id, e.reason.clone(), "ACTIVE", "STANDARD"),
-        _ => Outcome::from_counters(&id, &action, &counters, "ACTIVE", "STANDARD"),
+        0 if e.status == "FAILED" => Outcome::refused(&id, e.reason.clone(), "ACTIVE", slm_core::domain::StorageClass::Standard.into()),
+        _ => Outcome::from_counters(&id, &action, &counters, "ACTIVE", slm_core::domain::StorageClass::Standard.into()),
     };
     let expected = (outcome.status.as_str(), outcome.event_type.as_str(), outcome.event_id.as_str(), outcome.reason.as_str());
     let given = (e.status.as_str(), e.event_type.as_str(), e.event_id.as_str(), e.reason.as_str());

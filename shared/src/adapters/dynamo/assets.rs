@@ -3,7 +3,7 @@
 use super::*;
 use crate::ports::{AccessStore, AssetStore, DueGuard, DueIndex, Scope};
 use crate::domain::asset::MIXED;
-use crate::domain::{Asset, AssetChange};
+use crate::domain::{Asset, AssetChange, AssetClass};
 use chrono::NaiveDate;
 
 impl AssetStore for DynamoStore {
@@ -23,7 +23,7 @@ impl AssetStore for DynamoStore {
         Ok(conditional("register asset", res)?.is_some())
     }
 
-    async fn backfill_step(&self, asset_id: &str, prev: Option<&str>, next: Option<&str>, sizes: &crate::domain::pricing::Sizes, class: Option<&str>) -> Result<bool> {
+    async fn backfill_step(&self, asset_id: &str, prev: Option<&str>, next: Option<&str>, sizes: &crate::domain::pricing::Sizes, class: Option<AssetClass>) -> Result<bool> {
         let mut step = fence::Step {
             add: vec!["file_count :c".into(), "total_bytes :b".into(), "small_file_count :sc".into(), "small_file_bytes :sb".into()],
             condition: vec!["registering = :t".into()],
@@ -42,12 +42,12 @@ impl AssetStore for DynamoStore {
         }
         if let Some(class) = class {
             step.set.push("storage_class = if_not_exists(storage_class, :class)".into());
-            step.values.push((":class".into(), s(class)));
+            step.values.push((":class".into(), s(class.as_str())));
         }
         let moved = self.move_cursor(&self.tables.assets, ("asset_id", asset_id), fence::Fence { attr: "backfill_cursor", prev, next }, step).await?;
         let Some(out) = moved else { return Ok(false) };
-        if let (Some(class), Some(stored)) = (class, out.attributes().and_then(|a| opt_s(a, "storage_class"))) {
-            self.mark_mixed(asset_id, &stored, class).await?;
+        if let Some(class) = class {
+            self.mark_mixed(asset_id, stored_class(out.attributes())?, class).await?;
         }
         Ok(true)
     }
@@ -65,7 +65,7 @@ impl AssetStore for DynamoStore {
         Ok(conditional("create asset", res)?.is_some())
     }
 
-    async fn finish_registration(&self, asset: &Asset, class: &str) -> Result<()> {
+    async fn finish_registration(&self, asset: &Asset, class: AssetClass) -> Result<()> {
         self.client
             .update_item()
             .table_name(&self.tables.assets)
@@ -76,7 +76,7 @@ impl AssetStore for DynamoStore {
             .expression_attribute_values(":b", n(asset.total_bytes))
             .expression_attribute_values(":sc", n(asset.small_file_count))
             .expression_attribute_values(":sb", n(asset.small_file_bytes))
-            .expression_attribute_values(":k", s(class))
+            .expression_attribute_values(":k", s(class.as_str()))
             .expression_attribute_values(":t", AV::Bool(true))
             .send()
             .await
@@ -259,8 +259,8 @@ impl AccessStore for DynamoStore {
 impl DynamoStore {
     /// The asset's class is its files' while they share one: files of another class than the
     /// one `stored` make it MIXED.
-    pub(super) async fn mark_mixed(&self, asset_id: &str, stored: &str, class: &str) -> Result<()> {
-        if stored == class || stored == MIXED {
+    pub(super) async fn mark_mixed(&self, asset_id: &str, stored: AssetClass, class: AssetClass) -> Result<()> {
+        if stored.and(class) == stored {
             return Ok(());
         }
         self.client

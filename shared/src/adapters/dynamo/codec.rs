@@ -1,6 +1,7 @@
 //! Item codecs: attribute helpers and the mapping of assets, files and tasks to items and back.
 
 use super::*;
+use crate::domain::AssetClass;
 use crate::domain::policy::due_shard;
 use chrono::NaiveDate;
 
@@ -117,8 +118,8 @@ pub(super) fn asset_to_item(a: &Asset) -> Item {
         item.insert(attr::ACTIVE_TASK.into(), s(t));
     }
     // Absent until known: an asset registered file by file takes its first file's class.
-    if !a.storage_class.is_empty() {
-        item.insert(attr::STORAGE_CLASS.into(), s(&a.storage_class));
+    if a.storage_class != AssetClass::Unknown {
+        item.insert(attr::STORAGE_CLASS.into(), s(a.storage_class.as_str()));
     }
     if let Some(d) = a.last_access_on {
         item.insert("last_access_on".into(), s(d.to_string()));
@@ -157,7 +158,7 @@ pub(super) fn item_to_asset(item: &Item) -> Result<Asset> {
         small_file_count: get_n(item, "small_file_count"),
         small_file_bytes: get_n(item, "small_file_bytes"),
         state: AssetState::parse(&state).ok_or_else(|| Error::dependency("read asset", format!("unknown asset state {state}")))?,
-        storage_class: opt_s(item, attr::STORAGE_CLASS).unwrap_or_default(),
+        storage_class: stored_class(Some(item))?,
         active_task: opt_s(item, attr::ACTIVE_TASK),
         active_action: opt_s(item, attr::ACTIVE_ACTION),
         queued_task: opt_s(item, "queued_task"),
@@ -274,6 +275,13 @@ pub(super) fn item_to_task(item: &Item) -> Result<Task> {
 /// The wall-clock time of a write, for `progress_at`.
 pub(super) fn now_rfc3339() -> String {
     chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// An asset item's class as stored (absent: none yet); a stored name that is no class is a
+/// corrupt item.
+pub(super) fn stored_class(item: Option<&Item>) -> Result<AssetClass> {
+    let stored = item.and_then(|i| opt_s(i, attr::STORAGE_CLASS)).unwrap_or_default();
+    AssetClass::parse(&stored).map_err(|e| Error::dependency("read asset class", e))
 }
 
 #[cfg(test)]

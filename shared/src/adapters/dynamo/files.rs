@@ -37,8 +37,7 @@ impl FileStore for DynamoStore {
             .send()
             .await
             .map_err(|e| sdk_error("count registered file", e))?;
-        let stored = out.attributes().and_then(|a| opt_s(a, "storage_class")).unwrap_or_default();
-        self.mark_mixed(&file.asset_id, &stored, file.storage_class.as_str()).await?;
+        self.mark_mixed(&file.asset_id, stored_class(out.attributes())?, file.storage_class.into()).await?;
         Ok(true)
     }
 

@@ -147,7 +147,7 @@ mod tests {
     }
 
     fn outcome(status: TaskStatus) -> Outcome {
-        Outcome { status, ..Outcome::refused(&task(), "why".into(), "ACTIVE", "STANDARD") }
+        Outcome { status, ..Outcome::refused(&task(), "why".into(), "ACTIVE", crate::domain::StorageClass::Standard.into()) }
     }
 
     #[tokio::test]

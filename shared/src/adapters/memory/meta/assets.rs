@@ -1,7 +1,7 @@
 //! Assets: registration, changes, the due index and access records.
 
 use super::*;
-use crate::domain::asset::MIXED;
+use crate::domain::AssetClass;
 use crate::domain::pricing::Sizes;
 use crate::domain::AssetChange;
 use crate::error::{Error, Result};
@@ -15,13 +15,8 @@ fn stored(a: &Asset) -> Asset {
 
 /// The asset's class is its files' while they share one: files of another class than the one
 /// it has make it MIXED (`DynamoStore::mark_mixed`, after `if_not_exists` gave it the first).
-pub(super) fn take_class(asset: &mut Asset, class: &str) {
-    if asset.storage_class.is_empty() {
-        asset.storage_class = class.to_string();
-    }
-    if asset.storage_class != class && asset.storage_class != MIXED {
-        asset.storage_class = MIXED.to_string();
-    }
+pub(super) fn take_class(asset: &mut Asset, class: AssetClass) {
+    asset.storage_class = asset.storage_class.and(class);
 }
 
 pub(super) fn add_sizes(asset: &mut Asset, sizes: &Sizes) {
@@ -43,7 +38,7 @@ impl AssetStore for MemoryMeta {
         Ok(true)
     }
 
-    async fn finish_registration(&self, asset: &Asset, class: &str) -> Result<()> {
+    async fn finish_registration(&self, asset: &Asset, class: AssetClass) -> Result<()> {
         let mut t = self.tables();
         // DynamoDB answers a failed condition of this update as an error, not as a decision.
         let Some(row) = t.assets.get_mut(&asset.asset_id).filter(|row| row.registering) else {
@@ -51,7 +46,7 @@ impl AssetStore for MemoryMeta {
         };
         let a = &mut row.asset;
         (a.file_count, a.total_bytes, a.small_file_count, a.small_file_bytes) = (asset.file_count, asset.total_bytes, asset.small_file_count, asset.small_file_bytes);
-        a.storage_class = class.to_string();
+        a.storage_class = class;
         row.registering = false;
         Ok(())
     }
@@ -64,7 +59,7 @@ impl AssetStore for MemoryMeta {
         Ok(self.tables().assets.get(asset_id).filter(|row| row.registering).map(|row| row.asset.clone()))
     }
 
-    async fn backfill_step(&self, asset_id: &str, prev: Option<&str>, next: Option<&str>, sizes: &Sizes, class: Option<&str>) -> Result<bool> {
+    async fn backfill_step(&self, asset_id: &str, prev: Option<&str>, next: Option<&str>, sizes: &Sizes, class: Option<AssetClass>) -> Result<bool> {
         let mut t = self.tables();
         // Fenced on the stored cursor (absent for the first page), only while registering.
         let Some(row) = t.assets.get_mut(asset_id).filter(|row| row.registering && row.asset.backfill_cursor.as_deref() == prev) else {

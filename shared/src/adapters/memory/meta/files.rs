@@ -73,7 +73,7 @@ impl FileStore for MemoryMeta {
             let small = file.size < SMALL_OBJECT_BYTES;
             let sizes = Sizes { count: 1, bytes: file.size, small_count: u64::from(small), small_bytes: if small { file.size } else { 0 } };
             super::assets::add_sizes(&mut row.asset, &sizes);
-            super::assets::take_class(&mut row.asset, file.storage_class.as_str());
+            super::assets::take_class(&mut row.asset, file.storage_class.into());
         }
         Ok(true)
     }

@@ -32,7 +32,7 @@ impl MemoryMeta {
         let state = AssetState::parse(&outcome.asset_state).ok_or_else(|| Error::validation(format!("unknown asset state {}", outcome.asset_state)))?;
         Ok(self.release(asset_id, task_id, |a| {
             a.state = state;
-            a.storage_class = outcome.asset_class.clone();
+            a.storage_class = outcome.asset_class;
         }))
     }
 

@@ -26,12 +26,12 @@ async fn a_registering_asset_is_hidden_until_finished_and_a_finished_one_is_not_
     assert!(meta.begin_registration(&asset("a")).await.unwrap(), "a stopped registration may be resumed");
     // WHEN it is finished with its files' sizes and class
     let listed = Asset { file_count: 3, total_bytes: 300, ..asset("a") };
-    meta.finish_registration(&listed, "STANDARD").await.unwrap();
+    meta.finish_registration(&listed, StorageClass::Standard.into()).await.unwrap();
     // THEN it is visible with them, and may not be begun again
     let a = meta.get_asset("a").await.unwrap().unwrap();
     assert_eq!((a.file_count, a.total_bytes, a.storage_class.as_str()), (3, 300, "STANDARD"));
     assert!(!meta.begin_registration(&asset("a")).await.unwrap());
-    assert!(meta.finish_registration(&listed, "STANDARD").await.is_err(), "finishing twice is DynamoDB's failed condition");
+    assert!(meta.finish_registration(&listed, StorageClass::Standard.into()).await.is_err(), "finishing twice is DynamoDB's failed condition");
 }
 
 #[tokio::test]
@@ -39,9 +39,9 @@ async fn a_backfill_page_is_counted_once_behind_its_cursor() {
     // GIVEN a registering asset whose first page was counted
     let meta = MemoryMeta::new();
     meta.begin_registration(&asset("a")).await.unwrap();
-    assert!(meta.backfill_step("a", None, Some("k10"), &sizes(10, 100), Some("STANDARD")).await.unwrap());
+    assert!(meta.backfill_step("a", None, Some("k10"), &sizes(10, 100), Some(StorageClass::Standard.into())).await.unwrap());
     // WHEN a second delivery of the first page comes
-    let again = meta.backfill_step("a", None, Some("k10"), &sizes(10, 100), Some("STANDARD")).await.unwrap();
+    let again = meta.backfill_step("a", None, Some("k10"), &sizes(10, 100), Some(StorageClass::Standard.into())).await.unwrap();
     // THEN the fence fails and the page counts once
     assert!(!again);
     let a = meta.get_registering("a").await.unwrap().unwrap();
@@ -53,9 +53,9 @@ async fn the_last_backfill_page_releases_the_asset() {
     // GIVEN a registering asset one page in
     let meta = MemoryMeta::new();
     meta.begin_registration(&asset("a")).await.unwrap();
-    meta.backfill_step("a", None, Some("k10"), &sizes(10, 100), Some("STANDARD")).await.unwrap();
+    meta.backfill_step("a", None, Some("k10"), &sizes(10, 100), Some(StorageClass::Standard.into())).await.unwrap();
     // WHEN the last page is counted
-    assert!(meta.backfill_step("a", Some("k10"), None, &sizes(5, 50), Some("STANDARD")).await.unwrap());
+    assert!(meta.backfill_step("a", Some("k10"), None, &sizes(5, 50), Some(StorageClass::Standard.into())).await.unwrap());
     // THEN the asset is registered, its cursor gone, its totals both pages'
     assert_eq!(meta.get_registering("a").await.unwrap(), None);
     let a = meta.get_asset("a").await.unwrap().unwrap();
@@ -67,10 +67,10 @@ async fn a_backfill_page_of_another_class_makes_the_asset_mixed() {
     // GIVEN a registering asset whose first page was STANDARD
     let meta = MemoryMeta::new();
     meta.begin_registration(&asset("a")).await.unwrap();
-    meta.backfill_step("a", None, Some("k1"), &sizes(1, 1), Some("STANDARD")).await.unwrap();
+    meta.backfill_step("a", None, Some("k1"), &sizes(1, 1), Some(StorageClass::Standard.into())).await.unwrap();
     // WHEN a page in GLACIER follows, then a STANDARD one again
-    meta.backfill_step("a", Some("k1"), Some("k2"), &sizes(1, 1), Some("GLACIER")).await.unwrap();
-    meta.backfill_step("a", Some("k2"), None, &sizes(1, 1), Some("STANDARD")).await.unwrap();
+    meta.backfill_step("a", Some("k1"), Some("k2"), &sizes(1, 1), Some(StorageClass::Glacier.into())).await.unwrap();
+    meta.backfill_step("a", Some("k2"), None, &sizes(1, 1), Some(StorageClass::Standard.into())).await.unwrap();
     // THEN the asset is MIXED, and stays so
     assert_eq!(meta.get_asset("a").await.unwrap().unwrap().storage_class, MIXED);
 }

@@ -143,7 +143,7 @@ async fn a_token_is_stored_only_on_a_running_task() {
     meta.create_task(&t).await.unwrap();
     assert!(!meta.store_token(&t.task_id, "token").await.unwrap(), "pending");
     assert!(meta.claim_task(&t.task_id));
-    let outcome = Outcome::from_counters(&t.task_id, &t.action, &TaskCounters::default(), "ACTIVE", "STANDARD");
+    let outcome = Outcome::from_counters(&t.task_id, &t.action, &TaskCounters::default(), "ACTIVE", StorageClass::Standard.into());
     assert!(meta.record_outcome(&t.task_id, &outcome));
     // WHEN a late planner stores its token
     let stored = meta.store_token(&t.task_id, "token").await.unwrap();

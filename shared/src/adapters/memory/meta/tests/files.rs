@@ -104,7 +104,7 @@ async fn a_restore_window_ends_once_and_takes_a_restored_asset_back_to_archived(
     let holder = task("a", ARCHIVE, "x");
     meta.create_task(&holder).await.unwrap();
     meta.claim_task(&holder.task_id);
-    let outcome = crate::domain::Outcome { asset_state: "RESTORED".into(), ..crate::domain::Outcome::refused(&holder.task_id, String::new(), "", "GLACIER") };
+    let outcome = crate::domain::Outcome { asset_state: "RESTORED".into(), ..crate::domain::Outcome::refused(&holder.task_id, String::new(), "", StorageClass::Glacier.into()) };
     assert!(meta.release_asset("a", &holder.task_id, &outcome).unwrap());
     // WHEN its window ends, twice
     let first = meta.restore_expired(&f).await.unwrap();

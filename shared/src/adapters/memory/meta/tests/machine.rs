@@ -25,7 +25,7 @@ async fn only_the_holder_releases_the_asset_which_is_then_looked_at_again() {
     meta.create_task(&t).await.unwrap();
     meta.claim_task(&t.task_id);
     let done = TaskCounters { planned: 1, succeeded: 1, ..TaskCounters::default() };
-    let outcome = Outcome::from_counters(&t.task_id, &t.action, &done, "ACTIVE", "STANDARD");
+    let outcome = Outcome::from_counters(&t.task_id, &t.action, &done, "ACTIVE", StorageClass::Standard.into());
     // WHEN another task's execution releases it, then its own
     let other = meta.release_asset("a", &TaskId::derive("a", &PURGE, "x"), &outcome).unwrap();
     let own = meta.release_asset("a", &t.task_id, &outcome).unwrap();
@@ -44,7 +44,7 @@ async fn an_ended_task_leaves_the_open_index_and_is_not_ended_again() {
     let shard = crate::domain::policy::due_shard(t.task_id.as_str());
     assert_eq!(crate::ports::RepairStore::open_tasks(&meta, shard, "9999", None).await.unwrap().0.len(), 1);
     // WHEN its outcome is recorded, then its failure
-    let outcome = Outcome::from_counters(&t.task_id, &t.action, &TaskCounters::default(), "ACTIVE", "STANDARD");
+    let outcome = Outcome::from_counters(&t.task_id, &t.action, &TaskCounters::default(), "ACTIVE", StorageClass::Standard.into());
     let recorded = meta.record_outcome(&t.task_id, &outcome);
     let failed = meta.record_failure(&t.task_id, "late");
     // THEN the first ends it (token gone, out of the index); the second finds it ended

@@ -30,7 +30,7 @@ fn asset(id: &str) -> Asset {
         shards: SHARDS,
         file_count: 0,
         total_bytes: 0,
-        storage_class: String::new(),
+        storage_class: crate::domain::AssetClass::Unknown,
         state: AssetState::Active,
         ..policy_asset("editorial", "final", "STANDARD")
     }

@@ -190,7 +190,7 @@ async fn a_kept_event_is_unpublished_until_it_is_published_once() {
     let t = task("a", ARCHIVE, "r");
     meta.create_task(&t).await.unwrap();
     meta.claim_task(&t.task_id);
-    assert!(meta.record_outcome(&t.task_id, &Outcome::refused(&t.task_id, "gone".into(), "ACTIVE", "STANDARD")));
+    assert!(meta.record_outcome(&t.task_id, &Outcome::refused(&t.task_id, "gone".into(), "ACTIVE", StorageClass::Standard.into())));
     assert!(meta.unpublished_events(10).await.unwrap().is_empty());
     meta.keep_event(&t.task_id, "{\"event\":1}", "SNS.Throttled: slow down");
     // WHEN the reconciler reads it and publishes it, twice
