@@ -59,6 +59,19 @@ start() {
     enable_step_functions
     return 0
   fi
+  # One that runs but is too busy to answer at once is waited for, not doubled: a second one
+  # would fail to bind and leave a pid file naming a process that is gone.
+  if pgrep -f "moto_server\.py -H 127\.0\.0\.1 -p $PORT\$" >/dev/null; then
+    for _ in $(seq 1 150); do
+      if answers; then
+        enable_step_functions
+        return 0
+      fi
+      sleep 0.2
+    done
+    echo "slm: a moto runs on port $PORT but does not answer; stop it first (SLM_LOCAL_PORT=$PORT $0 stop)" >&2
+    exit 1
+  fi
   echo "slm: starting moto on $URL" >&2
   # moto with the local stack's corrections where it answers unlike S3 (see the script).
   nohup "$VENV/bin/python" "$HERE/moto_server.py" -H 127.0.0.1 -p "$PORT" > "$STATE/moto-$PORT.log" 2>&1 &
@@ -88,15 +101,26 @@ urllib.request.urlopen(req, timeout=5)
 PY
 }
 
+# The pid a pid file holds, if that process is still the emulator it names (its command line
+# matches the pattern): a stale file's pid may be any process by now, which is not ours to kill.
+pid_of() {
+  local file="$1" pattern="$2" pid
+  [[ -f "$file" ]] || return 0
+  pid="$(cat "$file")"
+  if [[ "$pid" =~ ^[0-9]+$ ]] && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -Eq "$pattern"; then
+    echo "$pid"
+  else
+    echo "slm: $file names no emulator (pid ${pid:-none}); ignored" >&2
+  fi
+}
+
 # Stops the emulator on this port: the one started with this data directory (its pid file), and
 # any other this script started on the port (found by its command line, from any checkout or data
 # directory), so that a stop always frees it.
 stop() {
   if [[ "$EMULATOR" == localstack ]]; then localstack_stop; return; fi
-  local pids=""
-  if [[ -f "$STATE/moto-$PORT.pid" ]]; then
-    pids="$(cat "$STATE/moto-$PORT.pid")"
-  fi
+  local pids
+  pids="$(pid_of "$STATE/moto-$PORT.pid" "moto_server\.py -H 127\.0\.0\.1 -p $PORT( |\$)")"
   pids="$pids $(pgrep -f "moto_server\.py -H 127\.0\.0\.1 -p $PORT\$" || true)"
   for pid in $pids; do
     kill "$pid" 2>/dev/null || true
@@ -214,13 +238,15 @@ localstack_stop() {
   local pid_file="$STATE/localstack-$PORT.pid"
   [[ -f "$pid_file" ]] || return 0
   local pid
-  pid="$(cat "$pid_file")"
-  kill "$pid" 2>/dev/null || true
-  for _ in $(seq 1 50); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.2
-  done
-  kill -9 "$pid" 2>/dev/null || true
+  pid="$(pid_of "$pid_file" "localstack\.runtime\.main")"
+  if [[ -n "$pid" ]]; then
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.2
+    done
+    kill -9 "$pid" 2>/dev/null || true
+  fi
   rm -f "$pid_file"
   rm -rf "$LS_DIR/tmp" "$LS_DIR/fs"
   if ! pgrep -f "localstack\.runtime\.main" >/dev/null; then
