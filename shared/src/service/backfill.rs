@@ -494,4 +494,37 @@ mod tests {
         assert_eq!(core.asset("cam-1").await.file_count, 3);
         assert_eq!(core.files_of("cam-1").await.len(), 3);
     }
+
+    #[tokio::test]
+    async fn an_asset_backfill_whose_next_message_failed_to_send_carries_on_when_redelivered() {
+        // GIVEN 25 objects under cam-1/, a backfill of the asset started, and the next send failing once
+        let core = core();
+        put_objects(&core, "cam-1/", 25, StorageClass::Standard);
+        core.start_backfill(asset_request("cam-1"), NOW).await.unwrap();
+        let first = core.queues.take_reconcile().remove(0);
+        core.queues.fail_next(crate::adapters::memory::Queue::Reconcile, 1);
+        // WHEN the first message is handled (its page counted, the send of the next failing), then redelivered
+        let err = core.handle_reconcile(first.clone()).await.unwrap_err();
+        assert!(matches!(err, Error::Retryable { .. }), "{err:?}");
+        core.handle_reconcile(first).await.unwrap();
+        run_backfill(&core, 1).await;
+        // THEN the backfill went on from the stored cursor, and each file is counted once
+        let a = core.asset("cam-1").await;
+        assert_eq!((a.file_count, a.total_bytes), (25, 25_000));
+        assert_eq!(core.files_of("cam-1").await.len(), 25);
+    }
+
+    #[tokio::test]
+    async fn an_asset_backfill_whose_first_message_failed_to_send_can_be_asked_again() {
+        // GIVEN objects under cam-1/, and the reconcile queue failing once
+        let core = core();
+        put_objects(&core, "cam-1/", 3, StorageClass::Standard);
+        core.queues.fail_next(crate::adapters::memory::Queue::Reconcile, 1);
+        // WHEN the backfill is asked, fails, and is asked again
+        core.start_backfill(asset_request("cam-1"), NOW).await.unwrap_err();
+        core.start_backfill(asset_request("cam-1"), NOW).await.unwrap();
+        run_backfill(&core, 1).await;
+        // THEN the asset is registered whole
+        assert_eq!(core.asset("cam-1").await.file_count, 3);
+    }
 }
