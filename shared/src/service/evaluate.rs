@@ -469,4 +469,16 @@ mod tests {
         assert_eq!(e.tasks_created, 0);
         assert!(core.started().is_empty());
     }
+
+    #[tokio::test]
+    async fn a_run_out_of_time_evaluates_one_asset_and_leaves_the_rest_due() {
+        // GIVEN three due assets, and a run whose deadline has passed already
+        let core = due_assets(core(), finals(), 3).await;
+        let mode = Mode::Run { max_starts: 10, until: Some(std::time::Instant::now()) };
+        // WHEN the evaluation runs
+        let e = core.evaluate(now(), mode, PriceTable::bundled()).await.unwrap();
+        // THEN it started one task, and says more are due
+        assert_eq!((e.tasks_created, e.more_due), (1, true));
+        assert_eq!(core.started().len(), 1);
+    }
 }

@@ -392,4 +392,35 @@ mod tests {
         assert_eq!(core.asset("A001").await.file_count, 1);
         assert!(core.meta.find_by_object(BUCKET, "tln/camera/A001/f1.ari").await.unwrap().is_none());
     }
+
+    #[tokio::test]
+    async fn an_object_given_its_asset_joins_it_whatever_its_key() {
+        // GIVEN asset cam-1 registered, and an object under its prefix that the layout places nowhere
+        let core = core();
+        let asset = core.asset_of("cam-1", 1).await;
+        let v = core.objects.put(BUCKET, "cam-1/late.exr", Put::body(vec![b'x'; 700]));
+        // WHEN it is registered into the asset, as a backfill of the asset lists it
+        let r = core.register_object(BUCKET, "cam-1/late.exr", Some(v), today(), Some(&asset)).await.unwrap();
+        // THEN it is a file of the asset, counted on it
+        assert_eq!(r, Registration::Registered { asset_id: "cam-1".into(), created_asset: false });
+        let a = core.asset("cam-1").await;
+        assert_eq!((a.file_count, a.total_bytes), (2, 1700));
+    }
+
+    #[tokio::test]
+    async fn an_object_arriving_for_a_purged_asset_is_ignored() {
+        // GIVEN asset A001 created by its first object, then purged
+        let core = core();
+        core.objects.put(BUCKET, "tln/camera/A001/f1.ari", Put::body(vec![b'x'; 1000]));
+        core.register_object(BUCKET, "tln/camera/A001/f1.ari", None, today(), None).await.unwrap();
+        let task = core.request("A001", crate::domain::Action::Purge, "r1").await;
+        core.drive(&task.task_id).await.expect("a purge ends without waiting");
+        assert_eq!(core.asset("A001").await.state, AssetState::Purged);
+        // WHEN a new object arrives under its prefix
+        core.objects.put(BUCKET, "tln/camera/A001/f2.ari", Put::body(vec![b'x'; 1000]));
+        let r = core.register_object(BUCKET, "tln/camera/A001/f2.ari", None, today(), None).await.unwrap();
+        // THEN it is ignored, and the purged asset counts no new file
+        assert!(matches!(&r, Registration::Ignored(why) if why.contains("is purged")), "{r:?}");
+        assert!(core.meta.find_by_object(BUCKET, "tln/camera/A001/f2.ari").await.unwrap().is_none());
+    }
 }
