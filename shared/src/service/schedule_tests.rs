@@ -366,3 +366,20 @@ async fn a_policy_create_retried_after_its_reschedule_failed_to_send_still_resch
     core.reschedule_page(&Scope::All, None).await.unwrap();
     assert_eq!(core.asset("cam-1").await.due_at.as_deref(), Some("2026-07-01"));
 }
+
+#[tokio::test]
+async fn a_reschedule_leaves_an_asset_a_task_holds_for_the_tasks_end() {
+    // GIVEN an asset due by policy finals, on which an archive task runs
+    let core = core_with_policy(finals()).await;
+    core.asset_of("cam-1", 1).await;
+    core.request("cam-1", crate::domain::Action::Archive { storage_class: crate::domain::StorageClass::DeepArchive }, "r1").await;
+    let before = core.asset("cam-1").await.due_at;
+    assert_eq!(before.as_deref(), Some("2026-07-01"), "a request leaves the index as it was");
+    // WHEN its phase is changed out of the policy, and every asset is rescheduled
+    let changed = core.change_asset("cam-1", &AssetChange { phase: Some("wip".into()), tags: None }).await.unwrap();
+    core.reschedule_page(&Scope::All, None).await.unwrap();
+    // THEN the phase is stored, but its due day is left for the task's end to move
+    assert_eq!(changed.phase, "wip");
+    assert!(core.asset("cam-1").await.active_task.is_some());
+    assert_eq!(core.asset("cam-1").await.due_at, before);
+}
