@@ -149,3 +149,251 @@ impl Default for SavingsQuery {
         SavingsQuery { title: None, months: 36, start: None, seed: 7 }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{AccessBody, SavingsQuery};
+    use crate::adapters::memory::Put;
+    use crate::domain::pricing::PriceTable;
+    use crate::domain::{AssetState, NewAsset, StorageClass, TitleBody};
+    use crate::error::Error;
+    use crate::ports::AccessStore;
+    use crate::service::testing::{BUCKET, MemoryCore, NOW, core, new_asset, policy_doc};
+    use chrono::NaiveDate;
+
+    fn date(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    fn today() -> NaiveDate {
+        date("2027-01-04")
+    }
+
+    fn reads(day: &str, count: u64) -> AccessBody {
+        AccessBody { day: day.into(), count }
+    }
+
+    /// Every access recorded on the asset, by day.
+    async fn accesses(core: &MemoryCore, asset_id: &str) -> Vec<(NaiveDate, u64)> {
+        core.meta.accesses(asset_id, NaiveDate::MIN).await.unwrap()
+    }
+
+    /// Archives an asset to GLACIER once it has not been read for 30 days (never read: 30 days
+    /// after its creation on 2026-06-01, so due 2026-07-01).
+    async fn core_with_quiet_policy() -> MemoryCore {
+        let core = core();
+        let doc = policy_doc(r#"{"policy_id":"cold","anchor":"asset.created","offset_days":0,"not_accessed_days":30,"action":{"action":"archive","storage_class":"GLACIER"}}"#);
+        core.create_policy(doc, "tester", NOW).await.unwrap();
+        core
+    }
+
+    async fn launch(core: &MemoryCore, title_id: &str, day: &str) {
+        let body = TitleBody { name: None, dates: [("launch".to_string(), day.to_string())].into() };
+        core.put_title(title_id, body, NOW).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn accesses_recorded_on_one_day_add_up() {
+        // GIVEN a registered asset
+        let core = core();
+        let asset = core.asset_of("cam-1", 1).await;
+        // WHEN 2 and then 3 reads on 2027-01-02 and 4 on 2027-01-03 are recorded
+        core.record_access(&asset, &reads("2027-01-02", 2), today()).await.unwrap();
+        let asset = core.asset("cam-1").await;
+        core.record_access(&asset, &reads("2027-01-02", 3), today()).await.unwrap();
+        core.record_access(&asset, &reads("2027-01-03", 4), today()).await.unwrap();
+        // THEN the statistics hold 5 reads on the 2nd and 4 on the 3rd
+        assert_eq!(accesses(&core, "cam-1").await, vec![(date("2027-01-02"), 5), (date("2027-01-03"), 4)]);
+        assert_eq!(core.asset("cam-1").await.last_access_on, Some(date("2027-01-03")));
+    }
+
+    #[tokio::test]
+    async fn an_earlier_access_is_counted_but_does_not_move_the_last_access_back() {
+        // GIVEN an asset last read on 2027-01-03
+        let core = core();
+        let asset = core.asset_of("cam-1", 1).await;
+        core.record_access(&asset, &reads("2027-01-03", 1), today()).await.unwrap();
+        // WHEN a read on 2026-12-01 is recorded late
+        let asset = core.asset("cam-1").await;
+        let after = core.record_access(&asset, &reads("2026-12-01", 1), today()).await.unwrap();
+        // THEN it is counted, and the last access stays on 2027-01-03
+        assert_eq!(accesses(&core, "cam-1").await.len(), 2);
+        assert_eq!(after.last_access_on, Some(date("2027-01-03")));
+        assert_eq!(core.asset("cam-1").await.last_access_on, Some(date("2027-01-03")));
+    }
+
+    #[tokio::test]
+    async fn a_later_access_moves_the_due_day_of_an_unless_read_policy() {
+        // GIVEN an asset due on 2026-07-01 by a policy acting on 30 days without reads
+        let core = core_with_quiet_policy().await;
+        let asset = core.asset_of("cam-1", 1).await;
+        assert_eq!(core.asset("cam-1").await.due_at.as_deref(), Some("2026-07-01"));
+        // WHEN a read on 2026-12-01 is recorded
+        let after = core.record_access(&asset, &reads("2026-12-01", 1), today()).await.unwrap();
+        // THEN the asset is due 30 days after it, in the answer and in the index
+        assert_eq!(after.due_at.as_deref(), Some("2026-12-31"));
+        assert_eq!(core.asset("cam-1").await.due_at.as_deref(), Some("2026-12-31"));
+    }
+
+    #[tokio::test]
+    async fn an_earlier_access_leaves_the_due_day_where_it_is() {
+        // GIVEN an asset last read on 2026-12-01, due 2026-12-31
+        let core = core_with_quiet_policy().await;
+        let asset = core.asset_of("cam-1", 1).await;
+        core.record_access(&asset, &reads("2026-12-01", 1), today()).await.unwrap();
+        // WHEN a read on 2026-11-01 is recorded
+        let asset = core.asset("cam-1").await;
+        core.record_access(&asset, &reads("2026-11-01", 1), today()).await.unwrap();
+        // THEN it is still due on 2026-12-31
+        assert_eq!(core.asset("cam-1").await.due_at.as_deref(), Some("2026-12-31"));
+    }
+
+    #[tokio::test]
+    async fn a_read_of_tomorrow_is_accepted_for_callers_east_of_utc() {
+        // GIVEN a registered asset
+        let core = core();
+        let asset = core.asset_of("cam-1", 1).await;
+        // WHEN a read of tomorrow is recorded
+        core.record_access(&asset, &reads("2027-01-05", 1), today()).await.unwrap();
+        // THEN it is counted
+        assert_eq!(accesses(&core, "cam-1").await, vec![(date("2027-01-05"), 1)]);
+    }
+
+    #[tokio::test]
+    async fn a_record_with_a_bad_day_or_count_is_refused_and_nothing_is_counted() {
+        // GIVEN a registered asset
+        let core = core();
+        let asset = core.asset_of("cam-1", 1).await;
+        for body in [reads("2027-01-06", 1), reads("2027-02-30", 1), reads("yesterday", 1), reads("2027-01-03", 0), reads("2027-01-03", super::MAX_ACCESSES_PER_RECORD + 1)] {
+            // WHEN each is recorded
+            let err = core.record_access(&asset, &body, today()).await.unwrap_err();
+            // THEN it is refused
+            assert!(matches!(err, Error::Validation(_)), "{body:?}: {err:?}");
+        }
+        // AND nothing was counted, nor the last access moved
+        assert!(accesses(&core, "cam-1").await.is_empty());
+        assert_eq!(core.asset("cam-1").await.last_access_on, None);
+    }
+
+    #[tokio::test]
+    async fn a_read_of_a_purged_asset_is_a_conflict_and_nothing_is_counted() {
+        // GIVEN an asset the caller read as purged
+        let core = core();
+        let asset = core.asset_of("cam-1", 1).await;
+        let purged = crate::domain::Asset { state: AssetState::Purged, ..asset };
+        // WHEN a read of it is recorded
+        let err = core.record_access(&purged, &reads("2027-01-03", 1), today()).await.unwrap_err();
+        // THEN it is refused as a conflict, and nothing is counted
+        assert!(matches!(err, Error::Conflict(_)), "{err:?}");
+        assert!(accesses(&core, "cam-1").await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_access_report_bins_reads_per_asset_per_day_since_launch() {
+        // GIVEN two editorial assets of tln launched 2026-12-01, one read 14 times on day 3
+        let core = core();
+        launch(&core, "tln", "2026-12-01").await;
+        let asset = core.asset_of("cam-1", 1).await;
+        core.asset_of("cam-2", 1).await;
+        core.record_access(&asset, &reads("2026-12-04", 14), today()).await.unwrap();
+        // WHEN the report is asked in weeks over four weeks
+        let report = core.access_report("launch", 7, 28, 0.5, StorageClass::Glacier, PriceTable::bundled()).await.unwrap();
+        // THEN the editorial type has two assets and a first week of one read per asset per day
+        assert_eq!(report.types.len(), 1);
+        let t = &report.types[0];
+        assert_eq!((t.asset_type.as_str(), t.assets), ("editorial", 2));
+        assert_eq!(t.points.len(), 4);
+        assert_eq!(t.points[0], (0, 1.0));
+        assert_eq!(t.points[1], (7, 0.0));
+    }
+
+    #[tokio::test]
+    async fn the_access_report_leaves_out_titles_without_the_anchor_date() {
+        // GIVEN an asset of tln (launched) and one of a title with no launch date, both read
+        let core = core();
+        launch(&core, "tln", "2026-12-01").await;
+        let asset = core.asset_of("cam-1", 1).await;
+        core.objects.put(BUCKET, "other-1/f.exr", Put::body(vec![b'x'; 1000]));
+        let other = core.register_asset(NewAsset { title_id: "other".into(), ..new_asset("other-1") }, NOW).await.unwrap();
+        core.put_title("other", TitleBody { name: None, dates: Default::default() }, NOW).await.unwrap();
+        core.record_access(&asset, &reads("2026-12-04", 7), today()).await.unwrap();
+        core.record_access(&other, &reads("2026-12-04", 700), today()).await.unwrap();
+        // WHEN the report is asked
+        let report = core.access_report("launch", 7, 28, 0.5, StorageClass::Glacier, PriceTable::bundled()).await.unwrap();
+        // THEN only tln's asset and reads count
+        let t = &report.types[0];
+        assert_eq!((t.assets, t.points[0]), (1, (0, 1.0)));
+    }
+
+    #[tokio::test]
+    async fn an_access_report_with_bad_bins_threshold_or_target_is_refused() {
+        // GIVEN any registry
+        let core = core();
+        let prices = PriceTable::bundled();
+        for (bin, horizon, threshold, target) in [
+            (0, 28, 0.5, StorageClass::Glacier),
+            (366, 400, 0.5, StorageClass::Glacier),
+            (7, 6, 0.5, StorageClass::Glacier),
+            (7, 3651, 0.5, StorageClass::Glacier),
+            (7, 28, 0.0, StorageClass::Glacier),
+            (7, 28, f64::NAN, StorageClass::Glacier),
+            (7, 28, 0.5, StorageClass::Standard),
+        ] {
+            // WHEN the report is asked so
+            let err = core.access_report("launch", bin, horizon, threshold, target, prices).await.unwrap_err();
+            // THEN it is refused
+            assert!(matches!(err, Error::Validation(_)), "{bin} {horizon} {threshold} {target:?}: {err:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_savings_case_prices_each_strategy_month_by_month() {
+        // GIVEN an asset of a launched title
+        let core = core();
+        launch(&core, "tln", "2026-12-01").await;
+        core.asset_of("cam-1", 3).await;
+        // WHEN the savings over 12 months are assessed
+        let c = core.assess_savings(&SavingsQuery { months: 12, ..Default::default() }, today(), PriceTable::bundled()).await.unwrap();
+        // THEN the asset's three files are priced, each strategy for 12 months
+        assert_eq!((c.assets, c.files, c.bytes), (1, 3, 3000));
+        assert!(!c.strategies.is_empty());
+        assert!(c.strategies.iter().all(|s| s.monthly.len() == 12), "{:?}", c.strategies.iter().map(|s| s.monthly.len()).collect::<Vec<_>>());
+        assert_eq!(c.assumptions.start, today());
+    }
+
+    #[tokio::test]
+    async fn savings_over_a_month_count_outside_1_to_120_are_refused() {
+        // GIVEN an asset of a launched title
+        let core = core();
+        launch(&core, "tln", "2026-12-01").await;
+        core.asset_of("cam-1", 1).await;
+        for months in [0, 121] {
+            // WHEN the savings over that many months are assessed
+            let err = core.assess_savings(&SavingsQuery { months, ..Default::default() }, today(), PriceTable::bundled()).await.unwrap_err();
+            // THEN it is refused
+            assert!(matches!(&err, Error::Validation(m) if m.contains("months")), "{months}: {err:?}");
+        }
+        // AND the bounds themselves are accepted
+        for months in [1, 120] {
+            core.assess_savings(&SavingsQuery { months, ..Default::default() }, today(), PriceTable::bundled()).await.unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn savings_of_an_unknown_title_or_of_no_asset_are_not_found() {
+        // GIVEN title tln with no asset, and no title "ghost"
+        let core = core();
+        launch(&core, "tln", "2026-12-01").await;
+        let ask = |title: Option<&str>| SavingsQuery { title: title.map(str::to_string), ..Default::default() };
+        // WHEN the savings of ghost, of tln, and of all are assessed
+        let ghost = core.assess_savings(&ask(Some("ghost")), today(), PriceTable::bundled()).await.unwrap_err();
+        let empty = core.assess_savings(&ask(Some("tln")), today(), PriceTable::bundled()).await.unwrap_err();
+        let all = core.assess_savings(&ask(None), today(), PriceTable::bundled()).await.unwrap_err();
+        let invalid = core.assess_savings(&ask(Some("t l n")), today(), PriceTable::bundled()).await.unwrap_err();
+        // THEN each is not found, and an invalid title id is refused
+        for err in [&ghost, &empty, &all] {
+            assert!(matches!(err, Error::NotFound(_)), "{err:?}");
+        }
+        assert!(matches!(invalid, Error::Validation(_)), "{invalid:?}");
+    }
+}

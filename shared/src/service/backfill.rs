@@ -206,3 +206,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
         Ok(step)
     }
 }
+
+#[cfg(test)]
+#[path = "backfill_tests.rs"]
+mod tests;

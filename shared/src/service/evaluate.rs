@@ -281,4 +281,204 @@ mod tests {
         assert_eq!(at("NEW_CLASS").unwrap_err(), "no storage price for NEW_CLASS in the price table");
         assert_eq!(at("MIXED").unwrap_err(), "the asset's files are not in one class");
     }
+
+    // ---- evaluate, on the in-memory adapters ----
+
+    use crate::domain::PolicyDoc;
+    use crate::domain::hold::{Hold, HoldSubject};
+    use crate::ports::{DueIndex, HoldStore, TaskStore};
+    use crate::service::testing::{MemoryCore, NOW, config, core, core_with, policy_doc};
+
+    /// Archives final assets to GLACIER 30 days after their creation (2026-06-01: due 2026-07-01).
+    fn finals() -> PolicyDoc {
+        policy_doc(r#"{"policy_id":"finals","selector":{"phases":["final"]},"anchor":"asset.created","offset_days":30,"action":{"action":"archive","storage_class":"GLACIER"}}"#)
+    }
+
+    fn purge_finals() -> PolicyDoc {
+        policy_doc(r#"{"policy_id":"purge-finals","anchor":"asset.created","offset_days":30,"action":{"action":"purge"}}"#)
+    }
+
+    fn now() -> DateTime<Utc> {
+        NOW.parse().unwrap()
+    }
+
+    fn run(core: &MemoryCore) -> Mode {
+        Mode::Run { max_starts: core.config.evaluation_max_starts, until: None }
+    }
+
+    /// A core with the policy and `assets` assets of one file (cam-0, cam-1, ...), each due.
+    async fn due_assets(core: MemoryCore, doc: PolicyDoc, assets: usize) -> MemoryCore {
+        core.create_policy(doc, "tester", NOW).await.unwrap();
+        core.queues.take_control();
+        for i in 0..assets {
+            core.asset_of(&format!("cam-{i}"), 1).await;
+        }
+        core
+    }
+
+    async fn hold(core: &MemoryCore, subject: HoldSubject) {
+        let hold = Hold { subject, reason: "litigation".into(), placed_by: "legal".into(), placed_at: NOW.into() };
+        assert!(core.meta.place_hold(&hold).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_dry_run_lists_the_due_action_and_starts_nothing() {
+        // GIVEN an asset due for an archive since 2026-07-01
+        let core = due_assets(core(), finals(), 1).await;
+        // WHEN a dry-run evaluates
+        let e = core.evaluate(now(), Mode::DryRun { limit: 10 }, PriceTable::bundled()).await.unwrap();
+        // THEN it lists the archive it would create, and no task is made or started
+        assert!(e.dry_run);
+        let listed: Vec<_> = e.actions.iter().map(|a| (a.asset_id.as_str(), a.action, a.policy.policy_id.as_str(), a.due.to_string(), a.outcome)).collect();
+        assert_eq!(listed, vec![("cam-0", Action::Archive { storage_class: StorageClass::Glacier }, "finals", "2026-07-01".to_string(), "would_create")]);
+        assert_eq!((e.tasks_created, e.totals.assets, e.totals.files), (0, 1, 1));
+        assert!(core.started().is_empty());
+        let a = core.asset("cam-0").await;
+        assert_eq!((a.active_task, a.due_at.as_deref()), (None, Some("2026-07-01")), "the asset is left as it was");
+    }
+
+    #[tokio::test]
+    async fn a_dry_run_lists_at_most_its_limit_and_counts_every_due_asset() {
+        // GIVEN three due assets
+        let core = due_assets(core(), finals(), 3).await;
+        // WHEN a dry-run listing one action evaluates
+        let e = core.evaluate(now(), Mode::DryRun { limit: 1 }, PriceTable::bundled()).await.unwrap();
+        // THEN it lists one and counts three
+        assert_eq!((e.actions.len(), e.totals.assets, e.assets_read), (1, 3, 3));
+    }
+
+    #[tokio::test]
+    async fn a_run_starts_a_task_for_each_due_asset_and_takes_it_out_of_the_due_index() {
+        // GIVEN two due assets
+        let core = due_assets(core(), finals(), 2).await;
+        // WHEN the evaluation runs
+        let e = core.evaluate(now(), run(&core), PriceTable::bundled()).await.unwrap();
+        // THEN a task is created and started for each, by the evaluator for policy finals v1
+        assert_eq!((e.tasks_created, e.more_due), (2, false));
+        let mut started: Vec<_> = core.started().into_iter().map(|i| (i.asset_id, i.action)).collect();
+        started.sort();
+        assert_eq!(started, vec![("cam-0".to_string(), "archive".to_string()), ("cam-1".to_string(), "archive".to_string())]);
+        for action in &e.actions {
+            assert_eq!(action.outcome, "created");
+            let task = core.meta.get_task(&crate::domain::TaskId::parse(action.task_id.as_deref().unwrap()).unwrap()).await.unwrap().unwrap();
+            assert_eq!((task.requested_by.as_str(), task.policy.as_ref().map(|p| (p.policy_id.as_str(), p.version))), (EVALUATOR, Some(("finals", 1))));
+            let a = core.asset(&action.asset_id).await;
+            assert_eq!((a.active_task.as_deref(), a.due_at), (action.task_id.as_deref(), None));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_run_starts_at_most_the_configured_number_and_leaves_the_rest_due() {
+        // GIVEN three due assets and at most two starts a run
+        let mut config = config();
+        config.evaluation_max_starts = 2;
+        let core = due_assets(core_with(config), finals(), 3).await;
+        // WHEN the evaluation runs
+        let e = core.evaluate(now(), run(&core), PriceTable::bundled()).await.unwrap();
+        // THEN two tasks are started, it says more are due, and the third asset is still due
+        assert_eq!((e.tasks_created, e.more_due), (2, true));
+        assert_eq!(core.started().len(), 2);
+        let mut due = Vec::new();
+        for i in 0..3 {
+            due.extend(core.asset(&format!("cam-{i}")).await.due_at);
+        }
+        assert_eq!(due, vec!["2026-07-01".to_string()]);
+        // WHEN it runs again, THEN the third is started
+        let e = core.evaluate(now(), run(&core), PriceTable::bundled()).await.unwrap();
+        assert_eq!((e.tasks_created, e.more_due), (1, false));
+        assert_eq!(core.started().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_asset_not_due_yet_is_not_read() {
+        // GIVEN an asset due on 2026-07-01
+        let core = due_assets(core(), finals(), 1).await;
+        // WHEN the evaluation runs on 2026-06-30
+        let e = core.evaluate("2026-06-30T10:00:00Z".parse().unwrap(), run(&core), PriceTable::bundled()).await.unwrap();
+        // THEN it reads no asset and starts nothing
+        assert_eq!((e.assets_read, e.tasks_created), (0, 0));
+        assert!(core.started().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_purge_of_an_asset_under_legal_hold_is_skipped_and_leaves_the_due_index() {
+        // GIVEN an asset due for a purge, under legal hold
+        let core = due_assets(core(), purge_finals(), 1).await;
+        hold(&core, HoldSubject::asset("cam-0").unwrap()).await;
+        // WHEN the evaluation runs
+        let e = core.evaluate(now(), run(&core), PriceTable::bundled()).await.unwrap();
+        // THEN the purge is listed as held, no task is created or started, and the asset leaves the index
+        assert_eq!((e.legal_holds, e.tasks_created), (1, 0));
+        assert_eq!(e.actions.iter().map(|a| a.outcome).collect::<Vec<_>>(), vec!["legal_hold"]);
+        assert!(e.actions[0].reason.as_deref().unwrap().contains("litigation"));
+        assert!(core.started().is_empty());
+        let a = core.asset("cam-0").await;
+        assert_eq!((a.active_task, a.due_at), (None, None));
+    }
+
+    #[tokio::test]
+    async fn a_purge_of_an_asset_whose_title_is_held_is_skipped() {
+        // GIVEN an asset due for a purge, its title under legal hold
+        let core = due_assets(core(), purge_finals(), 1).await;
+        hold(&core, HoldSubject::title("tln").unwrap()).await;
+        // WHEN the evaluation runs
+        let e = core.evaluate(now(), run(&core), PriceTable::bundled()).await.unwrap();
+        // THEN nothing is started
+        assert_eq!((e.legal_holds, e.tasks_created), (1, 0));
+        assert!(core.started().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_dry_run_reports_a_held_purge_and_leaves_the_asset_due() {
+        // GIVEN an asset due for a purge, under legal hold
+        let core = due_assets(core(), purge_finals(), 1).await;
+        hold(&core, HoldSubject::asset("cam-0").unwrap()).await;
+        // WHEN a dry-run evaluates
+        let e = core.evaluate(now(), Mode::DryRun { limit: 10 }, PriceTable::bundled()).await.unwrap();
+        // THEN the held purge is reported, and the asset is still due
+        assert_eq!(e.actions.iter().map(|a| a.outcome).collect::<Vec<_>>(), vec!["legal_hold"]);
+        assert_eq!(core.asset("cam-0").await.due_at.as_deref(), Some("2026-07-01"));
+    }
+
+    #[tokio::test]
+    async fn a_disabled_policy_starts_nothing() {
+        // GIVEN an asset due by policy finals, which is then disabled (its reschedule not run yet)
+        let core = due_assets(core(), finals(), 1).await;
+        core.set_policy_enabled("finals", false, "tester", NOW).await.unwrap();
+        // WHEN the evaluation runs
+        let e = core.evaluate(now(), run(&core), PriceTable::bundled()).await.unwrap();
+        // THEN no policy takes part, nothing is started, and the asset leaves the due index
+        assert_eq!((e.policies, e.tasks_created, e.waiting), (0, 0, 1));
+        assert!(e.actions.is_empty());
+        assert!(core.started().is_empty());
+        assert_eq!(core.asset("cam-0").await.due_at, None);
+    }
+
+    #[tokio::test]
+    async fn a_run_on_an_asset_another_task_holds_reports_it_busy_and_starts_nothing() {
+        // GIVEN a due asset on which an archive was requested and started
+        let core = due_assets(core(), finals(), 1).await;
+        let requested = core.request("cam-0", Action::Archive { storage_class: StorageClass::DeepArchive }, "r1").await;
+        core.started();
+        // The asset put back in the index while its task runs (a stale index entry).
+        assert!(core.meta.set_due("cam-0", Some(date("2026-07-01")), crate::ports::DueGuard::Busy).await.unwrap());
+        // WHEN the evaluation runs
+        let e = core.evaluate(now(), run(&core), PriceTable::bundled()).await.unwrap();
+        // THEN the asset is reported busy with the requested task, and nothing is started
+        assert_eq!(e.actions.iter().map(|a| (a.outcome, a.task_id.clone())).collect::<Vec<_>>(), vec![("busy", Some(requested.task_id.to_string()))]);
+        assert_eq!(e.tasks_created, 0);
+        assert!(core.started().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_run_out_of_time_evaluates_one_asset_and_leaves_the_rest_due() {
+        // GIVEN three due assets, and a run whose deadline has passed already
+        let core = due_assets(core(), finals(), 3).await;
+        let mode = Mode::Run { max_starts: 10, until: Some(std::time::Instant::now()) };
+        // WHEN the evaluation runs
+        let e = core.evaluate(now(), mode, PriceTable::bundled()).await.unwrap();
+        // THEN it started one task, and says more are due
+        assert_eq!((e.tasks_created, e.more_due), (1, true));
+        assert_eq!(core.started().len(), 1);
+    }
 }

@@ -168,3 +168,259 @@ pub(crate) fn file_of(asset: &Asset, v: &KeyVersion) -> FileRecord {
         state: FileState::of_class(v.storage_class),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Registration;
+    use crate::adapters::memory::Put;
+    use crate::domain::{AssetState, StorageClass};
+    use crate::error::Error;
+    use crate::ports::{AssetStore, FileStore};
+    use crate::service::testing::{BUCKET, NOW, core, new_asset, policy_doc};
+    use chrono::NaiveDate;
+
+    fn today() -> NaiveDate {
+        "2027-01-04".parse().unwrap()
+    }
+
+    /// Neither a visible nor a registering asset item, nor any file item.
+    async fn nothing_written(core: &crate::service::testing::MemoryCore, id: &str) {
+        assert!(core.meta.get_asset(id).await.unwrap().is_none(), "no asset {id}");
+        assert!(core.meta.get_registering(id).await.unwrap().is_none(), "no registering asset {id}");
+        assert!(core.files_of(id).await.is_empty(), "no file of {id}");
+    }
+
+    #[tokio::test]
+    async fn registering_an_asset_records_every_object_under_its_prefix_with_sizes_and_class() {
+        // GIVEN three objects of different sizes under cam-1/, and one under the sibling cam-10/
+        let core = core();
+        let mut put = Vec::new();
+        for (key, size) in [("cam-1/a.exr", 100usize), ("cam-1/b.exr", 2_000), ("cam-1/deep/c.exr", 300_000)] {
+            put.push(core.objects.put(BUCKET, key, Put::body(vec![b'x'; size])));
+        }
+        core.objects.put(BUCKET, "cam-10/x.exr", Put::body(vec![b'x'; 10]));
+        // WHEN the asset is registered
+        let asset = core.register_asset(new_asset("cam-1"), NOW).await.unwrap();
+        // THEN its three files are recorded with their versions and sizes, and the asset counts them
+        let files = core.files_of("cam-1").await;
+        let mut recorded: Vec<_> = files.iter().map(|f| (f.key.clone(), f.version_id.clone(), f.size, f.storage_class)).collect();
+        recorded.sort_by(|a, b| a.0.cmp(&b.0));
+        let expected: Vec<_> = put.iter().map(|v| (v.key.clone(), v.version_id.clone(), v.size, StorageClass::Standard)).collect();
+        assert_eq!(recorded, expected);
+        let stored = core.asset("cam-1").await;
+        assert_eq!((stored.file_count, stored.total_bytes, stored.storage_class.as_str(), stored.state), (3, 302_100, "STANDARD", AssetState::Active));
+        assert_eq!(stored.small_file_count, 2, "files under the small-object size are counted apart");
+        assert_eq!((asset.file_count, asset.total_bytes), (3, 302_100), "the answer is the stored asset");
+    }
+
+    #[tokio::test]
+    async fn an_asset_whose_objects_are_in_two_classes_is_registered_mixed() {
+        // GIVEN an object in STANDARD and one in GLACIER under the prefix
+        let core = core();
+        core.objects.put(BUCKET, "cam-1/a.exr", Put::body(vec![b'x'; 1000]));
+        core.objects.put(BUCKET, "cam-1/b.exr", Put::body(vec![b'x'; 1000]).class(StorageClass::Glacier));
+        // WHEN the asset is registered
+        core.register_asset(new_asset("cam-1"), NOW).await.unwrap();
+        // THEN its class is MIXED, each file keeping its own
+        assert_eq!(core.asset("cam-1").await.storage_class, "MIXED");
+        let classes: Vec<_> = core.files_of("cam-1").await.iter().map(|f| f.storage_class).collect();
+        assert!(classes.contains(&StorageClass::Standard) && classes.contains(&StorageClass::Glacier), "{classes:?}");
+    }
+
+    #[tokio::test]
+    async fn registering_an_asset_id_registered_already_is_a_conflict_and_changes_nothing() {
+        // GIVEN an asset registered with two files, and a third object put under its prefix since
+        let core = core();
+        core.asset_of("cam-1", 2).await;
+        core.objects.put(BUCKET, "cam-1/late.exr", Put::body(vec![b'x'; 1000]));
+        // WHEN the same asset is registered again
+        let err = core.register_asset(new_asset("cam-1"), NOW).await.unwrap_err();
+        // THEN it is refused as a conflict, and the asset keeps its two files
+        assert!(matches!(err, Error::Conflict(_)), "{err:?}");
+        assert_eq!(core.asset("cam-1").await.file_count, 2);
+        assert_eq!(core.files_of("cam-1").await.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_bucket_slm_does_not_manage_is_refused_and_nothing_is_written() {
+        // GIVEN objects in a bucket that is not one of MEDIA_BUCKETS
+        let core = core();
+        core.objects.versioned_bucket("other-bucket");
+        core.objects.put("other-bucket", "cam-1/a.exr", Put::body(vec![b'x'; 1000]));
+        // WHEN an asset is registered there
+        let new = crate::domain::NewAsset { bucket: "other-bucket".into(), ..new_asset("cam-1") };
+        let err = core.register_asset(new, NOW).await.unwrap_err();
+        // THEN it is refused as invalid, and no asset or file is written
+        assert!(matches!(&err, Error::Validation(m) if m.contains("other-bucket")), "{err:?}");
+        nothing_written(&core, "cam-1").await;
+    }
+
+    #[tokio::test]
+    async fn an_invalid_new_asset_is_refused_and_nothing_is_written() {
+        // GIVEN objects under the prefix, and an asset id with a space
+        let core = core();
+        core.objects.put(BUCKET, "cam-1/a.exr", Put::body(vec![b'x'; 1000]));
+        let new = crate::domain::NewAsset { asset_id: "cam 1".into(), prefix: "cam-1/".into(), ..new_asset("cam-1") };
+        // WHEN it is registered
+        let err = core.register_asset(new, NOW).await.unwrap_err();
+        // THEN it is refused, naming the field, and nothing is written
+        assert!(matches!(&err, Error::Validation(m) if m.contains("asset_id")), "{err:?}");
+        nothing_written(&core, "cam 1").await;
+        nothing_written(&core, "cam-1").await;
+    }
+
+    #[tokio::test]
+    async fn an_empty_prefix_is_refused_and_nothing_is_written() {
+        // GIVEN objects in the bucket, and an asset whose prefix is empty (the whole bucket)
+        let core = core();
+        core.objects.put(BUCKET, "cam-1/a.exr", Put::body(vec![b'x'; 1000]));
+        let new = crate::domain::NewAsset { prefix: String::new(), ..new_asset("cam-1") };
+        // WHEN it is registered
+        let err = core.register_asset(new, NOW).await.unwrap_err();
+        // THEN it is refused as invalid, and nothing is written
+        assert!(matches!(&err, Error::Validation(m) if m.contains("prefix")), "{err:?}");
+        nothing_written(&core, "cam-1").await;
+    }
+
+    #[tokio::test]
+    async fn a_prefix_with_no_objects_is_refused_and_nothing_is_written() {
+        // GIVEN a bucket with objects under another prefix only
+        let core = core();
+        core.objects.put(BUCKET, "cam-2/a.exr", Put::body(vec![b'x'; 1000]));
+        // WHEN an asset over an empty prefix is registered
+        let err = core.register_asset(new_asset("cam-1"), NOW).await.unwrap_err();
+        // THEN it is refused, and no asset is begun
+        assert!(matches!(&err, Error::Validation(m) if m.contains("no objects")), "{err:?}");
+        nothing_written(&core, "cam-1").await;
+    }
+
+    #[tokio::test]
+    async fn a_registered_asset_is_put_at_its_due_day_by_the_current_policies() {
+        // GIVEN a policy archiving final assets 30 days after their creation
+        let core = core();
+        let doc = policy_doc(r#"{"policy_id":"p1","selector":{"phases":["final"]},"anchor":"asset.created","offset_days":30,"action":{"action":"archive","storage_class":"GLACIER"}}"#);
+        core.create_policy(doc, "tester", NOW).await.unwrap();
+        // WHEN a final asset created on 2026-06-01 is registered
+        core.asset_of("cam-1", 1).await;
+        // THEN the due index holds it at 2026-07-01
+        assert_eq!(core.asset("cam-1").await.due_at.as_deref(), Some("2026-07-01"));
+    }
+
+    #[tokio::test]
+    async fn an_arriving_object_is_placed_by_the_key_layout_and_creates_its_asset() {
+        // GIVEN an object put under <title>/<type>/<asset>/
+        let core = core();
+        let v = core.objects.put(BUCKET, "tln/camera/A001/reel1/f1.ari", Put::body(vec![b'x'; 5000]));
+        // WHEN its arrival is registered
+        let r = core.register_object(BUCKET, "tln/camera/A001/reel1/f1.ari", None, today(), None).await.unwrap();
+        // THEN an asset is created from the key's ids with the object as its file
+        assert_eq!(r, Registration::Registered { asset_id: "A001".into(), created_asset: true });
+        let a = core.asset("A001").await;
+        assert_eq!((a.title_id.as_str(), a.asset_type.as_str(), a.prefix.as_str(), a.phase.as_str()), ("tln", "camera", "tln/camera/A001/", "unspecified"));
+        assert_eq!((a.file_count, a.total_bytes, a.storage_class.as_str(), a.created_on), (1, 5000, "STANDARD", today()));
+        let files = core.files_of("A001").await;
+        assert_eq!(files.iter().map(|f| (f.key.as_str(), f.version_id.as_str())).collect::<Vec<_>>(), vec![(v.key.as_str(), v.version_id.as_str())]);
+    }
+
+    #[tokio::test]
+    async fn a_second_object_of_an_asset_joins_the_asset_its_first_created() {
+        // GIVEN an asset created by its first object
+        let core = core();
+        for key in ["tln/camera/A001/f1.ari", "tln/camera/A001/f2.ari"] {
+            core.objects.put(BUCKET, key, Put::body(vec![b'x'; 1000]));
+        }
+        core.register_object(BUCKET, "tln/camera/A001/f1.ari", None, today(), None).await.unwrap();
+        // WHEN its second object arrives
+        let r = core.register_object(BUCKET, "tln/camera/A001/f2.ari", None, today(), None).await.unwrap();
+        // THEN it is registered into the same asset, which now counts both
+        assert_eq!(r, Registration::Registered { asset_id: "A001".into(), created_asset: false });
+        assert_eq!(core.asset("A001").await.file_count, 2);
+        assert_eq!(core.files_of("A001").await.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_key_outside_the_layout_is_ignored_and_nothing_is_written() {
+        // GIVEN an object two levels deep, above any asset prefix of the layout
+        let core = core();
+        core.objects.put(BUCKET, "tln/loose.exr", Put::body(vec![b'x'; 1000]));
+        // WHEN its arrival is registered
+        let r = core.register_object(BUCKET, "tln/loose.exr", None, today(), None).await.unwrap();
+        // THEN it is ignored with the reason, and no file or asset is recorded
+        assert!(matches!(&r, Registration::Ignored(why) if why.contains("not below an asset prefix")), "{r:?}");
+        assert!(core.meta.find_by_object(BUCKET, "tln/loose.exr").await.unwrap().is_none());
+        assert!(core.meta.get_asset("loose.exr").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn registering_the_same_object_twice_records_it_once() {
+        // GIVEN an object registered on arrival
+        let core = core();
+        core.objects.put(BUCKET, "tln/camera/A001/f1.ari", Put::body(vec![b'x'; 1000]));
+        core.register_object(BUCKET, "tln/camera/A001/f1.ari", None, today(), None).await.unwrap();
+        // WHEN its event is delivered again
+        let r = core.register_object(BUCKET, "tln/camera/A001/f1.ari", None, today(), None).await.unwrap();
+        // THEN it is ignored, and the asset still counts one file
+        assert!(matches!(&r, Registration::Ignored(why) if why.contains("registered already")), "{r:?}");
+        let a = core.asset("A001").await;
+        assert_eq!((a.file_count, a.total_bytes), (1, 1000));
+        assert_eq!(core.files_of("A001").await.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_object_deleted_before_its_event_is_handled_is_ignored() {
+        // GIVEN an event for a key that no longer has a current object
+        let core = core();
+        core.objects.put(BUCKET, "tln/camera/A001/f1.ari", Put::body(vec![b'x'; 1000]));
+        core.objects.delete(BUCKET, "tln/camera/A001/f1.ari");
+        // WHEN it is registered
+        let r = core.register_object(BUCKET, "tln/camera/A001/f1.ari", None, today(), None).await.unwrap();
+        // THEN it is ignored as gone, and no asset is created for it
+        assert!(matches!(&r, Registration::Ignored(why) if why.contains("is gone")), "{r:?}");
+        assert!(core.meta.get_asset("A001").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn an_object_whose_asset_id_is_registered_for_another_prefix_is_ignored() {
+        // GIVEN asset A001 registered through the API for the prefix A001/
+        let core = core();
+        core.asset_of("A001", 1).await;
+        core.objects.put(BUCKET, "tln/camera/A001/f1.ari", Put::body(vec![b'x'; 1000]));
+        // WHEN an object placed by the layout into an asset A001 under tln/camera/ arrives
+        let r = core.register_object(BUCKET, "tln/camera/A001/f1.ari", None, today(), None).await.unwrap();
+        // THEN it is ignored, and the registered asset is left as it was
+        assert!(matches!(&r, Registration::Ignored(why) if why.contains("is registered for")), "{r:?}");
+        assert_eq!(core.asset("A001").await.file_count, 1);
+        assert!(core.meta.find_by_object(BUCKET, "tln/camera/A001/f1.ari").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn an_object_given_its_asset_joins_it_whatever_its_key() {
+        // GIVEN asset cam-1 registered, and an object under its prefix that the layout places nowhere
+        let core = core();
+        let asset = core.asset_of("cam-1", 1).await;
+        let v = core.objects.put(BUCKET, "cam-1/late.exr", Put::body(vec![b'x'; 700]));
+        // WHEN it is registered into the asset, as a backfill of the asset lists it
+        let r = core.register_object(BUCKET, "cam-1/late.exr", Some(v), today(), Some(&asset)).await.unwrap();
+        // THEN it is a file of the asset, counted on it
+        assert_eq!(r, Registration::Registered { asset_id: "cam-1".into(), created_asset: false });
+        let a = core.asset("cam-1").await;
+        assert_eq!((a.file_count, a.total_bytes), (2, 1700));
+    }
+
+    #[tokio::test]
+    async fn an_object_arriving_for_a_purged_asset_is_ignored() {
+        // GIVEN asset A001 created by its first object, then purged
+        let core = core();
+        core.objects.put(BUCKET, "tln/camera/A001/f1.ari", Put::body(vec![b'x'; 1000]));
+        core.register_object(BUCKET, "tln/camera/A001/f1.ari", None, today(), None).await.unwrap();
+        let task = core.request("A001", crate::domain::Action::Purge, "r1").await;
+        core.drive(&task.task_id).await.expect("a purge ends without waiting");
+        assert_eq!(core.asset("A001").await.state, AssetState::Purged);
+        // WHEN a new object arrives under its prefix
+        core.objects.put(BUCKET, "tln/camera/A001/f2.ari", Put::body(vec![b'x'; 1000]));
+        let r = core.register_object(BUCKET, "tln/camera/A001/f2.ari", None, today(), None).await.unwrap();
+        // THEN it is ignored, and the purged asset counts no new file
+        assert!(matches!(&r, Registration::Ignored(why) if why.contains("is purged")), "{r:?}");
+        assert!(core.meta.find_by_object(BUCKET, "tln/camera/A001/f2.ari").await.unwrap().is_none());
+    }
+}

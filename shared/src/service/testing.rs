@@ -127,3 +127,22 @@ impl MemoryCore {
         self.orchestrator.take_started().into_iter().map(|(_, input)| crate::json::parse("execution input", &input).unwrap()).collect()
     }
 }
+
+// ---- Helpers of the registration, backfill, schedule, evaluation and access tests (tests-b) ----
+
+impl MemoryCore {
+    /// Every file item of an asset (registering or not), in shard and key order.
+    pub(crate) async fn files_of(&self, asset_id: &str) -> Vec<crate::domain::FileRecord> {
+        use crate::ports::FileStore;
+        let mut files = Vec::new();
+        for shard in 0..crate::domain::file::MAX_SHARDS {
+            files.extend(self.meta.files_page(asset_id, shard, None, 10_000).await.unwrap().0.into_iter().map(|l| l.file));
+        }
+        files
+    }
+}
+
+/// A policy document from JSON, as the API takes it.
+pub(crate) fn policy_doc(json: &str) -> crate::domain::PolicyDoc {
+    crate::domain::PolicyDoc::parse(json).expect("the test's policy is valid")
+}
