@@ -127,3 +127,60 @@ impl MemoryCore {
         self.orchestrator.take_started().into_iter().map(|(_, input)| crate::json::parse("execution input", &input).unwrap()).collect()
     }
 }
+
+// ---- Helpers of the request, plan, work and completion tests (tests-a) ----
+
+impl MemoryCore {
+    /// An asset of one 1,000-byte object per class given (`<id>/f000.exr`, ...), registered.
+    pub(crate) async fn asset_in(&self, id: &str, classes: &[crate::domain::StorageClass]) -> Asset {
+        for (i, class) in classes.iter().enumerate() {
+            self.objects.put(BUCKET, &format!("{id}/f{i:03}.exr"), Put::body(vec![b'x'; 1000]).class(*class));
+        }
+        self.register_asset(new_asset(id), NOW).await.expect("the asset registers")
+    }
+
+    /// Every registered file of the asset, with its task and step, by key.
+    pub(crate) async fn files_of(&self, asset_id: &str) -> Vec<crate::domain::LocatedFile> {
+        use crate::ports::FileStore;
+        let mut files = Vec::new();
+        for shard in 0..self.asset(asset_id).await.shards {
+            let mut cursor = None;
+            loop {
+                let (page, next) = self.meta.files_page(asset_id, shard, cursor.as_deref(), 1000).await.unwrap();
+                files.extend(page);
+                let Some(next) = next else { break };
+                cursor = Some(next);
+            }
+        }
+        files.sort_by(|a, b| a.file.key.cmp(&b.file.key));
+        files
+    }
+
+    /// Claims the task and plans all of it (Plan with a new token, then each Continue), leaving
+    /// its work batches in the work queue. Returns the token.
+    pub(crate) async fn plan(&self, task_id: &TaskId) -> String {
+        assert!(self.meta.claim_task(task_id), "the task is claimed once");
+        let token = self.orchestrator.token(task_id.as_str());
+        let mut control = vec![ControlMessage::Plan { task_id: task_id.clone(), task_token: token.clone() }];
+        while !control.is_empty() {
+            for message in control {
+                self.handle_control(message).await.expect("a control message is handled");
+            }
+            control = self.queues.take_control();
+        }
+        token
+    }
+
+    /// Runs every work batch in the work queue (and those they send) until it is empty.
+    pub(crate) async fn run_work(&self) {
+        loop {
+            let work = self.queues.take_work();
+            if work.is_empty() {
+                return;
+            }
+            for batch in work {
+                self.run_batch(batch, None).await.expect("a work batch is handled");
+            }
+        }
+    }
+}
