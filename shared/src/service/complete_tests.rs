@@ -39,6 +39,17 @@ async fn completions(core: &MemoryCore) -> Vec<S3Change> {
     changes
 }
 
+/// The events as an emulator sends them: without the window's end.
+fn without_expiry(events: Vec<S3Change>) -> Vec<S3Change> {
+    events
+        .into_iter()
+        .map(|c| match c {
+            S3Change::RestoreCompleted { bucket, key, at, .. } => S3Change::RestoreCompleted { bucket, key, expiry: None, at },
+            other => other,
+        })
+        .collect()
+}
+
 /// What the registry holds of the asset's files: (key, step, state, window end).
 async fn registry(core: &MemoryCore) -> Vec<(String, Option<FileStep>, FileState, Option<String>)> {
     core.files_of("cam-1").await.into_iter().map(|l| (l.file.key, l.step, l.file.state, l.restore_expiry)).collect()
@@ -78,14 +89,7 @@ async fn a_completion_without_s3s_window_end_takes_it_from_the_event_time_and_th
     // GIVEN a completed restore of three days, and events without an expiry (as an emulator sends)
     let core = core();
     restored_in_s3(&core, 2).await;
-    let events: Vec<S3Change> = completions(&core)
-        .await
-        .into_iter()
-        .map(|c| match c {
-            S3Change::RestoreCompleted { bucket, key, at, .. } => S3Change::RestoreCompleted { bucket, key, expiry: None, at },
-            other => other,
-        })
-        .collect();
+    let events = without_expiry(completions(&core).await);
     // WHEN they come
     let answered = results(core.on_s3_changes(events, &RestorePlaces::default()).await);
     // THEN each window ends three days after the event, at the next midnight
@@ -182,28 +186,33 @@ async fn a_completion_that_comes_before_its_request_was_recorded_is_retried() {
 
 #[tokio::test]
 async fn a_warm_function_and_a_cold_one_give_the_same_result() {
-    // GIVEN the same completed restore of five files, twice
-    let (warm, cold) = (core(), core());
-    let (task_id, token) = restored_in_s3(&warm, 5).await;
-    assert_eq!(restored_in_s3(&cold, 5).await, (task_id.clone(), token.clone()));
-    let events = completions(&warm).await;
-    assert_eq!(completions(&cold).await, events);
-    // WHEN a warm function gets them in two batches, remembering the asset's place between
-    // them, and a cold one gets them one by one
-    let places = RestorePlaces::default();
-    let mut by_warm = results(warm.on_s3_changes(events[..2].to_vec(), &places).await);
-    by_warm.extend(results(warm.on_s3_changes(events[2..].to_vec(), &places).await));
-    let mut by_cold = Vec::new();
-    for event in events {
-        by_cold.push(cold.on_s3_change(event).await.unwrap());
+    for s3_expiry in [true, false] {
+        // GIVEN the same completed restore of five files, twice, and its events with S3's
+        // window end or without (an emulator's)
+        let (warm, cold) = (core(), core());
+        let (task_id, token) = restored_in_s3(&warm, 5).await;
+        assert_eq!(restored_in_s3(&cold, 5).await, (task_id.clone(), token.clone()));
+        let events = match s3_expiry {
+            true => completions(&warm).await,
+            false => without_expiry(completions(&warm).await),
+        };
+        // WHEN a warm function gets them in two batches, remembering the asset's place (and
+        // the task's days) between them, and a cold one gets them one by one
+        let places = RestorePlaces::default();
+        let mut by_warm = results(warm.on_s3_changes(events[..2].to_vec(), &places).await);
+        by_warm.extend(results(warm.on_s3_changes(events[2..].to_vec(), &places).await));
+        let mut by_cold = Vec::new();
+        for event in events {
+            by_cold.push(cold.on_s3_change(event).await.unwrap());
+        }
+        // THEN both answer, record, count and signal the same
+        assert_eq!(by_warm, vec![EventResult::Applied; 5]);
+        assert_eq!(by_cold, by_warm);
+        assert_eq!(registry(&warm).await, registry(&cold).await, "S3's expiry: {s3_expiry}");
+        assert_eq!(warm.task(&task_id).await.counters, cold.task(&task_id).await.counters);
+        assert_eq!(warm.orchestrator.outcome(&token), cold.orchestrator.outcome(&token));
+        assert!(warm.orchestrator.outcome(&token).is_some());
     }
-    // THEN both answer, record, count and signal the same
-    assert_eq!(by_warm, vec![EventResult::Applied; 5]);
-    assert_eq!(by_cold, by_warm);
-    assert_eq!(registry(&warm).await, registry(&cold).await);
-    assert_eq!(warm.task(&task_id).await.counters, cold.task(&task_id).await.counters);
-    assert_eq!(warm.orchestrator.outcome(&token), cold.orchestrator.outcome(&token));
-    assert!(warm.orchestrator.outcome(&token).is_some());
 }
 
 #[tokio::test]
