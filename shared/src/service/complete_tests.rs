@@ -260,3 +260,34 @@ async fn the_end_of_a_restore_window_archives_the_file_and_its_restored_asset_ag
     assert!(matches!(core.on_s3_change(expired).await.unwrap(), EventResult::Ignored(_)));
     assert_eq!(registry(&core).await, files);
 }
+
+#[tokio::test]
+async fn a_place_learnt_for_an_earlier_restore_of_the_asset_does_not_misplace_the_next_ones_files() {
+    // GIVEN a warm function that completed a 3-day restore of the asset, which then ended, the
+    // restored copies expired, and a 5-day restore of it waiting on S3
+    let core = core();
+    let (first, token) = restored_in_s3(&core, 3).await;
+    let places = RestorePlaces::default();
+    core.on_s3_changes(completions(&core).await, &places).await;
+    let outcome = core.orchestrator.outcome(&token).unwrap();
+    assert!(core.meta.record_outcome(&first, &outcome));
+    core.meta.release_asset("cam-1", &first, &outcome).unwrap();
+    core.objects.expire_restores("2030-01-01T00:00:00Z".parse().unwrap());
+    let longer = Action::Restore { days: 5, tier: RestoreTier::Bulk };
+    let second = core.request("cam-1", longer, "r2").await;
+    let second_token = core.plan(&second.task_id).await;
+    core.run_work().await;
+    assert_eq!(core.objects.complete_restores(completed_at()), 3);
+    let counted = core.task(&first).await.counters;
+    // WHEN the new restore's completions come, without S3's window end, to that function
+    let answered = results(core.on_s3_changes(without_expiry(completions(&core).await), &places).await);
+    // THEN they complete the new restore, with its days, and leave the first one alone
+    assert_eq!(answered, vec![EventResult::Applied; 3]);
+    assert_eq!(core.task(&second.task_id).await.counters.succeeded, 3);
+    assert_eq!(core.task(&first).await.counters, counted);
+    let end = restore_window_end(completed_at(), 5);
+    for (key, step, _, expiry) in registry(&core).await {
+        assert_eq!((step, expiry.as_deref()), (Some(FileStep::Done), Some(end.as_str())), "{key}");
+    }
+    assert_eq!(core.orchestrator.outcome(&second_token).map(|o| o.status), Some(TaskStatus::Succeeded));
+}

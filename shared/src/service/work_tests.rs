@@ -333,3 +333,87 @@ async fn a_multipart_copy_out_of_time_goes_on_in_a_new_work_message_with_the_sam
     assert_eq!(core.objects.requests(Op::StartMultipart), 1);
     assert!(core.objects.uploads().is_empty());
 }
+
+#[tokio::test]
+async fn a_copy_whose_answer_was_lost_is_recognised_on_redelivery_and_not_made_again() {
+    // GIVEN an archive (S3's clock after the task began), and S3 copying one file but the
+    // answer lost to a reset
+    let core = one_shard();
+    core.objects.set_now("2027-01-04T11:00:00Z".parse().unwrap());
+    core.asset_of("cam-1", 3).await;
+    let (task_id, token, work) = planned(&core, "cam-1", ARCHIVE).await;
+    let lost = work[0].files[2].key.clone();
+    core.objects.fail_next(Op::Copy, &lost, Fault::transient().after_acting(), 1);
+    core.run_batch(work[0].clone(), None).await.unwrap_err();
+    let copy = core.objects.versions(BUCKET, &lost).remove(0);
+    assert_eq!(copy.storage_class, StorageClass::Glacier, "S3 made the copy");
+    // WHEN the batch comes again
+    let report = core.run_batch(work[0].clone(), None).await.unwrap();
+    // THEN that copy is recorded as the file's, no other is made, and the original is deleted
+    assert_eq!((report.done, report.stale, report.superseded_deleted), (1, 2, 1));
+    assert_eq!(versions(&core, &lost), [(copy.version_id.clone(), StorageClass::Glacier)]);
+    assert_eq!(file(&core, "cam-1", &lost).await.file.version_id, copy.version_id);
+    assert_eq!(core.task(&task_id).await.counters.succeeded, 3);
+    assert_eq!(core.orchestrator.outcome(&token).map(|o| o.status), Some(TaskStatus::Succeeded));
+}
+
+#[tokio::test]
+async fn a_file_overwritten_since_it_was_registered_fails_and_the_new_version_is_kept() {
+    // GIVEN an archive planned, and one file uploaded again after its registration
+    let core = one_shard();
+    core.asset_of("cam-1", 3).await;
+    let (task_id, _, work) = planned(&core, "cam-1", ARCHIVE).await;
+    let changed = work[0].files[0].key.clone();
+    let upload = core.objects.put(BUCKET, &changed, Put::body(b"a new take".to_vec()));
+    // WHEN the worker runs the batch
+    let report = core.run_batch(work[0].clone(), None).await.unwrap();
+    // THEN that file fails as changed, and S3 keeps the new upload as it is, in STANDARD
+    assert_eq!((report.failed, report.done), (1, 2));
+    let task = core.task(&task_id).await;
+    let failed = core.meta.failed_files(&task, 10).await.unwrap();
+    assert!(failed.len() == 1 && failed[0].0 == changed && failed[0].1.starts_with("PreconditionFailed"), "{failed:?}");
+    let current = core.objects.versions(BUCKET, &changed).remove(0);
+    assert_eq!((current.version_id, current.storage_class), (upload.version_id, StorageClass::Standard));
+    assert_eq!(core.objects.versions(BUCKET, &changed).len(), 2, "the registered version is not deleted either");
+}
+
+#[tokio::test]
+async fn a_purge_s3_refuses_for_one_key_fails_only_that_file() {
+    // GIVEN a purge planned, and one key under object lock
+    let core = one_shard();
+    core.asset_of("cam-1", 3).await;
+    let (task_id, token, work) = planned(&core, "cam-1", Action::Purge).await;
+    let locked = work[0].files[1].key.clone();
+    core.objects.lock(BUCKET, &locked);
+    // WHEN the worker runs the batch
+    let report = core.run_batch(work[0].clone(), None).await.unwrap();
+    // THEN the locked key's file fails with S3's error and keeps its version; the others are gone
+    assert_eq!((report.failed, report.done), (1, 2));
+    for l in core.files_of("cam-1").await {
+        let left = core.objects.versions(BUCKET, &l.file.key).len();
+        match l.file.key == locked {
+            true => assert_eq!((l.step, l.file.state, left), (Some(FileStep::Failed), FileState::Active, 1)),
+            false => assert_eq!((l.step, l.file.state, left), (Some(FileStep::Done), FileState::Purged, 0)),
+        }
+    }
+    let failed = core.meta.failed_files(&core.task(&task_id).await, 10).await.unwrap();
+    assert!(failed[0].1.contains("object lock"), "{failed:?}");
+    assert_eq!(core.orchestrator.outcome(&token).map(|o| o.status), Some(TaskStatus::PartiallyFailed));
+}
+
+#[tokio::test]
+async fn a_batch_that_names_another_action_acts_with_its_tasks_own() {
+    // GIVEN an archive planned, and a batch of its files that says purge
+    let core = one_shard();
+    core.asset_of("cam-1", 3).await;
+    let (_, _, work) = planned(&core, "cam-1", ARCHIVE).await;
+    let batch = WorkBatch { action: Action::Purge, ..work[0].clone() };
+    // WHEN the worker runs it
+    let report = core.run_batch(batch, None).await.unwrap();
+    // THEN the files are archived, not deleted
+    assert_eq!(report.done, 3);
+    assert_eq!(core.objects.requests(Op::VersionsOf), 0);
+    for l in core.files_of("cam-1").await {
+        assert_eq!(versions(&core, &l.file.key), [(l.file.version_id.clone(), StorageClass::Glacier)]);
+    }
+}
