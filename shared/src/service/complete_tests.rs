@@ -291,3 +291,34 @@ async fn a_place_learnt_for_an_earlier_restore_of_the_asset_does_not_misplace_th
     }
     assert_eq!(core.orchestrator.outcome(&second_token).map(|o| o.status), Some(TaskStatus::Succeeded));
 }
+
+#[tokio::test]
+async fn a_new_object_under_the_key_layout_is_registered_once() {
+    // GIVEN an object uploaded under the default layout ({title_id}/{asset_type}/{asset_id}/)
+    let core = core();
+    let key = "tln/plates/cam-9/a.exr";
+    core.objects.put(BUCKET, key, crate::adapters::memory::Put::body(vec![1; 10]));
+    let created = S3Change::Created { bucket: BUCKET.into(), key: key.into(), at: Some(COMPLETED.into()) };
+    // WHEN its ObjectCreated event comes, twice
+    let first = core.on_s3_change(created.clone()).await.unwrap();
+    let again = core.on_s3_change(created).await.unwrap();
+    // THEN the first registers it in a new asset of that place, the second changes nothing
+    assert_eq!(first, EventResult::Applied);
+    assert!(matches!(&again, EventResult::Ignored(why) if why.contains("registered already")), "{again:?}");
+    let asset = core.asset("cam-9").await;
+    assert_eq!((asset.title_id.as_str(), asset.asset_type.as_str(), asset.prefix.as_str(), asset.file_count), ("tln", "plates", "tln/plates/cam-9/", 1));
+    let files = core.files_of("cam-9").await;
+    assert_eq!(files.iter().map(|l| l.file.key.as_str()).collect::<Vec<_>>(), [key]);
+}
+
+#[tokio::test]
+async fn a_new_object_outside_the_key_layout_is_not_registered() {
+    // GIVEN an object uploaded at the top of the bucket
+    let core = core();
+    core.objects.put(BUCKET, "loose.txt", crate::adapters::memory::Put::body(vec![1]));
+    // WHEN its ObjectCreated event comes
+    let answered = core.on_s3_change(S3Change::Created { bucket: BUCKET.into(), key: "loose.txt".into(), at: None }).await.unwrap();
+    // THEN it is ignored: no asset, no file
+    assert!(matches!(answered, EventResult::Ignored(_)), "{answered:?}");
+    assert!(crate::ports::FileStore::find_by_object(&core.meta, BUCKET, "loose.txt").await.unwrap().is_none());
+}
