@@ -92,6 +92,31 @@ async fn continue_goes_on_from_the_cursor_and_ends_planning_with_every_file_sent
 }
 
 #[tokio::test]
+async fn a_shard_larger_than_a_page_is_planned_page_by_page_from_the_cursor() {
+    // GIVEN an archive claimed of an asset whose shards hold more than a page (30 files) each
+    let core = core();
+    core.asset_of("cam-1", 70).await;
+    let task = core.request("cam-1", ARCHIVE, "r1").await;
+    assert!(core.meta.claim_task(&task.task_id));
+    let token = core.orchestrator.token(task.task_id.as_str());
+    assert!(keys_in(&core, "cam-1", 0).await.len() > 30 && keys_in(&core, "cam-1", 1).await.len() > 30);
+    // WHEN the planner gets the Plan message and each Continue it hands over
+    let mut reports = vec![core.handle_control(plan(&task.task_id, &token)).await.unwrap()];
+    let mut work = core.queues.take_work();
+    while let Some(message) = core.queues.take_control().pop() {
+        reports.push(core.handle_control(message).await.unwrap());
+        work.extend(core.queues.take_work());
+    }
+    // THEN it took more than one invocation per shard, and sent every file once
+    assert!(reports.len() > 3, "{reports:?}");
+    assert!(matches!(reports.last(), Some(PlanReport::Planned { .. })), "{reports:?}");
+    let mut all: Vec<String> = core.files_of("cam-1").await.into_iter().map(|l| l.file.key).collect();
+    all.sort();
+    assert_eq!(keys_of(&work), all);
+    assert_eq!(core.task(&task.task_id).await.counters.planned, 70);
+}
+
+#[tokio::test]
 async fn a_page_planned_again_after_a_crash_does_not_send_the_files_already_moved() {
     // GIVEN a planner that stored its token and sent the first shard, whose first batch the
     // workers ran, and that died before it moved the cursor
