@@ -360,3 +360,7 @@ mod tests {
         assert_eq!(Error::validation("bad").again("x").kind(), crate::ErrorKind::Validation);
     }
 }
+
+#[cfg(test)]
+#[path = "complete_tests.rs"]
+mod use_case_tests;

@@ -162,3 +162,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
 pub(crate) fn moved_by(l: &LocatedFile, task_id: &TaskId) -> bool {
     l.task_id.as_deref() == Some(task_id.as_str()) && l.step.is_some_and(|s| s != FileStep::Queued)
 }
+
+#[cfg(test)]
+#[path = "plan_tests.rs"]
+mod tests;

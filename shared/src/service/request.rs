@@ -169,25 +169,5 @@ fn execution_input(task: &Task, closing: Option<String>) -> Result<String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use crate::domain::{Action, StorageClass, TaskStatus};
-    use crate::service::testing::core;
-
-    const ARCHIVE: Action = Action::Archive { storage_class: StorageClass::Glacier };
-
-    #[tokio::test]
-    async fn an_archive_request_moves_every_file_and_ends_succeeded() {
-        // GIVEN an asset of seven STANDARD files
-        let core = core();
-        core.asset_of("cam-1", 7).await;
-        // WHEN an archive to GLACIER is requested and run
-        let task = core.request("cam-1", ARCHIVE, "r1").await;
-        assert_eq!(core.started().len(), 1, "its execution is started");
-        let outcome = core.drive(&task.task_id).await.expect("an archive ends without waiting");
-        // THEN every file is in GLACIER, and the asset with them
-        assert_eq!(outcome.status, TaskStatus::Succeeded, "{outcome:?}");
-        let task = core.task(&task.task_id).await;
-        assert_eq!((task.counters.planned, task.counters.succeeded, task.counters.failed, task.counters.outstanding), (7, 7, 0, 0));
-        assert_eq!(core.asset("cam-1").await.storage_class, "GLACIER");
-    }
-}
+#[path = "request_tests.rs"]
+mod tests;

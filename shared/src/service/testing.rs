@@ -128,17 +128,65 @@ impl MemoryCore {
     }
 }
 
-// ---- Helpers of the registration, backfill, schedule, evaluation and access tests (tests-b) ----
+// ---- Helpers of the use-case tests ----
 
 impl MemoryCore {
-    /// Every file item of an asset (registering or not), in shard and key order.
-    pub(crate) async fn files_of(&self, asset_id: &str) -> Vec<crate::domain::FileRecord> {
+    /// Every file item of an asset (registering or not), with its task and step, in key order.
+    pub(crate) async fn located_of(&self, asset_id: &str) -> Vec<crate::domain::LocatedFile> {
         use crate::ports::FileStore;
         let mut files = Vec::new();
         for shard in 0..crate::domain::file::MAX_SHARDS {
-            files.extend(self.meta.files_page(asset_id, shard, None, 10_000).await.unwrap().0.into_iter().map(|l| l.file));
+            let mut cursor = None;
+            loop {
+                let (page, next) = self.meta.files_page(asset_id, shard, cursor.as_deref(), 1000).await.unwrap();
+                files.extend(page);
+                let Some(next) = next else { break };
+                cursor = Some(next);
+            }
         }
+        files.sort_by(|a, b| a.file.key.cmp(&b.file.key));
         files
+    }
+
+    /// Every file item of an asset (registering or not), in key order.
+    pub(crate) async fn files_of(&self, asset_id: &str) -> Vec<crate::domain::FileRecord> {
+        self.located_of(asset_id).await.into_iter().map(|l| l.file).collect()
+    }
+
+    /// An asset of one 1,000-byte object per class given (`<id>/f000.exr`, ...), registered.
+    pub(crate) async fn asset_in(&self, id: &str, classes: &[crate::domain::StorageClass]) -> Asset {
+        for (i, class) in classes.iter().enumerate() {
+            self.objects.put(BUCKET, &format!("{id}/f{i:03}.exr"), Put::body(vec![b'x'; 1000]).class(*class));
+        }
+        self.register_asset(new_asset(id), NOW).await.expect("the asset registers")
+    }
+
+    /// Claims the task and plans all of it (Plan with a new token, then each Continue), leaving
+    /// its work batches in the work queue. Returns the token.
+    pub(crate) async fn plan(&self, task_id: &TaskId) -> String {
+        assert!(self.meta.claim_task(task_id), "the task is claimed once");
+        let token = self.orchestrator.token(task_id.as_str());
+        let mut control = vec![ControlMessage::Plan { task_id: task_id.clone(), task_token: token.clone() }];
+        while !control.is_empty() {
+            for message in control {
+                self.handle_control(message).await.expect("a control message is handled");
+            }
+            control = self.queues.take_control();
+        }
+        token
+    }
+
+    /// Runs every work batch in the work queue (and those they send) until it is empty.
+    pub(crate) async fn run_work(&self) {
+        loop {
+            let work = self.queues.take_work();
+            if work.is_empty() {
+                return;
+            }
+            for batch in work {
+                self.run_batch(batch, None).await.expect("a work batch is handled");
+            }
+        }
     }
 }
 

@@ -560,3 +560,7 @@ mod tests {
         assert!(!is_own_copy(&f, &unchanged, StorageClass::Glacier, began(), None), "the registered object itself");
     }
 }
+
+#[cfg(test)]
+#[path = "work_tests.rs"]
+mod use_case_tests;
