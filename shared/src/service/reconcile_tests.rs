@@ -1,0 +1,339 @@
+//! Unit tests of the reconciler: stuck tasks repaired, tasks whose execution ended from outside
+//! ended, drift between the registry and S3 repaired, and one sweep at a time.
+
+use super::{ReconcileReport, Reconciliation};
+use crate::adapters::memory::{Call, Put};
+use crate::domain::repair::RepairKind;
+use crate::domain::{Action, StorageClass, Task, TaskCounters, TaskStatus};
+use crate::messages::{ControlMessage, ExecutionInput, ReconcileMessage, WorkBatch};
+use crate::ports::{FileStore, RepairStore};
+use crate::service::testing::{BUCKET, MemoryCore, NOW, core};
+use chrono::{DateTime, Duration, Utc};
+
+const ARCHIVE: Action = Action::Archive { storage_class: StorageClass::Glacier };
+
+/// A scheduled run's time past the grace period of the tasks requested at [`NOW`] and of the
+/// tasks' `progress_at`, which the in-memory tables stamp with the clock.
+fn later() -> DateTime<Utc> {
+    let requested: DateTime<Utc> = NOW.parse().unwrap();
+    requested.max(Utc::now()) + Duration::hours(1)
+}
+
+/// A scheduled run's time within the sweep's lease of its moves, which the tables stamp with the
+/// clock as DynamoDB's adapter does (a run's `now` is its event's time, about the clock's).
+fn soon() -> DateTime<Utc> {
+    Utc::now() + Duration::minutes(1)
+}
+
+/// A task requested and claimed, and planned with a token: the work batches its planning sent,
+/// which the test delivers or loses.
+async fn planned(core: &MemoryCore, asset_id: &str, files: usize) -> (Task, Vec<WorkBatch>) {
+    core.asset_of(asset_id, files).await;
+    let task = core.request(asset_id, ARCHIVE, "r1").await;
+    assert!(core.meta.claim_task(&task.task_id));
+    let token = core.orchestrator.token(task.task_id.as_str());
+    let mut control = vec![ControlMessage::Plan { task_id: task.task_id.clone(), task_token: token }];
+    while !control.is_empty() {
+        for message in control {
+            core.handle_control(message).await.unwrap();
+        }
+        control = core.queues.take_control();
+    }
+    let task = core.task(&task.task_id).await;
+    assert!(task.planning_done && task.counters.planned == files as i64, "{task:?}");
+    (task, core.queues.take_work())
+}
+
+fn kinds(out: &Reconciliation) -> Vec<(&str, usize)> {
+    out.repairs.iter().map(|(k, n)| (k.as_str(), *n)).collect()
+}
+
+fn swept(report: ReconcileReport) -> Reconciliation {
+    match report {
+        ReconcileReport::Swept(r) => r,
+        other => panic!("not a sweep: {other:?}"),
+    }
+}
+
+/// Delivers every reconcile message sent, and those they send, until none is left.
+async fn run_sweep(core: &MemoryCore) -> Vec<Reconciliation> {
+    let mut out = Vec::new();
+    loop {
+        let messages = core.queues.take_reconcile();
+        if messages.is_empty() {
+            return out;
+        }
+        for m in messages {
+            out.push(swept(core.handle_reconcile(m).await.unwrap()));
+        }
+    }
+}
+
+// Stuck tasks
+
+#[tokio::test]
+async fn a_stalled_task_whose_work_was_lost_has_its_queued_files_sent_again() {
+    // GIVEN a planned task of seven files whose work batches were all lost
+    let core = core();
+    let (task, lost) = planned(&core, "cam-1", 7).await;
+    assert!(!lost.is_empty());
+    // WHEN the reconciler runs past the grace period
+    let out = core.reconcile(later()).await.unwrap();
+    // THEN its seven QUEUED files are sent to the workers again, in batches, and that is recorded
+    assert_eq!(out.tasks_checked, 1);
+    assert_eq!(kinds(&out), [("redrove", 1)]);
+    let resent = core.queues.take_work();
+    let mut keys: Vec<String> = resent.iter().flat_map(|b| b.files.iter().map(|f| f.key.clone())).collect();
+    keys.sort();
+    assert_eq!(keys, (0..7).map(|i| format!("cam-1/f{i:03}.exr")).collect::<Vec<_>>());
+    assert!(resent.iter().all(|b| b.task_id == task.task_id && b.files.len() <= 3));
+    let repairs = core.meta.repairs("cam-1").await.unwrap();
+    assert_eq!(repairs.iter().map(|r| (r.kind, r.subject.as_str())).collect::<Vec<_>>(), [(RepairKind::Redrove, task.task_id.as_str())]);
+    // AND the batches sent again end the task
+    for batch in resent {
+        core.run_batch(batch, None).await.unwrap();
+    }
+    let task = core.task(&task.task_id).await;
+    assert_eq!((task.counters.succeeded, task.counters.outstanding), (7, 0));
+}
+
+#[tokio::test]
+async fn a_stalled_task_with_counters_short_is_recounted_from_its_files() {
+    // GIVEN a planned task whose first batch moved its files but whose counters a crash left as
+    // they were before, and whose other batches were lost
+    let core = core();
+    let (task, mut batches) = planned(&core, "cam-1", 7).await;
+    let first = batches.remove(0);
+    let moved = first.files.len() as i64;
+    core.run_batch(first, None).await.unwrap();
+    let after = core.task(&task.task_id).await.counters;
+    assert!(core.meta.set_counters(&task.task_id, &after, &task.counters).await.unwrap());
+    // WHEN the reconciler runs past the grace period
+    let out = core.reconcile(later()).await.unwrap();
+    // THEN the counters are those of its files, and only the files still QUEUED are sent again
+    assert_eq!(kinds(&out), [("recounted", 1), ("redrove", 1)]);
+    let counters = core.task(&task.task_id).await.counters;
+    assert_eq!(counters, TaskCounters { planned: 7, succeeded: moved, outstanding: 7 - moved, ..TaskCounters::default() });
+    let resent: usize = core.queues.take_work().iter().map(|b| b.files.len()).sum();
+    assert_eq!(resent as i64, 7 - moved);
+}
+
+#[tokio::test]
+async fn a_task_within_the_grace_period_is_not_looked_at() {
+    // GIVEN a planned task whose work was lost
+    let core = core();
+    let (task, _) = planned(&core, "cam-1", 4).await;
+    // WHEN the reconciler runs within the grace period of its request
+    let requested: DateTime<Utc> = NOW.parse().unwrap();
+    let out = core.reconcile(requested + Duration::minutes(5)).await.unwrap();
+    // THEN it is not read, and nothing is sent or recorded
+    assert_eq!((out.tasks_checked, out.repairs.len()), (0, 0));
+    assert!(core.queues.take_work().is_empty());
+    assert!(core.meta.repairs("cam-1").await.unwrap().is_empty());
+    assert_eq!(core.task(&task.task_id).await.status, TaskStatus::Running);
+}
+
+#[tokio::test]
+async fn a_stalled_task_looked_at_in_full_is_left_waiting_until_it_moves() {
+    // GIVEN a stalled task the reconciler looked at in full once
+    let core = core();
+    planned(&core, "cam-1", 4).await;
+    core.reconcile(later()).await.unwrap();
+    core.queues.take_work();
+    // WHEN it runs again before the recheck interval, nothing having moved
+    let out = core.reconcile(later() + Duration::minutes(10)).await.unwrap();
+    // THEN the task is counted waiting, and nothing is sent again
+    assert_eq!((out.tasks_checked, out.tasks_waiting, out.repairs.len()), (1, 1, 0));
+    assert!(core.queues.take_work().is_empty());
+}
+
+#[tokio::test]
+async fn a_pending_task_whose_execution_start_was_lost_is_started() {
+    // GIVEN a task written but whose execution's start failed
+    let core = core();
+    core.asset_of("cam-1", 2).await;
+    core.orchestrator.fail_next(Call::Start, 1);
+    let asset = core.asset("cam-1").await;
+    assert!(core.request_task(&asset, ARCHIVE, "request:x:r1", "x", NOW).await.is_err());
+    let task = core.asset("cam-1").await.active_task.expect("the task holds the asset");
+    assert!(core.started().is_empty());
+    // WHEN the reconciler runs past the grace period
+    let out = core.reconcile(later()).await.unwrap();
+    // THEN its execution is started, and that is recorded
+    assert_eq!(kinds(&out), [("started_execution", 1)]);
+    assert_eq!(core.started().iter().map(|i| i.task_id.clone()).collect::<Vec<_>>(), [task]);
+}
+
+// Tasks whose execution ended from outside
+
+#[tokio::test]
+async fn a_task_whose_execution_was_aborted_is_ended_failed_once() {
+    // GIVEN a running task whose execution an operator stopped
+    let core = core();
+    let (task, _) = planned(&core, "cam-1", 4).await;
+    core.started();
+    core.orchestrator.set_status(task.task_id.as_str(), "ABORTED");
+    // WHEN the reconciler runs, twice, before the state machine took the task's failure path
+    let first = core.reconcile(later()).await.unwrap();
+    core.reconcile(later() + Duration::hours(7)).await.unwrap();
+    // THEN one closing execution is started, whose input sends it down the failure path with why
+    assert_eq!(kinds(&first), [("ended_task", 1)]);
+    let closing: Vec<ExecutionInput> = core.started();
+    assert_eq!(closing.len(), 1, "{closing:?}");
+    assert_eq!(closing[0].task_id, task.task_id.to_string());
+    let why = closing[0].closing.as_deref().expect("a closing execution says why");
+    assert!(why.contains("ABORTED"), "{why}");
+    // AND no file is sent to the workers again
+    assert!(core.queues.take_work().is_empty());
+}
+
+#[tokio::test]
+async fn a_task_ended_by_its_closing_execution_frees_its_asset_and_is_not_looked_at_again() {
+    // GIVEN a running task whose execution ended from outside, ended by the reconciler
+    let core = core();
+    let (task, _) = planned(&core, "cam-1", 4).await;
+    core.orchestrator.set_status(task.task_id.as_str(), "TIMED_OUT");
+    core.reconcile(later()).await.unwrap();
+    let why = core.started().pop().and_then(|i| i.closing).expect("a closing execution");
+    // WHEN the closing execution takes the state machine's failure path
+    assert!(core.meta.record_failure(&task.task_id, &why));
+    assert!(core.meta.release_after_failure("cam-1", &task.task_id));
+    // THEN the task is FAILED with the reason, its asset free, and the next run repairs nothing
+    let ended = core.task(&task.task_id).await;
+    assert_eq!((ended.status, ended.reason.as_deref()), (TaskStatus::Failed, Some(why.as_str())));
+    assert_eq!(core.asset("cam-1").await.active_task, None);
+    let out = core.reconcile(later() + Duration::hours(1)).await.unwrap();
+    assert_eq!((out.tasks_checked, out.repairs.len()), (0, 0));
+    assert!(core.started().is_empty());
+}
+
+// Drift between the registry and S3
+
+#[tokio::test]
+async fn an_object_replaced_behind_slms_back_is_taken_by_the_registry_and_recorded() {
+    // GIVEN an asset of three files, one replaced in S3 by a new version
+    let core = core();
+    core.asset_of("cam-1", 3).await;
+    let key = "cam-1/f001.exr";
+    let old = core.meta.find_by_object(BUCKET, key).await.unwrap().unwrap().file;
+    let new = core.objects.put(BUCKET, key, Put::body(vec![b'y'; 1500]));
+    // WHEN the reconciler runs and its sweep is delivered
+    let out = core.reconcile(later()).await.unwrap();
+    let sweep = run_sweep(&core).await;
+    // THEN the registry holds the new version, and the repair is recorded for that key
+    assert_eq!(out.sweep.as_deref(), Some("started"));
+    assert_eq!(sweep.iter().map(|r| r.keys_compared).sum::<usize>(), 3);
+    let file = core.meta.find_by_object(BUCKET, key).await.unwrap().unwrap().file;
+    assert_eq!((file.version_id.as_str(), file.etag.as_str(), file.size), (new.version_id.as_str(), new.etag.as_str(), 1500));
+    assert_ne!(file.version_id, old.version_id);
+    assert_eq!(core.asset("cam-1").await.total_bytes, 3500);
+    let repairs = core.meta.repairs("cam-1").await.unwrap();
+    assert_eq!(repairs.iter().map(|r| (r.kind, r.subject.as_str())).collect::<Vec<_>>(), [(RepairKind::TookChange, key)]);
+}
+
+#[tokio::test]
+async fn a_drift_repaired_is_not_repaired_again_by_the_next_sweep() {
+    // GIVEN an object deleted behind slm's back, repaired by a sweep
+    let core = core();
+    core.asset_of("cam-1", 2).await;
+    core.objects.delete(BUCKET, "cam-1/f000.exr");
+    core.reconcile(later()).await.unwrap();
+    let first = run_sweep(&core).await;
+    assert_eq!(first.iter().map(|r| r.repairs.get("marked_missing").copied().unwrap_or(0)).sum::<usize>(), 1);
+    // WHEN the next scheduled run starts another sweep
+    let out = core.reconcile(later() + Duration::minutes(1)).await.unwrap();
+    let second = run_sweep(&core).await;
+    // THEN it compares the asset again and repairs nothing more
+    assert_eq!(out.sweep.as_deref(), Some("started"));
+    assert_eq!(second.iter().map(|r| r.assets_checked).sum::<usize>(), 1);
+    assert!(second.iter().all(|r| r.repairs.is_empty()), "{second:?}");
+    assert_eq!(core.meta.repairs("cam-1").await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn an_asset_held_by_a_task_is_not_compared() {
+    // GIVEN an asset whose object was replaced while a task holds it
+    let core = core();
+    planned(&core, "cam-1", 2).await;
+    core.objects.put(BUCKET, "cam-1/f000.exr", Put::body(vec![b'y'; 10]));
+    // WHEN a sweep runs
+    core.reconcile(later()).await.unwrap();
+    let sweep = run_sweep(&core).await;
+    // THEN the asset is not compared and nothing is recorded for its files
+    assert_eq!(sweep.iter().map(|r| r.assets_checked).sum::<usize>(), 0);
+    assert!(core.meta.repairs("cam-1").await.unwrap().iter().all(|r| r.kind == RepairKind::Redrove));
+}
+
+// One sweep at a time
+
+#[tokio::test]
+async fn a_second_run_while_a_sweep_runs_starts_none() {
+    // GIVEN a sweep started by a scheduled run
+    let core = core();
+    core.asset_of("cam-1", 1).await;
+    let first = core.reconcile(soon()).await.unwrap();
+    let messages = core.queues.take_reconcile();
+    // WHEN the next run comes while it has not ended
+    let second = core.reconcile(soon() + Duration::minutes(1)).await.unwrap();
+    // THEN the first started one (its first page sent), the second none
+    assert_eq!((first.sweep.as_deref(), second.sweep.as_deref()), (Some("started"), Some("running")));
+    assert_eq!(messages, [ReconcileMessage::Assets { at: first.at.clone(), cursor: None }]);
+    assert!(core.queues.take_reconcile().is_empty());
+}
+
+#[tokio::test]
+async fn a_run_after_the_sweep_ended_starts_the_next() {
+    let core = core();
+    core.asset_of("cam-1", 1).await;
+    core.reconcile(soon()).await.unwrap();
+    run_sweep(&core).await;
+    let next = core.reconcile(soon() + Duration::minutes(1)).await.unwrap();
+    assert_eq!(next.sweep.as_deref(), Some("started"));
+    assert_eq!(core.queues.take_reconcile().len(), 1);
+}
+
+#[tokio::test]
+async fn a_sweep_standing_still_past_its_lease_is_taken_over_and_its_messages_do_nothing() {
+    // GIVEN a sweep whose first message was never delivered
+    let core = core();
+    core.asset_of("cam-1", 1).await;
+    core.objects.put(BUCKET, "cam-1/f000.exr", Put::body(vec![b'y'; 10]));
+    core.reconcile(soon()).await.unwrap();
+    let dead = core.queues.take_reconcile();
+    // WHEN a run comes past the sweep's lease
+    let out = core.reconcile(soon() + Duration::hours(3)).await.unwrap();
+    // THEN a new sweep takes over, and the dead sweep's message, delivered late, does nothing
+    assert_eq!(out.sweep.as_deref(), Some("taken_over"));
+    let live = core.queues.take_reconcile();
+    assert_eq!(live, [ReconcileMessage::Assets { at: out.at.clone(), cursor: None }]);
+    let late = swept(core.handle_reconcile(dead[0].clone()).await.unwrap());
+    assert_eq!((late.sweep.as_deref(), late.assets_checked), (Some("stale"), 0));
+    assert!(core.meta.repairs("cam-1").await.unwrap().is_empty());
+    assert!(core.queues.take_reconcile().is_empty());
+}
+
+#[tokio::test]
+async fn a_sweep_page_delivered_twice_is_done_once() {
+    // GIVEN a sweep's first page, delivered and done
+    let core = core();
+    core.asset_of("cam-1", 1).await;
+    core.objects.put(BUCKET, "cam-1/f000.exr", Put::body(vec![b'y'; 10]));
+    core.reconcile(soon()).await.unwrap();
+    let page = core.queues.take_reconcile().remove(0);
+    let first = swept(core.handle_reconcile(page.clone()).await.unwrap());
+    // WHEN it is delivered again
+    let again = swept(core.handle_reconcile(page).await.unwrap());
+    // THEN the second delivery does nothing: no comparison, no repair, nothing sent
+    assert_eq!(kinds(&first), [("took_change", 1)]);
+    assert_eq!((again.sweep.as_deref(), again.assets_checked, again.repairs.len()), (Some("stale"), 0, 0));
+    assert_eq!(core.meta.repairs("cam-1").await.unwrap().len(), 1);
+    assert!(core.queues.take_reconcile().is_empty());
+}
+
+#[tokio::test]
+async fn a_reconcile_message_naming_an_impossible_asset_id_is_refused() {
+    let core = core();
+    let err = core.handle_reconcile(ReconcileMessage::Asset { at: NOW.into(), asset_id: "../x".into(), after: None }).await.unwrap_err();
+    assert_eq!(err.kind(), crate::ErrorKind::Validation, "{err}");
+    assert!(core.queues.take_reconcile().is_empty());
+}
