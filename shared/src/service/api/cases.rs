@@ -240,3 +240,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
         self.core.audit_page(&query, limit, after).await
     }
 }
+
+#[cfg(test)]
+#[path = "cases_tests.rs"]
+mod tests;
