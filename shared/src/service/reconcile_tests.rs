@@ -4,7 +4,7 @@
 use super::{ReconcileReport, Reconciliation};
 use crate::adapters::memory::{Call, Put};
 use crate::domain::repair::RepairKind;
-use crate::domain::{Action, StorageClass, Task, TaskCounters, TaskStatus};
+use crate::domain::{Action, RestoreTier, StorageClass, Task, TaskCounters, TaskStatus};
 use crate::messages::{ControlMessage, ExecutionInput, ReconcileMessage, WorkBatch};
 use crate::ports::{FileStore, RepairStore};
 use crate::service::testing::{BUCKET, MemoryCore, NOW, core};
@@ -164,6 +164,59 @@ async fn a_pending_task_whose_execution_start_was_lost_is_started() {
     assert_eq!(core.started().iter().map(|i| i.task_id.clone()).collect::<Vec<_>>(), [task]);
 }
 
+#[tokio::test]
+async fn a_running_task_whose_planning_stood_still_is_continued() {
+    // GIVEN a task claimed whose planning message was lost
+    let core = core();
+    core.asset_of("cam-1", 2).await;
+    let task = core.request("cam-1", ARCHIVE, "r1").await;
+    assert!(core.meta.claim_task(&task.task_id));
+    // WHEN the reconciler runs past the grace period
+    let out = core.reconcile(later()).await.unwrap();
+    // THEN the planner is asked to continue it, and that is recorded
+    assert_eq!(kinds(&out), [("continued_planning", 1)]);
+    assert_eq!(core.queues.take_control(), [ControlMessage::Continue { task_id: task.task_id }]);
+}
+
+#[tokio::test]
+async fn a_queued_task_on_a_free_asset_is_started() {
+    // GIVEN a restore queued behind an archive, the archive ended, and the message that would
+    // have started the restore lost
+    let core = core();
+    core.asset_of("cam-1", 2).await;
+    let archive = core.request("cam-1", ARCHIVE, "r1").await;
+    let restore = core.request("cam-1", Action::Restore { days: 3, tier: RestoreTier::Bulk }, "r2").await;
+    assert_eq!(restore.status, TaskStatus::Queued);
+    core.drive(&archive.task_id).await.expect("the archive ends");
+    core.started();
+    // WHEN the reconciler runs past the grace period
+    let out = core.reconcile(later()).await.unwrap();
+    // THEN the restore is started and holds the asset, and that is recorded
+    assert_eq!(kinds(&out), [("started_queued", 1)]);
+    assert_eq!(core.started().iter().map(|i| i.task_id.clone()).collect::<Vec<_>>(), [restore.task_id.to_string()]);
+    assert_eq!(core.asset("cam-1").await.active_task.as_deref(), Some(restore.task_id.as_str()));
+    assert_eq!(core.task(&restore.task_id).await.status, TaskStatus::Pending);
+}
+
+#[tokio::test]
+async fn a_stalled_restore_whose_completions_were_lost_is_completed_from_s3_and_signalled() {
+    // GIVEN an archived asset, a restore of it waiting on S3, and S3's completions done but
+    // their events lost
+    let core = core();
+    core.asset_of("cam-1", 2).await;
+    let archive = core.request("cam-1", ARCHIVE, "r1").await;
+    core.drive(&archive.task_id).await.expect("the archive ends");
+    let restore = core.request("cam-1", Action::Restore { days: 3, tier: RestoreTier::Bulk }, "r2").await;
+    assert_eq!(core.drive(&restore.task_id).await, None, "the restore waits on S3");
+    assert_eq!(core.objects.complete_restores(Utc::now()), 2);
+    // WHEN the reconciler runs past the grace period
+    let out = core.reconcile(later()).await.unwrap();
+    // THEN both files are recorded restored, and the execution is told the task is complete
+    assert_eq!(kinds(&out), [("completed_restore", 1), ("signalled", 1)]);
+    let task = core.task(&restore.task_id).await;
+    assert_eq!((task.counters.succeeded, task.counters.outstanding), (2, 0));
+}
+
 // Tasks whose execution ended from outside
 
 #[tokio::test]
@@ -262,6 +315,47 @@ async fn an_asset_held_by_a_task_is_not_compared() {
     // THEN the asset is not compared and nothing is recorded for its files
     assert_eq!(sweep.iter().map(|r| r.assets_checked).sum::<usize>(), 0);
     assert!(core.meta.repairs("cam-1").await.unwrap().iter().all(|r| r.kind == RepairKind::Redrove));
+}
+
+#[tokio::test]
+async fn an_asset_larger_than_a_message_is_compared_in_windows_of_its_own_each_key_once() {
+    // GIVEN an asset of many more keys than a message compares, its last object replaced
+    let core = core();
+    core.asset_of("big", 45).await;
+    let last = "big/f044.exr";
+    let new = core.objects.put(BUCKET, last, Put::body(vec![b'y'; 10]));
+    // WHEN a sweep runs to its end
+    core.reconcile(later()).await.unwrap();
+    let sweep = run_sweep(&core).await;
+    // THEN it took several messages, compared each key once, and repaired the last one
+    assert!(sweep.len() > 2, "{sweep:?}");
+    assert_eq!(sweep.iter().map(|r| r.keys_compared).sum::<usize>(), 45);
+    assert_eq!(sweep.iter().flat_map(|r| r.repairs.iter()).map(|(k, n)| (k.as_str(), *n)).collect::<Vec<_>>(), [("took_change", 1)]);
+    assert_eq!(core.meta.find_by_object(BUCKET, last).await.unwrap().unwrap().file.version_id, new.version_id);
+    // AND the sweep ended: no page left, no asset still on its own
+    let record = core.meta.sweep().await.unwrap().expect("the sweep's record");
+    assert_eq!((record.cursor, record.chains), (None, 0));
+    assert_eq!(core.asset("big").await.sweep_cursor, None);
+}
+
+#[tokio::test]
+async fn an_asset_window_delivered_twice_is_done_once() {
+    // GIVEN a large asset's sweep, at its first message of its own
+    let core = core();
+    core.asset_of("big", 45).await;
+    core.reconcile(later()).await.unwrap();
+    let page = core.queues.take_reconcile().remove(0);
+    swept(core.handle_reconcile(page).await.unwrap());
+    let own = core.queues.take_reconcile();
+    assert!(matches!(own.as_slice(), [ReconcileMessage::Asset { .. }]), "{own:?}");
+    let first = swept(core.handle_reconcile(own[0].clone()).await.unwrap());
+    let next = core.queues.take_reconcile();
+    // WHEN that message is delivered again
+    let again = swept(core.handle_reconcile(own[0].clone()).await.unwrap());
+    // THEN the second delivery compares nothing and sends nothing
+    assert!(first.keys_compared > 0 && next.len() == 1, "{first:?} {next:?}");
+    assert_eq!((again.sweep.as_deref(), again.keys_compared), (Some("stale"), 0));
+    assert!(core.queues.take_reconcile().is_empty());
 }
 
 // One sweep at a time
