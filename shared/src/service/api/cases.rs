@@ -244,3 +244,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
 #[cfg(test)]
 #[path = "cases_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "grants_tests.rs"]
+mod grants_tests;
