@@ -7,6 +7,7 @@ use crate::domain::grant::{ApplicationBody, Grant, Permission, Scope};
 use crate::domain::hold::{HoldBody, HoldSubject};
 use crate::domain::PolicyDoc;
 use crate::ErrorKind;
+use crate::adapters::memory::Queue;
 use crate::messages::ControlMessage;
 use crate::ports::{ApplicationStore, DueGuard, DueIndex, HoldStore};
 use crate::service::testing::{ADMIN, NOW, core};
@@ -119,10 +120,13 @@ async fn an_application_is_registered_then_replaced() {
 async fn the_admin_principal_is_refused_as_an_application_and_nothing_is_stored() {
     // GIVEN an empty registry
     let core = core();
-    // WHEN the configured administrator is registered as an application
-    let err = core.put_application(app_body(ADMIN, "sneaky"), ADMIN, NOW).await.unwrap_err();
-    // THEN it is refused, and the registry stays empty
-    assert_eq!(err.kind(), ErrorKind::Validation, "{err}");
+    for admin in [ADMIN, "arn:aws:sts::123456789012:assumed-role/slm-admin/ops"] {
+        // WHEN the configured administrator (or a session of it) is registered as an application
+        let err = core.put_application(app_body(admin, "sneaky"), ADMIN, NOW).await.unwrap_err();
+        // THEN it is refused
+        assert_eq!(err.kind(), ErrorKind::Validation, "{admin}: {err}");
+    }
+    // AND the registry stays empty
     assert!(core.meta.applications().await.unwrap().is_empty());
 }
 
@@ -264,6 +268,23 @@ async fn releasing_a_hold_not_in_place_is_not_found_and_changes_nothing() {
     assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
     assert!(core.queues.take_control().is_empty());
     assert_eq!(core.meta.holds().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+#[ignore = "bug: release_hold removes the hold before it reschedules; when the reschedule fails (SQS throttled), the release answers an error, a retry answers NotFound, and the held assets never go back in the due index"]
+async fn a_release_whose_reschedule_failed_can_be_retried_until_the_reschedule_is_queued() {
+    // GIVEN a hold on a title, and the control queue throttling the next send
+    let core = core();
+    let subject = HoldSubject::title("tln").unwrap();
+    core.place_hold(subject.clone(), reason("case 42"), ADMIN, NOW).await.unwrap();
+    core.queues.fail_next(Queue::Control, 1);
+    // WHEN the release fails on the reschedule, and the caller retries it as told (retryable)
+    let err = core.release_hold(&subject).await.unwrap_err();
+    assert!(err.is_retryable(), "{err}");
+    let retried = core.release_hold(&subject).await;
+    // THEN the retry completes the release: the title's assets are rescheduled
+    assert!(retried.is_ok(), "{retried:?}");
+    assert_eq!(core.queues.take_control(), [ControlMessage::Reschedule { title_id: Some("tln".into()), cursor: None }]);
 }
 
 // purge_blocked
