@@ -1,33 +1,34 @@
-//! Unit tests of the reconciler: stuck tasks repaired, tasks whose execution ended from outside
-//! ended, drift between the registry and S3 repaired, and one sweep at a time.
+//! Unit tests of the reconciler's scheduled run on open tasks: stuck tasks repaired, tasks whose
+//! execution ended from outside ended; and the helpers of `sweep_tests` (drift, one sweep at a
+//! time).
 
 use super::{ReconcileReport, Reconciliation};
-use crate::adapters::memory::{Call, Put};
+use crate::adapters::memory::Call;
 use crate::domain::repair::RepairKind;
 use crate::domain::{Action, RestoreTier, StorageClass, Task, TaskCounters, TaskStatus};
-use crate::messages::{ControlMessage, ExecutionInput, ReconcileMessage, WorkBatch};
-use crate::ports::{FileStore, RepairStore};
-use crate::service::testing::{BUCKET, MemoryCore, NOW, core};
+use crate::messages::{ControlMessage, ExecutionInput, WorkBatch};
+use crate::ports::RepairStore;
+use crate::service::testing::{MemoryCore, NOW, core};
 use chrono::{DateTime, Duration, Utc};
 
 const ARCHIVE: Action = Action::Archive { storage_class: StorageClass::Glacier };
 
 /// A scheduled run's time past the grace period of the tasks requested at [`NOW`] and of the
 /// tasks' `progress_at`, which the in-memory tables stamp with the clock.
-fn later() -> DateTime<Utc> {
+pub(super) fn later() -> DateTime<Utc> {
     let requested: DateTime<Utc> = NOW.parse().unwrap();
     requested.max(Utc::now()) + Duration::hours(1)
 }
 
 /// A scheduled run's time within the sweep's lease of its moves, which the tables stamp with the
 /// clock as DynamoDB's adapter does (a run's `now` is its event's time, about the clock's).
-fn soon() -> DateTime<Utc> {
+pub(super) fn soon() -> DateTime<Utc> {
     Utc::now() + Duration::minutes(1)
 }
 
 /// A task requested and claimed, and planned with a token: the work batches its planning sent,
 /// which the test delivers or loses.
-async fn planned(core: &MemoryCore, asset_id: &str, files: usize) -> (Task, Vec<WorkBatch>) {
+pub(super) async fn planned(core: &MemoryCore, asset_id: &str, files: usize) -> (Task, Vec<WorkBatch>) {
     core.asset_of(asset_id, files).await;
     let task = core.request(asset_id, ARCHIVE, "r1").await;
     assert!(core.meta.claim_task(&task.task_id));
@@ -44,11 +45,11 @@ async fn planned(core: &MemoryCore, asset_id: &str, files: usize) -> (Task, Vec<
     (task, core.queues.take_work())
 }
 
-fn kinds(out: &Reconciliation) -> Vec<(&str, usize)> {
+pub(super) fn kinds(out: &Reconciliation) -> Vec<(&str, usize)> {
     out.repairs.iter().map(|(k, n)| (k.as_str(), *n)).collect()
 }
 
-fn swept(report: ReconcileReport) -> Reconciliation {
+pub(super) fn swept(report: ReconcileReport) -> Reconciliation {
     match report {
         ReconcileReport::Swept(r) => r,
         other => panic!("not a sweep: {other:?}"),
@@ -56,7 +57,7 @@ fn swept(report: ReconcileReport) -> Reconciliation {
 }
 
 /// Delivers every reconcile message sent, and those they send, until none is left.
-async fn run_sweep(core: &MemoryCore) -> Vec<Reconciliation> {
+pub(super) async fn run_sweep(core: &MemoryCore) -> Vec<Reconciliation> {
     let mut out = Vec::new();
     loop {
         let messages = core.queues.take_reconcile();
@@ -260,174 +261,34 @@ async fn a_task_ended_by_its_closing_execution_frees_its_asset_and_is_not_looked
     assert!(core.started().is_empty());
 }
 
-// Drift between the registry and S3
-
 #[tokio::test]
-async fn an_object_replaced_behind_slms_back_is_taken_by_the_registry_and_recorded() {
-    // GIVEN an asset of three files, one replaced in S3 by a new version
+async fn a_task_whose_execution_step_functions_forgot_is_ended() {
+    // GIVEN a running task whose execution Step Functions no longer knows (90 days after it ended)
     let core = core();
-    core.asset_of("cam-1", 3).await;
-    let key = "cam-1/f001.exr";
-    let old = core.meta.find_by_object(BUCKET, key).await.unwrap().unwrap().file;
-    let new = core.objects.put(BUCKET, key, Put::body(vec![b'y'; 1500]));
-    // WHEN the reconciler runs and its sweep is delivered
+    let (task, _) = planned(&core, "cam-1", 2).await;
+    core.started();
+    core.orchestrator.forget(task.task_id.as_str());
+    // WHEN the reconciler runs
     let out = core.reconcile(later()).await.unwrap();
-    let sweep = run_sweep(&core).await;
-    // THEN the registry holds the new version, and the repair is recorded for that key
-    assert_eq!(out.sweep.as_deref(), Some("started"));
-    assert_eq!(sweep.iter().map(|r| r.keys_compared).sum::<usize>(), 3);
-    let file = core.meta.find_by_object(BUCKET, key).await.unwrap().unwrap().file;
-    assert_eq!((file.version_id.as_str(), file.etag.as_str(), file.size), (new.version_id.as_str(), new.etag.as_str(), 1500));
-    assert_ne!(file.version_id, old.version_id);
-    assert_eq!(core.asset("cam-1").await.total_bytes, 3500);
-    let repairs = core.meta.repairs("cam-1").await.unwrap();
-    assert_eq!(repairs.iter().map(|r| (r.kind, r.subject.as_str())).collect::<Vec<_>>(), [(RepairKind::TookChange, key)]);
+    // THEN a closing execution ends it, saying its execution is gone
+    assert_eq!(kinds(&out), [("ended_task", 1)]);
+    let closing = core.started().pop().and_then(|i| i.closing).expect("a closing execution");
+    assert!(closing.contains("gone"), "{closing}");
 }
 
 #[tokio::test]
-async fn a_drift_repaired_is_not_repaired_again_by_the_next_sweep() {
-    // GIVEN an object deleted behind slm's back, repaired by a sweep
-    let core = core();
-    core.asset_of("cam-1", 2).await;
-    core.objects.delete(BUCKET, "cam-1/f000.exr");
-    core.reconcile(later()).await.unwrap();
-    let first = run_sweep(&core).await;
-    assert_eq!(first.iter().map(|r| r.repairs.get("marked_missing").copied().unwrap_or(0)).sum::<usize>(), 1);
-    // WHEN the next scheduled run starts another sweep
-    let out = core.reconcile(later() + Duration::minutes(1)).await.unwrap();
-    let second = run_sweep(&core).await;
-    // THEN it compares the asset again and repairs nothing more
-    assert_eq!(out.sweep.as_deref(), Some("started"));
-    assert_eq!(second.iter().map(|r| r.assets_checked).sum::<usize>(), 1);
-    assert!(second.iter().all(|r| r.repairs.is_empty()), "{second:?}");
-    assert_eq!(core.meta.repairs("cam-1").await.unwrap().len(), 1);
-}
-
-#[tokio::test]
-async fn an_asset_held_by_a_task_is_not_compared() {
-    // GIVEN an asset whose object was replaced while a task holds it
-    let core = core();
-    planned(&core, "cam-1", 2).await;
-    core.objects.put(BUCKET, "cam-1/f000.exr", Put::body(vec![b'y'; 10]));
-    // WHEN a sweep runs
-    core.reconcile(later()).await.unwrap();
-    let sweep = run_sweep(&core).await;
-    // THEN the asset is not compared and nothing is recorded for its files
-    assert_eq!(sweep.iter().map(|r| r.assets_checked).sum::<usize>(), 0);
-    assert!(core.meta.repairs("cam-1").await.unwrap().iter().all(|r| r.kind == RepairKind::Redrove));
-}
-
-#[tokio::test]
-async fn an_asset_larger_than_a_message_is_compared_in_windows_of_its_own_each_key_once() {
-    // GIVEN an asset of many more keys than a message compares, its last object replaced
-    let core = core();
-    core.asset_of("big", 45).await;
-    let last = "big/f044.exr";
-    let new = core.objects.put(BUCKET, last, Put::body(vec![b'y'; 10]));
-    // WHEN a sweep runs to its end
-    core.reconcile(later()).await.unwrap();
-    let sweep = run_sweep(&core).await;
-    // THEN it took several messages, compared each key once, and repaired the last one
-    assert!(sweep.len() > 2, "{sweep:?}");
-    assert_eq!(sweep.iter().map(|r| r.keys_compared).sum::<usize>(), 45);
-    assert_eq!(sweep.iter().flat_map(|r| r.repairs.iter()).map(|(k, n)| (k.as_str(), *n)).collect::<Vec<_>>(), [("took_change", 1)]);
-    assert_eq!(core.meta.find_by_object(BUCKET, last).await.unwrap().unwrap().file.version_id, new.version_id);
-    // AND the sweep ended: no page left, no asset still on its own
-    let record = core.meta.sweep().await.unwrap().expect("the sweep's record");
-    assert_eq!((record.cursor, record.chains), (None, 0));
-    assert_eq!(core.asset("big").await.sweep_cursor, None);
-}
-
-#[tokio::test]
-async fn an_asset_window_delivered_twice_is_done_once() {
-    // GIVEN a large asset's sweep, at its first message of its own
-    let core = core();
-    core.asset_of("big", 45).await;
-    core.reconcile(later()).await.unwrap();
-    let page = core.queues.take_reconcile().remove(0);
-    swept(core.handle_reconcile(page).await.unwrap());
-    let own = core.queues.take_reconcile();
-    assert!(matches!(own.as_slice(), [ReconcileMessage::Asset { .. }]), "{own:?}");
-    let first = swept(core.handle_reconcile(own[0].clone()).await.unwrap());
-    let next = core.queues.take_reconcile();
-    // WHEN that message is delivered again
-    let again = swept(core.handle_reconcile(own[0].clone()).await.unwrap());
-    // THEN the second delivery compares nothing and sends nothing
-    assert!(first.keys_compared > 0 && next.len() == 1, "{first:?} {next:?}");
-    assert_eq!((again.sweep.as_deref(), again.keys_compared), (Some("stale"), 0));
-    assert!(core.queues.take_reconcile().is_empty());
-}
-
-// One sweep at a time
-
-#[tokio::test]
-async fn a_second_run_while_a_sweep_runs_starts_none() {
-    // GIVEN a sweep started by a scheduled run
+async fn a_pending_task_whose_execution_stopped_before_claiming_it_is_ended() {
+    // GIVEN a task whose execution was aborted before it claimed the task
     let core = core();
     core.asset_of("cam-1", 1).await;
-    let first = core.reconcile(soon()).await.unwrap();
-    let messages = core.queues.take_reconcile();
-    // WHEN the next run comes while it has not ended
-    let second = core.reconcile(soon() + Duration::minutes(1)).await.unwrap();
-    // THEN the first started one (its first page sent), the second none
-    assert_eq!((first.sweep.as_deref(), second.sweep.as_deref()), (Some("started"), Some("running")));
-    assert_eq!(messages, [ReconcileMessage::Assets { at: first.at.clone(), cursor: None }]);
-    assert!(core.queues.take_reconcile().is_empty());
-}
-
-#[tokio::test]
-async fn a_run_after_the_sweep_ended_starts_the_next() {
-    let core = core();
-    core.asset_of("cam-1", 1).await;
-    core.reconcile(soon()).await.unwrap();
-    run_sweep(&core).await;
-    let next = core.reconcile(soon() + Duration::minutes(1)).await.unwrap();
-    assert_eq!(next.sweep.as_deref(), Some("started"));
-    assert_eq!(core.queues.take_reconcile().len(), 1);
-}
-
-#[tokio::test]
-async fn a_sweep_standing_still_past_its_lease_is_taken_over_and_its_messages_do_nothing() {
-    // GIVEN a sweep whose first message was never delivered
-    let core = core();
-    core.asset_of("cam-1", 1).await;
-    core.objects.put(BUCKET, "cam-1/f000.exr", Put::body(vec![b'y'; 10]));
-    core.reconcile(soon()).await.unwrap();
-    let dead = core.queues.take_reconcile();
-    // WHEN a run comes past the sweep's lease
-    let out = core.reconcile(soon() + Duration::hours(3)).await.unwrap();
-    // THEN a new sweep takes over, and the dead sweep's message, delivered late, does nothing
-    assert_eq!(out.sweep.as_deref(), Some("taken_over"));
-    let live = core.queues.take_reconcile();
-    assert_eq!(live, [ReconcileMessage::Assets { at: out.at.clone(), cursor: None }]);
-    let late = swept(core.handle_reconcile(dead[0].clone()).await.unwrap());
-    assert_eq!((late.sweep.as_deref(), late.assets_checked), (Some("stale"), 0));
-    assert!(core.meta.repairs("cam-1").await.unwrap().is_empty());
-    assert!(core.queues.take_reconcile().is_empty());
-}
-
-#[tokio::test]
-async fn a_sweep_page_delivered_twice_is_done_once() {
-    // GIVEN a sweep's first page, delivered and done
-    let core = core();
-    core.asset_of("cam-1", 1).await;
-    core.objects.put(BUCKET, "cam-1/f000.exr", Put::body(vec![b'y'; 10]));
-    core.reconcile(soon()).await.unwrap();
-    let page = core.queues.take_reconcile().remove(0);
-    let first = swept(core.handle_reconcile(page.clone()).await.unwrap());
-    // WHEN it is delivered again
-    let again = swept(core.handle_reconcile(page).await.unwrap());
-    // THEN the second delivery does nothing: no comparison, no repair, nothing sent
-    assert_eq!(kinds(&first), [("took_change", 1)]);
-    assert_eq!((again.sweep.as_deref(), again.assets_checked, again.repairs.len()), (Some("stale"), 0, 0));
-    assert_eq!(core.meta.repairs("cam-1").await.unwrap().len(), 1);
-    assert!(core.queues.take_reconcile().is_empty());
-}
-
-#[tokio::test]
-async fn a_reconcile_message_naming_an_impossible_asset_id_is_refused() {
-    let core = core();
-    let err = core.handle_reconcile(ReconcileMessage::Asset { at: NOW.into(), asset_id: "../x".into(), after: None }).await.unwrap_err();
-    assert_eq!(err.kind(), crate::ErrorKind::Validation, "{err}");
-    assert!(core.queues.take_reconcile().is_empty());
+    let task = core.request("cam-1", ARCHIVE, "r1").await;
+    core.started();
+    core.orchestrator.set_status(task.task_id.as_str(), "ABORTED");
+    // WHEN the reconciler runs
+    let out = core.reconcile(later()).await.unwrap();
+    // THEN it is ended by a closing execution, not started again
+    assert_eq!(kinds(&out), [("ended_task", 1)]);
+    let started = core.started();
+    assert_eq!(started.len(), 1);
+    assert!(started[0].closing.as_deref().is_some_and(|why| why.contains("ABORTED")), "{started:?}");
 }
