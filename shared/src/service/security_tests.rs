@@ -363,3 +363,13 @@ async fn an_audit_page_of_zero_or_more_than_a_thousand_entries_is_refused() {
     assert_eq!(core.audit_page(&query, Some(MAX_AUDIT_PAGE), None).await.unwrap().0.len(), 1);
     assert_eq!(core.audit_page(&query, Some(1), None).await.unwrap().0.len(), 1);
 }
+
+#[tokio::test]
+async fn an_audit_cursor_this_api_did_not_give_is_refused() {
+    let core = core();
+    core.audit(&entry("asset#cam-1", "2027-01-04T10:00:00.000Z", "r1")).await.unwrap();
+    for cursor in ["not-hex", "7b7d"] {
+        let err = core.audit_page(&AuditQuery::Subject("asset#cam-1".into()), None, Some(cursor)).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Validation, "{cursor}: {err}");
+    }
+}

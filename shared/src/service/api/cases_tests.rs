@@ -162,6 +162,46 @@ async fn a_request_id_is_the_callers_own() {
 }
 
 #[tokio::test]
+async fn another_applications_same_key_meets_the_running_task_by_the_conflict_matrix() {
+    // GIVEN a first application's archive running
+    let core = core();
+    core.asset_of("cam-1", 1).await;
+    let first = app(&core, "first", vec![grant(&[Permission::Archive])]).await;
+    let second = app(&core, "second", vec![grant(&[Permission::Archive])]).await;
+    let mut call = core.begin_call(&origin(&first, "POST", "/assets/cam-1/tasks", "api-1")).await.unwrap();
+    let running = call.request_task("cam-1", task_body("archive", "same-key")).await.unwrap();
+    // WHEN a second application asks for the same archive with the same key
+    let mut call = core.begin_call(&origin(&second, "POST", "/assets/cam-1/tasks", "api-2")).await.unwrap();
+    let met = call.request_task("cam-1", task_body("archive", "same-key")).await.unwrap();
+    call.end(200, None).await;
+    // THEN it is not taken for the first's retry: it joins the running task, saying so, and
+    // its audit entry names that task
+    assert!(!met.created);
+    assert_eq!(met.task.task_id, running.task.task_id);
+    assert!(met.conflict.as_deref().is_some_and(|c| c.starts_with("joined")), "{met:?}");
+    let (entries, _) = core.audit_page(&AuditQuery::Caller(second), None, None).await.unwrap();
+    assert_eq!(entries.iter().map(|e| e.task_ids.clone()).collect::<Vec<_>>(), [vec![running.task.task_id.to_string()]]);
+}
+
+#[tokio::test]
+async fn a_task_read_is_audited_under_its_asset() {
+    // GIVEN a task on an asset, and an application that reads
+    let core = core();
+    core.asset_of("cam-1", 1).await;
+    let task = core.request("cam-1", crate::domain::Action::Purge, "r1").await;
+    let reader = app(&core, "reader", vec![grant(&[Permission::Access])]).await;
+    // WHEN it reads the task, with its execution's status, and the call ends
+    let mut call = core.begin_call(&origin(&reader, "GET", &format!("/tasks/{}", task.task_id), "api-1")).await.unwrap();
+    let view = call.task(task.task_id.as_str(), true).await.unwrap();
+    call.end(200, None).await;
+    // THEN it has the task and its running execution, and the read is in the asset's trail
+    assert_eq!(view.task.task_id, task.task_id);
+    assert_eq!(view.execution.and_then(|e| e.status).as_deref(), Some("RUNNING"));
+    let entries = trail(&core, "asset#cam-1").await;
+    assert_eq!(entries.iter().map(|e| (e.request_id.as_str(), e.task_ids.clone())).collect::<Vec<_>>(), [("api-1", vec![task.task_id.to_string()])]);
+}
+
+#[tokio::test]
 async fn a_request_id_that_is_not_one_to_128_printable_characters_is_refused_before_anything() {
     // GIVEN an application with the archive grant
     let core = core();
