@@ -444,3 +444,11 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
         self.repaired(out, id, kind, key, detail).await
     }
 }
+
+#[cfg(test)]
+#[path = "reconcile_tests.rs"]
+mod tests;
+
+#[cfg(test)]
+#[path = "reconcile_sweep_tests.rs"]
+mod sweep_tests;

@@ -145,3 +145,7 @@ pub fn own_entry(caller: &str, subject: String, action: String, at: chrono::Date
         task_ids,
     }
 }
+
+#[cfg(test)]
+#[path = "security_tests.rs"]
+mod tests;

@@ -240,3 +240,11 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
         self.core.audit_page(&query, limit, after).await
     }
 }
+
+#[cfg(test)]
+#[path = "cases_tests.rs"]
+mod tests;
+
+#[cfg(test)]
+#[path = "grants_tests.rs"]
+mod grants_tests;
