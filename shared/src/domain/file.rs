@@ -98,6 +98,13 @@ pub enum FileDecision {
 }
 
 impl FileRecord {
+    /// Whether an archive by `action` that skipped this file (as it is now) left it in another
+    /// class than its target; a purged or deleted file is in none.
+    pub fn kept_from(&self, action: &Action) -> bool {
+        matches!(action, Action::Archive { storage_class } if self.storage_class != *storage_class)
+            && !matches!(self.state, FileState::Purged | FileState::Missing)
+    }
+
     pub fn decide(&self, action: &Action) -> FileDecision {
         if self.state == FileState::Purged {
             return FileDecision::Skip("already purged".into());
@@ -180,6 +187,9 @@ pub struct Transition {
     pub new_etag: Option<String>,
     pub restore_expiry: Option<String>,
     pub reason: Option<String>,
+    /// A skip of an archive that leaves the file in another class than the target (colder, or
+    /// one S3 cannot move): counted, so that the asset is not said to be in the target class.
+    pub kept: bool,
 }
 
 impl Transition {
@@ -195,6 +205,7 @@ impl Transition {
             new_etag: None,
             restore_expiry: expiry,
             reason: None,
+            kept: false,
         }
     }
 }

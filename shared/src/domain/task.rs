@@ -109,6 +109,9 @@ pub struct TaskCounters {
     pub succeeded: i64,
     pub failed: i64,
     pub skipped: i64,
+    /// Of the skipped files, those an archive left in another class than its target.
+    #[serde(default)]
+    pub kept: i64,
 }
 
 impl TaskCounters {
@@ -155,9 +158,12 @@ impl Outcome {
             (TaskStatus::PartiallyFailed, _) => "MIXED",
             _ => prior_state,
         };
+        // Files an archive left in other classes keep the asset out of the target class: in
+        // the class it was in when none moved, MIXED beside those that did.
         let asset_class = match (status, action) {
-            (TaskStatus::Succeeded, Action::Archive { storage_class }) => AssetClass::One(*storage_class),
-            (TaskStatus::PartiallyFailed, Action::Archive { .. }) => AssetClass::Mixed,
+            (TaskStatus::Succeeded, Action::Archive { storage_class }) if c.kept == 0 => AssetClass::One(*storage_class),
+            (TaskStatus::Succeeded, Action::Archive { .. }) if c.succeeded == 0 => prior_class,
+            (TaskStatus::Succeeded | TaskStatus::PartiallyFailed, Action::Archive { .. }) => AssetClass::Mixed,
             _ => prior_class,
         };
         let reason = if c.failed == 0 {
@@ -282,7 +288,7 @@ mod tests {
     #[test]
     fn outcome_follows_the_counters() {
         let id = TaskId::derive("a1", &GLACIER, "r");
-        let ok = TaskCounters { planned: 3, outstanding: 0, succeeded: 2, failed: 0, skipped: 1 };
+        let ok = TaskCounters { planned: 3, outstanding: 0, succeeded: 2, failed: 0, skipped: 1, kept: 0 };
         let o = Outcome::from_counters(&id, &GLACIER, &ok, "ACTIVE", StorageClass::Standard.into());
         assert_eq!((o.status, o.event_type.as_str(), o.asset_state.as_str()), (TaskStatus::Succeeded, "TaskCompleted", "ARCHIVED"));
         assert_eq!(o.event_id, format!("{id}:TaskCompleted"));
@@ -292,7 +298,7 @@ mod tests {
         assert_eq!((o.status, o.asset_state.as_str()), (TaskStatus::PartiallyFailed, "MIXED"));
         assert!(o.reason.contains("1 of 4"));
 
-        let all_failed = TaskCounters { planned: 2, outstanding: 0, succeeded: 0, failed: 2, skipped: 0 };
+        let all_failed = TaskCounters { planned: 2, outstanding: 0, succeeded: 0, failed: 2, skipped: 0, kept: 0 };
         let o = Outcome::from_counters(&id, &GLACIER, &all_failed, "ACTIVE", StorageClass::Standard.into());
         assert_eq!((o.status, o.event_type.as_str(), o.asset_state.as_str()), (TaskStatus::Failed, "TaskFailed", "ACTIVE"));
     }

@@ -62,7 +62,15 @@ fn transition(file: &FileRecord, to: FileStep) -> Transition {
         new_etag: None,
         restore_expiry: None,
         reason: None,
+        kept: false,
     }
+}
+
+/// A skip: `kept` when an archive leaves the file in another class than its target.
+fn skipped(file: &FileRecord, action: &Action, why: impl Into<String>) -> Transition {
+    let mut t = with_reason(transition(file, FileStep::Skipped), why);
+    t.kept = file.kept_from(action);
+    t
 }
 
 fn with_reason(mut t: Transition, reason: impl Into<String>) -> Transition {
@@ -75,7 +83,7 @@ fn archived(file: &FileRecord, class: StorageClass, copied: Copied) -> Transitio
         None => transition(file, FileStep::Done),
         Some(NotCopied::InTargetClass) => with_reason(transition(file, FileStep::Skipped), "already in the target class in S3"),
         // The file stays as it is, in its class.
-        Some(NotCopied::Blocked(why)) => return with_reason(transition(file, FileStep::Skipped), why),
+        Some(NotCopied::Blocked(why)) => return skipped(file, &Action::Archive { storage_class: class }, why),
     };
     t.new_class = Some(class);
     t.new_state = Some(FileState::Archived);
@@ -225,7 +233,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
     async fn act_one(&self, task: &Task, l: &LocatedFile, action: &Action, stop_at: Option<Instant>) -> Result<Acted, ObjectError> {
         let file = &l.file;
         match file.decide(action) {
-            FileDecision::Skip(why) => return Ok(Acted::Now(with_reason(transition(file, FileStep::Skipped), why))),
+            FileDecision::Skip(why) => return Ok(Acted::Now(skipped(file, action, why))),
             FileDecision::Refuse(why) => return Ok(Acted::Now(with_reason(transition(file, FileStep::Failed), why))),
             FileDecision::Act => {}
         }

@@ -133,7 +133,7 @@ pub fn event(value: &Value) -> Result<(), String> {
     same::<TaskEvent>(value)?;
     let e: TaskEvent = serde_json::from_value(value.clone()).map_err(|e| e.to_string())?;
     let id = TaskId::parse(&e.task_id).map_err(|e| e.to_string())?;
-    let counters = TaskCounters { planned: e.succeeded + e.failed + e.skipped, outstanding: 0, succeeded: e.succeeded, failed: e.failed, skipped: e.skipped };
+    let counters = TaskCounters { planned: e.succeeded + e.failed + e.skipped, outstanding: 0, succeeded: e.succeeded, failed: e.failed, skipped: e.skipped, kept: 0 };
     let action = match e.action.as_str() {
         "purge" => slm_core::domain::Action::Purge,
         "restore" => slm_core::domain::Action::Restore { days: 1, tier: slm_core::domain::RestoreTier::Bulk },

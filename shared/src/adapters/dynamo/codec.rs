@@ -217,6 +217,7 @@ pub(super) fn task_to_item(t: &Task) -> Item {
         ("succeeded".into(), n(0)),
         ("failed".into(), n(0)),
         ("skipped".into(), n(0)),
+        ("kept".into(), n(0)),
         ("planning_done".into(), AV::Bool(false)),
         // In the sparse Open index until the state machine records the task's end.
         (attr::OPEN_SHARD.into(), s(format!("{:02}", due_shard(t.task_id.as_str())))),
@@ -261,6 +262,7 @@ pub(super) fn item_to_task(item: &Item) -> Result<Task> {
             succeeded: get_n(item, "succeeded"),
             failed: get_n(item, "failed"),
             skipped: get_n(item, "skipped"),
+            kept: get_n(item, "kept"),
         },
         planning_done: get_bool(item, "planning_done"),
         reason: opt_s(item, attr::REASON),

@@ -250,7 +250,8 @@ impl DynamoStore {
         if finished == 0 {
             return None;
         }
-        let mut expression = "SET #ct = :ct, progress_at = :now ADD outstanding :o, succeeded :d, failed :f, skipped :s".to_string();
+        let kept = transitions.iter().filter(|t| t.to == FileStep::Skipped && !t.from.is_final() && t.kept).count() as i64;
+        let mut expression = "SET #ct = :ct, progress_at = :now ADD outstanding :o, succeeded :d, failed :f, skipped :s, kept :k".to_string();
         let mut request = self
             .client
             .update_item()
@@ -263,7 +264,8 @@ impl DynamoStore {
             .expression_attribute_values(":o", n(-finished))
             .expression_attribute_values(":d", n(done))
             .expression_attribute_values(":f", n(failed))
-            .expression_attribute_values(":s", n(skipped));
+            .expression_attribute_values(":s", n(skipped))
+            .expression_attribute_values(":k", n(kept));
         if !spent.is_empty() {
             let names: Vec<String> = (0..spent.len()).map(|i| format!("#spent{i}")).collect();
             expression.push_str(&format!(" REMOVE {}", names.join(", ")));

@@ -213,7 +213,10 @@ impl RepairStore for DynamoStore {
                     match step {
                         Some(FileStep::Done) => c.succeeded += 1,
                         Some(FileStep::Failed) => c.failed += 1,
-                        Some(FileStep::Skipped) => c.skipped += 1,
+                        Some(FileStep::Skipped) => {
+                            c.skipped += 1;
+                            c.kept += i64::from(f.file.kept_from(&task.action));
+                        }
                         Some(FileStep::Queued) => {
                             c.outstanding += 1;
                             if out.queued.len() < keep {
@@ -244,8 +247,15 @@ impl RepairStore for DynamoStore {
             .update_item()
             .table_name(&self.tables.tasks)
             .key("task_id", s(task_id.as_str()))
-            .update_expression("SET planned = :p, outstanding = :o, succeeded = :d, failed = :f, skipped = :s")
-            .condition_expression("task_status = :running AND planned = :p0 AND outstanding = :o0 AND succeeded = :d0 AND failed = :f0 AND skipped = :s0")
+            .update_expression("SET planned = :p, outstanding = :o, succeeded = :d, failed = :f, skipped = :s, kept = :k")
+            // A task created before `kept` was counted has none: read as 0.
+            .condition_expression(
+                "task_status = :running AND planned = :p0 AND outstanding = :o0 AND succeeded = :d0 AND failed = :f0 AND skipped = :s0 \
+                 AND (kept = :k0 OR (attribute_not_exists(kept) AND :k0 = :zero))",
+            )
+            .expression_attribute_values(":k", n(to.kept))
+            .expression_attribute_values(":k0", n(from.kept))
+            .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":running", s(TaskStatus::Running.as_str()))
             .expression_attribute_values(":p", n(to.planned))
             .expression_attribute_values(":o", n(to.outstanding))

@@ -128,7 +128,10 @@ impl RepairStore for MemoryMeta {
                 match step {
                     Some(FileStep::Done) => c.succeeded += 1,
                     Some(FileStep::Failed) => c.failed += 1,
-                    Some(FileStep::Skipped) => c.skipped += 1,
+                    Some(FileStep::Skipped) => {
+                        c.skipped += 1;
+                        c.kept += i64::from(f.file.kept_from(&task.action));
+                    }
                     Some(FileStep::Queued) => {
                         c.outstanding += 1;
                         if out.queued.len() < keep {

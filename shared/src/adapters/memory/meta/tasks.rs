@@ -146,6 +146,7 @@ impl TaskStore for MemoryMeta {
         let count = |step: FileStep| applied.iter().filter(|tr| tr.to == step && !tr.from.is_final()).count() as i64;
         let (done, failed, skipped) = (count(FileStep::Done), count(FileStep::Failed), count(FileStep::Skipped));
         let finished = done + failed + skipped;
+        let kept = applied.iter().filter(|tr| tr.to == FileStep::Skipped && !tr.from.is_final() && tr.kept).count() as i64;
         if finished == 0 {
             // Nothing counted: the caller cannot tell, so it is worth a claim.
             return Ok(Committed { applied: applied.len(), missed, maybe_complete: true, written });
@@ -157,6 +158,7 @@ impl TaskStore for MemoryMeta {
                 c.succeeded += done;
                 c.failed += failed;
                 c.skipped += skipped;
+                c.kept += kept;
                 row.task.progress_at = Some(now());
                 row.task.planning_done && row.task.counters.outstanding <= 0
             }

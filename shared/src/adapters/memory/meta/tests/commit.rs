@@ -15,7 +15,7 @@ async fn commit_moves_the_counters_by_the_transitions_that_finished_files() {
     let committed = meta.commit(&t.task_id, &transitions).await.unwrap();
     // THEN all three apply, two finish, one stays outstanding
     assert_eq!((committed.applied, committed.missed.clone(), committed.maybe_complete), (3, vec![], false));
-    assert_eq!(counters(&meta, &t).await, TaskCounters { planned: 3, outstanding: 1, succeeded: 1, failed: 1, skipped: 0 });
+    assert_eq!(counters(&meta, &t).await, TaskCounters { planned: 3, outstanding: 1, succeeded: 1, failed: 1, skipped: 0, kept: 0 });
 }
 
 #[tokio::test]

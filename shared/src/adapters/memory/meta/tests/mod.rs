@@ -79,7 +79,7 @@ fn queued(asset_id: &str, action: Action, origin: &str) -> Task {
 
 /// A transition of `file` in the step it has to `to`.
 fn step(file: &FileRecord, from: FileStep, to: FileStep) -> Transition {
-    Transition { file: file.clone(), from, to, new_class: None, new_state: None, new_version_id: None, new_etag: None, restore_expiry: None, reason: None }
+    Transition { file: file.clone(), from, to, new_class: None, new_state: None, new_version_id: None, new_etag: None, restore_expiry: None, reason: None, kept: false }
 }
 
 /// An archive's copy of `file` done: in GLACIER, archived.

@@ -105,7 +105,7 @@ async fn counters_are_set_only_while_they_are_still_the_ones_read() {
     planned(&meta, &t, 2).await;
     let read = counters(&meta, &t).await;
     meta.commit(&t.task_id, &[archived(&file("a", "k1"))]).await.unwrap();
-    let recount = TaskCounters { planned: 2, outstanding: 0, succeeded: 2, failed: 0, skipped: 0 };
+    let recount = TaskCounters { planned: 2, outstanding: 0, succeeded: 2, failed: 0, skipped: 0, kept: 0 };
     // WHEN it sets them from what it read, then from what they are
     let stale = meta.set_counters(&t.task_id, &read, &recount).await.unwrap();
     let current = counters(&meta, &t).await;
@@ -164,7 +164,7 @@ async fn a_recount_counts_each_file_by_its_step_for_the_task() {
     // WHEN it is recounted, keeping at most one file of each kind
     let recount = meta.recount(&t, &asset("a"), 1).await.unwrap();
     // THEN the files are counted by step, the waiting ones listed
-    assert_eq!(recount.counters, TaskCounters { planned: 3, outstanding: 2, succeeded: 1, failed: 0, skipped: 0 });
+    assert_eq!(recount.counters, TaskCounters { planned: 3, outstanding: 2, succeeded: 1, failed: 0, skipped: 0, kept: 0 });
     assert_eq!((recount.queued, recount.requested), (vec![file("a", "k3")], vec![file("a", "k2")]));
 }
 
