@@ -381,6 +381,8 @@ pub trait HoldStore {
     fn place_hold(&self, hold: &crate::domain::hold::Hold) -> impl Future<Output = Result<bool>> + Send;
     /// Releases the subject's hold; returns it (None if there was none).
     fn release_hold(&self, subject: &crate::domain::hold::HoldSubject) -> impl Future<Output = Result<Option<crate::domain::hold::Hold>>> + Send;
+    /// The hold on one subject (strongly consistent), None if there is none.
+    fn get_hold(&self, subject: &crate::domain::hold::HoldSubject) -> impl Future<Output = Result<Option<crate::domain::hold::Hold>>> + Send;
     /// The holds on an asset and on its title (strongly consistent).
     fn holds_on(&self, asset_id: &str, title_id: &str) -> impl Future<Output = Result<Vec<crate::domain::hold::Hold>>> + Send;
     /// Every hold in place.

@@ -50,6 +50,19 @@ pub struct PolicyChange {
     pub changed: bool,
 }
 
+/// How long after a change the same change again is taken for its retry. A change is written
+/// before its reschedule is sent; when the send fails the caller is told to retry, and the retry,
+/// finding the change made, sends the reschedule again instead of doing nothing.
+pub const RETRY_WINDOW: chrono::Duration = chrono::Duration::hours(1);
+
+/// Whether a change written `at` is repeated at `now` within [`RETRY_WINDOW`].
+fn repeats(at: &str, now: &str) -> bool {
+    match (chrono::DateTime::parse_from_rfc3339(at), chrono::DateTime::parse_from_rfc3339(now)) {
+        (Ok(at), Ok(now)) => now >= at && now - at <= RETRY_WINDOW,
+        _ => false,
+    }
+}
+
 impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Sync> Core<M, O, Q, X> {
     /// Puts the asset at its next due day in the index (or out of it), unless a task holds it:
     /// the end of that task marks it for a fresh look.
@@ -84,16 +97,18 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
         self.queues.send_control(&message).await
     }
 
-    /// Creates or replaces a title's dates; when they changed, its assets are rescheduled.
+    /// Creates or replaces a title's dates; when they changed, its assets are rescheduled. So
+    /// are they when the same dates come again within [`RETRY_WINDOW`] of the put they repeat:
+    /// the write comes before the reschedule is sent, and a put whose send failed is retried.
     pub async fn put_title(&self, title_id: &str, body: TitleBody, now: &str) -> Result<(Title, bool)> {
         let title = body.into_title(title_id, now)?;
         let previous = self.meta.put_title(&title).await?;
-        let moved = previous.is_none_or(|p| p.dates != title.dates);
-        if moved {
+        let rescheduling = previous.is_none_or(|p| p.dates != title.dates || repeats(&p.updated_at, now));
+        if rescheduling {
             self.queue_reschedule(Scope::Title { title_id: title.title_id.clone() }, None).await?;
-            tracing::info!(title_id, "title dates changed: its assets are rescheduled");
+            tracing::info!(title_id, "title dates put: its assets are rescheduled");
         }
-        Ok((title, moved))
+        Ok((title, rescheduling))
     }
 
     /// Changes an asset's phase or tags and puts it at its new due day.
@@ -105,11 +120,19 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
         Ok(asset)
     }
 
+    /// Creates a policy (version 1) and reschedules every asset. The same create again, by the
+    /// same caller within [`RETRY_WINDOW`], is its retry: it answers the policy it made and sends
+    /// the reschedule again (the first may have failed to send after the write).
     pub async fn create_policy(&self, doc: PolicyDoc, caller: &str, now: &str) -> Result<Policy> {
         doc.validate()?;
         let policy = Policy { doc, version: 1, created_at: now.to_string(), created_by: caller.to_string() };
         if !self.meta.put_policy(&policy).await? {
-            return Err(Error::Conflict(format!("policy {} exists; edit it to make a new version", policy.id())));
+            let made = self.meta.get_policy(policy.id(), None).await?;
+            let Some(made) = made.filter(|m| m.version == 1 && m.doc == policy.doc && m.created_by == caller && repeats(&m.created_at, now)) else {
+                return Err(Error::Conflict(format!("policy {} exists; edit it to make a new version", policy.id())));
+            };
+            self.queue_reschedule(Scope::All, None).await?;
+            return Ok(made);
         }
         self.queue_reschedule(Scope::All, None).await?;
         Ok(policy)
@@ -123,6 +146,10 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
         }
         let current = self.meta.get_policy(policy_id, None).await?.ok_or_else(|| Error::NotFound(format!("policy {policy_id}")))?;
         if current.doc == doc {
+            // The retry of the edit that made this version may find its reschedule unsent.
+            if repeats(&current.created_at, now) {
+                self.queue_reschedule(Scope::All, None).await?;
+            }
             return Ok(PolicyChange { policy: current, changed: false });
         }
         let policy = Policy { doc, version: current.version + 1, created_at: now.to_string(), created_by: caller.to_string() };

@@ -335,7 +335,6 @@ async fn a_policy_with_no_stored_policy_on_its_anchor_gets_no_early_deletion_war
 }
 
 #[tokio::test]
-#[ignore = "bug: a title put whose reschedule failed to send is never rescheduled: the retry sees the same dates and queues nothing"]
 async fn a_title_put_retried_after_its_reschedule_failed_to_send_still_reschedules_its_assets() {
     // GIVEN a title launched 2027-03-01 and the control queue failing once
     let core = core();
@@ -351,7 +350,6 @@ async fn a_title_put_retried_after_its_reschedule_failed_to_send_still_reschedul
 }
 
 #[tokio::test]
-#[ignore = "bug: a policy created whose reschedule failed to send never reaches the assets: the retry is a conflict and queues nothing"]
 async fn a_policy_create_retried_after_its_reschedule_failed_to_send_still_reschedules_every_asset() {
     // GIVEN a registered final asset and the control queue failing once
     let core = core();
@@ -382,4 +380,19 @@ async fn a_reschedule_leaves_an_asset_a_task_holds_for_the_tasks_end() {
     assert_eq!(changed.phase, "wip");
     assert!(core.asset("cam-1").await.active_task.is_some());
     assert_eq!(core.asset("cam-1").await.due_at, before);
+}
+
+#[tokio::test]
+async fn an_edit_retried_within_the_window_sends_its_reschedule_again_and_makes_no_version() {
+    // GIVEN policy finals edited to version 2, whose reschedule failed to send
+    let core = core_with_policy(finals()).await;
+    let disabled = PolicyDoc { enabled: false, ..finals() };
+    core.queues.take_control();
+    core.queues.fail_next(crate::adapters::memory::Queue::Control, 1);
+    assert!(core.edit_policy("finals", disabled.clone(), "bob", LATER).await.unwrap_err().is_retryable());
+    // WHEN the same edit is retried a minute later
+    let change = core.edit_policy("finals", disabled, "bob", "2027-01-05T10:01:00Z").await.unwrap();
+    // THEN no third version is made, and the reschedule is queued
+    assert_eq!((change.changed, change.policy.version), (false, 2));
+    assert_eq!(core.queues.take_control(), vec![reschedule(None, None)]);
 }

@@ -88,9 +88,11 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
     }
 
     /// Releases a hold and puts what it held back in the due index (the evaluator took held
-    /// assets out when it skipped their purge).
+    /// assets out when it skipped their purge). The reschedule comes first: when it fails the
+    /// hold is still in place, and the caller's retry finds it and completes the release.
     pub async fn release_hold(&self, subject: &HoldSubject) -> Result<Hold> {
-        let hold = self.meta.release_hold(subject).await?.ok_or_else(|| Error::NotFound(format!("legal hold on {subject}")))?;
+        let not_held = || Error::NotFound(format!("legal hold on {subject}"));
+        let hold = self.meta.get_hold(subject).await?.ok_or_else(not_held)?;
         match subject {
             HoldSubject::Asset(id) => {
                 if let Some(asset) = self.meta.get_asset(id).await? {
@@ -99,6 +101,8 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
             }
             HoldSubject::Title(id) => self.queue_reschedule(crate::ports::Scope::Title { title_id: id.clone() }, None).await?,
         }
+        // Gone meanwhile: another release of it came first.
+        let hold = self.meta.release_hold(subject).await?.unwrap_or(hold);
         tracing::info!(subject = %subject, "legal hold released");
         Ok(hold)
     }

@@ -271,7 +271,6 @@ async fn releasing_a_hold_not_in_place_is_not_found_and_changes_nothing() {
 }
 
 #[tokio::test]
-#[ignore = "bug: release_hold removes the hold before it reschedules; when the reschedule fails (SQS throttled), the release answers an error, a retry answers NotFound, and the held assets never go back in the due index"]
 async fn a_release_whose_reschedule_failed_can_be_retried_until_the_reschedule_is_queued() {
     // GIVEN a hold on a title, and the control queue throttling the next send
     let core = core();

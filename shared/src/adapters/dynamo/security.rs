@@ -168,23 +168,25 @@ impl HoldStore for DynamoStore {
         old_item(out.attributes.as_ref()).map(from_doc).transpose()
     }
 
+    async fn get_hold(&self, subject: &HoldSubject) -> Result<Option<Hold>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.holds)
+            .key("subject", s(subject.key()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("read holds", e))?;
+        out.item.as_ref().map(from_doc).transpose()
+    }
+
     async fn holds_on(&self, asset_id: &str, title_id: &str) -> Result<Vec<Hold>> {
         let mut holds = Vec::new();
         // Two keys: two consistent reads (a BatchGetItem would answer no sooner, and its
         // unprocessed keys would need a retry loop).
         for subject in [HoldSubject::Asset(asset_id.to_string()), HoldSubject::Title(title_id.to_string())] {
-            let out = self
-                .client
-                .get_item()
-                .table_name(&self.tables.holds)
-                .key("subject", s(subject.key()))
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(|e| sdk_error("read holds", e))?;
-            if let Some(item) = &out.item {
-                holds.push(from_doc(item)?);
-            }
+            holds.extend(self.get_hold(&subject).await?);
         }
         Ok(holds)
     }

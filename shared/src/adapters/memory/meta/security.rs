@@ -118,6 +118,10 @@ impl HoldStore for MemoryMeta {
         Ok(self.tables().holds.remove(&subject.key()))
     }
 
+    async fn get_hold(&self, subject: &HoldSubject) -> Result<Option<Hold>> {
+        Ok(self.tables().holds.get(&subject.key()).cloned())
+    }
+
     async fn holds_on(&self, asset_id: &str, title_id: &str) -> Result<Vec<Hold>> {
         let t = self.tables();
         let subjects = [HoldSubject::Asset(asset_id.to_string()), HoldSubject::Title(title_id.to_string())];
