@@ -41,8 +41,10 @@ impl QueueFunction for Completion {
             }
         }
         let (ids, batch): (Vec<String>, Vec<S3Change>) = changes.into_iter().unzip();
+        // The invocation's time, read once: what an event without a time of its own is given.
+        let now = chrono::Utc::now();
         // Boxed: the layout of the whole future, inline, is deeper than the compiler computes.
-        let results = Box::pin(self.core.on_s3_changes(batch.clone(), &self.places)).await;
+        let results = Box::pin(self.core.on_s3_changes(batch.clone(), &self.places, now)).await;
         let mut failed = Vec::new();
         for ((id, change), result) in ids.into_iter().zip(batch).zip(results) {
             match result {

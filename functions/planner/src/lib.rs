@@ -24,8 +24,10 @@ impl QueueFunction for Planner {
     }
 
     async fn handle(&self, messages: Vec<(String, ControlMessage)>, _: Option<Instant>) -> Vec<String> {
+        // The invocation's time, read once (a task it finds complete is timed by it).
+        let now = chrono::Utc::now();
         process(messages, 2, |message| async move {
-            let report = self.core.handle_control(message).await?;
+            let report = self.core.handle_control(message, now).await?;
             tracing::info!(?report, "control message done");
             Ok(())
         })

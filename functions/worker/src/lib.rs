@@ -26,8 +26,10 @@ impl QueueFunction for Worker {
     /// Runs the batches; no object action starts later than the configured margin before
     /// `deadline` (the invocation's).
     async fn handle(&self, messages: Vec<(String, WorkBatch)>, deadline: Option<Instant>) -> Vec<String> {
+        // The invocation's time, read once (a restore S3 had done already ends its window from it).
+        let now = chrono::Utc::now();
         process(messages, 4, |batch| async move {
-            let report = self.core.run_batch(batch, deadline).await?;
+            let report = self.core.run_batch(batch, now, deadline).await?;
             tracing::info!(?report, "batch done");
             Ok(())
         })

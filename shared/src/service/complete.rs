@@ -31,11 +31,11 @@ pub enum EventResult {
 }
 
 impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Sync> Core<M, O, Q, X> {
-    pub async fn on_s3_change(&self, change: S3Change) -> Result<EventResult> {
+    pub async fn on_s3_change(&self, change: S3Change, now: chrono::DateTime<chrono::Utc>) -> Result<EventResult> {
         match change {
             S3Change::RestoreCompleted { bucket, key, expiry, at } => {
                 let event = RestoreEvent { index: 0, bucket, key, expiry, at };
-                let mut answered = self.restores_completed(vec![event], &RestorePlaces::default()).await;
+                let mut answered = self.restores_completed(vec![event], &RestorePlaces::default(), now).await;
                 answered.pop().map_or_else(|| Err(Error::dependency("complete restore", "the event was left unanswered")), |(_, result)| result)
             }
             S3Change::RestoreExpired { bucket, key } => {
@@ -51,7 +51,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
                 let today = at
                     .as_deref()
                     .and_then(|a| chrono::DateTime::parse_from_rfc3339(a).ok())
-                    .map_or_else(|| chrono::Utc::now().date_naive(), |a| a.with_timezone(&chrono::Utc).date_naive());
+                    .map_or_else(|| now.date_naive(), |a| a.with_timezone(&chrono::Utc).date_naive());
                 Ok(match self.register_object(&bucket, &key, None, today, None).await? {
                     super::register::Registration::Registered { .. } => EventResult::Applied,
                     super::register::Registration::Ignored(why) => EventResult::Ignored(why),
@@ -63,7 +63,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
 
     /// The changes of one batch of messages, answered in order: restores completed go
     /// together (each task read once, its files counted in one update), the rest one by one.
-    pub async fn on_s3_changes(&self, changes: Vec<S3Change>, places: &RestorePlaces) -> Vec<Result<EventResult>> {
+    pub async fn on_s3_changes(&self, changes: Vec<S3Change>, places: &RestorePlaces, now: chrono::DateTime<chrono::Utc>) -> Vec<Result<EventResult>> {
         use futures::StreamExt;
         let mut results: Vec<Option<Result<EventResult>>> = (0..changes.len()).map(|_| None).collect();
         let mut restores = Vec::new();
@@ -76,11 +76,11 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
         }
         // The others (new objects, restore windows ended) one by one, a few at once, as before.
         let done: Vec<(usize, Result<EventResult>)> =
-            futures::stream::iter(others).map(|(index, change)| async move { (index, self.on_s3_change(change).await) }).buffer_unordered(OTHERS_AT_ONCE).collect().await;
+            futures::stream::iter(others).map(|(index, change)| async move { (index, self.on_s3_change(change, now).await) }).buffer_unordered(OTHERS_AT_ONCE).collect().await;
         for (index, result) in done {
             results[index] = Some(result);
         }
-        for (index, result) in self.restores_completed(restores, places).await {
+        for (index, result) in self.restores_completed(restores, places, now).await {
             results[index] = Some(result);
         }
         results.into_iter().map(|r| r.unwrap_or_else(|| Err(Error::dependency("complete restore", "an event was left unanswered")))).collect()
@@ -88,7 +88,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
 
     /// Restores S3 completed: each file found (by the place of its asset when this function knows
     /// it, else through the registry's location index), the files of a task moved in one commit.
-    async fn restores_completed(&self, events: Vec<RestoreEvent>, places: &RestorePlaces) -> Vec<(usize, Result<EventResult>)> {
+    async fn restores_completed(&self, events: Vec<RestoreEvent>, places: &RestorePlaces, now: chrono::DateTime<chrono::Utc>) -> Vec<(usize, Result<EventResult>)> {
         let mut answered = Vec::new();
         let mut events = events;
         // A file placed by its asset's place whose transition misses is found again through the
@@ -111,7 +111,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
             }
             for (task_id, pending) in by_task {
                 let span = tracing::info_span!("task", task_id = %task_id);
-                match self.complete_restores(&task_id, &pending, places).instrument(span).await {
+                match self.complete_restores(&task_id, &pending, places, now).instrument(span).await {
                     Ok(results) => {
                         for (p, result) in pending.into_iter().zip(results) {
                             match result {
@@ -135,7 +135,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
 
     /// Moves a task's restored files in one commit; per file, what it did, or None for a file
     /// placed by its asset's place that was not where the place said (to be found again).
-    async fn complete_restores(&self, task_id: &TaskId, pending: &[Pending], places: &RestorePlaces) -> Result<Vec<Option<EventResult>>> {
+    async fn complete_restores(&self, task_id: &TaskId, pending: &[Pending], places: &RestorePlaces, now: chrono::DateTime<chrono::Utc>) -> Result<Vec<Option<EventResult>>> {
         // The window's end: S3's, or (an emulator's events carry none) the task's days from the
         // event's time.
         let days = match pending.iter().any(|p| p.event.expiry.is_none()) {
@@ -155,7 +155,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
             .iter()
             .map(|p| {
                 let expiry = p.event.expiry.clone().or_else(|| {
-                    let completed = p.event.at.as_deref().and_then(|a| chrono::DateTime::parse_from_rfc3339(a).ok()).map_or_else(chrono::Utc::now, |a| a.with_timezone(&chrono::Utc));
+                    let completed = p.event.at.as_deref().and_then(|a| chrono::DateTime::parse_from_rfc3339(a).ok()).map_or(now, |a| a.with_timezone(&chrono::Utc));
                     days.map(|days| restore_window_end(completed, days))
                 });
                 Transition::restored(p.file.clone(), expiry)
@@ -163,7 +163,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
             .collect();
         let committed = self.commit(task_id, "restore", &transitions).await?;
         if committed.maybe_complete {
-            self.signal_if_complete(task_id).await?;
+            self.signal_if_complete(task_id, now).await?;
         }
         Ok(pending
             .iter()

@@ -6,7 +6,7 @@ use super::{EventResult, RestorePlaces, S3Change};
 use crate::domain::action::restore_window_end;
 use crate::domain::{Action, AssetState, FileState, FileStep, RestoreTier, StorageClass, TaskId, TaskStatus};
 use crate::ports::ObjectStore;
-use crate::service::testing::{BUCKET, MemoryCore, core};
+use crate::service::testing::{BUCKET, MemoryCore, core, now};
 
 const RESTORE: Action = Action::Restore { days: 3, tier: RestoreTier::Bulk };
 /// When S3 completes the restores (the events' `eventTime`).
@@ -68,14 +68,14 @@ async fn restore_completions_move_each_file_to_restored_and_the_last_one_signals
     let last = events.pop().unwrap();
     let places = RestorePlaces::default();
     // WHEN the events of three files come
-    let answered = results(core.on_s3_changes(events, &places).await);
+    let answered = results(core.on_s3_changes(events, &places, now()).await);
     // THEN those files are RESTORED until S3's window end, counted, and the task waits on
     assert_eq!(answered, vec![EventResult::Applied; 3]);
     let c = core.task(&task_id).await.counters;
     assert_eq!((c.succeeded, c.outstanding), (3, 1));
     assert_eq!(core.orchestrator.outcome(&token), None);
     // WHEN the last file's comes
-    assert_eq!(results(core.on_s3_changes(vec![last], &places).await), [EventResult::Applied]);
+    assert_eq!(results(core.on_s3_changes(vec![last], &places, now()).await), [EventResult::Applied]);
     // THEN every file is RESTORED and the execution is told the task succeeded, the asset RESTORED
     for (key, step, state, expiry) in registry(&core).await {
         assert_eq!((step, state, expiry.as_deref()), (Some(FileStep::Done), FileState::Restored, Some("2027-01-09T00:00:00Z")), "{key}");
@@ -91,7 +91,7 @@ async fn a_completion_without_s3s_window_end_takes_it_from_the_event_time_and_th
     restored_in_s3(&core, 2).await;
     let events = without_expiry(completions(&core).await);
     // WHEN they come
-    let answered = results(core.on_s3_changes(events, &RestorePlaces::default()).await);
+    let answered = results(core.on_s3_changes(events, &RestorePlaces::default(), now()).await);
     // THEN each window ends three days after the event, at the next midnight
     assert_eq!(answered, vec![EventResult::Applied; 2]);
     let end = restore_window_end(completed_at(), 3);
@@ -107,13 +107,13 @@ async fn a_duplicate_completion_changes_nothing_and_signals_nothing_more() {
         let core = core();
         let (task_id, token) = restored_in_s3(&core, 3).await;
         let places = RestorePlaces::default();
-        core.on_s3_changes(completions(&core).await, &places).await;
+        core.on_s3_changes(completions(&core).await, &places, now()).await;
         assert!(core.orchestrator.outcome(&token).is_some());
         let (files, task) = (registry(&core).await, core.task(&task_id).await);
         // WHEN S3 (or SQS) delivers them again, to a warm function or a cold one
         let again = match warm {
-            true => core.on_s3_changes(completions(&core).await, &places).await,
-            false => core.on_s3_changes(completions(&core).await, &RestorePlaces::default()).await,
+            true => core.on_s3_changes(completions(&core).await, &places, now()).await,
+            false => core.on_s3_changes(completions(&core).await, &RestorePlaces::default(), now()).await,
         };
         // THEN each is ignored: no file, count or signal changes
         assert!(results(again).iter().all(|r| matches!(r, EventResult::Ignored(_))), "warm: {warm}");
@@ -130,7 +130,7 @@ async fn the_same_completion_twice_in_one_batch_is_applied_once() {
     let (task_id, _) = restored_in_s3(&core, 2).await;
     let first = completions(&core).await.remove(0);
     // WHEN one batch holds the same event twice
-    let answered = results(core.on_s3_changes(vec![first.clone(), first], &RestorePlaces::default()).await);
+    let answered = results(core.on_s3_changes(vec![first.clone(), first], &RestorePlaces::default(), now()).await);
     // THEN the first applies, the second is ignored, and the file is counted once
     assert_eq!(answered[0], EventResult::Applied);
     assert!(matches!(answered[1], EventResult::Ignored(_)), "{answered:?}");
@@ -145,7 +145,7 @@ async fn a_completion_for_a_key_not_registered_changes_nothing() {
     let (files, task) = (registry(&core).await, core.task(&task_id).await);
     // WHEN a completion comes for a key slm does not know
     let unknown = S3Change::RestoreCompleted { bucket: BUCKET.into(), key: "cam-1/stray.exr".into(), expiry: None, at: Some(COMPLETED.into()) };
-    let answered = core.on_s3_change(unknown).await.unwrap();
+    let answered = core.on_s3_change(unknown, now()).await.unwrap();
     // THEN it is ignored as not registered, and nothing changes
     assert!(matches!(&answered, EventResult::Ignored(why) if why.contains("is not registered")), "{answered:?}");
     assert_eq!(registry(&core).await, files);
@@ -161,7 +161,7 @@ async fn a_completion_no_restore_awaits_is_ignored() {
     let files = registry(&core).await;
     // WHEN a restore completion comes for its file (restored outside slm)
     let event = S3Change::RestoreCompleted { bucket: BUCKET.into(), key: files[0].0.clone(), expiry: None, at: Some(COMPLETED.into()) };
-    let answered = core.on_s3_change(event).await.unwrap();
+    let answered = core.on_s3_change(event, now()).await.unwrap();
     // THEN it is ignored, and the file stays as it was
     assert!(matches!(&answered, EventResult::Ignored(why) if why.starts_with("no restore awaits")), "{answered:?}");
     assert_eq!(registry(&core).await, files);
@@ -177,7 +177,7 @@ async fn a_completion_that_comes_before_its_request_was_recorded_is_retried() {
     let files = registry(&core).await;
     // WHEN a completion of one of its files comes
     let event = S3Change::RestoreCompleted { bucket: BUCKET.into(), key: files[0].0.clone(), expiry: None, at: Some(COMPLETED.into()) };
-    let err = core.on_s3_change(event).await.unwrap_err();
+    let err = core.on_s3_change(event, now()).await.unwrap_err();
     // THEN it fails as retryable (the message comes back later), and nothing changes
     assert!(err.is_retryable(), "{err}");
     assert_eq!(registry(&core).await, files);
@@ -199,11 +199,11 @@ async fn a_warm_function_and_a_cold_one_give_the_same_result() {
         // WHEN a warm function gets them in two batches, remembering the asset's place (and
         // the task's days) between them, and a cold one gets them one by one
         let places = RestorePlaces::default();
-        let mut by_warm = results(warm.on_s3_changes(events[..2].to_vec(), &places).await);
-        by_warm.extend(results(warm.on_s3_changes(events[2..].to_vec(), &places).await));
+        let mut by_warm = results(warm.on_s3_changes(events[..2].to_vec(), &places, now()).await);
+        by_warm.extend(results(warm.on_s3_changes(events[2..].to_vec(), &places, now()).await));
         let mut by_cold = Vec::new();
         for event in events {
-            by_cold.push(cold.on_s3_change(event).await.unwrap());
+            by_cold.push(cold.on_s3_change(event, now()).await.unwrap());
         }
         // THEN both answer, record, count and signal the same
         assert_eq!(by_warm, vec![EventResult::Applied; 5]);
@@ -228,7 +228,7 @@ async fn a_batch_of_changes_is_answered_in_the_order_of_its_events() {
         S3Change::Other { name: "ObjectRemoved:Delete".into(), bucket: BUCKET.into(), key: "cam-1/f000.exr".into() },
         S3Change::RestoreExpired { bucket: BUCKET.into(), key: "elsewhere/x".into() },
     ];
-    let answered = results(core.on_s3_changes(changes, &RestorePlaces::default()).await);
+    let answered = results(core.on_s3_changes(changes, &RestorePlaces::default(), now()).await);
     // THEN each answer stands at its event's place
     assert!(matches!(&answered[0], EventResult::Ignored(why) if why.contains("not registered")), "{answered:?}");
     assert_eq!(answered[1], EventResult::Applied);
@@ -241,7 +241,7 @@ async fn the_end_of_a_restore_window_archives_the_file_and_its_restored_asset_ag
     // GIVEN a restore that ended with its asset RESTORED
     let core = core();
     let (task_id, token) = restored_in_s3(&core, 2).await;
-    core.on_s3_changes(completions(&core).await, &RestorePlaces::default()).await;
+    core.on_s3_changes(completions(&core).await, &RestorePlaces::default(), now()).await;
     let outcome = core.orchestrator.outcome(&token).unwrap();
     assert!(core.meta.record_outcome(&task_id, &outcome));
     core.meta.release_asset("cam-1", &task_id, &outcome).unwrap();
@@ -249,7 +249,7 @@ async fn the_end_of_a_restore_window_archives_the_file_and_its_restored_asset_ag
     let key = registry(&core).await[0].0.clone();
     // WHEN S3 reports the window of one file ended (ObjectRestore:Delete)
     let expired = S3Change::RestoreExpired { bucket: BUCKET.into(), key: key.clone() };
-    let answered = core.on_s3_change(expired.clone()).await.unwrap();
+    let answered = core.on_s3_change(expired.clone(), now()).await.unwrap();
     // THEN that file is ARCHIVED again, and the asset, no longer readable whole, too
     assert_eq!(answered, EventResult::Applied);
     let files = registry(&core).await;
@@ -257,7 +257,7 @@ async fn the_end_of_a_restore_window_archives_the_file_and_its_restored_asset_ag
     assert_eq!(files[1].2, FileState::Restored);
     assert_eq!(core.asset("cam-1").await.state, AssetState::Archived);
     // AND the same report again changes nothing
-    assert!(matches!(core.on_s3_change(expired).await.unwrap(), EventResult::Ignored(_)));
+    assert!(matches!(core.on_s3_change(expired, now()).await.unwrap(), EventResult::Ignored(_)));
     assert_eq!(registry(&core).await, files);
 }
 
@@ -268,7 +268,7 @@ async fn a_place_learnt_for_an_earlier_restore_of_the_asset_does_not_misplace_th
     let core = core();
     let (first, token) = restored_in_s3(&core, 3).await;
     let places = RestorePlaces::default();
-    core.on_s3_changes(completions(&core).await, &places).await;
+    core.on_s3_changes(completions(&core).await, &places, now()).await;
     let outcome = core.orchestrator.outcome(&token).unwrap();
     assert!(core.meta.record_outcome(&first, &outcome));
     core.meta.release_asset("cam-1", &first, &outcome).unwrap();
@@ -280,7 +280,7 @@ async fn a_place_learnt_for_an_earlier_restore_of_the_asset_does_not_misplace_th
     assert_eq!(core.objects.complete_restores(completed_at()), 3);
     let counted = core.task(&first).await.counters;
     // WHEN the new restore's completions come, without S3's window end, to that function
-    let answered = results(core.on_s3_changes(without_expiry(completions(&core).await), &places).await);
+    let answered = results(core.on_s3_changes(without_expiry(completions(&core).await), &places, now()).await);
     // THEN they complete the new restore, with its days, and leave the first one alone
     assert_eq!(answered, vec![EventResult::Applied; 3]);
     assert_eq!(core.task(&second.task_id).await.counters.succeeded, 3);
@@ -300,8 +300,8 @@ async fn a_new_object_under_the_key_layout_is_registered_once() {
     core.objects.put(BUCKET, key, crate::adapters::memory::Put::body(vec![1; 10]));
     let created = S3Change::Created { bucket: BUCKET.into(), key: key.into(), at: Some(COMPLETED.into()) };
     // WHEN its ObjectCreated event comes, twice
-    let first = core.on_s3_change(created.clone()).await.unwrap();
-    let again = core.on_s3_change(created).await.unwrap();
+    let first = core.on_s3_change(created.clone(), now()).await.unwrap();
+    let again = core.on_s3_change(created, now()).await.unwrap();
     // THEN the first registers it in a new asset of that place, the second changes nothing
     assert_eq!(first, EventResult::Applied);
     assert!(matches!(&again, EventResult::Ignored(why) if why.contains("registered already")), "{again:?}");
@@ -317,7 +317,7 @@ async fn a_new_object_outside_the_key_layout_is_not_registered() {
     let core = core();
     core.objects.put(BUCKET, "loose.txt", crate::adapters::memory::Put::body(vec![1]));
     // WHEN its ObjectCreated event comes
-    let answered = core.on_s3_change(S3Change::Created { bucket: BUCKET.into(), key: "loose.txt".into(), at: None }).await.unwrap();
+    let answered = core.on_s3_change(S3Change::Created { bucket: BUCKET.into(), key: "loose.txt".into(), at: None }, now()).await.unwrap();
     // THEN it is ignored: no asset, no file
     assert!(matches!(answered, EventResult::Ignored(_)), "{answered:?}");
     assert!(crate::ports::FileStore::find_by_object(&core.meta, BUCKET, "loose.txt").await.unwrap().is_none());

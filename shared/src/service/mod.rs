@@ -52,7 +52,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
     /// Signals the waiting execution when the task is complete: planning done and no file
     /// outstanding. Called by whichever side moves last; the claim makes it happen once.
     #[tracing::instrument(name = "task", skip_all, fields(task_id = %task_id))]
-    pub async fn signal_if_complete(&self, task_id: &TaskId) -> Result<bool> {
+    pub async fn signal_if_complete(&self, task_id: &TaskId, now: chrono::DateTime<chrono::Utc>) -> Result<bool> {
         let Some(task) = self.meta.claim_signal(task_id).await? else { return Ok(false) };
         let asset = self.meta.get_asset(&task.asset_id).await?;
         let (state, class) = asset.map(|a| (a.state.as_str().to_string(), a.storage_class)).unwrap_or_default();
@@ -63,7 +63,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
                 tracing::info!(task_id = %task_id, status = outcome.status.as_str(), "task complete");
                 crate::metrics::task_ended(&task.action, outcome.status.as_str());
                 if let Ok(began) = chrono::DateTime::parse_from_rfc3339(&task.created_at) {
-                    let seconds = (chrono::Utc::now() - began.with_timezone(&chrono::Utc)).num_milliseconds() as f64 / 1000.0;
+                    let seconds = (now - began.with_timezone(&chrono::Utc)).num_milliseconds() as f64 / 1000.0;
                     crate::metrics::restore_latency(&task.action, seconds);
                 }
                 Ok(true)

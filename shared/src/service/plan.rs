@@ -40,7 +40,7 @@ pub enum PlanReport {
 const BATCHES_PER_PAGE: usize = 10;
 
 impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Sync> Core<M, O, Q, X> {
-    pub async fn handle_control(&self, message: ControlMessage) -> Result<PlanReport> {
+    pub async fn handle_control(&self, message: ControlMessage, now: chrono::DateTime<chrono::Utc>) -> Result<PlanReport> {
         let (task_id, new_token) = match message {
             ControlMessage::Plan { task_id, task_token } => (task_id, Some(task_token)),
             ControlMessage::Continue { task_id } => (task_id, None),
@@ -54,10 +54,10 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
             }
         };
         let span = crate::telemetry::task_span(&task_id);
-        tracing::Instrument::instrument(self.plan_task(task_id, new_token), span).await
+        tracing::Instrument::instrument(self.plan_task(task_id, new_token, now), span).await
     }
 
-    async fn plan_task(&self, task_id: TaskId, new_token: Option<String>) -> Result<PlanReport> {
+    async fn plan_task(&self, task_id: TaskId, new_token: Option<String>, now: chrono::DateTime<chrono::Utc>) -> Result<PlanReport> {
         let Some(task) = self.meta.get_task(&task_id).await? else {
             return Ok(PlanReport::Ignored(format!("task {task_id} does not exist")));
         };
@@ -87,7 +87,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
             // hold as their reason (so the counters tell what happened to each), and no more
             // pages are sent.
             self.meta.finish_planning(&task_id).await?;
-            self.signal_if_complete(&task_id).await?;
+            self.signal_if_complete(&task_id, now).await?;
             return Ok(PlanReport::Refused(format!("planning stopped: {why}")));
         }
         let asset = match asset {
@@ -105,10 +105,10 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
                 return Ok(PlanReport::Refused(reason));
             }
         };
-        self.plan_pages(&task, &asset).await
+        self.plan_pages(&task, &asset, now).await
     }
 
-    async fn plan_pages(&self, task: &Task, asset: &Asset) -> Result<PlanReport> {
+    async fn plan_pages(&self, task: &Task, asset: &Asset, now: chrono::DateTime<chrono::Utc>) -> Result<PlanReport> {
         let task_id = &task.task_id;
         let mut prev = task.plan_cursor.clone();
         let mut cursor: PlanCursor = match &prev {
@@ -153,7 +153,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
             return Ok(PlanReport::Continued { files: planned });
         }
         self.meta.finish_planning(task_id).await?;
-        self.signal_if_complete(task_id).await?;
+        self.signal_if_complete(task_id, now).await?;
         Ok(PlanReport::Planned { files: planned })
     }
 }

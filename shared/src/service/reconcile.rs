@@ -282,7 +282,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
                 if completed > 0 {
                     self.repaired(out, asset_id, RepairKind::CompletedRestore, id, format!("{completed} files restored by S3 without a recorded completion")).await?;
                 }
-                if self.signal_if_complete(&task.task_id).await? {
+                if self.signal_if_complete(&task.task_id, now).await? {
                     self.repaired(out, asset_id, RepairKind::Signalled, id, "complete by its files; its execution told".into()).await?;
                 }
                 self.meta.mark_checked(&task.task_id, &out.at, progress).await?;

@@ -8,7 +8,7 @@ use crate::domain::repair::RepairKind;
 use crate::domain::{Action, RestoreTier, StorageClass, Task, TaskCounters, TaskStatus};
 use crate::messages::{ControlMessage, ExecutionInput, WorkBatch};
 use crate::ports::RepairStore;
-use crate::service::testing::{MemoryCore, NOW, core};
+use crate::service::testing::{MemoryCore, NOW, core, now};
 use chrono::{DateTime, Duration, Utc};
 
 const ARCHIVE: Action = Action::Archive { storage_class: StorageClass::Glacier };
@@ -36,7 +36,7 @@ pub(super) async fn planned(core: &MemoryCore, asset_id: &str, files: usize) -> 
     let mut control = vec![ControlMessage::Plan { task_id: task.task_id.clone(), task_token: token }];
     while !control.is_empty() {
         for message in control {
-            core.handle_control(message).await.unwrap();
+            core.handle_control(message, now()).await.unwrap();
         }
         control = core.queues.take_control();
     }
@@ -92,7 +92,7 @@ async fn a_stalled_task_whose_work_was_lost_has_its_queued_files_sent_again() {
     assert_eq!(repairs.iter().map(|r| (r.kind, r.subject.as_str())).collect::<Vec<_>>(), [(RepairKind::Redrove, task.task_id.as_str())]);
     // AND the batches sent again end the task
     for batch in resent {
-        core.run_batch(batch, None).await.unwrap();
+        core.run_batch(batch, now(), None).await.unwrap();
     }
     let task = core.task(&task.task_id).await;
     assert_eq!((task.counters.succeeded, task.counters.outstanding), (7, 0));
@@ -106,7 +106,7 @@ async fn a_stalled_task_with_counters_short_is_recounted_from_its_files() {
     let (task, mut batches) = planned(&core, "cam-1", 7).await;
     let first = batches.remove(0);
     let moved = first.files.len() as i64;
-    core.run_batch(first, None).await.unwrap();
+    core.run_batch(first, now(), None).await.unwrap();
     let after = core.task(&task.task_id).await.counters;
     assert!(core.meta.set_counters(&task.task_id, &after, &task.counters).await.unwrap());
     // WHEN the reconciler runs past the grace period

@@ -15,6 +15,11 @@ pub(crate) type MemoryCore = Core<MemoryMeta, MemoryObjects, MemoryQueues, Memor
 pub(crate) const BUCKET: &str = "media";
 /// The requests' time.
 pub(crate) const NOW: &str = "2027-01-04T10:00:00Z";
+/// The requests' time, as the edge gives it to the use cases.
+pub(crate) fn now() -> chrono::DateTime<chrono::Utc> {
+    NOW.parse().expect("NOW is a time")
+}
+
 /// The administrator the configuration names.
 pub(crate) const ADMIN: &str = "arn:aws:iam::123456789012:role/slm-admin";
 
@@ -104,11 +109,11 @@ impl MemoryCore {
         let mut control = vec![ControlMessage::Plan { task_id: task_id.clone(), task_token: token.clone() }];
         loop {
             for message in std::mem::take(&mut control) {
-                self.handle_control(message).await.expect("a control message is handled");
+                self.handle_control(message, now()).await.expect("a control message is handled");
             }
             let work = self.queues.take_work();
             for batch in work.iter().cloned() {
-                self.run_batch(batch, None).await.expect("a work batch is handled");
+                self.run_batch(batch, now(), None).await.expect("a work batch is handled");
             }
             control = self.queues.take_control();
             if control.is_empty() && work.is_empty() {
@@ -169,7 +174,7 @@ impl MemoryCore {
         let mut control = vec![ControlMessage::Plan { task_id: task_id.clone(), task_token: token.clone() }];
         while !control.is_empty() {
             for message in control {
-                self.handle_control(message).await.expect("a control message is handled");
+                self.handle_control(message, now()).await.expect("a control message is handled");
             }
             control = self.queues.take_control();
         }
@@ -184,7 +189,7 @@ impl MemoryCore {
                 return;
             }
             for batch in work {
-                self.run_batch(batch, None).await.expect("a work batch is handled");
+                self.run_batch(batch, now(), None).await.expect("a work batch is handled");
             }
         }
     }

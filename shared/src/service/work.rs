@@ -115,12 +115,12 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
     /// under way, go back to the work queue as a new message; a transient S3 failure (throttling,
     /// 5xx) on any file fails the message after recording the others, so it is redelivered and
     /// the files already recorded are skipped as no longer QUEUED.
-    pub async fn run_batch(&self, batch: WorkBatch, deadline: Option<Instant>) -> Result<BatchReport> {
+    pub async fn run_batch(&self, batch: WorkBatch, now: DateTime<Utc>, deadline: Option<Instant>) -> Result<BatchReport> {
         let span = crate::telemetry::task_span(&batch.task_id);
-        tracing::Instrument::instrument(self.run_task_batch(batch, deadline), span).await
+        tracing::Instrument::instrument(self.run_task_batch(batch, now, deadline), span).await
     }
 
-    async fn run_task_batch(&self, batch: WorkBatch, deadline: Option<Instant>) -> Result<BatchReport> {
+    async fn run_task_batch(&self, batch: WorkBatch, now: DateTime<Utc>, deadline: Option<Instant>) -> Result<BatchReport> {
         let task_id = batch.task_id.clone();
         // Only a running task's batch acts, with the task's own action, on files registered to
         // the task's asset that the task has not moved yet, as the registry holds them: a batch
@@ -153,7 +153,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
             };
             let mut transient = None;
             let transitions = results.into_iter().filter_map(|(f, r)| settle(&f, r, &mut transient)).collect();
-            self.record(&task, transitions, &mut report).await?;
+            self.record(&task, transitions, now, &mut report).await?;
             return transient.map_or(Ok(report), Err);
         }
         let action = task.action;
@@ -164,7 +164,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
                 // whatever its margin.
                 let r = match i > 0 && stop_at.is_some_and(|t| Instant::now() >= t) {
                     true => Ok(Acted::Later),
-                    false => self.act_one(task, &l, &action, stop_at).await,
+                    false => self.act_one(task, &l, &action, now, stop_at).await,
                 };
                 (l.file, r)
             })
@@ -178,11 +178,11 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
                 Err(e) => pending.extend(settle(&file, Err(e), &mut transient_error)),
             }
             if !pending.is_empty() && last_commit.elapsed() >= COMMIT_EVERY {
-                self.record(task, std::mem::take(&mut pending), &mut report).await?;
+                self.record(task, std::mem::take(&mut pending), now, &mut report).await?;
                 last_commit = Instant::now();
             }
         }
-        self.record(task, pending, &mut report).await?;
+        self.record(task, pending, now, &mut report).await?;
         // The rest continues in a new invocation with a deadline of its own; after a transient
         // failure the whole message comes back instead, with the rest in it.
         if !later.is_empty() && transient_error.is_none() {
@@ -195,7 +195,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
 
     /// Records transitions and the task's counters, deletes the versions archives superseded,
     /// and signals the task's end when these were its last files.
-    async fn record(&self, task: &Task, transitions: Vec<Transition>, report: &mut BatchReport) -> Result<()> {
+    async fn record(&self, task: &Task, transitions: Vec<Transition>, now: DateTime<Utc>, report: &mut BatchReport) -> Result<()> {
         if transitions.is_empty() {
             return Ok(());
         }
@@ -225,12 +225,12 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
             report.duplicates_deleted += self.delete_left_over(task, bucket, duplicates, "duplicate copy").await;
         }
         if committed.maybe_complete {
-            self.signal_if_complete(&task.task_id).await?;
+            self.signal_if_complete(&task.task_id, now).await?;
         }
         Ok(())
     }
 
-    async fn act_one(&self, task: &Task, l: &LocatedFile, action: &Action, stop_at: Option<Instant>) -> Result<Acted, ObjectError> {
+    async fn act_one(&self, task: &Task, l: &LocatedFile, action: &Action, now: DateTime<Utc>, stop_at: Option<Instant>) -> Result<Acted, ObjectError> {
         let file = &l.file;
         match file.decide(action) {
             FileDecision::Skip(why) => return Ok(Acted::Now(skipped(file, action, why))),
@@ -264,7 +264,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
                         // S3 moved the window's end: from now, by the days asked.
                         let mut t = transition(file, FileStep::Done);
                         t.new_state = Some(FileState::Restored);
-                        t.restore_expiry = Some(restore_window_end(chrono::Utc::now(), days));
+                        t.restore_expiry = Some(restore_window_end(now, days));
                         t
                     }
                 }))

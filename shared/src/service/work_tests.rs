@@ -6,7 +6,7 @@ use crate::domain::{Action, FileState, FileStep, LocatedFile, RestoreTier, Stora
 use crate::error::ErrorKind;
 use crate::messages::WorkBatch;
 use crate::ports::TaskStore;
-use crate::service::testing::{self, ADMIN, BUCKET, MemoryCore, NOW, new_asset};
+use crate::service::testing::{self, ADMIN, BUCKET, MemoryCore, NOW, new_asset, now};
 use std::time::Instant;
 
 const ARCHIVE: Action = Action::Archive { storage_class: StorageClass::Glacier };
@@ -49,7 +49,7 @@ async fn an_archive_batch_copies_each_file_to_the_class_and_records_the_copy() {
     let (task_id, _, work) = planned(&core, "cam-1", ARCHIVE).await;
     let batch = work[0].clone();
     // WHEN the worker runs one batch
-    let report = core.run_batch(batch.clone(), None).await.unwrap();
+    let report = core.run_batch(batch.clone(), now(), None).await.unwrap();
     // THEN each of its files is a new GLACIER version in S3, and the registry names that version
     assert_eq!((report.done, report.recorded, report.stale, report.failed), (batch.files.len(), batch.files.len(), 0, 0));
     for key in keys(&batch) {
@@ -75,7 +75,7 @@ async fn an_archive_in_a_versioned_bucket_deletes_the_version_its_copy_supersede
     let (_, _, work) = planned(&core, "cam-1", ARCHIVE).await;
     let originals: Vec<String> = core.located_of("cam-1").await.into_iter().map(|l| l.file.version_id).collect();
     // WHEN the worker runs its batch
-    let report = core.run_batch(work[0].clone(), None).await.unwrap();
+    let report = core.run_batch(work[0].clone(), now(), None).await.unwrap();
     // THEN each key keeps only its copy: the STANDARD original no longer bills
     assert_eq!(report.superseded_deleted, 3);
     for l in core.located_of("cam-1").await {
@@ -92,10 +92,10 @@ async fn the_batch_that_moves_the_last_file_signals_the_task_complete() {
     let (_, token, work) = planned(&core, "cam-1", ARCHIVE).await;
     assert_eq!(work.len(), 2);
     // WHEN the first batch runs, THEN the execution waits on
-    core.run_batch(work[0].clone(), None).await.unwrap();
+    core.run_batch(work[0].clone(), now(), None).await.unwrap();
     assert_eq!(core.orchestrator.outcome(&token), None);
     // WHEN the last runs, THEN the execution gets the outcome
-    core.run_batch(work[1].clone(), None).await.unwrap();
+    core.run_batch(work[1].clone(), now(), None).await.unwrap();
     let outcome = core.orchestrator.outcome(&token).expect("signalled");
     assert_eq!((outcome.status, outcome.succeeded, outcome.asset_class.as_str()), (TaskStatus::Succeeded, 4, "GLACIER"));
 }
@@ -107,7 +107,7 @@ async fn a_restore_batch_asks_s3_for_each_restore_and_marks_the_files_requested(
     core.asset_in("cam-1", &[StorageClass::Glacier; 3]).await;
     let (task_id, token, work) = planned(&core, "cam-1", RESTORE).await;
     // WHEN the worker runs its batch
-    let report = core.run_batch(work[0].clone(), None).await.unwrap();
+    let report = core.run_batch(work[0].clone(), now(), None).await.unwrap();
     // THEN S3 was asked to restore each file, and each waits REQUESTED and RESTORING
     assert_eq!((report.requested, report.done), (3, 0));
     assert_eq!(core.objects.requests(Op::Restore), 3);
@@ -136,7 +136,7 @@ async fn a_purge_batch_deletes_every_version_and_delete_marker_of_its_files() {
     core.register_asset(new_asset("cam-1"), NOW).await.unwrap();
     let (_, _, work) = planned(&core, "cam-1", Action::Purge).await;
     // WHEN the worker runs its batch
-    let report = core.run_batch(work[0].clone(), None).await.unwrap();
+    let report = core.run_batch(work[0].clone(), now(), None).await.unwrap();
     // THEN nothing of the keys is left in S3, and the files are PURGED
     assert_eq!(report.done, 3);
     for l in core.located_of("cam-1").await {
@@ -153,7 +153,7 @@ async fn a_purge_batch_of_an_asset_put_under_hold_fails_its_files_and_deletes_no
     let (task_id, token, work) = planned(&core, "cam-1", Action::Purge).await;
     core.place_hold(HoldSubject::asset("cam-1").unwrap(), HoldBody { reason: "case 42".into() }, ADMIN, NOW).await.unwrap();
     // WHEN the worker runs the batch
-    let report = core.run_batch(work[0].clone(), None).await.unwrap();
+    let report = core.run_batch(work[0].clone(), now(), None).await.unwrap();
     // THEN no version is deleted, each file fails with the hold as its reason, and the task ends FAILED
     assert_eq!((report.failed, report.done), (3, 0));
     assert_eq!(core.objects.requests(Op::DeleteVersions), 0);
@@ -177,7 +177,7 @@ async fn a_transient_s3_failure_fails_the_batch_as_retryable_and_counts_nothing_
     let throttled = work[0].files[1].key.clone();
     core.objects.fail_next(Op::Copy, &throttled, Fault::transient(), 1);
     // WHEN the worker runs the batch
-    let err = core.run_batch(work[0].clone(), None).await.unwrap_err();
+    let err = core.run_batch(work[0].clone(), now(), None).await.unwrap_err();
     // THEN the batch fails as retryable, the throttled file is neither moved nor counted
     assert_eq!(err.kind(), ErrorKind::Retryable, "{err}");
     let l = file(&core, "cam-1", &throttled).await;
@@ -195,9 +195,9 @@ async fn a_batch_delivered_again_after_a_transient_failure_moves_only_the_file_l
     let (task_id, token, work) = planned(&core, "cam-1", ARCHIVE).await;
     let throttled = work[0].files[1].key.clone();
     core.objects.fail_next(Op::Copy, &throttled, Fault::transient(), 1);
-    core.run_batch(work[0].clone(), None).await.unwrap_err();
+    core.run_batch(work[0].clone(), now(), None).await.unwrap_err();
     // WHEN SQS delivers it again
-    let report = core.run_batch(work[0].clone(), None).await.unwrap();
+    let report = core.run_batch(work[0].clone(), now(), None).await.unwrap();
     // THEN only that file is copied; the task completes with every file archived once
     assert_eq!((report.stale, report.done), (2, 1));
     assert_eq!(core.objects.requests(Op::Copy), 4, "three copies and the throttled attempt");
@@ -215,7 +215,7 @@ async fn a_permanent_s3_refusal_fails_only_that_file_with_its_reason() {
     let refused = work[0].files[0].key.clone();
     core.objects.fail_next(Op::Copy, &refused, Fault::permanent("NoSuchVersion", "The specified version does not exist."), 1);
     // WHEN the worker runs the batch
-    let report = core.run_batch(work[0].clone(), None).await.unwrap();
+    let report = core.run_batch(work[0].clone(), now(), None).await.unwrap();
     // THEN that file fails with S3's reason, the others are archived
     assert_eq!((report.failed, report.done), (1, 2));
     let l = file(&core, "cam-1", &refused).await;
@@ -231,12 +231,12 @@ async fn a_batch_delivered_again_after_it_ran_changes_nothing() {
     let core = one_shard();
     core.asset_of("cam-1", 4).await;
     let (task_id, _, work) = planned(&core, "cam-1", ARCHIVE).await;
-    core.run_batch(work[0].clone(), None).await.unwrap();
+    core.run_batch(work[0].clone(), now(), None).await.unwrap();
     let (files, task) = (core.located_of("cam-1").await, core.task(&task_id).await);
     let s3: Vec<_> = files.iter().map(|l| versions(&core, &l.file.key)).collect();
     let copies = core.objects.requests(Op::Copy);
     // WHEN SQS delivers it again
-    let report = core.run_batch(work[0].clone(), None).await.unwrap();
+    let report = core.run_batch(work[0].clone(), now(), None).await.unwrap();
     // THEN each of its files is stale: nothing copied, recorded or counted
     assert_eq!(report, super::BatchReport { stale: work[0].files.len(), ..Default::default() });
     assert_eq!(core.objects.requests(Op::Copy), copies);
@@ -254,7 +254,7 @@ async fn a_batch_for_a_task_that_is_not_running_changes_nothing() {
     let files = core.located_of("cam-1").await;
     let batch = WorkBatch { task_id: task.task_id.clone(), action: ARCHIVE, files: files.iter().map(|l| l.file.clone()).collect() };
     // WHEN the worker gets it
-    let report = core.run_batch(batch, None).await.unwrap();
+    let report = core.run_batch(batch, now(), None).await.unwrap();
     // THEN every file is stale and nothing is touched
     assert_eq!(report, super::BatchReport { stale: 3, ..Default::default() });
     assert_eq!(core.objects.requests(Op::Copy), 0);
@@ -273,7 +273,7 @@ async fn a_batch_naming_files_of_another_asset_changes_nothing() {
     // WHEN a batch of cam-1's task names cam-2's files, as they are and as if they were cam-1's
     let mut files: Vec<_> = theirs.iter().map(|l| l.file.clone()).collect();
     files.extend(theirs.iter().map(|l| crate::domain::FileRecord { asset_id: "cam-1".into(), ..l.file.clone() }));
-    let report = core.run_batch(WorkBatch { task_id: task_id.clone(), action: ARCHIVE, files }, None).await.unwrap();
+    let report = core.run_batch(WorkBatch { task_id: task_id.clone(), action: ARCHIVE, files }, now(), None).await.unwrap();
     // THEN all are stale: nothing is copied, and neither asset's files change
     assert_eq!(report, super::BatchReport { stale: 4, ..Default::default() });
     assert_eq!(core.objects.requests(Op::Copy), 0);
@@ -300,7 +300,7 @@ async fn a_file_over_the_multipart_threshold_is_copied_in_parts() {
     // GIVEN a 12 MiB file over the threshold of 1 MiB
     let (core, _, batch) = large_archive().await;
     // WHEN the worker runs its batch
-    let report = core.run_batch(batch, None).await.unwrap();
+    let report = core.run_batch(batch, now(), None).await.unwrap();
     // THEN it is copied by a multipart upload of three parts, not by CopyObject
     assert_eq!(report.done, 1);
     assert_eq!((core.objects.requests(Op::Copy), core.objects.requests(Op::StartMultipart)), (0, 1));
@@ -319,7 +319,7 @@ async fn a_multipart_copy_out_of_time_goes_on_in_a_new_work_message_with_the_sam
     // GIVEN a 12 MiB file over the threshold, and an invocation with no time left
     let (core, task_id, batch) = large_archive().await;
     // WHEN the worker runs its batch
-    let report = core.run_batch(batch.clone(), Some(Instant::now())).await.unwrap();
+    let report = core.run_batch(batch.clone(), now(), Some(Instant::now())).await.unwrap();
     // THEN one part is copied and the file goes back to the work queue, its upload recorded
     assert_eq!((report.continued, report.done), (1, 0));
     let rest = core.queues.take_work();
@@ -328,7 +328,7 @@ async fn a_multipart_copy_out_of_time_goes_on_in_a_new_work_message_with_the_sam
     assert_eq!(l.upload, Some((task_id.to_string(), core.objects.uploads()[0].clone())));
     assert_eq!(l.file.storage_class, StorageClass::Standard);
     // AND the next invocation completes that upload rather than starting another
-    let report = core.run_batch(rest[0].clone(), None).await.unwrap();
+    let report = core.run_batch(rest[0].clone(), now(), None).await.unwrap();
     assert_eq!(report.done, 1);
     assert_eq!(core.objects.requests(Op::StartMultipart), 1);
     assert!(core.objects.uploads().is_empty());
@@ -344,11 +344,11 @@ async fn a_copy_whose_answer_was_lost_is_recognised_on_redelivery_and_not_made_a
     let (task_id, token, work) = planned(&core, "cam-1", ARCHIVE).await;
     let lost = work[0].files[2].key.clone();
     core.objects.fail_next(Op::Copy, &lost, Fault::transient().after_acting(), 1);
-    core.run_batch(work[0].clone(), None).await.unwrap_err();
+    core.run_batch(work[0].clone(), now(), None).await.unwrap_err();
     let copy = core.objects.versions(BUCKET, &lost).remove(0);
     assert_eq!(copy.storage_class, StorageClass::Glacier, "S3 made the copy");
     // WHEN the batch comes again
-    let report = core.run_batch(work[0].clone(), None).await.unwrap();
+    let report = core.run_batch(work[0].clone(), now(), None).await.unwrap();
     // THEN that copy is recorded as the file's, no other is made, and the original is deleted
     assert_eq!((report.done, report.stale, report.superseded_deleted), (1, 2, 1));
     assert_eq!(versions(&core, &lost), [(copy.version_id.clone(), StorageClass::Glacier)]);
@@ -366,7 +366,7 @@ async fn a_file_overwritten_since_it_was_registered_fails_and_the_new_version_is
     let changed = work[0].files[0].key.clone();
     let upload = core.objects.put(BUCKET, &changed, Put::body(b"a new take".to_vec()));
     // WHEN the worker runs the batch
-    let report = core.run_batch(work[0].clone(), None).await.unwrap();
+    let report = core.run_batch(work[0].clone(), now(), None).await.unwrap();
     // THEN that file fails as changed, and S3 keeps the new upload as it is, in STANDARD
     assert_eq!((report.failed, report.done), (1, 2));
     let task = core.task(&task_id).await;
@@ -386,7 +386,7 @@ async fn a_purge_s3_refuses_for_one_key_fails_only_that_file() {
     let locked = work[0].files[1].key.clone();
     core.objects.lock(BUCKET, &locked);
     // WHEN the worker runs the batch
-    let report = core.run_batch(work[0].clone(), None).await.unwrap();
+    let report = core.run_batch(work[0].clone(), now(), None).await.unwrap();
     // THEN the locked key's file fails with S3's error and keeps its version; the others are gone
     assert_eq!((report.failed, report.done), (1, 2));
     for l in core.located_of("cam-1").await {
@@ -409,7 +409,7 @@ async fn a_batch_that_names_another_action_acts_with_its_tasks_own() {
     let (_, _, work) = planned(&core, "cam-1", ARCHIVE).await;
     let batch = WorkBatch { action: Action::Purge, ..work[0].clone() };
     // WHEN the worker runs it
-    let report = core.run_batch(batch, None).await.unwrap();
+    let report = core.run_batch(batch, now(), None).await.unwrap();
     // THEN the files are archived, not deleted
     assert_eq!(report.done, 3);
     assert_eq!(core.objects.requests(Op::VersionsOf), 0);
@@ -477,7 +477,7 @@ async fn an_archive_in_an_unversioned_bucket_replaces_each_object_in_place() {
     core.asset_of("cam-1", 2).await;
     let (_, _, work) = planned(&core, "cam-1", ARCHIVE).await;
     // WHEN the worker runs its batch
-    let report = core.run_batch(work[0].clone(), None).await.unwrap();
+    let report = core.run_batch(work[0].clone(), now(), None).await.unwrap();
     // THEN each key is its one "null" version, now in GLACIER, and nothing is deleted
     assert_eq!((report.done, report.superseded_deleted), (2, 0));
     assert_eq!(core.objects.requests(Op::DeleteVersions), 0);
@@ -494,7 +494,7 @@ async fn a_purge_in_an_unversioned_bucket_deletes_each_object_without_listing_it
     core.asset_of("cam-1", 2).await;
     let (_, _, work) = planned(&core, "cam-1", Action::Purge).await;
     // WHEN the worker runs its batch
-    let report = core.run_batch(work[0].clone(), None).await.unwrap();
+    let report = core.run_batch(work[0].clone(), now(), None).await.unwrap();
     // THEN the objects are gone, deleted by their "null" version with no listing
     assert_eq!(report.done, 2);
     assert_eq!(core.objects.requests(Op::VersionsOf), 0);
