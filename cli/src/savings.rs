@@ -206,9 +206,11 @@ fn prices(path: Option<&Path>) -> Result<PriceTable> {
 fn read_titles(path: &Path) -> Result<BTreeMap<String, Title>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let raw: BTreeMap<String, BTreeMap<String, String>> = serde_json::from_str(&text).with_context(|| format!("{}: expected {{\"title\": {{\"launch\": \"YYYY-MM-DD\"}}}}", path.display()))?;
+    // The titles were last changed when their file was.
+    let written: chrono::DateTime<chrono::Utc> = std::fs::metadata(path).and_then(|m| m.modified()).with_context(|| format!("reading {}", path.display()))?.into();
     raw.into_iter()
         .map(|(id, dates)| {
-            let title = slm_core::domain::TitleBody { name: None, dates }.into_title(&id, "")?;
+            let title = slm_core::domain::TitleBody { name: None, dates }.into_title(&id, written)?;
             Ok((id, title))
         })
         .collect()

@@ -58,7 +58,7 @@ fn every_parser(text: &str) {
     check::<ReconcileMessage>("reconcile message", text);
     check::<HoldBody>("hold", text);
     if let Ok(body) = parse::<ApplicationBody>("application", text)
-        && let Err(e) = body.into_application("admin", "now")
+        && let Err(e) = body.into_application("admin", chrono::DateTime::UNIX_EPOCH)
     {
         assert_eq!(e.kind(), ErrorKind::Validation, "application: {e}");
     }
@@ -160,7 +160,7 @@ proptest! {
                 body["grants"][0][k] = v;
             }
         }
-        if let Ok(app) = parse::<ApplicationBody>("application", &body.to_string()).and_then(|b| b.into_application("admin", "now")) {
+        if let Ok(app) = parse::<ApplicationBody>("application", &body.to_string()).and_then(|b| b.into_application("admin", chrono::DateTime::UNIX_EPOCH)) {
             for p in Permission::ALL {
                 let listed = app.grants.iter().any(|g| g.actions.contains(&p));
                 if !listed {

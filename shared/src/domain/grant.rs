@@ -147,7 +147,7 @@ pub struct Application {
 }
 
 impl ApplicationBody {
-    pub fn into_application(self, by: &str, now: &str) -> Result<Application> {
+    pub fn into_application(self, by: &str, now: chrono::DateTime<chrono::Utc>) -> Result<Application> {
         let principal = principal_of(&self.principal)?;
         if self.name.is_empty() || self.name.chars().count() > 64 || self.name.chars().any(char::is_control) {
             return Err(Error::validation("name must be 1-64 characters without control characters"));
@@ -170,7 +170,7 @@ impl ApplicationBody {
                 }
             }
         }
-        Ok(Application { principal, name: self.name, grants: self.grants, updated_by: by.to_string(), updated_at: now.to_string() })
+        Ok(Application { principal, name: self.name, grants: self.grants, updated_by: by.to_string(), updated_at: super::stamp(now) })
     }
 }
 
@@ -279,7 +279,7 @@ mod tests {
 
     #[test]
     fn application_bodies_are_checked() {
-        let ok = |body: serde_json::Value| serde_json::from_value::<ApplicationBody>(body).map_err(|e| e.to_string()).and_then(|b| b.into_application("admin", "now").map_err(|e| e.to_string()));
+        let ok = |body: serde_json::Value| serde_json::from_value::<ApplicationBody>(body).map_err(|e| e.to_string()).and_then(|b| b.into_application("admin", chrono::DateTime::UNIX_EPOCH).map_err(|e| e.to_string()));
         assert!(ok(serde_json::json!({"principal": "arn:aws:iam::123456789012:role/app", "name": "post", "grants": [{"actions": ["archive"], "asset_types": ["vfx"]}]})).is_ok());
         for bad in [
             serde_json::json!({"principal": "arn:aws:iam::123456789012:role/app", "name": "post", "grants": []}),

@@ -73,12 +73,12 @@ pub struct HoldBody {
 }
 
 impl HoldBody {
-    pub fn into_hold(self, subject: HoldSubject, by: &str, now: &str) -> Result<Hold> {
+    pub fn into_hold(self, subject: HoldSubject, by: &str, now: chrono::DateTime<chrono::Utc>) -> Result<Hold> {
         let reason = self.reason.trim();
         if reason.is_empty() || reason.chars().count() > 512 || reason.chars().any(char::is_control) {
             return Err(Error::validation("reason must be 1-512 characters without control characters"));
         }
-        Ok(Hold { subject, reason: reason.to_string(), placed_by: by.to_string(), placed_at: now.to_string() })
+        Ok(Hold { subject, reason: reason.to_string(), placed_by: by.to_string(), placed_at: super::stamp(now) })
     }
 }
 
@@ -99,9 +99,9 @@ mod tests {
     #[test]
     fn a_hold_needs_a_printable_reason() {
         let subject = HoldSubject::asset("a").unwrap();
-        assert!(HoldBody { reason: "case 42".into() }.into_hold(subject.clone(), "me", "now").is_ok());
+        assert!(HoldBody { reason: "case 42".into() }.into_hold(subject.clone(), "me", chrono::DateTime::UNIX_EPOCH).is_ok());
         for bad in ["", "  ", "line\nbreak", &"x".repeat(513)] {
-            assert!(HoldBody { reason: bad.into() }.into_hold(subject.clone(), "me", "now").is_err(), "{bad:?}");
+            assert!(HoldBody { reason: bad.into() }.into_hold(subject.clone(), "me", chrono::DateTime::UNIX_EPOCH).is_err(), "{bad:?}");
         }
     }
 }

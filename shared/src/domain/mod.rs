@@ -25,3 +25,9 @@ pub use policy::{Anchor, Decision, Policy, PolicyAction, PolicyDoc, Selector};
 pub use file::{FileDecision, FileRecord, FileState, FileStep, LocatedFile, Transition, shard_of, shards_for};
 pub use task::{Created, Outcome, PolicyRef, Task, TaskCounters, TaskId, TaskRequest, TaskStatus};
 pub use title::{Title, TitleBody};
+
+/// A time as slm's items and answers write it (RFC 3339, seconds, UTC): the one form a time
+/// takes when it becomes a string.
+pub fn stamp(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}

@@ -30,7 +30,7 @@ pub struct TitleBody {
 }
 
 impl TitleBody {
-    pub fn into_title(self, title_id: &str, now: &str) -> Result<Title> {
+    pub fn into_title(self, title_id: &str, now: chrono::DateTime<chrono::Utc>) -> Result<Title> {
         validate_id("title_id", title_id)?;
         if let Some(name) = &self.name
             && (name.is_empty() || name.chars().count() > 256 || name.chars().any(char::is_control))
@@ -45,7 +45,7 @@ impl TitleBody {
             validate_date_name(name)?;
             dates.insert(name.clone(), parse_date(&format!("dates.{name}"), value)?);
         }
-        Ok(Title { title_id: title_id.to_string(), name: self.name, dates, updated_at: now.to_string() })
+        Ok(Title { title_id: title_id.to_string(), name: self.name, dates, updated_at: super::stamp(now) })
     }
 }
 
@@ -77,7 +77,7 @@ mod tests {
 
     #[test]
     fn named_dates_are_parsed() {
-        let t = body(&[("launch", "2027-03-01"), ("festival_premiere", "2027-01-20")]).into_title("tln", "now").unwrap();
+        let t = body(&[("launch", "2027-03-01"), ("festival_premiere", "2027-01-20")]).into_title("tln", chrono::DateTime::UNIX_EPOCH).unwrap();
         assert_eq!(t.dates["launch"], NaiveDate::from_ymd_opt(2027, 3, 1).unwrap());
         assert_eq!(t.dates.len(), 2);
     }
@@ -85,7 +85,7 @@ mod tests {
     #[test]
     fn malformed_or_out_of_range_dates_are_refused_naming_the_date() {
         for (name, value) in [("launch", "2027-13-01"), ("launch", "01/03/2027"), ("launch", "9999-01-01"), ("launch", "1900-01-01")] {
-            let err = body(&[(name, value)]).into_title("tln", "now").unwrap_err();
+            let err = body(&[(name, value)]).into_title("tln", chrono::DateTime::UNIX_EPOCH).unwrap_err();
             assert!(err.to_string().contains("dates.launch"), "{err}");
         }
     }
@@ -93,7 +93,7 @@ mod tests {
     #[test]
     fn date_names_outside_the_alphabet_are_refused() {
         for name in ["Launch", "launch date", "", "a.b"] {
-            assert!(body(&[(name, "2027-01-01")]).into_title("tln", "now").is_err(), "{name:?} accepted");
+            assert!(body(&[(name, "2027-01-01")]).into_title("tln", chrono::DateTime::UNIX_EPOCH).is_err(), "{name:?} accepted");
         }
     }
 }

@@ -158,7 +158,7 @@ mod tests {
     use crate::domain::{AssetState, NewAsset, StorageClass, TitleBody};
     use crate::error::Error;
     use crate::ports::AccessStore;
-    use crate::service::testing::{BUCKET, MemoryCore, NOW, core, new_asset, policy_doc};
+    use crate::service::testing::{BUCKET, MemoryCore, core, new_asset, policy_doc, now};
     use chrono::NaiveDate;
 
     fn date(s: &str) -> NaiveDate {
@@ -183,13 +183,13 @@ mod tests {
     async fn core_with_quiet_policy() -> MemoryCore {
         let core = core();
         let doc = policy_doc(r#"{"policy_id":"cold","anchor":"asset.created","offset_days":0,"not_accessed_days":30,"action":{"action":"archive","storage_class":"GLACIER"}}"#);
-        core.create_policy(doc, "tester", NOW).await.unwrap();
+        core.create_policy(doc, "tester", now()).await.unwrap();
         core
     }
 
     async fn launch(core: &MemoryCore, title_id: &str, day: &str) {
         let body = TitleBody { name: None, dates: [("launch".to_string(), day.to_string())].into() };
-        core.put_title(title_id, body, NOW).await.unwrap();
+        core.put_title(title_id, body, now()).await.unwrap();
     }
 
     #[tokio::test]
@@ -314,8 +314,8 @@ mod tests {
         launch(&core, "tln", "2026-12-01").await;
         let asset = core.asset_of("cam-1", 1).await;
         core.objects.put(BUCKET, "other-1/f.exr", Put::body(vec![b'x'; 1000]));
-        let other = core.register_asset(NewAsset { title_id: "other".into(), ..new_asset("other-1") }, NOW).await.unwrap();
-        core.put_title("other", TitleBody { name: None, dates: Default::default() }, NOW).await.unwrap();
+        let other = core.register_asset(NewAsset { title_id: "other".into(), ..new_asset("other-1") }, now()).await.unwrap();
+        core.put_title("other", TitleBody { name: None, dates: Default::default() }, now()).await.unwrap();
         core.record_access(&asset, &reads("2026-12-04", 7), today()).await.unwrap();
         core.record_access(&other, &reads("2026-12-04", 700), today()).await.unwrap();
         // WHEN the report is asked

@@ -54,8 +54,8 @@ pub struct BackfillStep {
 
 impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Sync> Core<M, O, Q, X> {
     /// Validates a backfill request and sends its first message.
-    pub async fn start_backfill(&self, request: BackfillRequest, now: &str) -> Result<BackfillStarted> {
-        let today = parse_date("today", now.get(..10).unwrap_or_default())?.to_string();
+    pub async fn start_backfill(&self, request: BackfillRequest, now: chrono::DateTime<chrono::Utc>) -> Result<BackfillStarted> {
+        let today = now.date_naive().to_string();
         let started = match request {
             BackfillRequest { asset: Some(new), bucket: None, prefix: None, inventory_key: None, inventory_schema: None } => {
                 let asset = self.new_asset(new, now)?;

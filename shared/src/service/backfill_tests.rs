@@ -7,7 +7,7 @@ use crate::error::Error;
 use crate::messages::ReconcileMessage;
 use crate::ports::{AssetStore, FileStore};
 use crate::service::reconcile::ReconcileReport;
-use crate::service::testing::{BUCKET, MemoryCore, NOW, config, core, core_with, new_asset, policy_doc};
+use crate::service::testing::{BUCKET, MemoryCore, config, core, core_with, new_asset, policy_doc, now};
 
 fn asset_request(id: &str) -> BackfillRequest {
     BackfillRequest { bucket: None, prefix: None, inventory_key: None, inventory_schema: None, asset: Some(new_asset(id)) }
@@ -54,7 +54,7 @@ async fn an_asset_backfill_registers_its_files_a_page_a_message_and_releases_the
     let core = core();
     put_objects(&core, "cam-1/", 25, StorageClass::Standard);
     // WHEN a backfill of the asset is started
-    let started = core.start_backfill(asset_request("cam-1"), NOW).await.unwrap();
+    let started = core.start_backfill(asset_request("cam-1"), now()).await.unwrap();
     assert_eq!((started.kind, started.bucket.as_str(), started.source.as_str()), ("asset", BUCKET, "cam-1/"));
     // THEN the asset is registering, hidden from tasks and policies, until its pages are done
     assert!(core.meta.get_asset("cam-1").await.unwrap().is_none());
@@ -74,7 +74,7 @@ async fn an_asset_backfill_delivered_twice_counts_each_file_once() {
     // GIVEN 25 objects under cam-1/ and a backfill of the asset started
     let core = core();
     put_objects(&core, "cam-1/", 25, StorageClass::Standard);
-    core.start_backfill(asset_request("cam-1"), NOW).await.unwrap();
+    core.start_backfill(asset_request("cam-1"), now()).await.unwrap();
     // WHEN every message is delivered twice
     run_backfill(&core, 2).await;
     // THEN each page was counted once: the asset counts 25 files of 1,000 bytes
@@ -90,7 +90,7 @@ async fn an_asset_backfill_whose_pages_disagree_on_the_class_makes_the_asset_mix
     put_objects(&core, "cam-1/a-", 9, StorageClass::Standard);
     put_objects(&core, "cam-1/b-", 3, StorageClass::Glacier);
     // WHEN the asset is backfilled
-    core.start_backfill(asset_request("cam-1"), NOW).await.unwrap();
+    core.start_backfill(asset_request("cam-1"), now()).await.unwrap();
     let steps = run_backfill(&core, 1).await;
     // THEN it took two pages, each of one class, and the asset's class is MIXED
     assert_eq!(steps.iter().map(|s| s.registered).collect::<Vec<_>>(), vec![9, 3]);
@@ -103,10 +103,10 @@ async fn an_asset_backfill_puts_the_asset_at_its_due_day_when_done() {
     // GIVEN a policy archiving final assets 30 days after creation
     let core = core();
     let doc = policy_doc(r#"{"policy_id":"p1","anchor":"asset.created","offset_days":30,"action":{"action":"archive","storage_class":"GLACIER"}}"#);
-    core.create_policy(doc, "tester", NOW).await.unwrap();
+    core.create_policy(doc, "tester", now()).await.unwrap();
     put_objects(&core, "cam-1/", 3, StorageClass::Standard);
     // WHEN an asset created on 2026-06-01 is backfilled
-    core.start_backfill(asset_request("cam-1"), NOW).await.unwrap();
+    core.start_backfill(asset_request("cam-1"), now()).await.unwrap();
     run_backfill(&core, 1).await;
     // THEN it is due on 2026-07-01
     assert_eq!(core.asset("cam-1").await.due_at.as_deref(), Some("2026-07-01"));
@@ -119,7 +119,7 @@ async fn an_asset_backfill_of_a_registered_asset_is_a_conflict_and_sends_nothing
     core.asset_of("cam-1", 2).await;
     put_objects(&core, "cam-1/more-", 3, StorageClass::Standard);
     // WHEN it is backfilled
-    let err = core.start_backfill(asset_request("cam-1"), NOW).await.unwrap_err();
+    let err = core.start_backfill(asset_request("cam-1"), now()).await.unwrap_err();
     // THEN it is refused, no message is sent, and the asset is as it was
     assert!(matches!(err, Error::Conflict(_)), "{err:?}");
     assert!(core.queues.take_reconcile().is_empty());
@@ -133,7 +133,7 @@ async fn an_asset_backfill_in_a_bucket_slm_does_not_manage_is_refused_and_nothin
     let new = crate::domain::NewAsset { bucket: "other-bucket".into(), ..new_asset("cam-1") };
     let request = BackfillRequest { asset: Some(new), ..asset_request("cam-1") };
     // WHEN it is backfilled
-    let err = core.start_backfill(request, NOW).await.unwrap_err();
+    let err = core.start_backfill(request, now()).await.unwrap_err();
     // THEN it is refused, with no asset begun and no message sent
     assert!(matches!(err, Error::Validation(_)), "{err:?}");
     assert!(core.meta.get_registering("cam-1").await.unwrap().is_none());
@@ -148,7 +148,7 @@ async fn a_prefix_backfill_places_each_object_by_the_layout_a_page_a_message() {
     put_objects(&core, "tln/camera/B001/", 7, StorageClass::Glacier);
     core.objects.put(BUCKET, "tln/camera/loose.exr", Put::body(vec![b'x'; 10]));
     // WHEN the prefix tln/ is backfilled
-    let started = core.start_backfill(prefix_request(BUCKET, "tln/"), NOW).await.unwrap();
+    let started = core.start_backfill(prefix_request(BUCKET, "tln/"), now()).await.unwrap();
     assert_eq!((started.kind, started.source.as_str()), ("prefix", "tln/"));
     let steps = run_backfill(&core, 1).await;
     // THEN two pages registered 15 files into two new assets and ignored the loose object
@@ -165,10 +165,10 @@ async fn a_prefix_backfill_run_again_registers_nothing_twice() {
     // GIVEN a prefix backfilled once
     let core = core();
     put_objects(&core, "tln/camera/A001/", 4, StorageClass::Standard);
-    core.start_backfill(prefix_request(BUCKET, "tln/"), NOW).await.unwrap();
+    core.start_backfill(prefix_request(BUCKET, "tln/"), now()).await.unwrap();
     run_backfill(&core, 1).await;
     // WHEN it is backfilled again
-    core.start_backfill(prefix_request(BUCKET, "tln/"), NOW).await.unwrap();
+    core.start_backfill(prefix_request(BUCKET, "tln/"), now()).await.unwrap();
     let steps = run_backfill(&core, 1).await;
     // THEN every object is ignored, and the asset still counts four files
     assert_eq!((steps[0].registered, steps[0].ignored), (0, 4));
@@ -180,7 +180,7 @@ async fn a_prefix_backfill_of_a_bucket_slm_does_not_manage_is_refused_and_sends_
     // GIVEN a bucket outside MEDIA_BUCKETS
     let core = core();
     // WHEN a prefix of it is backfilled
-    let err = core.start_backfill(prefix_request("other-bucket", "tln/"), NOW).await.unwrap_err();
+    let err = core.start_backfill(prefix_request("other-bucket", "tln/"), now()).await.unwrap_err();
     // THEN it is refused and no message is sent
     assert!(matches!(err, Error::Validation(_)), "{err:?}");
     assert!(core.queues.take_reconcile().is_empty());
@@ -191,7 +191,7 @@ async fn a_prefix_with_a_parent_segment_is_refused() {
     // GIVEN a prefix with a '..' segment
     let core = core();
     // WHEN it is backfilled
-    let err = core.start_backfill(prefix_request(BUCKET, "tln/../x/"), NOW).await.unwrap_err();
+    let err = core.start_backfill(prefix_request(BUCKET, "tln/../x/"), now()).await.unwrap_err();
     // THEN it is refused and no message is sent
     assert!(matches!(err, Error::Validation(_)), "{err:?}");
     assert!(core.queues.take_reconcile().is_empty());
@@ -217,7 +217,7 @@ async fn an_inventory_backfill_registers_the_current_objects_it_lists_a_chunk_a_
     }
     core.objects.put(BUCKET, "inventory/data.csv", Put::body(csv.into_bytes()));
     // WHEN the inventory is backfilled
-    let started = core.start_backfill(inventory_request("inventory/data.csv"), NOW).await.unwrap();
+    let started = core.start_backfill(inventory_request("inventory/data.csv"), now()).await.unwrap();
     assert_eq!(started.kind, "inventory");
     let steps = run_backfill(&core, 1).await;
     // THEN it took several messages, and each listed object is a file of its asset with the listed version
@@ -235,7 +235,7 @@ async fn a_compressed_inventory_is_refused_and_sends_nothing() {
     // GIVEN an inventory file named .csv.gz
     let core = core();
     // WHEN it is backfilled
-    let err = core.start_backfill(inventory_request("inventory/data.csv.gz"), NOW).await.unwrap_err();
+    let err = core.start_backfill(inventory_request("inventory/data.csv.gz"), now()).await.unwrap_err();
     // THEN it is refused, saying to give the uncompressed CSV
     assert!(matches!(&err, Error::Validation(m) if m.contains("uncompressed")), "{err:?}");
     assert!(core.queues.take_reconcile().is_empty());
@@ -247,7 +247,7 @@ async fn an_inventory_schema_without_the_fields_registering_needs_is_refused() {
     let core = core();
     let request = BackfillRequest { inventory_schema: Some("Bucket, Key, Size".into()), ..inventory_request("inventory/data.csv") };
     // WHEN it is backfilled
-    let err = core.start_backfill(request, NOW).await.unwrap_err();
+    let err = core.start_backfill(request, now()).await.unwrap_err();
     // THEN it is refused and no message is sent
     assert!(matches!(err, Error::Validation(_)), "{err:?}");
     assert!(core.queues.take_reconcile().is_empty());
@@ -262,7 +262,7 @@ async fn a_backfill_naming_two_sources_or_none_is_refused() {
     let none = BackfillRequest { bucket: None, prefix: None, inventory_key: None, inventory_schema: None, asset: None };
     for request in [both, asset_and_bucket, none] {
         // WHEN each is started
-        let err = core.start_backfill(request.clone(), NOW).await.unwrap_err();
+        let err = core.start_backfill(request.clone(), now()).await.unwrap_err();
         // THEN it is refused, naming the three shapes, and nothing is begun or sent
         assert!(matches!(&err, Error::Validation(m) if m.contains("exactly one source")), "{request:?}: {err:?}");
     }
@@ -275,7 +275,7 @@ async fn a_redelivered_message_of_a_finished_asset_backfill_does_nothing() {
     // GIVEN an asset backfilled to the end
     let core = core();
     put_objects(&core, "cam-1/", 3, StorageClass::Standard);
-    core.start_backfill(asset_request("cam-1"), NOW).await.unwrap();
+    core.start_backfill(asset_request("cam-1"), now()).await.unwrap();
     run_backfill(&core, 1).await;
     // WHEN its first message is delivered once more
     let report = core.handle_reconcile(ReconcileMessage::BackfillAsset { asset_id: "cam-1".into() }).await.unwrap();
@@ -291,7 +291,7 @@ async fn an_asset_backfill_whose_next_message_failed_to_send_carries_on_when_red
     // GIVEN 25 objects under cam-1/, a backfill of the asset started, and the next send failing once
     let core = core();
     put_objects(&core, "cam-1/", 25, StorageClass::Standard);
-    core.start_backfill(asset_request("cam-1"), NOW).await.unwrap();
+    core.start_backfill(asset_request("cam-1"), now()).await.unwrap();
     let first = core.queues.take_reconcile().remove(0);
     core.queues.fail_next(crate::adapters::memory::Queue::Reconcile, 1);
     // WHEN the first message is handled (its page counted, the send of the next failing), then redelivered
@@ -312,8 +312,8 @@ async fn an_asset_backfill_whose_first_message_failed_to_send_can_be_asked_again
     put_objects(&core, "cam-1/", 3, StorageClass::Standard);
     core.queues.fail_next(crate::adapters::memory::Queue::Reconcile, 1);
     // WHEN the backfill is asked, fails, and is asked again
-    core.start_backfill(asset_request("cam-1"), NOW).await.unwrap_err();
-    core.start_backfill(asset_request("cam-1"), NOW).await.unwrap();
+    core.start_backfill(asset_request("cam-1"), now()).await.unwrap_err();
+    core.start_backfill(asset_request("cam-1"), now()).await.unwrap();
     run_backfill(&core, 1).await;
     // THEN the asset is registered whole
     assert_eq!(core.asset("cam-1").await.file_count, 3);

@@ -14,7 +14,7 @@ use crate::domain::{Action, Asset, AssetState, Policy, Title};
 use crate::error::Result;
 use crate::ports::{DueGuard, ObjectStore, Orchestrator, Queues};
 use crate::domain::{Created, PolicyRef};
-use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
 /// The caller tasks created by policy name as their requester.
@@ -101,7 +101,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
         let day = now.date_naive();
         let policies: Vec<Policy> = self.meta.current_policies().await?.into_iter().filter(|p| p.doc.enabled).collect();
         let mut e = Evaluation {
-            evaluated_at: now.to_rfc3339_opts(SecondsFormat::Secs, true),
+            evaluated_at: crate::domain::stamp(now),
             day: day.to_string(),
             dry_run: matches!(mode, Mode::DryRun { .. }),
             policies: policies.len(),
@@ -204,8 +204,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
             return Ok(());
         }
         if let Mode::Run { .. } = mode {
-            let at = now.to_rfc3339_opts(SecondsFormat::Secs, true);
-            let created = self.start_task(asset, action, &policy.origin(due), EVALUATOR, &at, Some(planned.policy.clone())).await?;
+            let created = self.start_task(asset, action, &policy.origin(due), EVALUATOR, now, Some(planned.policy.clone())).await?;
             let (outcome, task_id) = match created {
                 Created::New(t) => ("created", Some(t.task_id.to_string())),
                 Created::Existing(t) if t.status.is_final() => ("held", Some(t.task_id.to_string())),
@@ -308,7 +307,7 @@ mod tests {
 
     /// A core with the policy and `assets` assets of one file (cam-0, cam-1, ...), each due.
     async fn due_assets(core: MemoryCore, doc: PolicyDoc, assets: usize) -> MemoryCore {
-        core.create_policy(doc, "tester", NOW).await.unwrap();
+        core.create_policy(doc, "tester", now()).await.unwrap();
         core.queues.take_control();
         for i in 0..assets {
             core.asset_of(&format!("cam-{i}"), 1).await;
@@ -444,7 +443,7 @@ mod tests {
     async fn a_disabled_policy_starts_nothing() {
         // GIVEN an asset due by policy finals, which is then disabled (its reschedule not run yet)
         let core = due_assets(core(), finals(), 1).await;
-        core.set_policy_enabled("finals", false, "tester", NOW).await.unwrap();
+        core.set_policy_enabled("finals", false, "tester", now()).await.unwrap();
         // WHEN the evaluation runs
         let e = core.evaluate(now(), run(&core), PriceTable::bundled()).await.unwrap();
         // THEN no policy takes part, nothing is started, and the asset leaves the due index

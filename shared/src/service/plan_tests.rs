@@ -7,7 +7,7 @@ use crate::domain::{Action, FileRecord, PolicyDoc, StorageClass, TaskId, TaskSta
 use crate::error::ErrorKind;
 use crate::messages::{ControlMessage, WorkBatch};
 use crate::ports::TaskStore;
-use crate::service::testing::{ADMIN, BUCKET, MemoryCore, NOW, core, new_asset, now};
+use crate::service::testing::{ADMIN, BUCKET, MemoryCore, core, new_asset, now};
 
 const ARCHIVE: Action = Action::Archive { storage_class: StorageClass::Glacier };
 
@@ -200,7 +200,7 @@ async fn a_purge_put_under_legal_hold_before_its_plan_fails_without_sending_a_fi
     // GIVEN a purge claimed, and then a legal hold placed on its asset
     let core = core();
     let (task_id, token) = claimed(&core, Action::Purge).await;
-    core.place_hold(HoldSubject::asset("cam-1").unwrap(), HoldBody { reason: "case 42".into() }, ADMIN, NOW).await.unwrap();
+    core.place_hold(HoldSubject::asset("cam-1").unwrap(), HoldBody { reason: "case 42".into() }, ADMIN, now()).await.unwrap();
     // WHEN its Plan message comes
     let report = core.handle_control(plan(&task_id, &token), now()).await.unwrap();
     // THEN the execution is told the task failed for the hold, and no file is sent
@@ -220,7 +220,7 @@ async fn a_hold_placed_while_a_purge_plans_stops_planning_after_the_pages_sent()
     core.handle_control(plan(&task_id, &token), now()).await.unwrap();
     let sent = core.queues.take_work();
     core.queues.take_control();
-    core.place_hold(HoldSubject::title("tln").unwrap(), HoldBody { reason: "case 7".into() }, ADMIN, NOW).await.unwrap();
+    core.place_hold(HoldSubject::title("tln").unwrap(), HoldBody { reason: "case 7".into() }, ADMIN, now()).await.unwrap();
     // WHEN its Continue message comes
     let report = core.handle_control(next(&task_id), now()).await.unwrap();
     // THEN planning ends there: no more files are sent, and what was sent stays to be failed
@@ -242,8 +242,8 @@ async fn a_reschedule_puts_every_asset_at_its_due_day() {
     let core = core();
     core.asset_of("cam-1", 1).await;
     core.objects.put(BUCKET, "cam-2/f.exr", crate::adapters::memory::Put::body(vec![1]));
-    core.register_asset(crate::domain::NewAsset { title_id: "other".into(), ..new_asset("cam-2") }, NOW).await.unwrap();
-    core.create_policy(purge_policy(), ADMIN, NOW).await.unwrap();
+    core.register_asset(crate::domain::NewAsset { title_id: "other".into(), ..new_asset("cam-2") }, now()).await.unwrap();
+    core.create_policy(purge_policy(), ADMIN, now()).await.unwrap();
     let message = core.queues.take_control();
     assert_eq!(message, [ControlMessage::Reschedule { title_id: None, cursor: None }]);
     assert_eq!(core.asset("cam-1").await.due_at, None);
@@ -263,8 +263,8 @@ async fn a_reschedule_of_a_title_moves_only_its_assets() {
     let core = core();
     core.asset_of("cam-1", 1).await;
     core.objects.put(BUCKET, "cam-2/f.exr", crate::adapters::memory::Put::body(vec![1]));
-    core.register_asset(crate::domain::NewAsset { title_id: "other".into(), ..new_asset("cam-2") }, NOW).await.unwrap();
-    core.create_policy(purge_policy(), ADMIN, NOW).await.unwrap();
+    core.register_asset(crate::domain::NewAsset { title_id: "other".into(), ..new_asset("cam-2") }, now()).await.unwrap();
+    core.create_policy(purge_policy(), ADMIN, now()).await.unwrap();
     core.queues.take_control();
     // WHEN one title is rescheduled
     let report = core.handle_control(ControlMessage::Reschedule { title_id: Some("other".into()), cursor: None }, now()).await.unwrap();

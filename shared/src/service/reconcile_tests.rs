@@ -155,7 +155,7 @@ async fn a_pending_task_whose_execution_start_was_lost_is_started() {
     core.asset_of("cam-1", 2).await;
     core.orchestrator.fail_next(Call::Start, 1);
     let asset = core.asset("cam-1").await;
-    assert!(core.request_task(&asset, ARCHIVE, "request:x:r1", "x", NOW).await.is_err());
+    assert!(core.request_task(&asset, ARCHIVE, "request:x:r1", "x", now()).await.is_err());
     let task = core.asset("cam-1").await.active_task.expect("the task holds the asset");
     assert!(core.started().is_empty());
     // WHEN the reconciler runs past the grace period

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::ports::{ObjectStore, Orchestrator, Queues};
 
 impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Sync> Core<M, O, Q, X> {
-    pub async fn register_asset(&self, new: NewAsset, now: &str) -> Result<Asset> {
+    pub async fn register_asset(&self, new: NewAsset, now: chrono::DateTime<chrono::Utc>) -> Result<Asset> {
         new.validate()?;
         self.check_bucket(&new.bucket)?;
         let listed = self.objects.list_latest(&new.bucket, &new.prefix).await?;
@@ -42,12 +42,12 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
     }
 
     /// The asset a registration asks for, with no files yet.
-    pub(crate) fn new_asset(&self, new: NewAsset, now: &str) -> Result<Asset> {
+    pub(crate) fn new_asset(&self, new: NewAsset, now: chrono::DateTime<chrono::Utc>) -> Result<Asset> {
         new.validate()?;
         let shards = shards_for(new.expected_files.unwrap_or(0), self.config.file_shards);
         let created_on = match &new.created_on {
             Some(d) => parse_date("created_on", d)?,
-            None => parse_date("registration time", now.get(..10).unwrap_or_default())?,
+            None => now.date_naive(),
         };
         Ok(Asset {
             asset_id: new.asset_id,
@@ -69,7 +69,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
             active_task: None,
             active_action: None,
             queued_task: None,
-            registered_at: now.to_string(),
+            registered_at: crate::domain::stamp(now),
             due_at: None,
             backfill_cursor: None,
             sweep_cursor: None,
@@ -136,7 +136,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
                 created_on: Some(today.to_string()),
                 expected_files: None,
             };
-            let asset = self.new_asset(new, &format!("{today}T00:00:00Z"))?;
+            let asset = self.new_asset(new, today.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc())?;
             if self.meta.create_asset(&asset).await? {
                 self.reschedule(&asset, &self.meta.current_policies().await?, &mut super::schedule::Titles::default()).await?;
                 tracing::info!(asset_id = %asset.asset_id, prefix = %asset.prefix, "asset created by its first object");
@@ -176,7 +176,7 @@ mod tests {
     use crate::domain::{AssetState, StorageClass};
     use crate::error::Error;
     use crate::ports::{AssetStore, FileStore};
-    use crate::service::testing::{BUCKET, NOW, core, new_asset, policy_doc};
+    use crate::service::testing::{BUCKET, core, new_asset, policy_doc, now};
     use chrono::NaiveDate;
 
     fn today() -> NaiveDate {
@@ -200,7 +200,7 @@ mod tests {
         }
         core.objects.put(BUCKET, "cam-10/x.exr", Put::body(vec![b'x'; 10]));
         // WHEN the asset is registered
-        let asset = core.register_asset(new_asset("cam-1"), NOW).await.unwrap();
+        let asset = core.register_asset(new_asset("cam-1"), now()).await.unwrap();
         // THEN its three files are recorded with their versions and sizes, and the asset counts them
         let files = core.files_of("cam-1").await;
         let mut recorded: Vec<_> = files.iter().map(|f| (f.key.clone(), f.version_id.clone(), f.size, f.storage_class)).collect();
@@ -220,7 +220,7 @@ mod tests {
         core.objects.put(BUCKET, "cam-1/a.exr", Put::body(vec![b'x'; 1000]));
         core.objects.put(BUCKET, "cam-1/b.exr", Put::body(vec![b'x'; 1000]).class(StorageClass::Glacier));
         // WHEN the asset is registered
-        core.register_asset(new_asset("cam-1"), NOW).await.unwrap();
+        core.register_asset(new_asset("cam-1"), now()).await.unwrap();
         // THEN its class is MIXED, each file keeping its own
         assert_eq!(core.asset("cam-1").await.storage_class, "MIXED");
         let classes: Vec<_> = core.files_of("cam-1").await.iter().map(|f| f.storage_class).collect();
@@ -234,7 +234,7 @@ mod tests {
         core.asset_of("cam-1", 2).await;
         core.objects.put(BUCKET, "cam-1/late.exr", Put::body(vec![b'x'; 1000]));
         // WHEN the same asset is registered again
-        let err = core.register_asset(new_asset("cam-1"), NOW).await.unwrap_err();
+        let err = core.register_asset(new_asset("cam-1"), now()).await.unwrap_err();
         // THEN it is refused as a conflict, and the asset keeps its two files
         assert!(matches!(err, Error::Conflict(_)), "{err:?}");
         assert_eq!(core.asset("cam-1").await.file_count, 2);
@@ -249,7 +249,7 @@ mod tests {
         core.objects.put("other-bucket", "cam-1/a.exr", Put::body(vec![b'x'; 1000]));
         // WHEN an asset is registered there
         let new = crate::domain::NewAsset { bucket: "other-bucket".into(), ..new_asset("cam-1") };
-        let err = core.register_asset(new, NOW).await.unwrap_err();
+        let err = core.register_asset(new, now()).await.unwrap_err();
         // THEN it is refused as invalid, and no asset or file is written
         assert!(matches!(&err, Error::Validation(m) if m.contains("other-bucket")), "{err:?}");
         nothing_written(&core, "cam-1").await;
@@ -262,7 +262,7 @@ mod tests {
         core.objects.put(BUCKET, "cam-1/a.exr", Put::body(vec![b'x'; 1000]));
         let new = crate::domain::NewAsset { asset_id: "cam 1".into(), prefix: "cam-1/".into(), ..new_asset("cam-1") };
         // WHEN it is registered
-        let err = core.register_asset(new, NOW).await.unwrap_err();
+        let err = core.register_asset(new, now()).await.unwrap_err();
         // THEN it is refused, naming the field, and nothing is written
         assert!(matches!(&err, Error::Validation(m) if m.contains("asset_id")), "{err:?}");
         nothing_written(&core, "cam 1").await;
@@ -276,7 +276,7 @@ mod tests {
         core.objects.put(BUCKET, "cam-1/a.exr", Put::body(vec![b'x'; 1000]));
         let new = crate::domain::NewAsset { prefix: String::new(), ..new_asset("cam-1") };
         // WHEN it is registered
-        let err = core.register_asset(new, NOW).await.unwrap_err();
+        let err = core.register_asset(new, now()).await.unwrap_err();
         // THEN it is refused as invalid, and nothing is written
         assert!(matches!(&err, Error::Validation(m) if m.contains("prefix")), "{err:?}");
         nothing_written(&core, "cam-1").await;
@@ -288,7 +288,7 @@ mod tests {
         let core = core();
         core.objects.put(BUCKET, "cam-2/a.exr", Put::body(vec![b'x'; 1000]));
         // WHEN an asset over an empty prefix is registered
-        let err = core.register_asset(new_asset("cam-1"), NOW).await.unwrap_err();
+        let err = core.register_asset(new_asset("cam-1"), now()).await.unwrap_err();
         // THEN it is refused, and no asset is begun
         assert!(matches!(&err, Error::Validation(m) if m.contains("no objects")), "{err:?}");
         nothing_written(&core, "cam-1").await;
@@ -299,7 +299,7 @@ mod tests {
         // GIVEN a policy archiving final assets 30 days after their creation
         let core = core();
         let doc = policy_doc(r#"{"policy_id":"p1","selector":{"phases":["final"]},"anchor":"asset.created","offset_days":30,"action":{"action":"archive","storage_class":"GLACIER"}}"#);
-        core.create_policy(doc, "tester", NOW).await.unwrap();
+        core.create_policy(doc, "tester", now()).await.unwrap();
         // WHEN a final asset created on 2026-06-01 is registered
         core.asset_of("cam-1", 1).await;
         // THEN the due index holds it at 2026-07-01

@@ -22,7 +22,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
     /// Requests `action` on `asset` (as the caller read it, to authorize the request). `origin`
     /// names what asked: "request:<principal>:<id>" for API calls; the same origin makes the same
     /// task.
-    pub async fn request_task(&self, asset: &Asset, action: Action, origin: &str, caller: &str, now: &str) -> Result<Requested> {
+    pub async fn request_task(&self, asset: &Asset, action: Action, origin: &str, caller: &str, now: chrono::DateTime<chrono::Utc>) -> Result<Requested> {
         let asset_id = asset.asset_id.as_str();
         action.validate()?;
         if asset.state == AssetState::Purged {
@@ -104,7 +104,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
 
     /// Persists the task (once: the same origin names the same task) and starts its execution
     /// while it is PENDING, also for a task found existing: a crash may have come between.
-    pub(crate) async fn start_task(&self, asset: &Asset, action: Action, origin: &str, caller: &str, now: &str, policy: Option<PolicyRef>) -> Result<Created> {
+    pub(crate) async fn start_task(&self, asset: &Asset, action: Action, origin: &str, caller: &str, now: chrono::DateTime<chrono::Utc>, policy: Option<PolicyRef>) -> Result<Created> {
         let task = self.new_task(asset, action, origin, caller, now, policy, TaskStatus::Pending);
         let created = self.meta.create_task(&task).await?;
         if let Created::New(task) | Created::Existing(task) = &created
@@ -117,7 +117,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
 
     /// The task a request or a policy asks for; its id derives from the asset, action and origin.
     #[allow(clippy::too_many_arguments)]
-    fn new_task(&self, asset: &Asset, action: Action, origin: &str, caller: &str, now: &str, policy: Option<PolicyRef>, status: TaskStatus) -> Task {
+    fn new_task(&self, asset: &Asset, action: Action, origin: &str, caller: &str, now: chrono::DateTime<chrono::Utc>, policy: Option<PolicyRef>, status: TaskStatus) -> Task {
         Task {
             task_id: TaskId::derive(&asset.asset_id, &action, origin),
             asset_id: asset.asset_id.clone(),
@@ -127,7 +127,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
             status,
             requested_by: caller.to_string(),
             origin: origin.to_string(),
-            created_at: now.to_string(),
+            created_at: crate::domain::stamp(now),
             counters: TaskCounters::default(),
             planning_done: false,
             reason: None,

@@ -6,7 +6,7 @@ use crate::domain::hold::{HoldBody, HoldSubject};
 use crate::domain::{Action, AssetState, RestoreTier, StorageClass, TaskId, TaskStatus};
 use crate::error::{ErrorKind, Result};
 use crate::ports::TaskStore;
-use crate::service::testing::{ADMIN, MemoryCore, NOW, core};
+use crate::service::testing::{ADMIN, MemoryCore, core, now};
 
 const ARCHIVE: Action = Action::Archive { storage_class: StorageClass::Glacier };
 const DEEP: Action = Action::Archive { storage_class: StorageClass::DeepArchive };
@@ -21,7 +21,7 @@ fn origin(request_id: &str) -> String {
 /// Requests `action` on the asset as it is now, as the administrator.
 async fn ask(core: &MemoryCore, asset_id: &str, action: Action, request_id: &str) -> Result<Requested> {
     let asset = core.asset(asset_id).await;
-    core.request_task(&asset, action, &origin(request_id), ADMIN, NOW).await
+    core.request_task(&asset, action, &origin(request_id), ADMIN, now()).await
 }
 
 /// Whether the request made a task (by the id it would have).
@@ -159,7 +159,7 @@ async fn a_purge_of_an_asset_under_legal_hold_is_refused_and_makes_no_task() {
     // GIVEN an asset under a legal hold
     let core = core();
     core.asset_of("cam-1", 2).await;
-    core.place_hold(HoldSubject::asset("cam-1").unwrap(), HoldBody { reason: "case 42".into() }, ADMIN, NOW).await.unwrap();
+    core.place_hold(HoldSubject::asset("cam-1").unwrap(), HoldBody { reason: "case 42".into() }, ADMIN, now()).await.unwrap();
     let before = core.asset("cam-1").await;
     // WHEN its purge is requested
     let err = ask(&core, "cam-1", Action::Purge, "p1").await.unwrap_err();
@@ -176,7 +176,7 @@ async fn a_purge_of_an_asset_whose_title_is_under_legal_hold_is_refused() {
     // GIVEN an asset whose title is under a legal hold
     let core = core();
     core.asset_of("cam-1", 1).await;
-    core.place_hold(HoldSubject::title("tln").unwrap(), HoldBody { reason: "case 7".into() }, ADMIN, NOW).await.unwrap();
+    core.place_hold(HoldSubject::title("tln").unwrap(), HoldBody { reason: "case 7".into() }, ADMIN, now()).await.unwrap();
     // WHEN its purge is requested
     let err = ask(&core, "cam-1", Action::Purge, "p1").await.unwrap_err();
     // THEN it is refused, and nothing is made

@@ -56,11 +56,8 @@ pub struct PolicyChange {
 pub const RETRY_WINDOW: chrono::Duration = chrono::Duration::hours(1);
 
 /// Whether a change written `at` is repeated at `now` within [`RETRY_WINDOW`].
-fn repeats(at: &str, now: &str) -> bool {
-    match (chrono::DateTime::parse_from_rfc3339(at), chrono::DateTime::parse_from_rfc3339(now)) {
-        (Ok(at), Ok(now)) => now >= at && now - at <= RETRY_WINDOW,
-        _ => false,
-    }
+fn repeats(at: &str, now: chrono::DateTime<chrono::Utc>) -> bool {
+    chrono::DateTime::parse_from_rfc3339(at).is_ok_and(|at| now >= at && now - at.with_timezone(&chrono::Utc) <= RETRY_WINDOW)
 }
 
 impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Sync> Core<M, O, Q, X> {
@@ -100,7 +97,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
     /// Creates or replaces a title's dates; when they changed, its assets are rescheduled. So
     /// are they when the same dates come again within [`RETRY_WINDOW`] of the put they repeat:
     /// the write comes before the reschedule is sent, and a put whose send failed is retried.
-    pub async fn put_title(&self, title_id: &str, body: TitleBody, now: &str) -> Result<(Title, bool)> {
+    pub async fn put_title(&self, title_id: &str, body: TitleBody, now: chrono::DateTime<chrono::Utc>) -> Result<(Title, bool)> {
         let title = body.into_title(title_id, now)?;
         let previous = self.meta.put_title(&title).await?;
         let rescheduling = previous.is_none_or(|p| p.dates != title.dates || repeats(&p.updated_at, now));
@@ -123,9 +120,9 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
     /// Creates a policy (version 1) and reschedules every asset. The same create again, by the
     /// same caller within [`RETRY_WINDOW`], is its retry: it answers the policy it made and sends
     /// the reschedule again (the first may have failed to send after the write).
-    pub async fn create_policy(&self, doc: PolicyDoc, caller: &str, now: &str) -> Result<Policy> {
+    pub async fn create_policy(&self, doc: PolicyDoc, caller: &str, now: chrono::DateTime<chrono::Utc>) -> Result<Policy> {
         doc.validate()?;
-        let policy = Policy { doc, version: 1, created_at: now.to_string(), created_by: caller.to_string() };
+        let policy = Policy { doc, version: 1, created_at: crate::domain::stamp(now), created_by: caller.to_string() };
         if !self.meta.put_policy(&policy).await? {
             let made = self.meta.get_policy(policy.id(), None).await?;
             let Some(made) = made.filter(|m| m.version == 1 && m.doc == policy.doc && m.created_by == caller && repeats(&m.created_at, now)) else {
@@ -139,7 +136,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
     }
 
     /// Stores `doc` as the next version of the policy (nothing when it is the same document).
-    pub async fn edit_policy(&self, policy_id: &str, doc: PolicyDoc, caller: &str, now: &str) -> Result<PolicyChange> {
+    pub async fn edit_policy(&self, policy_id: &str, doc: PolicyDoc, caller: &str, now: chrono::DateTime<chrono::Utc>) -> Result<PolicyChange> {
         doc.validate()?;
         if doc.policy_id != policy_id {
             return Err(Error::validation(format!("policy_id {:?} in the body does not match {policy_id:?} in the path", doc.policy_id)));
@@ -152,7 +149,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
             }
             return Ok(PolicyChange { policy: current, changed: false });
         }
-        let policy = Policy { doc, version: current.version + 1, created_at: now.to_string(), created_by: caller.to_string() };
+        let policy = Policy { doc, version: current.version + 1, created_at: crate::domain::stamp(now), created_by: caller.to_string() };
         if !self.meta.put_policy(&policy).await? {
             return Err(Error::Conflict(format!("policy {policy_id} changed while it was edited (now past version {}); read it and edit again", current.version)));
         }
@@ -168,7 +165,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
         Ok(crate::domain::savings::policy_warnings(policy, &others, prices))
     }
 
-    pub async fn set_policy_enabled(&self, policy_id: &str, enabled: bool, caller: &str, now: &str) -> Result<PolicyChange> {
+    pub async fn set_policy_enabled(&self, policy_id: &str, enabled: bool, caller: &str, now: chrono::DateTime<chrono::Utc>) -> Result<PolicyChange> {
         crate::domain::asset::validate_id("policy_id", policy_id)?;
         let current = self.meta.get_policy(policy_id, None).await?.ok_or_else(|| Error::NotFound(format!("policy {policy_id}")))?;
         let doc = PolicyDoc { enabled, ..current.doc };

@@ -5,7 +5,7 @@ use crate::domain::{AssetChange, NewAsset, PolicyDoc, TitleBody};
 use crate::error::Error;
 use crate::messages::ControlMessage;
 use crate::ports::{PolicyStore, Scope, TitleStore};
-use crate::service::testing::{MemoryCore, NOW, core, new_asset, policy_doc};
+use crate::service::testing::{MemoryCore, NOW, core, new_asset, policy_doc, at, now};
 use std::collections::BTreeMap;
 
 const LATER: &str = "2027-01-05T10:00:00Z";
@@ -31,7 +31,7 @@ fn reschedule(title_id: Option<&str>, cursor: Option<String>) -> ControlMessage 
 /// A core with the policy created and the reschedule message it sent taken.
 async fn core_with_policy(doc: PolicyDoc) -> MemoryCore {
     let core = core();
-    core.create_policy(doc, "tester", NOW).await.unwrap();
+    core.create_policy(doc, "tester", now()).await.unwrap();
     core.queues.take_control();
     core
 }
@@ -41,7 +41,7 @@ async fn a_new_title_is_stored_and_its_assets_are_queued_for_a_reschedule() {
     // GIVEN no title
     let core = core();
     // WHEN title tln is put with a launch date
-    let (title, moved) = core.put_title("tln", titled(&[("launch", "2027-03-01")]), NOW).await.unwrap();
+    let (title, moved) = core.put_title("tln", titled(&[("launch", "2027-03-01")]), now()).await.unwrap();
     // THEN it is stored, and one reschedule of its assets is queued
     assert!(moved);
     assert_eq!(core.meta.get_title("tln").await.unwrap(), Some(title));
@@ -52,11 +52,11 @@ async fn a_new_title_is_stored_and_its_assets_are_queued_for_a_reschedule() {
 async fn a_title_put_again_with_the_same_dates_reschedules_nothing() {
     // GIVEN a title with a launch date
     let core = core();
-    core.put_title("tln", titled(&[("launch", "2027-03-01")]), NOW).await.unwrap();
+    core.put_title("tln", titled(&[("launch", "2027-03-01")]), now()).await.unwrap();
     core.queues.take_control();
     // WHEN it is put again with another name and the same dates
     let body = TitleBody { name: Some("Renamed".into()), ..titled(&[("launch", "2027-03-01")]) };
-    let (_, moved) = core.put_title("tln", body, LATER).await.unwrap();
+    let (_, moved) = core.put_title("tln", body, at(LATER)).await.unwrap();
     // THEN the name is stored, and no reschedule is queued
     assert!(!moved);
     assert_eq!(core.meta.get_title("tln").await.unwrap().unwrap().name.as_deref(), Some("Renamed"));
@@ -67,10 +67,10 @@ async fn a_title_put_again_with_the_same_dates_reschedules_nothing() {
 async fn a_title_whose_date_moves_queues_a_reschedule_of_its_assets() {
     // GIVEN a title with a launch date
     let core = core();
-    core.put_title("tln", titled(&[("launch", "2027-03-01")]), NOW).await.unwrap();
+    core.put_title("tln", titled(&[("launch", "2027-03-01")]), now()).await.unwrap();
     core.queues.take_control();
     // WHEN its launch moves
-    let (_, moved) = core.put_title("tln", titled(&[("launch", "2027-04-01")]), LATER).await.unwrap();
+    let (_, moved) = core.put_title("tln", titled(&[("launch", "2027-04-01")]), at(LATER)).await.unwrap();
     // THEN a reschedule of its assets is queued
     assert!(moved);
     assert_eq!(core.queues.take_control(), vec![reschedule(Some("tln"), None)]);
@@ -80,10 +80,10 @@ async fn a_title_whose_date_moves_queues_a_reschedule_of_its_assets() {
 async fn a_title_with_an_invalid_date_is_refused_and_changes_nothing() {
     // GIVEN a title with a launch date
     let core = core();
-    let (before, _) = core.put_title("tln", titled(&[("launch", "2027-03-01")]), NOW).await.unwrap();
+    let (before, _) = core.put_title("tln", titled(&[("launch", "2027-03-01")]), now()).await.unwrap();
     core.queues.take_control();
     // WHEN it is put with a thirteenth month
-    let err = core.put_title("tln", titled(&[("launch", "2027-13-01")]), LATER).await.unwrap_err();
+    let err = core.put_title("tln", titled(&[("launch", "2027-13-01")]), at(LATER)).await.unwrap_err();
     // THEN it is refused naming the date, the title is as it was, and nothing is queued
     assert!(matches!(&err, Error::Validation(m) if m.contains("dates.launch")), "{err:?}");
     assert_eq!(core.meta.get_title("tln").await.unwrap(), Some(before));
@@ -97,9 +97,9 @@ async fn a_reschedule_page_puts_a_titles_assets_at_their_due_day_and_leaves_othe
     core.asset_of("cam-1", 1).await;
     core.asset_of("cam-2", 1).await;
     core.objects.put(crate::service::testing::BUCKET, "other-1/f.exr", crate::adapters::memory::Put::body(vec![b'x'; 10]));
-    core.register_asset(NewAsset { title_id: "other".into(), ..new_asset("other-1") }, NOW).await.unwrap();
-    core.put_title("tln", titled(&[("launch", "2027-03-01")]), NOW).await.unwrap();
-    core.put_title("other", titled(&[("launch", "2027-05-01")]), NOW).await.unwrap();
+    core.register_asset(NewAsset { title_id: "other".into(), ..new_asset("other-1") }, now()).await.unwrap();
+    core.put_title("tln", titled(&[("launch", "2027-03-01")]), now()).await.unwrap();
+    core.put_title("other", titled(&[("launch", "2027-05-01")]), now()).await.unwrap();
     assert_eq!(core.asset("cam-1").await.due_at, None, "not due before the reschedule runs");
     // WHEN the reschedule of tln runs
     let (count, more) = core.reschedule_page(&Scope::Title { title_id: "tln".into() }, None).await.unwrap();
@@ -117,7 +117,7 @@ async fn a_reschedule_of_more_assets_than_a_page_hands_the_rest_to_the_next_mess
     for i in 0..201 {
         core.asset_of(&format!("a{i:03}"), 1).await;
     }
-    core.put_title("tln", titled(&[("launch", "2027-03-01")]), NOW).await.unwrap();
+    core.put_title("tln", titled(&[("launch", "2027-03-01")]), now()).await.unwrap();
     core.queues.take_control();
     // WHEN the reschedule of every asset runs its first page
     let (count, more) = core.reschedule_page(&Scope::All, None).await.unwrap();
@@ -183,7 +183,7 @@ async fn a_created_policy_is_version_1_and_queues_a_reschedule_of_every_asset() 
     // GIVEN no policy
     let core = core();
     // WHEN one is created
-    let policy = core.create_policy(finals(), "alice", NOW).await.unwrap();
+    let policy = core.create_policy(finals(), "alice", now()).await.unwrap();
     // THEN it is stored as version 1 by its creator, and every asset is queued for a reschedule
     assert_eq!((policy.version, policy.created_by.as_str(), policy.created_at.as_str()), (1, "alice", NOW));
     assert_eq!(core.meta.get_policy("finals", None).await.unwrap(), Some(policy.clone()));
@@ -197,7 +197,7 @@ async fn creating_a_policy_whose_id_exists_is_a_conflict_and_keeps_the_first() {
     let core = core_with_policy(finals()).await;
     // WHEN another document with the same id is created
     let other = PolicyDoc { offset_days: 60, ..finals() };
-    let err = core.create_policy(other, "bob", LATER).await.unwrap_err();
+    let err = core.create_policy(other, "bob", at(LATER)).await.unwrap_err();
     // THEN it is refused as a conflict, the first stays the only version, and nothing is queued
     assert!(matches!(err, Error::Conflict(_)), "{err:?}");
     let stored = core.meta.get_policy("finals", None).await.unwrap().unwrap();
@@ -212,7 +212,7 @@ async fn an_invalid_policy_is_refused_and_nothing_is_stored() {
     let core = core();
     let doc: PolicyDoc = serde_json::from_str(r#"{"policy_id":"bad","anchor":"asset.created","offset_days":-1,"action":{"action":"purge"}}"#).unwrap();
     // WHEN it is created
-    let err = core.create_policy(doc, "alice", NOW).await.unwrap_err();
+    let err = core.create_policy(doc, "alice", now()).await.unwrap_err();
     // THEN it is refused naming the field, and nothing is stored or queued
     assert!(matches!(&err, Error::Validation(m) if m.contains("offset_days")), "{err:?}");
     assert!(core.meta.get_policy("bad", None).await.unwrap().is_none());
@@ -224,7 +224,7 @@ async fn an_edit_stores_the_next_version_and_keeps_the_first() {
     // GIVEN policy finals at version 1
     let core = core_with_policy(finals()).await;
     // WHEN its offset is edited
-    let change = core.edit_policy("finals", PolicyDoc { offset_days: 60, ..finals() }, "bob", LATER).await.unwrap();
+    let change = core.edit_policy("finals", PolicyDoc { offset_days: 60, ..finals() }, "bob", at(LATER)).await.unwrap();
     // THEN version 2 is the current one, version 1 is kept, and every asset is queued for a reschedule
     assert!(change.changed);
     assert_eq!((change.policy.version, change.policy.created_by.as_str()), (2, "bob"));
@@ -238,7 +238,7 @@ async fn an_edit_with_the_same_document_changes_nothing() {
     // GIVEN policy finals at version 1
     let core = core_with_policy(finals()).await;
     // WHEN it is edited with the same document
-    let change = core.edit_policy("finals", finals(), "bob", LATER).await.unwrap();
+    let change = core.edit_policy("finals", finals(), "bob", at(LATER)).await.unwrap();
     // THEN no version is made, and nothing is queued
     assert!(!change.changed);
     assert_eq!(change.policy.version, 1);
@@ -252,7 +252,7 @@ async fn an_edit_whose_body_names_another_policy_is_refused_and_changes_nothing(
     let core = core_with_policy(finals()).await;
     // WHEN it is edited with a body naming policy other
     let doc = PolicyDoc { policy_id: "other".into(), offset_days: 60, ..finals() };
-    let err = core.edit_policy("finals", doc, "bob", LATER).await.unwrap_err();
+    let err = core.edit_policy("finals", doc, "bob", at(LATER)).await.unwrap_err();
     // THEN it is refused, no version is made, and nothing is queued
     assert!(matches!(&err, Error::Validation(m) if m.contains("does not match")), "{err:?}");
     assert_eq!(core.meta.get_policy("finals", None).await.unwrap().unwrap().version, 1);
@@ -265,7 +265,7 @@ async fn editing_a_policy_that_does_not_exist_is_not_found() {
     // GIVEN no policy
     let core = core();
     // WHEN finals is edited
-    let err = core.edit_policy("finals", finals(), "bob", LATER).await.unwrap_err();
+    let err = core.edit_policy("finals", finals(), "bob", at(LATER)).await.unwrap_err();
     // THEN it is not found, and nothing is stored
     assert!(matches!(err, Error::NotFound(_)), "{err:?}");
     assert!(core.meta.get_policy("finals", None).await.unwrap().is_none());
@@ -277,7 +277,7 @@ async fn disabling_a_policy_makes_a_disabled_version_and_takes_its_assets_out_of
     let core = core_with_policy(finals()).await;
     core.asset_of("cam-1", 1).await;
     // WHEN the policy is disabled and the reschedule it queued runs
-    let change = core.set_policy_enabled("finals", false, "bob", LATER).await.unwrap();
+    let change = core.set_policy_enabled("finals", false, "bob", at(LATER)).await.unwrap();
     assert_eq!(core.queues.take_control(), vec![reschedule(None, None)]);
     core.reschedule_page(&Scope::All, None).await.unwrap();
     // THEN version 2 is disabled, and the asset is no longer due
@@ -292,7 +292,7 @@ async fn enabling_an_enabled_policy_changes_nothing() {
     // GIVEN policy finals, enabled
     let core = core_with_policy(finals()).await;
     // WHEN it is enabled
-    let change = core.set_policy_enabled("finals", true, "bob", LATER).await.unwrap();
+    let change = core.set_policy_enabled("finals", true, "bob", at(LATER)).await.unwrap();
     // THEN no version is made, and nothing is queued
     assert!(!change.changed);
     assert_eq!(core.meta.get_policy("finals", None).await.unwrap().unwrap().version, 1);
@@ -304,8 +304,8 @@ async fn enabling_a_policy_that_does_not_exist_or_with_an_invalid_id_is_refused(
     // GIVEN no policy
     let core = core();
     // WHEN one is disabled by an unknown id, and by an invalid id
-    let missing = core.set_policy_enabled("finals", false, "bob", LATER).await.unwrap_err();
-    let invalid = core.set_policy_enabled("fin als", false, "bob", LATER).await.unwrap_err();
+    let missing = core.set_policy_enabled("finals", false, "bob", at(LATER)).await.unwrap_err();
+    let invalid = core.set_policy_enabled("fin als", false, "bob", at(LATER)).await.unwrap_err();
     // THEN the first is not found and the second invalid
     assert!(matches!(missing, Error::NotFound(_)), "{missing:?}");
     assert!(matches!(invalid, Error::Validation(_)), "{invalid:?}");
@@ -338,13 +338,13 @@ async fn a_policy_with_no_stored_policy_on_its_anchor_gets_no_early_deletion_war
 async fn a_title_put_retried_after_its_reschedule_failed_to_send_still_reschedules_its_assets() {
     // GIVEN a title launched 2027-03-01 and the control queue failing once
     let core = core();
-    core.put_title("tln", titled(&[("launch", "2027-03-01")]), NOW).await.unwrap();
+    core.put_title("tln", titled(&[("launch", "2027-03-01")]), now()).await.unwrap();
     core.queues.take_control();
     core.queues.fail_next(crate::adapters::memory::Queue::Control, 1);
     // WHEN its launch is moved, the call fails as retryable, and the caller retries it
-    let err = core.put_title("tln", titled(&[("launch", "2027-02-01")]), LATER).await.unwrap_err();
+    let err = core.put_title("tln", titled(&[("launch", "2027-02-01")]), at(LATER)).await.unwrap_err();
     assert!(matches!(err, Error::Retryable { .. }), "{err:?}");
-    core.put_title("tln", titled(&[("launch", "2027-02-01")]), LATER).await.unwrap();
+    core.put_title("tln", titled(&[("launch", "2027-02-01")]), at(LATER)).await.unwrap();
     // THEN a reschedule of its assets is queued
     assert_eq!(core.queues.take_control(), vec![reschedule(Some("tln"), None)]);
 }
@@ -356,9 +356,9 @@ async fn a_policy_create_retried_after_its_reschedule_failed_to_send_still_resch
     core.asset_of("cam-1", 1).await;
     core.queues.fail_next(crate::adapters::memory::Queue::Control, 1);
     // WHEN policy finals is created, the call fails as retryable, and the caller retries it
-    let err = core.create_policy(finals(), "alice", NOW).await.unwrap_err();
+    let err = core.create_policy(finals(), "alice", now()).await.unwrap_err();
     assert!(matches!(err, Error::Retryable { .. }), "{err:?}");
-    let _ = core.create_policy(finals(), "alice", NOW).await;
+    let _ = core.create_policy(finals(), "alice", now()).await;
     // THEN a reschedule of every asset is queued, and running it puts the asset at its due day
     assert_eq!(core.queues.take_control(), vec![reschedule(None, None)]);
     core.reschedule_page(&Scope::All, None).await.unwrap();
@@ -389,9 +389,9 @@ async fn an_edit_retried_within_the_window_sends_its_reschedule_again_and_makes_
     let disabled = PolicyDoc { enabled: false, ..finals() };
     core.queues.take_control();
     core.queues.fail_next(crate::adapters::memory::Queue::Control, 1);
-    assert!(core.edit_policy("finals", disabled.clone(), "bob", LATER).await.unwrap_err().is_retryable());
+    assert!(core.edit_policy("finals", disabled.clone(), "bob", at(LATER)).await.unwrap_err().is_retryable());
     // WHEN the same edit is retried a minute later
-    let change = core.edit_policy("finals", disabled, "bob", "2027-01-05T10:01:00Z").await.unwrap();
+    let change = core.edit_policy("finals", disabled, "bob", at("2027-01-05T10:01:00Z")).await.unwrap();
     // THEN no third version is made, and the reschedule is queued
     assert_eq!((change.changed, change.policy.version), (false, 2));
     assert_eq!(core.queues.take_control(), vec![reschedule(None, None)]);

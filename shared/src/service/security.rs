@@ -57,7 +57,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
     }
 
     /// Registers (or replaces) an application; returns it and whether it replaced one.
-    pub async fn put_application(&self, body: ApplicationBody, by: &str, now: &str) -> Result<(Application, bool)> {
+    pub async fn put_application(&self, body: ApplicationBody, by: &str, now: chrono::DateTime<chrono::Utc>) -> Result<(Application, bool)> {
         let app = body.into_application(by, now)?;
         if self.config.admin_principal.as_deref() == Some(app.principal.as_str()) {
             return Err(Error::validation("the first administrator comes from the template (AdminPrincipal) and is not in the registry"));
@@ -74,7 +74,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
 
     /// Places a legal hold; true when placed now, false when the subject was held already (the
     /// hold in place is kept and returned).
-    pub async fn place_hold(&self, subject: HoldSubject, body: HoldBody, by: &str, now: &str) -> Result<(Hold, bool)> {
+    pub async fn place_hold(&self, subject: HoldSubject, body: HoldBody, by: &str, now: chrono::DateTime<chrono::Utc>) -> Result<(Hold, bool)> {
         let hold = body.into_hold(subject, by, now)?;
         if let HoldSubject::Asset(id) = &hold.subject {
             self.meta.get_asset(id).await?.ok_or_else(|| Error::NotFound(format!("asset {id}")))?;

@@ -10,7 +10,7 @@ use crate::ErrorKind;
 use crate::adapters::memory::Queue;
 use crate::messages::ControlMessage;
 use crate::ports::{ApplicationStore, DueGuard, DueIndex, HoldStore};
-use crate::service::testing::{ADMIN, NOW, core};
+use crate::service::testing::{ADMIN, NOW, core, at, now};
 
 const APP: &str = "arn:aws:iam::123456789012:role/post-production";
 const APP_SESSION: &str = "arn:aws:sts::123456789012:assumed-role/post-production/session-7";
@@ -64,7 +64,7 @@ async fn the_admin_principal_of_the_configuration_is_the_administrator() {
 async fn a_registered_application_is_identified_by_any_session_of_its_role() {
     // GIVEN an application registered for a role
     let core = core();
-    core.put_application(app_body(APP, "post"), ADMIN, NOW).await.unwrap();
+    core.put_application(app_body(APP, "post"), ADMIN, now()).await.unwrap();
     // WHEN a session of that role calls
     let caller = core.identify(APP_SESSION).await.unwrap();
     // THEN it is that application, keyed by the role, as authenticated
@@ -77,7 +77,7 @@ async fn a_registered_application_is_identified_by_any_session_of_its_role() {
 async fn an_unregistered_role_is_a_principal_without_an_application() {
     // GIVEN an application registered for another role
     let core = core();
-    core.put_application(app_body(APP, "post"), ADMIN, NOW).await.unwrap();
+    core.put_application(app_body(APP, "post"), ADMIN, now()).await.unwrap();
     // WHEN an unregistered role calls
     let caller = core.identify("arn:aws:iam::123456789012:role/stranger").await.unwrap();
     // THEN it has a registry key but no application, and is refused what needs one
@@ -104,11 +104,11 @@ async fn an_arn_that_is_no_iam_principal_is_nobody() {
 async fn an_application_is_registered_then_replaced() {
     // GIVEN an application registered
     let core = core();
-    let (first, replaced) = core.put_application(app_body(APP, "post"), ADMIN, NOW).await.unwrap();
+    let (first, replaced) = core.put_application(app_body(APP, "post"), ADMIN, now()).await.unwrap();
     assert!(!replaced, "the first registration replaces nothing");
     assert_eq!((first.updated_by.as_str(), first.updated_at.as_str()), (ADMIN, NOW));
     // WHEN it is registered again under another name
-    let (second, replaced) = core.put_application(app_body(APP_SESSION, "post-v2"), ADMIN, NOW).await.unwrap();
+    let (second, replaced) = core.put_application(app_body(APP_SESSION, "post-v2"), ADMIN, now()).await.unwrap();
     // THEN it replaced the first, under the role's key, and the registry holds one
     assert!(replaced);
     assert_eq!(second.principal, APP);
@@ -122,7 +122,7 @@ async fn the_admin_principal_is_refused_as_an_application_and_nothing_is_stored(
     let core = core();
     for admin in [ADMIN, "arn:aws:sts::123456789012:assumed-role/slm-admin/ops"] {
         // WHEN the configured administrator (or a session of it) is registered as an application
-        let err = core.put_application(app_body(admin, "sneaky"), ADMIN, NOW).await.unwrap_err();
+        let err = core.put_application(app_body(admin, "sneaky"), ADMIN, now()).await.unwrap_err();
         // THEN it is refused
         assert_eq!(err.kind(), ErrorKind::Validation, "{admin}: {err}");
     }
@@ -136,7 +136,7 @@ async fn an_application_body_that_is_not_valid_is_refused_and_nothing_is_stored(
     let core = core();
     for body in [app_body("arn:aws:s3:::media", "post"), app_body(APP, ""), ApplicationBody { grants: vec![], ..app_body(APP, "post") }] {
         // WHEN a bad body is registered
-        let err = core.put_application(body.clone(), ADMIN, NOW).await.unwrap_err();
+        let err = core.put_application(body.clone(), ADMIN, now()).await.unwrap_err();
         // THEN it is refused and nothing is stored
         assert_eq!(err.kind(), ErrorKind::Validation, "{body:?}");
     }
@@ -149,7 +149,7 @@ async fn an_application_body_that_is_not_valid_is_refused_and_nothing_is_stored(
 async fn a_removed_application_is_no_longer_known() {
     // GIVEN a registered application
     let core = core();
-    core.put_application(app_body(APP, "post"), ADMIN, NOW).await.unwrap();
+    core.put_application(app_body(APP, "post"), ADMIN, now()).await.unwrap();
     // WHEN it is removed, named by a session of its role
     let removed = core.remove_application(APP_SESSION).await.unwrap();
     // THEN the removed one is answered, and its calls are nobody's
@@ -161,7 +161,7 @@ async fn a_removed_application_is_no_longer_known() {
 async fn removing_an_unknown_application_is_not_found_and_removes_nothing() {
     // GIVEN one registered application
     let core = core();
-    core.put_application(app_body(APP, "post"), ADMIN, NOW).await.unwrap();
+    core.put_application(app_body(APP, "post"), ADMIN, now()).await.unwrap();
     // WHEN another role is removed
     let err = core.remove_application("arn:aws:iam::123456789012:role/other").await.unwrap_err();
     // THEN that is NotFound and the registered one stays
@@ -172,7 +172,7 @@ async fn removing_an_unknown_application_is_not_found_and_removes_nothing() {
 #[tokio::test]
 async fn removing_by_something_that_is_no_iam_principal_is_refused() {
     let core = core();
-    core.put_application(app_body(APP, "post"), ADMIN, NOW).await.unwrap();
+    core.put_application(app_body(APP, "post"), ADMIN, now()).await.unwrap();
     let err = core.remove_application("post-production").await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Validation, "{err}");
     assert_eq!(core.meta.applications().await.unwrap().len(), 1);
@@ -187,8 +187,8 @@ async fn a_hold_on_an_asset_is_placed_once_and_a_second_answers_the_first() {
     core.asset_of("cam-1", 1).await;
     let subject = HoldSubject::asset("cam-1").unwrap();
     // WHEN a hold is placed on it, then another with another reason
-    let (first, placed) = core.place_hold(subject.clone(), reason("case 42"), ADMIN, NOW).await.unwrap();
-    let (second, placed_again) = core.place_hold(subject.clone(), reason("case 43"), APP, "2027-01-05T00:00:00Z").await.unwrap();
+    let (first, placed) = core.place_hold(subject.clone(), reason("case 42"), ADMIN, now()).await.unwrap();
+    let (second, placed_again) = core.place_hold(subject.clone(), reason("case 43"), APP, at("2027-01-05T00:00:00Z")).await.unwrap();
     // THEN the first is placed, the second answers the first and placed nothing
     assert!(placed);
     assert!(!placed_again);
@@ -200,7 +200,7 @@ async fn a_hold_on_an_asset_is_placed_once_and_a_second_answers_the_first() {
 #[tokio::test]
 async fn a_hold_on_an_unknown_asset_is_not_found_and_nothing_is_held() {
     let core = core();
-    let err = core.place_hold(HoldSubject::asset("ghost").unwrap(), reason("case 42"), ADMIN, NOW).await.unwrap_err();
+    let err = core.place_hold(HoldSubject::asset("ghost").unwrap(), reason("case 42"), ADMIN, now()).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
     assert!(core.meta.holds().await.unwrap().is_empty());
 }
@@ -209,7 +209,7 @@ async fn a_hold_on_an_unknown_asset_is_not_found_and_nothing_is_held() {
 async fn a_hold_without_a_reason_is_refused_and_nothing_is_held() {
     let core = core();
     core.asset_of("cam-1", 1).await;
-    let err = core.place_hold(HoldSubject::asset("cam-1").unwrap(), reason("  "), ADMIN, NOW).await.unwrap_err();
+    let err = core.place_hold(HoldSubject::asset("cam-1").unwrap(), reason("  "), ADMIN, now()).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Validation, "{err}");
     assert!(core.meta.holds().await.unwrap().is_empty());
 }
@@ -217,7 +217,7 @@ async fn a_hold_without_a_reason_is_refused_and_nothing_is_held() {
 #[tokio::test]
 async fn a_hold_on_a_title_needs_no_asset_of_it() {
     let core = core();
-    let (hold, placed) = core.place_hold(HoldSubject::title("tln").unwrap(), reason("case 42"), ADMIN, NOW).await.unwrap();
+    let (hold, placed) = core.place_hold(HoldSubject::title("tln").unwrap(), reason("case 42"), ADMIN, now()).await.unwrap();
     assert!(placed);
     assert_eq!(core.meta.holds().await.unwrap(), [hold]);
 }
@@ -229,11 +229,11 @@ async fn releasing_an_asset_hold_puts_the_asset_back_in_the_due_index() {
     // GIVEN an asset a purge policy makes due, held, and taken out of the due index (as the
     // evaluator does when it skips a held purge)
     let core = core();
-    core.create_policy(PolicyDoc::parse(PURGE_AFTER_30_DAYS).unwrap(), ADMIN, NOW).await.unwrap();
+    core.create_policy(PolicyDoc::parse(PURGE_AFTER_30_DAYS).unwrap(), ADMIN, now()).await.unwrap();
     core.asset_of("cam-1", 1).await;
     assert_eq!(core.asset("cam-1").await.due_at.as_deref(), Some("2026-07-01"), "registered at its due day");
     let subject = HoldSubject::asset("cam-1").unwrap();
-    core.place_hold(subject.clone(), reason("case 42"), ADMIN, NOW).await.unwrap();
+    core.place_hold(subject.clone(), reason("case 42"), ADMIN, now()).await.unwrap();
     core.meta.set_due("cam-1", None, DueGuard::Idle).await.unwrap();
     // WHEN the hold is released
     let released = core.release_hold(&subject).await.unwrap();
@@ -248,7 +248,7 @@ async fn releasing_a_title_hold_queues_a_reschedule_of_the_title() {
     // GIVEN a hold on a title
     let core = core();
     let subject = HoldSubject::title("tln").unwrap();
-    core.place_hold(subject.clone(), reason("case 42"), ADMIN, NOW).await.unwrap();
+    core.place_hold(subject.clone(), reason("case 42"), ADMIN, now()).await.unwrap();
     core.queues.take_control();
     // WHEN it is released
     core.release_hold(&subject).await.unwrap();
@@ -261,7 +261,7 @@ async fn releasing_a_title_hold_queues_a_reschedule_of_the_title() {
 async fn releasing_a_hold_not_in_place_is_not_found_and_changes_nothing() {
     // GIVEN a hold on one title
     let core = core();
-    core.place_hold(HoldSubject::title("tln").unwrap(), reason("case 42"), ADMIN, NOW).await.unwrap();
+    core.place_hold(HoldSubject::title("tln").unwrap(), reason("case 42"), ADMIN, now()).await.unwrap();
     // WHEN a hold on another title is released
     let err = core.release_hold(&HoldSubject::title("other").unwrap()).await.unwrap_err();
     // THEN that is NotFound, no reschedule is queued and the hold in place stays
@@ -275,7 +275,7 @@ async fn a_release_whose_reschedule_failed_can_be_retried_until_the_reschedule_i
     // GIVEN a hold on a title, and the control queue throttling the next send
     let core = core();
     let subject = HoldSubject::title("tln").unwrap();
-    core.place_hold(subject.clone(), reason("case 42"), ADMIN, NOW).await.unwrap();
+    core.place_hold(subject.clone(), reason("case 42"), ADMIN, now()).await.unwrap();
     core.queues.fail_next(Queue::Control, 1);
     // WHEN the release fails on the reschedule, and the caller retries it as told (retryable)
     let err = core.release_hold(&subject).await.unwrap_err();
@@ -294,8 +294,8 @@ async fn an_asset_without_a_hold_may_be_purged() {
     let core = core();
     let asset = core.asset_of("cam-1", 1).await;
     core.asset_of("cam-2", 1).await;
-    core.place_hold(HoldSubject::asset("cam-2").unwrap(), reason("case 42"), ADMIN, NOW).await.unwrap();
-    core.place_hold(HoldSubject::title("other").unwrap(), reason("case 43"), ADMIN, NOW).await.unwrap();
+    core.place_hold(HoldSubject::asset("cam-2").unwrap(), reason("case 42"), ADMIN, now()).await.unwrap();
+    core.place_hold(HoldSubject::title("other").unwrap(), reason("case 43"), ADMIN, now()).await.unwrap();
     // WHEN whether the asset may be purged is asked
     // THEN nothing blocks it
     assert_eq!(core.purge_blocked(&asset).await.unwrap(), None);
@@ -307,7 +307,7 @@ async fn a_hold_on_the_asset_or_on_its_title_blocks_its_purge_and_says_why() {
         // GIVEN an asset held, or its title
         let core = core();
         let asset = core.asset_of("cam-1", 1).await;
-        core.place_hold(subject.clone(), reason("case 42"), ADMIN, NOW).await.unwrap();
+        core.place_hold(subject.clone(), reason("case 42"), ADMIN, now()).await.unwrap();
         // WHEN whether it may be purged is asked
         let why = core.purge_blocked(&asset).await.unwrap().expect("the hold blocks the purge");
         // THEN the hold is named, with its reason

@@ -17,7 +17,12 @@ pub(crate) const BUCKET: &str = "media";
 pub(crate) const NOW: &str = "2027-01-04T10:00:00Z";
 /// The requests' time, as the edge gives it to the use cases.
 pub(crate) fn now() -> chrono::DateTime<chrono::Utc> {
-    NOW.parse().expect("NOW is a time")
+    at(NOW)
+}
+
+/// A time the tests name (RFC 3339).
+pub(crate) fn at(time: &str) -> chrono::DateTime<chrono::Utc> {
+    time.parse().expect("a test's time")
 }
 
 /// The administrator the configuration names.
@@ -82,7 +87,7 @@ impl MemoryCore {
         for i in 0..files {
             self.objects.put(BUCKET, &format!("{id}/f{i:03}.exr"), Put::body(vec![b'x'; 1000]));
         }
-        self.register_asset(new_asset(id), NOW).await.expect("the asset registers")
+        self.register_asset(new_asset(id), now()).await.expect("the asset registers")
     }
 
     pub(crate) async fn asset(&self, id: &str) -> Asset {
@@ -96,7 +101,7 @@ impl MemoryCore {
     /// Requests `action` on the asset as the administrator, and returns the task.
     pub(crate) async fn request(&self, asset_id: &str, action: Action, request_id: &str) -> Task {
         let asset = self.asset(asset_id).await;
-        self.request_task(&asset, action, &format!("request:{ADMIN}:{request_id}"), ADMIN, NOW).await.expect("the request is accepted").task
+        self.request_task(&asset, action, &format!("request:{ADMIN}:{request_id}"), ADMIN, now()).await.expect("the request is accepted").task
     }
 
     /// Does what the state machine and the functions do with a started task until it ends:
@@ -163,7 +168,7 @@ impl MemoryCore {
         for (i, class) in classes.iter().enumerate() {
             self.objects.put(BUCKET, &format!("{id}/f{i:03}.exr"), Put::body(vec![b'x'; 1000]).class(*class));
         }
-        self.register_asset(new_asset(id), NOW).await.expect("the asset registers")
+        self.register_asset(new_asset(id), now()).await.expect("the asset registers")
     }
 
     /// Claims the task and plans all of it (Plan with a new token, then each Continue), leaving

@@ -6,7 +6,7 @@ use crate::domain::{Action, FileState, FileStep, LocatedFile, RestoreTier, Stora
 use crate::error::ErrorKind;
 use crate::messages::WorkBatch;
 use crate::ports::TaskStore;
-use crate::service::testing::{self, ADMIN, BUCKET, MemoryCore, NOW, new_asset, now};
+use crate::service::testing::{self, ADMIN, BUCKET, MemoryCore, new_asset, now};
 use std::time::Instant;
 
 const ARCHIVE: Action = Action::Archive { storage_class: StorageClass::Glacier };
@@ -133,7 +133,7 @@ async fn a_purge_batch_deletes_every_version_and_delete_marker_of_its_files() {
         core.objects.put(BUCKET, &key, Put::body(b"new".to_vec()));
         assert_eq!(core.objects.versions(BUCKET, &key).len(), 3);
     }
-    core.register_asset(new_asset("cam-1"), NOW).await.unwrap();
+    core.register_asset(new_asset("cam-1"), now()).await.unwrap();
     let (_, _, work) = planned(&core, "cam-1", Action::Purge).await;
     // WHEN the worker runs its batch
     let report = core.run_batch(work[0].clone(), now(), None).await.unwrap();
@@ -151,7 +151,7 @@ async fn a_purge_batch_of_an_asset_put_under_hold_fails_its_files_and_deletes_no
     let core = one_shard();
     core.asset_of("cam-1", 3).await;
     let (task_id, token, work) = planned(&core, "cam-1", Action::Purge).await;
-    core.place_hold(HoldSubject::asset("cam-1").unwrap(), HoldBody { reason: "case 42".into() }, ADMIN, NOW).await.unwrap();
+    core.place_hold(HoldSubject::asset("cam-1").unwrap(), HoldBody { reason: "case 42".into() }, ADMIN, now()).await.unwrap();
     // WHEN the worker runs the batch
     let report = core.run_batch(work[0].clone(), now(), None).await.unwrap();
     // THEN no version is deleted, each file fails with the hold as its reason, and the task ends FAILED
@@ -290,7 +290,7 @@ async fn large_archive() -> (MemoryCore, TaskId, WorkBatch) {
     config.multipart_part_bytes = 5 << 20;
     let core = testing::core_with(config);
     core.objects.put(BUCKET, "cam-1/plate.exr", Put::sized(12 << 20));
-    core.register_asset(new_asset("cam-1"), NOW).await.unwrap();
+    core.register_asset(new_asset("cam-1"), now()).await.unwrap();
     let (task_id, _, mut work) = planned(&core, "cam-1", ARCHIVE).await;
     (core, task_id, work.remove(0))
 }

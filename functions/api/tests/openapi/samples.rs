@@ -30,15 +30,15 @@ pub fn accepted(operation: &str, body: &Value) -> Result<(), String> {
         "PATCH /assets/{asset_id}" => done(parse::<AssetChange>(body)?.validate()),
         "POST /assets/{asset_id}/tasks" => done(parse::<TaskBody>(body)?.to_action().and_then(|a| a.validate())),
         "POST /assets/{asset_id}/accesses" => done(parse_date("day", &parse::<AccessBody>(body)?.day).map(drop)),
-        "PUT /assets/{asset_id}/hold" => done(parse::<HoldBody>(body)?.into_hold(HoldSubject::Asset("a".into()), "by", "now").map(drop)),
-        "PUT /titles/{title_id}/hold" => done(parse::<HoldBody>(body)?.into_hold(HoldSubject::Title("t".into()), "by", "now").map(drop)),
-        "PUT /titles/{title_id}" => done(parse::<TitleBody>(body)?.into_title("show-1", "now").map(drop)),
+        "PUT /assets/{asset_id}/hold" => done(parse::<HoldBody>(body)?.into_hold(HoldSubject::Asset("a".into()), "by", chrono::DateTime::UNIX_EPOCH).map(drop)),
+        "PUT /titles/{title_id}/hold" => done(parse::<HoldBody>(body)?.into_hold(HoldSubject::Title("t".into()), "by", chrono::DateTime::UNIX_EPOCH).map(drop)),
+        "PUT /titles/{title_id}" => done(parse::<TitleBody>(body)?.into_title("show-1", chrono::DateTime::UNIX_EPOCH).map(drop)),
         "POST /policies" | "PUT /policies/{policy_id}" => done(PolicyDoc::parse(&body.to_string()).map(drop)),
         "POST /dry-run" => {
             let dry: DryRunBody = parse(body)?;
             done(dry.time().and_then(|_| dry.mode()).map(drop))
         }
-        "PUT /applications" => done(parse::<ApplicationBody>(body)?.into_application("by", "now").map(drop)),
+        "PUT /applications" => done(parse::<ApplicationBody>(body)?.into_application("by", chrono::DateTime::UNIX_EPOCH).map(drop)),
         other => Err(format!("no Rust type is named for the request body of {other}")),
     }
 }

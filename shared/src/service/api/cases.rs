@@ -20,7 +20,7 @@ use chrono::NaiveDate;
 impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Sync> Call<'_, M, O, Q, X> {
     pub async fn register_asset(&mut self, new: NewAsset) -> Result<Asset> {
         self.allow(Permission::Register, Scope::asset(&new.asset_type, &new.title_id), format!("asset#{}", new.asset_id)).await?;
-        self.core.register_asset(new, &self.now()).await
+        self.core.register_asset(new, self.at).await
     }
 
     /// One asset is scoped by its type and title; a bucket's prefix or inventory may hold any
@@ -31,7 +31,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
             (None, b) => (Scope::UNSCOPED, format!("bucket#{}", b.as_deref().unwrap_or("-"))),
         };
         self.allow(Permission::Register, scope, subject).await?;
-        self.core.start_backfill(backfill, &self.now()).await
+        self.core.start_backfill(backfill, self.at).await
     }
 
     /// Requests a task: the permission its action needs on the asset, and the caller's own
@@ -48,7 +48,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
         };
         let (asset, who) = self.allow_on_asset(permission, asset_id).await?;
         let origin = format!("request:{who}:{request_id}");
-        let requested = self.core.request_task(&asset, action, &origin, &who, &self.now()).await?;
+        let requested = self.core.request_task(&asset, action, &origin, &who, self.at).await?;
         self.entry.task_ids.push(requested.task.task_id.to_string());
         Ok(requested)
     }
@@ -110,7 +110,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
     async fn hold(&self, subject: HoldSubject, body: Option<HoldBody>, who: &str) -> Result<HoldChange> {
         Ok(match body {
             Some(b) => {
-                let (hold, placed) = self.core.place_hold(subject, b, who, &self.now()).await?;
+                let (hold, placed) = self.core.place_hold(subject, b, who, self.at).await?;
                 HoldChange::Placed { hold, placed }
             }
             None => HoldChange::Released { released: self.core.release_hold(&subject).await? },
@@ -125,7 +125,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
     /// Creates or replaces a title; true when its assets are being rescheduled.
     pub async fn put_title(&mut self, title_id: &str, body: TitleBody) -> Result<(Title, bool)> {
         self.allow(Permission::Titles, Scope::title(title_id), format!("title#{title_id}")).await?;
-        self.core.put_title(title_id, body, &self.now()).await
+        self.core.put_title(title_id, body, self.at).await
     }
 
     pub async fn title(&mut self, title_id: &str) -> Result<Title> {
@@ -136,7 +136,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
 
     pub async fn create_policy(&mut self, doc: PolicyDoc) -> Result<PolicyCreated> {
         let who = self.allow(Permission::Policies, Scope::UNSCOPED, format!("policy#{}", doc.policy_id)).await?;
-        let policy = self.core.create_policy(doc, &who, &self.now()).await?;
+        let policy = self.core.create_policy(doc, &who, self.at).await?;
         let warnings = self.core.policy_warnings(&policy, PriceTable::bundled()).await?;
         Ok(PolicyCreated { policy, warnings })
     }
@@ -157,14 +157,14 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
     /// Edits a policy: a new version unless the document is the same.
     pub async fn edit_policy(&mut self, policy_id: &str, doc: PolicyDoc) -> Result<PolicyEdited> {
         let who = self.allow(Permission::Policies, Scope::UNSCOPED, format!("policy#{policy_id}")).await?;
-        let change = self.core.edit_policy(policy_id, doc, &who, &self.now()).await?;
+        let change = self.core.edit_policy(policy_id, doc, &who, self.at).await?;
         self.with_warnings(change).await
     }
 
     /// Enables or disables a policy.
     pub async fn switch_policy(&mut self, policy_id: &str, enabled: bool) -> Result<PolicyEdited> {
         let who = self.allow(Permission::Policies, Scope::UNSCOPED, format!("policy#{policy_id}")).await?;
-        let change = self.core.set_policy_enabled(policy_id, enabled, &who, &self.now()).await?;
+        let change = self.core.set_policy_enabled(policy_id, enabled, &who, self.at).await?;
         self.with_warnings(change).await
     }
 
@@ -193,7 +193,7 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
     /// Registers (or replaces) an application; true when it replaced one.
     pub async fn put_application(&mut self, body: ApplicationBody) -> Result<(Application, bool)> {
         let who = self.allow(Permission::Admin, Scope::UNSCOPED, format!("application#{}", body.principal)).await?;
-        self.core.put_application(body, &who, &self.now()).await
+        self.core.put_application(body, &who, self.at).await
     }
 
     pub async fn remove_application(&mut self, principal: Option<&str>) -> Result<Application> {

@@ -9,7 +9,7 @@ use crate::domain::grant::{ApplicationBody, Grant, Permission};
 use crate::domain::hold::{HoldBody, HoldSubject};
 use crate::domain::{TaskStatus, TitleBody};
 use crate::error::Result;
-use crate::service::testing::{ADMIN, MemoryCore, NOW, core};
+use crate::service::testing::{ADMIN, MemoryCore, NOW, core, now};
 use crate::adapters::memory::Call as Sfn;
 
 /// The role of the applications the tests register, by name.
@@ -33,7 +33,7 @@ pub(super) fn all_but(missing: Permission) -> Grant {
 /// Registers application `name` with `grants`; returns the role it calls as.
 pub(super) async fn app(core: &MemoryCore, name: &str, grants: Vec<Grant>) -> String {
     let body = ApplicationBody { principal: role(name), name: name.into(), grants };
-    core.put_application(body, ADMIN, NOW).await.expect("the application registers");
+    core.put_application(body, ADMIN, now()).await.expect("the application registers");
     role(name)
 }
 
@@ -73,7 +73,7 @@ async fn an_allowed_change_is_audited_before_it_acts_even_when_it_then_fails() {
     // GIVEN an asset under legal hold, and an application with the purge grant
     let core = core();
     core.asset_of("cam-1", 1).await;
-    core.place_hold(HoldSubject::asset("cam-1").unwrap(), HoldBody { reason: "case 42".into() }, ADMIN, NOW).await.unwrap();
+    core.place_hold(HoldSubject::asset("cam-1").unwrap(), HoldBody { reason: "case 42".into() }, ADMIN, now()).await.unwrap();
     let arn = app(&core, "purger", vec![grant(&[Permission::Purge])]).await;
     // WHEN it asks for a purge, which the hold refuses
     let mut call = core.begin_call(&origin(&arn, "POST", "/assets/cam-1/tasks", "r1")).await.unwrap();

@@ -10,7 +10,7 @@ use crate::domain::grant::{ApplicationBody, Grant, Permission};
 use crate::domain::hold::{HoldBody, HoldSubject};
 use crate::domain::{NewAsset, PolicyDoc};
 use crate::ports::{ApplicationStore, HoldStore, PolicyStore, TitleStore};
-use crate::service::testing::{ADMIN, BUCKET, MemoryCore, NOW, core, new_asset};
+use crate::service::testing::{ADMIN, BUCKET, MemoryCore, core, new_asset, now};
 
 // An unknown caller
 
@@ -123,7 +123,7 @@ async fn releasing_a_hold_needs_the_hold_grant() {
     // GIVEN a hold on an asset, and an application without the hold grant
     let core = core();
     core.asset_of("cam-1", 1).await;
-    core.place_hold(HoldSubject::asset("cam-1").unwrap(), HoldBody { reason: "case 42".into() }, ADMIN, NOW).await.unwrap();
+    core.place_hold(HoldSubject::asset("cam-1").unwrap(), HoldBody { reason: "case 42".into() }, ADMIN, now()).await.unwrap();
     let arn = app(&core, "limited", vec![all_but(Permission::Hold)]).await;
     // WHEN it releases the hold
     let mut call = core.begin_call(&origin(&arn, "DELETE", "/assets/cam-1/hold", "r1")).await.unwrap();
@@ -146,7 +146,7 @@ async fn titles_need_the_titles_grant() {
 async fn policies_need_the_policies_grant() {
     // GIVEN a policy, and an application without the policies grant
     let core = core();
-    core.create_policy(PolicyDoc::parse(POLICY).unwrap(), ADMIN, NOW).await.unwrap();
+    core.create_policy(PolicyDoc::parse(POLICY).unwrap(), ADMIN, now()).await.unwrap();
     let arn = app(&core, "limited", vec![all_but(Permission::Policies)]).await;
     let other = PolicyDoc { policy_id: "other".into(), ..PolicyDoc::parse(POLICY).unwrap() };
     // WHEN it creates, edits or disables one
@@ -202,7 +202,7 @@ async fn recording_accesses_needs_the_access_grant() {
 async fn typed_asset(core: &MemoryCore, id: &str, asset_type: &str, title_id: &str) {
     core.objects.put(BUCKET, &format!("{id}/f.exr"), Put::body(vec![b'x'; 10]));
     let new = NewAsset { asset_type: asset_type.into(), title_id: title_id.into(), ..new_asset(id) };
-    core.register_asset(new, NOW).await.unwrap();
+    core.register_asset(new, now()).await.unwrap();
 }
 
 #[tokio::test]
@@ -271,8 +271,8 @@ async fn reads_need_a_registered_application_of_any_grant() {
     let core = core();
     core.asset_of("cam-1", 1).await;
     let task = core.request("cam-1", crate::domain::Action::Purge, "r1").await;
-    core.put_title("tln", title_body(), NOW).await.unwrap();
-    core.create_policy(PolicyDoc::parse(POLICY).unwrap(), ADMIN, NOW).await.unwrap();
+    core.put_title("tln", title_body(), now()).await.unwrap();
+    core.create_policy(PolicyDoc::parse(POLICY).unwrap(), ADMIN, now()).await.unwrap();
     let reader = app(&core, "reader", vec![grant(&[Permission::Access])]).await;
     for (arn, known) in [("-", false), (reader.as_str(), true)] {
         // WHEN nobody, and an application with one unrelated grant, read them

@@ -95,10 +95,6 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
         }
     }
 
-    fn now(&self) -> String {
-        self.at.to_rfc3339_opts(SecondsFormat::Secs, true)
-    }
-
     fn today(&self) -> NaiveDate {
         self.at.date_naive()
     }
