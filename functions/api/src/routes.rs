@@ -131,7 +131,10 @@ pub(crate) async fn route(call: &mut Call<'_>, request: &ApiGatewayV2httpRequest
             ok(&serde_json::json!({ "title": title, "rescheduling": rescheduling }))
         }
         ("GET", ["titles", title_id]) => ok(&call.title(title_id).await?),
-        ("POST", ["policies"]) => Ok((201, json(&call.create_policy(body(request)?).await?)?)),
+        ("POST", ["policies"]) => {
+            let created = call.create_policy(body(request)?).await?;
+            Ok((if created.created { 201 } else { 200 }, json(&created)?))
+        }
         ("GET", ["policies"]) => ok(&serde_json::json!({ "policies": call.policies().await? })),
         ("GET", ["policies", policy_id]) => ok(&call.policy(policy_id, query(request, "version")).await?),
         ("PUT", ["policies", policy_id]) => ok(&call.edit_policy(policy_id, body(request)?).await?),

@@ -40,6 +40,9 @@ pub struct PolicyCreated {
     pub policy: Policy,
     /// Where it loses money against the current policies (`Core::policy_warnings`).
     pub warnings: Vec<String>,
+    /// False when the create repeated one that made the policy (its retry): answered 200.
+    #[serde(skip)]
+    pub created: bool,
 }
 
 /// What an edit, an enable or a disable did.
@@ -117,10 +120,11 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
         Ok(asset)
     }
 
-    /// Creates a policy (version 1) and reschedules every asset. The same create again, by the
-    /// same caller within [`RETRY_WINDOW`], is its retry: it answers the policy it made and sends
-    /// the reschedule again (the first may have failed to send after the write).
-    pub async fn create_policy(&self, doc: PolicyDoc, caller: &str, now: chrono::DateTime<chrono::Utc>) -> Result<Policy> {
+    /// Creates a policy (version 1) and reschedules every asset; true when made now. The same
+    /// create again, by the same caller within [`RETRY_WINDOW`], is its retry: it answers the
+    /// policy it made (false) and sends the reschedule again (the first may have failed to send
+    /// after the write).
+    pub async fn create_policy(&self, doc: PolicyDoc, caller: &str, now: chrono::DateTime<chrono::Utc>) -> Result<(Policy, bool)> {
         doc.validate()?;
         let policy = Policy { doc, version: 1, created_at: crate::domain::stamp(now), created_by: caller.to_string() };
         if !self.meta.put_policy(&policy).await? {
@@ -129,10 +133,10 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
                 return Err(Error::Conflict(format!("policy {} exists; edit it to make a new version", policy.id())));
             };
             self.queue_reschedule(Scope::All, None).await?;
-            return Ok(made);
+            return Ok((made, false));
         }
         self.queue_reschedule(Scope::All, None).await?;
-        Ok(policy)
+        Ok((policy, true))
     }
 
     /// Stores `doc` as the next version of the policy (nothing when it is the same document).

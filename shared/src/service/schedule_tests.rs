@@ -183,7 +183,8 @@ async fn a_created_policy_is_version_1_and_queues_a_reschedule_of_every_asset() 
     // GIVEN no policy
     let core = core();
     // WHEN one is created
-    let policy = core.create_policy(finals(), "alice", now()).await.unwrap();
+    let (policy, created) = core.create_policy(finals(), "alice", now()).await.unwrap();
+    assert!(created);
     // THEN it is stored as version 1 by its creator, and every asset is queued for a reschedule
     assert_eq!((policy.version, policy.created_by.as_str(), policy.created_at.as_str()), (1, "alice", NOW));
     assert_eq!(core.meta.get_policy("finals", None).await.unwrap(), Some(policy.clone()));
@@ -358,8 +359,10 @@ async fn a_policy_create_retried_after_its_reschedule_failed_to_send_still_resch
     // WHEN policy finals is created, the call fails as retryable, and the caller retries it
     let err = core.create_policy(finals(), "alice", now()).await.unwrap_err();
     assert!(matches!(err, Error::Retryable { .. }), "{err:?}");
-    let _ = core.create_policy(finals(), "alice", now()).await;
-    // THEN a reschedule of every asset is queued, and running it puts the asset at its due day
+    let (policy, created) = core.create_policy(finals(), "alice", now()).await.unwrap();
+    // THEN the retry answers the policy made (not made again), a reschedule of every asset is
+    // queued, and running it puts the asset at its due day
+    assert_eq!((policy.version, created), (1, false));
     assert_eq!(core.queues.take_control(), vec![reschedule(None, None)]);
     core.reschedule_page(&Scope::All, None).await.unwrap();
     assert_eq!(core.asset("cam-1").await.due_at.as_deref(), Some("2026-07-01"));

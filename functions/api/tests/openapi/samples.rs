@@ -60,7 +60,7 @@ pub fn response_parts(response: &str) -> Option<(&'static str, Check)> {
         "GET /holds 200" => ("/holds/*", same::<Hold>),
         "PUT /titles/{title_id} 200" => ("/title", same::<Title>),
         "GET /titles/{title_id} 200" => ("", same::<Title>),
-        "POST /policies 201" => ("", same::<slm_core::service::schedule::PolicyCreated>),
+        "POST /policies 201" | "POST /policies 200" => ("", same::<slm_core::service::schedule::PolicyCreated>),
         "GET /policies/{policy_id} 200" => ("", same::<Policy>),
         "GET /policies 200" => ("/policies/*", same::<Policy>),
         "PUT /policies/{policy_id} 200" | "POST /policies/{policy_id}/enable 200" | "POST /policies/{policy_id}/disable 200" => {

@@ -136,9 +136,9 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
 
     pub async fn create_policy(&mut self, doc: PolicyDoc) -> Result<PolicyCreated> {
         let who = self.allow(Permission::Policies, Scope::UNSCOPED, format!("policy#{}", doc.policy_id)).await?;
-        let policy = self.core.create_policy(doc, &who, self.at).await?;
+        let (policy, created) = self.core.create_policy(doc, &who, self.at).await?;
         let warnings = self.core.policy_warnings(&policy, PriceTable::bundled()).await?;
-        Ok(PolicyCreated { policy, warnings })
+        Ok(PolicyCreated { policy, warnings, created })
     }
 
     pub async fn policies(&mut self) -> Result<Vec<Policy>> {
