@@ -203,6 +203,9 @@ pub trait TaskStore {
     /// start may have been lost); None when there is nothing to start.
     fn promote_queued(&self, asset_id: &str) -> impl Future<Output = Result<Option<Task>>> + Send;
     fn get_task(&self, task_id: &TaskId) -> impl Future<Output = Result<Option<Task>>> + Send;
+    /// A task and, in the same reads, the registered items of these files under `asset_id`
+    /// (as [`FileStore::steps_of`] reads them): what a work batch reads before it acts.
+    fn task_with_steps(&self, task_id: &TaskId, asset_id: &str, files: &[FileRecord]) -> impl Future<Output = Result<(Option<Task>, Registry)>> + Send;
     /// Stores the execution's task token on a RUNNING task; false if the task is not RUNNING.
     fn store_token(&self, task_id: &TaskId, token: &str) -> impl Future<Output = Result<bool>> + Send;
     /// Moves the plan cursor from `prev` to `next` and adds `planned` files, fenced on `prev`.

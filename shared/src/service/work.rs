@@ -125,11 +125,14 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
         // Only a running task's batch acts, with the task's own action, on files registered to
         // the task's asset that the task has not moved yet, as the registry holds them: a batch
         // redelivered late, or one slm did not write, changes nothing.
-        let task = match self.meta.get_task(&task_id).await? {
-            Some(t) if t.status == TaskStatus::Running => t,
+        // The task and the files' items in one read, the items under the asset the batch names;
+        // a batch naming another asset than its task's finds nothing of the task's.
+        let claimed = batch.files.first().map(|f| f.asset_id.clone()).unwrap_or_default();
+        let (task, registry) = self.meta.task_with_steps(&task_id, &claimed, &batch.files).await?;
+        let task = match task {
+            Some(t) if t.status == TaskStatus::Running && t.asset_id == claimed => t,
             _ => return Ok(BatchReport { stale: batch.files.len(), ..Default::default() }),
         };
-        let registry = self.meta.steps_of(&task.asset_id, &batch.files).await?;
         let asked = batch.files.len();
         let todo: Vec<LocatedFile> = batch
             .files

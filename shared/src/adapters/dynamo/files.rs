@@ -5,7 +5,6 @@ use crate::ports::{FileStore, Registry};
 use crate::domain::{LocatedFile, Transition};
 use crate::domain::{FileRecord, FileStep};
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
-use aws_sdk_dynamodb::types::KeysAndAttributes;
 
 impl FileStore for DynamoStore {
     async fn register_file(&self, file: &FileRecord) -> Result<bool> {
@@ -145,43 +144,8 @@ impl DynamoStore {
 
     /// The current task and step of each file, in one or a few BatchGetItem calls.
     pub(super) async fn read_steps(&self, asset_id: &str, files: &[FileRecord]) -> Result<Registry> {
-        let mut found = HashMap::new();
-        for chunk in files.chunks(100) {
-            let keys: Vec<Item> = chunk
-                .iter()
-                .map(|f| Item::from([("pk".into(), s(file_pk(asset_id, f.shard))), ("object_key".into(), s(&f.key))]))
-                .collect();
-            let mut request = KeysAndAttributes::builder()
-                .set_keys(Some(keys))
-                .consistent_read(true)
-                .build()
-                .map_err(|e| Error::dependency("build file read", e))?;
-            let mut attempt = 0u32;
-            loop {
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.tables.files, request)
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error("read file steps", e))?;
-                for item in out.responses.unwrap_or_default().remove(&self.tables.files).unwrap_or_default() {
-                    found.insert(get_s(&item, "object_key")?, located(&item)?);
-                }
-                match out.unprocessed_keys.unwrap_or_default().remove(&self.tables.files) {
-                    Some(rest) if !rest.keys().is_empty() => {
-                        attempt += 1;
-                        if attempt > 8 {
-                            return Err(Error::retryable("read file steps", "unprocessed keys after 8 attempts"));
-                        }
-                        tokio::time::sleep(jittered_backoff(attempt)).await;
-                        request = rest;
-                    }
-                    _ => break,
-                }
-            }
-        }
-        Ok(found)
+        let keys = files.iter().map(|f| (self.tables.files.clone(), file_key(asset_id, f))).collect();
+        registry(self.batch_get(keys, "read file steps").await?.remove(&self.tables.files).unwrap_or_default())
     }
 
     /// Marks a restored file archived again when its restore window ended.
@@ -286,6 +250,16 @@ impl DynamoStore {
         let request = self.transition_request(task_id, t, &token).return_values(ReturnValue::AllNew);
         own_write(request, "record file transition", "write_token", &token).await?.as_ref().map(item_to_file).transpose()
     }
+}
+
+/// A file item's key, under `asset_id` (not the file's own claim) and the file's shard.
+pub(super) fn file_key(asset_id: &str, f: &FileRecord) -> Item {
+    Item::from([("pk".into(), s(file_pk(asset_id, f.shard))), ("object_key".into(), s(&f.key))])
+}
+
+/// File items by key.
+pub(super) fn registry(items: Vec<Item>) -> Result<Registry> {
+    items.iter().map(|item| Ok((get_s(item, "object_key")?, located(item)?))).collect()
 }
 
 pub(super) fn located(item: &Item) -> Result<LocatedFile> {

@@ -182,12 +182,14 @@ impl HoldStore for DynamoStore {
     }
 
     async fn holds_on(&self, asset_id: &str, title_id: &str) -> Result<Vec<Hold>> {
-        let mut holds = Vec::new();
-        // Two keys: two consistent reads (a BatchGetItem would answer no sooner, and its
-        // unprocessed keys would need a retry loop).
-        for subject in [HoldSubject::Asset(asset_id.to_string()), HoldSubject::Title(title_id.to_string())] {
-            holds.extend(self.get_hold(&subject).await?);
-        }
+        // Both keys in one consistent BatchGetItem: a purge reads them before every batch.
+        let keys = [HoldSubject::Asset(asset_id.to_string()), HoldSubject::Title(title_id.to_string())]
+            .iter()
+            .map(|subject| (self.tables.holds.clone(), Item::from([("subject".to_string(), s(subject.key()))])))
+            .collect();
+        let mut holds: Vec<Hold> = self.batch_get(keys, "read holds").await?.remove(&self.tables.holds).unwrap_or_default().iter().map(from_doc).collect::<Result<_>>()?;
+        // Asset first, as a reader of the reason expects.
+        holds.sort_by_key(|h| !matches!(h.subject, HoldSubject::Asset(_)));
         Ok(holds)
     }
 

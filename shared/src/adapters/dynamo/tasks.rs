@@ -168,6 +168,15 @@ impl TaskStore for DynamoStore {
         out.item.as_ref().map(item_to_task).transpose()
     }
 
+    async fn task_with_steps(&self, task_id: &TaskId, asset_id: &str, files: &[FileRecord]) -> Result<(Option<Task>, crate::ports::Registry)> {
+        // One BatchGetItem (the task and up to 99 files) instead of a GetItem and another.
+        let task_key = (self.tables.tasks.clone(), Item::from([("task_id".to_string(), s(task_id.as_str()))]));
+        let keys = std::iter::once(task_key).chain(files.iter().map(|f| (self.tables.files.clone(), super::files::file_key(asset_id, f)))).collect();
+        let mut found = self.batch_get(keys, "read task and file steps").await?;
+        let task = found.remove(&self.tables.tasks).unwrap_or_default().first().map(item_to_task).transpose()?;
+        Ok((task, super::files::registry(found.remove(&self.tables.files).unwrap_or_default())?))
+    }
+
     async fn store_token(&self, task_id: &TaskId, token: &str) -> Result<bool> {
         let res = self
             .client

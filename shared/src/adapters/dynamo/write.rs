@@ -164,3 +164,46 @@ mod tests {
         }
     }
 }
+
+impl DynamoStore {
+    /// Strongly consistent reads of items of any tables, (table, key) each, 100 keys a
+    /// BatchGetItem (its limit), unprocessed keys read again with backoff: the items found, by
+    /// table.
+    pub(super) async fn batch_get(&self, keys: Vec<(String, Item)>, operation: &'static str) -> Result<HashMap<String, Vec<Item>>> {
+        let mut found: HashMap<String, Vec<Item>> = HashMap::new();
+        for chunk in keys.chunks(100) {
+            let mut request: HashMap<String, aws_sdk_dynamodb::types::KeysAndAttributes> = HashMap::new();
+            let mut by_table: HashMap<&str, Vec<Item>> = HashMap::new();
+            for (table, key) in chunk {
+                by_table.entry(table.as_str()).or_default().push(key.clone());
+            }
+            for (table, keys) in by_table {
+                let k = aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| Error::dependency("build a batch read", e))?;
+                request.insert(table.to_string(), k);
+            }
+            let mut attempt = 0u32;
+            loop {
+                let out = self.client.batch_get_item().set_request_items(Some(request)).send().await.map_err(|e| sdk_error(operation, e))?;
+                for (table, items) in out.responses.unwrap_or_default() {
+                    found.entry(table).or_default().extend(items);
+                }
+                match out.unprocessed_keys.filter(|rest| rest.values().any(|k| !k.keys().is_empty())) {
+                    Some(rest) => {
+                        attempt += 1;
+                        if attempt > 8 {
+                            return Err(Error::retryable(operation, "unprocessed keys after 8 attempts"));
+                        }
+                        tokio::time::sleep(jittered_backoff(attempt)).await;
+                        request = rest;
+                    }
+                    None => break,
+                }
+            }
+        }
+        Ok(found)
+    }
+}

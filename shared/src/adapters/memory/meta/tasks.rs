@@ -110,6 +110,10 @@ impl TaskStore for MemoryMeta {
         Ok(self.tables().tasks.get(task_id.as_str()).map(|row| row.task.clone()))
     }
 
+    async fn task_with_steps(&self, task_id: &TaskId, asset_id: &str, files: &[FileRecord]) -> Result<(Option<Task>, crate::ports::Registry)> {
+        Ok((self.get_task(task_id).await?, crate::ports::FileStore::steps_of(self, asset_id, files).await?))
+    }
+
     async fn store_token(&self, task_id: &TaskId, token: &str) -> Result<bool> {
         let mut t = self.tables();
         let Some(row) = t.tasks.get_mut(task_id.as_str()).filter(|row| row.task.status == TaskStatus::Running) else { return Ok(false) };
