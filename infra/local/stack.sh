@@ -92,12 +92,21 @@ start() {
 }
 
 # Real executions of state machines (service integrations included), before anything is created.
+# The setting is idempotent: a moto busy with another suite's requests is given time and asked
+# again rather than taken for dead.
 enable_step_functions() {
   python3 - "$URL" <<'PY'
-import json, sys, urllib.request
+import json, sys, time, urllib.request
 body = json.dumps({"stepfunctions": {"execute_state_machine": True}}).encode()
-req = urllib.request.Request(sys.argv[1] + "/moto-api/config", data=body, headers={"Content-Type": "application/json"}, method="POST")
-urllib.request.urlopen(req, timeout=5)
+for attempt in range(1, 5):
+    try:
+        req = urllib.request.Request(sys.argv[1] + "/moto-api/config", data=body, headers={"Content-Type": "application/json"}, method="POST")
+        urllib.request.urlopen(req, timeout=30)
+        break
+    except Exception as e:
+        if attempt == 4:
+            sys.exit(f"slm: moto did not take its configuration: {e}")
+        time.sleep(attempt)
 PY
 }
 
