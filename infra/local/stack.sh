@@ -116,7 +116,7 @@ pid_of() {
   local file="$1" pattern="$2" pid
   [[ -f "$file" ]] || return 0
   pid="$(cat "$file")"
-  if [[ "$pid" =~ ^[0-9]+$ ]] && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -Eq "$pattern"; then
+  if [[ "$pid" =~ ^[0-9]+$ ]] && { tr '\0' ' ' < "/proc/$pid/cmdline"; } 2>/dev/null | grep -Eq "$pattern"; then
     echo "$pid"
   else
     echo "slm: $file names no emulator (pid ${pid:-none}); ignored" >&2
