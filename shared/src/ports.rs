@@ -31,6 +31,36 @@ pub struct Recount {
     pub requested: Vec<FileRecord>,
 }
 
+impl Recount {
+    /// Counts one of the asset's files for `task` by its step, keeping at most `keep` QUEUED and
+    /// REQUESTED files. A file the task has not moved yet is QUEUED for it (planned files are not
+    /// written; the reconciler recounts only tasks whose planning is done).
+    pub fn count(&mut self, task: &Task, f: LocatedFile, keep: usize) {
+        use crate::domain::FileStep;
+        let c = &mut self.counters;
+        c.planned += 1;
+        let step = match f.task_id.as_deref() == Some(task.task_id.as_str()) {
+            true => f.step,
+            false => Some(FileStep::Queued),
+        };
+        let waiting = match step {
+            Some(FileStep::Done) => return c.succeeded += 1,
+            Some(FileStep::Failed) => return c.failed += 1,
+            Some(FileStep::Skipped) => {
+                c.skipped += 1;
+                return c.kept += i64::from(f.file.kept_from(&task.action));
+            }
+            Some(FileStep::Queued) => &mut self.queued,
+            Some(FileStep::Requested) => &mut self.requested,
+            None => return,
+        };
+        c.outstanding += 1;
+        if waiting.len() < keep {
+            waiting.push(f.file);
+        }
+    }
+}
+
 /// What the reconciler reads and writes beyond the other stores.
 pub trait RepairStore {
     /// Open tasks (QUEUED, PENDING or RUNNING) of one shard created before `before`, a page.

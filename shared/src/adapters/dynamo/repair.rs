@@ -202,35 +202,7 @@ impl RepairStore for DynamoStore {
             loop {
                 let (page, next) = FileStore::files_page(self, &asset.asset_id, shard, cursor.as_deref(), 1000).await?;
                 for f in page {
-                    let c = &mut out.counters;
-                    c.planned += 1;
-                    // A file the task has not moved yet is QUEUED for it (planned files are not
-                    // written; the reconciler recounts only tasks whose planning is done).
-                    let step = match f.task_id.as_deref() == Some(task.task_id.as_str()) {
-                        true => f.step,
-                        false => Some(FileStep::Queued),
-                    };
-                    match step {
-                        Some(FileStep::Done) => c.succeeded += 1,
-                        Some(FileStep::Failed) => c.failed += 1,
-                        Some(FileStep::Skipped) => {
-                            c.skipped += 1;
-                            c.kept += i64::from(f.file.kept_from(&task.action));
-                        }
-                        Some(FileStep::Queued) => {
-                            c.outstanding += 1;
-                            if out.queued.len() < keep {
-                                out.queued.push(f.file);
-                            }
-                        }
-                        Some(FileStep::Requested) => {
-                            c.outstanding += 1;
-                            if out.requested.len() < keep {
-                                out.requested.push(f.file);
-                            }
-                        }
-                        None => {}
-                    }
+                    out.count(task, f, keep);
                 }
                 match next {
                     Some(n) => cursor = Some(n),

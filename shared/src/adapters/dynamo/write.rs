@@ -135,36 +135,6 @@ pub(super) fn cancellation_by_reasons<'a>(codes: impl Iterator<Item = &'a str>) 
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    fn read(codes: &[&'static str]) -> Cancellation {
-        cancellation_by_reasons(codes.iter().copied())
-    }
-    #[test]
-    fn a_failed_condition_is_a_decision_whatever_the_other_items_say() {
-        assert_eq!(read(&["None", "ConditionalCheckFailed"]), Cancellation::Condition);
-        assert_eq!(read(&["TransactionConflict", "ConditionalCheckFailed"]), Cancellation::Condition);
-    }
-    #[test]
-    fn conflicts_and_throttling_are_retried() {
-        assert_eq!(read(&["None", "TransactionConflict"]), Cancellation::Transient);
-        assert_eq!(read(&["ThrottlingError", "ProvisionedThroughputExceeded"]), Cancellation::Transient);
-    }
-    #[test]
-    fn other_reasons_are_refusals_and_no_reasons_a_condition() {
-        assert_eq!(read(&["ValidationError"]), Cancellation::Refused);
-        assert_eq!(read(&["TransactionConflict", "ItemCollectionSizeLimitExceeded"]), Cancellation::Refused);
-        assert_eq!(read(&[]), Cancellation::Condition);
-    }
-    #[test]
-    fn backoff_stays_under_its_cap() {
-        for attempt in 1..20 {
-            assert!(jittered_backoff(attempt) <= std::time::Duration::from_secs(5));
-        }
-    }
-}
-
 impl DynamoStore {
     /// Strongly consistent reads of items of any tables, (table, key) each, 100 keys a
     /// BatchGetItem (its limit), unprocessed keys read again with backoff: the items found, by
@@ -205,5 +175,35 @@ impl DynamoStore {
             }
         }
         Ok(found)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    fn read(codes: &[&'static str]) -> Cancellation {
+        cancellation_by_reasons(codes.iter().copied())
+    }
+    #[test]
+    fn a_failed_condition_is_a_decision_whatever_the_other_items_say() {
+        assert_eq!(read(&["None", "ConditionalCheckFailed"]), Cancellation::Condition);
+        assert_eq!(read(&["TransactionConflict", "ConditionalCheckFailed"]), Cancellation::Condition);
+    }
+    #[test]
+    fn conflicts_and_throttling_are_retried() {
+        assert_eq!(read(&["None", "TransactionConflict"]), Cancellation::Transient);
+        assert_eq!(read(&["ThrottlingError", "ProvisionedThroughputExceeded"]), Cancellation::Transient);
+    }
+    #[test]
+    fn other_reasons_are_refusals_and_no_reasons_a_condition() {
+        assert_eq!(read(&["ValidationError"]), Cancellation::Refused);
+        assert_eq!(read(&["TransactionConflict", "ItemCollectionSizeLimitExceeded"]), Cancellation::Refused);
+        assert_eq!(read(&[]), Cancellation::Condition);
+    }
+    #[test]
+    fn backoff_stays_under_its_cap() {
+        for attempt in 1..20 {
+            assert!(jittered_backoff(attempt) <= std::time::Duration::from_secs(5));
+        }
     }
 }

@@ -118,34 +118,7 @@ impl RepairStore for MemoryMeta {
         for shard in 0..asset.shards.max(1) {
             let pk = file_pk(&asset.asset_id, shard);
             for (_, f) in t.files.range((pk.clone(), String::new())..).take_while(|((p, _), _)| *p == pk) {
-                let c = &mut out.counters;
-                c.planned += 1;
-                // A file the task has not moved yet is QUEUED for it.
-                let step = match f.task_id.as_deref() == Some(task.task_id.as_str()) {
-                    true => f.step,
-                    false => Some(FileStep::Queued),
-                };
-                match step {
-                    Some(FileStep::Done) => c.succeeded += 1,
-                    Some(FileStep::Failed) => c.failed += 1,
-                    Some(FileStep::Skipped) => {
-                        c.skipped += 1;
-                        c.kept += i64::from(f.file.kept_from(&task.action));
-                    }
-                    Some(FileStep::Queued) => {
-                        c.outstanding += 1;
-                        if out.queued.len() < keep {
-                            out.queued.push(f.file.clone());
-                        }
-                    }
-                    Some(FileStep::Requested) => {
-                        c.outstanding += 1;
-                        if out.requested.len() < keep {
-                            out.requested.push(f.file.clone());
-                        }
-                    }
-                    None => {}
-                }
+                out.count(task, f.located(), keep);
             }
         }
         Ok(out)

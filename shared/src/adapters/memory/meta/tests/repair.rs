@@ -169,6 +169,21 @@ async fn a_recount_counts_each_file_by_its_step_for_the_task() {
 }
 
 #[tokio::test]
+async fn a_recount_of_an_archive_counts_the_skips_it_left_in_another_class() {
+    // GIVEN an archive that skipped a DEEP_ARCHIVE file and one already in its target
+    let meta = with_files("a", &["k1", "k2"]).await;
+    let t = task("a", ARCHIVE, "r");
+    let in_class = |k: &str, class: StorageClass| FileRecord { storage_class: class, ..file("a", k) };
+    meta.put_files(&[in_class("k1", StorageClass::DeepArchive), in_class("k2", StorageClass::Glacier)]).await.unwrap();
+    let skips = [step(&in_class("k1", StorageClass::DeepArchive), FileStep::Queued, FileStep::Skipped), step(&in_class("k2", StorageClass::Glacier), FileStep::Queued, FileStep::Skipped)];
+    meta.commit(&t.task_id, &skips).await.unwrap();
+    // WHEN it is recounted
+    let recount = meta.recount(&t, &asset("a"), 1).await.unwrap();
+    // THEN both are skipped, and only the one outside the target is kept
+    assert_eq!(recount.counters, TaskCounters { planned: 2, outstanding: 0, succeeded: 0, failed: 0, skipped: 2, kept: 1 });
+}
+
+#[tokio::test]
 async fn an_assets_repairs_come_oldest_first() {
     // GIVEN repairs of an asset recorded out of order, and one of another asset
     let meta = MemoryMeta::new();
