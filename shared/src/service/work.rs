@@ -134,9 +134,12 @@ impl<M: Metadata, O: ObjectStore + Sync, Q: Queues + Sync, X: Orchestrator + Syn
             _ => return Ok(BatchReport { stale: batch.files.len(), ..Default::default() }),
         };
         let asked = batch.files.len();
+        // A key the batch names twice is acted on once.
+        let mut named = std::collections::HashSet::new();
         let todo: Vec<LocatedFile> = batch
             .files
             .iter()
+            .filter(|f| named.insert(f.key.as_str()))
             .filter_map(|f| registry.get(&f.key))
             .filter(|l| l.file.asset_id == task.asset_id && !moved_by(l, &task_id))
             .cloned()

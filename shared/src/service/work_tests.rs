@@ -463,6 +463,22 @@ async fn an_archive_whose_skips_are_already_in_the_target_class_leaves_the_asset
     assert_eq!(core.asset("cam-1").await.storage_class, StorageClass::Glacier);
 }
 
+#[tokio::test]
+async fn a_batch_naming_a_file_twice_acts_on_it_once() {
+    // GIVEN an archive planned, and a work message naming its first file twice
+    let core = one_shard();
+    core.asset_of("cam-1", 2).await;
+    let (task_id, _, work) = planned(&core, "cam-1", ARCHIVE).await;
+    let mut batch = work[0].clone();
+    batch.files.push(batch.files[0].clone());
+    // WHEN the worker runs it
+    let report = core.run_batch(batch, now(), None).await.unwrap();
+    // THEN each file is copied once, and the second naming counts as stale
+    assert_eq!((report.done, report.stale), (2, 1), "{report:?}");
+    assert_eq!(core.objects.requests(Op::Copy), 2);
+    assert_eq!(core.task(&task_id).await.counters.succeeded, 2);
+}
+
 /// The tests' core whose media bucket never had versioning, with one shard per asset.
 fn unversioned() -> MemoryCore {
     let core = one_shard();

@@ -136,12 +136,20 @@ pub(super) fn cancellation_by_reasons<'a>(codes: impl Iterator<Item = &'a str>) 
 }
 
 impl DynamoStore {
-    /// Strongly consistent reads of items of any tables, (table, key) each, 100 keys a
+    /// Strongly consistent reads of items of any tables, (table, key) each, once each, 100 keys a
     /// BatchGetItem (its limit), unprocessed keys read again with backoff: the items found, by
     /// table.
     pub(super) async fn batch_get(&self, keys: Vec<(String, Item)>, operation: &'static str) -> Result<HashMap<String, Vec<Item>>> {
+        // BatchGetItem refuses a request naming a key twice (ValidationException): a batch that
+        // names a file twice reads it once.
+        let mut unique: Vec<(String, Item)> = Vec::with_capacity(keys.len());
+        for key in keys {
+            if !unique.contains(&key) {
+                unique.push(key);
+            }
+        }
         let mut found: HashMap<String, Vec<Item>> = HashMap::new();
-        for chunk in keys.chunks(100) {
+        for chunk in unique.chunks(100) {
             let mut request: HashMap<String, aws_sdk_dynamodb::types::KeysAndAttributes> = HashMap::new();
             let mut by_table: HashMap<&str, Vec<Item>> = HashMap::new();
             for (table, key) in chunk {
