@@ -174,9 +174,11 @@ async fn an_archive_in_a_versioned_bucket_leaves_no_registered_standard_version_
     if stopped_by("an_archive_in_a_versioned_bucket_leaves_no_registered_standard_version_and_keeps_kms_keys", &[Defect::VersionsListedAsStandard]).await.unwrap() {
         return;
     }
-    // GIVEN a versioned bucket: three objects encrypted with a KMS key, two without, one of them
-    // with an older version from before registration, and one replaced after registration
+    // GIVEN a versioned bucket: three objects encrypted with a KMS key, three with SSE-S3, one of
+    // them with an older version from before registration, and one replaced after registration;
+    // then the bucket's default encryption becomes another KMS key
     const KMS_KEY: &str = "arn:aws:kms:us-east-1:123456789012:key/slm-test-key";
+    const DEFAULT_KEY: &str = "arn:aws:kms:us-east-1:123456789012:key/slm-bucket-default";
     let t = TestStack::start_with("archive-versions", Options { versioned: true, ..Default::default() }).await.unwrap();
     let s3 = &t.clients.s3;
     let keys: Vec<String> = (0..6).map(|i| format!("show/k/f{i}.mov")).collect();
@@ -184,12 +186,29 @@ async fn an_archive_in_a_versioned_bucket_leaves_no_registered_standard_version_
         let put = s3.put_object().bucket(&t.bucket).key(key).body(vec![i as u8; 64].into()).metadata("camera", "B");
         let put = match i < 3 {
             true => put.server_side_encryption(ServerSideEncryption::AwsKms).ssekms_key_id(KMS_KEY),
-            false => put,
+            false => put.server_side_encryption(ServerSideEncryption::Aes256),
         };
         put.send().await.unwrap();
     }
-    let history = s3.put_object().bucket(&t.bucket).key(&keys[3]).body(b"second".to_vec().into()).metadata("camera", "B").send().await.unwrap();
+    let history = s3
+        .put_object()
+        .bucket(&t.bucket)
+        .key(&keys[3])
+        .body(b"second".to_vec().into())
+        .metadata("camera", "B")
+        .server_side_encryption(ServerSideEncryption::Aes256)
+        .send()
+        .await
+        .unwrap();
     t.register("k-1", "show/k/", "editorial").await.unwrap();
+    let by_default = aws_sdk_s3::types::ServerSideEncryptionByDefault::builder()
+        .sse_algorithm(ServerSideEncryption::AwsKms)
+        .kms_master_key_id(DEFAULT_KEY)
+        .build()
+        .unwrap();
+    let rule = aws_sdk_s3::types::ServerSideEncryptionRule::builder().apply_server_side_encryption_by_default(by_default).build();
+    let config = aws_sdk_s3::types::ServerSideEncryptionConfiguration::builder().rules(rule).build().unwrap();
+    s3.put_bucket_encryption().bucket(&t.bucket).server_side_encryption_configuration(config).send().await.unwrap();
     let before = versions_with_class(&t, "show/k/").await;
     let older = before.iter().find(|(k, v, _)| k == &keys[3] && Some(v.as_str()) != history.version_id()).unwrap().clone();
     s3.put_object().bucket(&t.bucket).key(&keys[5]).body(b"replaced".to_vec().into()).send().await.unwrap();
@@ -218,13 +237,14 @@ async fn an_archive_in_a_versioned_bucket_leaves_no_registered_standard_version_
     let replaced: Vec<_> = after.iter().filter(|(k, _, _)| k == &keys[5]).collect();
     assert_eq!(replaced.len(), 2, "{replaced:?}");
     assert!(replaced.iter().all(|v| v.2 == "STANDARD"));
-    // AND the encrypted objects kept their key, and metadata came through
+    // AND every object kept its own encryption, not the bucket's new default: the KMS ones their
+    // key, the SSE-S3 ones SSE-S3; and metadata came through
     for (i, key) in keys[..5].iter().enumerate() {
         let head = s3.head_object().bucket(&t.bucket).key(key).send().await.unwrap();
         let kms = (head.server_side_encryption().map(|e| e.as_str()), head.ssekms_key_id());
         match i < 3 {
             true => assert_eq!(kms, (Some("aws:kms"), Some(KMS_KEY)), "{key}"),
-            false => assert_ne!(kms.0, Some("aws:kms"), "{key}"),
+            false => assert_eq!(kms, (Some("AES256"), None), "{key}"),
         }
         assert_eq!(head.metadata().and_then(|m| m.get("camera")).map(String::as_str), Some("B"), "{key}");
     }

@@ -282,6 +282,7 @@ impl ObjectStore for S3Objects {
             .iter()
             .map(|t| format!("{}={}", urlencoding::encode(t.key()), urlencoding::encode(t.value())))
             .collect();
+        let kept = KeptEncryption::of(&head);
         let upload = self
             .client
             .create_multipart_upload()
@@ -294,9 +295,9 @@ impl ObjectStore for S3Objects {
             .set_content_disposition(head.content_disposition().map(str::to_string))
             .set_content_language(head.content_language().map(str::to_string))
             .set_cache_control(head.cache_control().map(str::to_string))
-            .set_server_side_encryption(head.server_side_encryption().cloned())
-            .set_ssekms_key_id(kms(&head).then(|| head.ssekms_key_id().map(str::to_string)).flatten())
-            .set_bucket_key_enabled(kms(&head).then_some(head.bucket_key_enabled()).flatten())
+            .set_server_side_encryption(kept.algorithm)
+            .set_ssekms_key_id(kept.kms_key)
+            .set_bucket_key_enabled(kept.bucket_key)
             .set_tagging((!tagging.is_empty()).then(|| tagging.join("&")))
             .send()
             .await
@@ -469,9 +470,25 @@ fn not_copied(file: &FileRecord, head: &HeadObjectOutput, class: StorageClass) -
     Some(Copied { version_id: Some(file.version_id.clone()), etag: Some(file.etag.clone()), skipped: Some(skipped) })
 }
 
-/// Whether the object is encrypted with a KMS key, which a copy must name to keep.
-fn kms(head: &HeadObjectOutput) -> bool {
-    matches!(head.server_side_encryption(), Some(ServerSideEncryption::AwsKms | ServerSideEncryption::AwsKmsDsse))
+/// The object's own encryption, which a copy names to keep: S3 gives a copy that names none
+/// the bucket's default, so an SSE-S3 object in a bucket whose default is a KMS key would come
+/// out under that key (readable only by those who may use it), and a KMS-encrypted one under
+/// another key or none.
+struct KeptEncryption {
+    algorithm: Option<ServerSideEncryption>,
+    kms_key: Option<String>,
+    bucket_key: Option<bool>,
+}
+
+impl KeptEncryption {
+    fn of(head: &HeadObjectOutput) -> Self {
+        let kms = matches!(head.server_side_encryption(), Some(ServerSideEncryption::AwsKms | ServerSideEncryption::AwsKmsDsse));
+        KeptEncryption {
+            algorithm: head.server_side_encryption().cloned(),
+            kms_key: kms.then(|| head.ssekms_key_id().map(str::to_string)).flatten(),
+            bucket_key: kms.then_some(head.bucket_key_enabled()).flatten(),
+        }
+    }
 }
 
 impl S3Objects {
@@ -480,10 +497,13 @@ impl S3Objects {
     async fn copy_once(&self, file: &FileRecord, class: StorageClass) -> Result<Copied, ObjectError> {
         // CopyObject applies the bucket's default encryption unless told otherwise: read the
         // object's own (and check its ETag, which the copy's guard repeats) and copy with it.
+        // The registry cannot hold it instead: UpdateObjectEncryption changes an object's
+        // encryption in place, keeping its version and ETag (docs/architecture.md).
         let head = self.head_registered(file).await?;
         if let Some(not) = not_copied(file, &head, class) {
             return Ok(not);
         }
+        let kept = KeptEncryption::of(&head);
         let out = self
             .client
             .copy_object()
@@ -494,9 +514,9 @@ impl S3Objects {
             .storage_class(s3_class(class))
             .metadata_directive(MetadataDirective::Copy)
             .tagging_directive(TaggingDirective::Copy)
-            .set_server_side_encryption(kms(&head).then(|| head.server_side_encryption().cloned()).flatten())
-            .set_ssekms_key_id(kms(&head).then(|| head.ssekms_key_id().map(str::to_string)).flatten())
-            .set_bucket_key_enabled(kms(&head).then_some(head.bucket_key_enabled()).flatten())
+            .set_server_side_encryption(kept.algorithm)
+            .set_ssekms_key_id(kept.kms_key)
+            .set_bucket_key_enabled(kept.bucket_key)
             .customize()
             .config_override(aws_sdk_s3::config::Builder::default().retry_config(aws_config::retry::RetryConfig::adaptive().with_max_attempts(1)))
             .send()
