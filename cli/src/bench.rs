@@ -136,6 +136,7 @@ pub async fn bench(args: BenchArgs) -> Result<()> {
             .await?;
     }
     let raw = start.elapsed().as_secs_f64();
+    let floors = call_floors(&s, &raw_keys).await?;
 
     let reg_start = Instant::now();
     s.api_ok("POST", "/assets", Some(json!({"asset_id": "bench-1", "title_id": "bench", "asset_type": "vfx_plate", "bucket": s.bucket, "prefix": "bench/pipeline/"}))).await?;
@@ -170,6 +171,9 @@ pub async fn bench(args: BenchArgs) -> Result<()> {
         println!("| {label} through the pipeline | {secs:.1} s |");
     }
     println!("| archive pipeline / raw loop | {:.2} |", timings[0].1 / raw);
+    println!("| sequential HeadObject loop (the same objects) | {:.1} s ({:.2} ms/object) |", floors.head, floors.head * 1000.0 / n as f64);
+    println!("| sequential conditional UpdateItem loop (a file's transition, the same files registered) | {:.1} s ({:.2} ms/object) |", floors.transition, floors.transition * 1000.0 / n as f64);
+    println!("| archive pipeline / (CopyObject + HeadObject + UpdateItem loops) | {:.2} |", timings[0].1 / (raw + floors.head + floors.transition));
     let prices = slm_core::domain::pricing::PriceTable::bundled();
     println!("\nper 1,000 objects, in USD at config/prices.json's prices (see \"Reading the dollars\" in BENCHMARKS.md)\n");
     println!("| action | S3 floor | S3 | DynamoDB | SQS | Step Functions | slm beyond the floor |\n| --- | --- | --- | --- | --- | --- | --- |");
@@ -199,6 +203,68 @@ pub async fn bench(args: BenchArgs) -> Result<()> {
     }
     s.stop().await;
     Ok(())
+}
+
+/// The calls an archive must make per object besides its copy, each timed as a sequential loop
+/// from one client like the copy's floor.
+struct CallFloors {
+    /// HeadObject of each object (the read that gives the copy the object's encryption and
+    /// guards its version).
+    head: f64,
+    /// One conditional UpdateItem per registered file, of the transition's shape (the file's
+    /// step, task, version, ETag and class, applied only while the file is QUEUED for the task).
+    transition: f64,
+}
+
+async fn call_floors(s: &Session, keys: &[String]) -> Result<CallFloors> {
+    let start = Instant::now();
+    for key in keys {
+        s.clients.s3.head_object().bucket(&s.bucket).key(key).send().await?;
+    }
+    let head = start.elapsed().as_secs_f64();
+    // The same objects registered (untimed), so that each update finds its item as a
+    // transition does.
+    s.api_ok("POST", "/assets", Some(json!({"asset_id": "bench-floor", "title_id": "bench", "asset_type": "vfx_plate", "bucket": s.bucket, "prefix": "bench/raw/"}))).await?;
+    let files = s.stack.table("FilesTable")?.to_string();
+    let mut items = Vec::new();
+    let mut pages = s
+        .clients
+        .dynamodb
+        .scan()
+        .table_name(&files)
+        .filter_expression("asset_id = :a")
+        .expression_attribute_values(":a", AttributeValue::S("bench-floor".into()))
+        .into_paginator()
+        .items()
+        .send();
+    while let Some(item) = pages.next().await {
+        let item = item?;
+        items.push((item.get("pk").cloned().context("pk")?, item.get("object_key").cloned().context("object_key")?));
+    }
+    anyhow::ensure!(items.len() == keys.len(), "{} of {} floor files registered", items.len(), keys.len());
+    let value = |v: &str| AttributeValue::S(v.to_string());
+    let start = Instant::now();
+    for (i, (pk, key)) in items.into_iter().enumerate() {
+        s.clients
+            .dynamodb
+            .update_item()
+            .table_name(&files)
+            .key("pk", pk)
+            .key("object_key", key)
+            .update_expression("SET step = :to, task_id = :t, write_token = :wt, storage_class = :class, file_state = :state, version_id = :v, etag = :etag")
+            .condition_expression("attribute_exists(pk) AND (attribute_not_exists(task_id) OR task_id <> :t OR step = :from)")
+            .expression_attribute_values(":to", value("DONE"))
+            .expression_attribute_values(":from", value("QUEUED"))
+            .expression_attribute_values(":t", value("t-bench-floor"))
+            .expression_attribute_values(":wt", value(&format!("wt-{i}")))
+            .expression_attribute_values(":class", value("GLACIER"))
+            .expression_attribute_values(":state", value("ARCHIVED"))
+            .expression_attribute_values(":v", value("null"))
+            .expression_attribute_values(":etag", value("\"0123456789abcdef0123456789abcdef\""))
+            .send()
+            .await?;
+    }
+    Ok(CallFloors { head, transition: start.elapsed().as_secs_f64() })
 }
 
 /// What one run's requests cost, by service, at the price table's prices. Approximations (in
