@@ -39,12 +39,18 @@ async fn the_template_deploys_through_cloudformation_and_creates_what_it_declare
     let template = Template::load_default().unwrap();
     let text = slm_local::files::TEMPLATE.text().unwrap();
     let account = aws_sdk_sts::Client::new(&config).get_caller_identity().send().await.unwrap().account().unwrap().to_string();
+    let name = format!("slm-deploy-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    // AND an account that wants every role bounded: the boundary policy exists beforehand
+    let iam = aws_sdk_iam::Client::new(&config);
+    let boundary_document = r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}"#;
+    let boundary = iam.create_policy().policy_name(format!("{name}-boundary")).policy_document(boundary_document).send().await.unwrap();
+    let boundary = boundary.policy().and_then(|p| p.arn()).unwrap().to_string();
     let parameters = BTreeMap::from([
         ("MediaBucketNames".to_string(), "studio-media-a,studio-media-b".to_string()),
         ("AdminPrincipal".to_string(), format!("arn:aws:iam::{account}:role/slm-admin")),
         ("TaskTimeoutSeconds".to_string(), "86400".to_string()),
+        ("PermissionsBoundary".to_string(), boundary.clone()),
     ]);
-    let name = format!("slm-deploy-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
 
     // WHEN the engine creates the stack
     let stack = deploy(&config, &template, &text, &name, &parameters).await.unwrap_or_else(|e| panic!("{e:#}"));
@@ -182,6 +188,16 @@ async fn the_template_deploys_through_cloudformation_and_creates_what_it_declare
         assert_eq!(d.role_arn(), names.resolve_value(get(&r.properties, "Role")).unwrap(), "{id} role");
         assert_eq!(d.r#type().as_str(), get(&r.properties, "Type").as_str().unwrap(), "{id} type");
     }
+
+    // Every role the stack made carries the boundary the parameter named.
+    let mut bounded = 0;
+    for (id, _) in template.of_kind("AWS::IAM::Role") {
+        let role = iam.get_role().role_name(names.reference(id).unwrap()).send().await.unwrap();
+        let got = role.role().and_then(|r| r.permissions_boundary()).and_then(|b| b.permissions_boundary_arn());
+        assert_eq!(got, Some(boundary.as_str()), "{id} permissions boundary");
+        bounded += 1;
+    }
+    assert_eq!(bounded, 7, "the stack's roles");
 
     // The outputs the functions do not need are the stack's, resolved as declared.
     let mut checked = 0;

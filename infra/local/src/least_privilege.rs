@@ -3,6 +3,8 @@
 //! - each function and state machine acts with a role of its own, declared in the template
 //!   (never one SAM makes from `Policies`), that only its service may assume and that carries no
 //!   managed policy but logs and traces on functions;
+//! - every role's permissions boundary is the `PermissionsBoundary` parameter's policy, where one
+//!   is given (`!If [HasPermissionsBoundary, ...]`);
 //! - no IAM action with a wildcard (`*`, `s3:*`, `s3:Get*`);
 //! - every resource a grant names is the stack's own: a resource of the template (`!Ref`,
 //!   `!GetAtt X.Arn`, `${X.Arn}` in a `!Sub`), its indexes, the managed media buckets and their
@@ -91,12 +93,25 @@ fn role_violations(t: &Template) -> Vec<String> {
     for (role, users) in used.iter().filter(|(_, u)| u.len() > 1) {
         out.push(format!("{role}: shared by {users:?} (each principal has its own role)"));
     }
-    for (id, _) in t.of_kind("AWS::IAM::Role") {
+    for (id, r) in t.of_kind("AWS::IAM::Role") {
         if !used.contains_key(id.as_str()) {
             out.push(format!("{id}: a role no function or state machine uses"));
         }
+        if !bounded_by_parameter(get(&r.properties, "PermissionsBoundary")) {
+            out.push(format!("{id}: its PermissionsBoundary must be {BOUNDARY}"));
+        }
     }
     out
+}
+
+/// What every role's `PermissionsBoundary` is: the parameter's policy, where one is given.
+pub const BOUNDARY: &str = "!If [HasPermissionsBoundary, !Ref PermissionsBoundary, !Ref AWS::NoValue]";
+
+fn bounded_by_parameter(v: Option<&Value>) -> bool {
+    let refers = |v: &Value, name: &str| matches!(intrinsic(v), Some((f, a)) if f == "Ref" && a.as_str() == Some(name));
+    let Some(("If", args)) = v.and_then(intrinsic).as_ref().map(|(f, a)| (f.as_str(), *a)) else { return false };
+    matches!(args.as_sequence().map(Vec::as_slice), Some([c, yes, no])
+        if c.as_str() == Some("HasPermissionsBoundary") && refers(yes, "PermissionsBoundary") && refers(no, "AWS::NoValue"))
 }
 
 /// The actions that take no resource narrower than "*": the delivery of the state machine's
@@ -312,7 +327,7 @@ mod tests {
                 "  {queue}P:\n    Type: AWS::SQS::QueuePolicy\n    Properties:\n      Queues: [!Ref {queue}]\n      PolicyDocument:\n        Statement:\n          - Effect: Deny\n            Principal: \"*\"\n            Action: sqs:SendMessage\n            Resource: !GetAtt {queue}.Arn\n            Condition:\n{condition}\n"
             )
         };
-        let mut resources = String::from("  F:\n    Type: AWS::Serverless::Function\n    Properties:\n      Role: !GetAtt FRole.Arn\n  FRole:\n    Type: AWS::IAM::Role\n    Properties:\n      AssumeRolePolicyDocument:\n        Statement:\n          - Effect: Allow\n            Principal:\n              Service: lambda.amazonaws.com\n            Action: sts:AssumeRole\n      Policies:\n        - PolicyName: p\n          PolicyDocument:\n            Statement:\n            - Effect: Allow\n              Action: sqs:SendMessage\n              Resource: [!GetAtt Good.Arn, !GetAtt Literal.Arn, !GetAtt Param.Arn, !GetAtt Stranger.Arn, !GetAtt Like.Arn]\n");
+        let mut resources = String::from("  F:\n    Type: AWS::Serverless::Function\n    Properties:\n      Role: !GetAtt FRole.Arn\n  FRole:\n    Type: AWS::IAM::Role\n    Properties:\n      PermissionsBoundary: !If [HasPermissionsBoundary, !Ref PermissionsBoundary, !Ref AWS::NoValue]\n      AssumeRolePolicyDocument:\n        Statement:\n          - Effect: Allow\n            Principal:\n              Service: lambda.amazonaws.com\n            Action: sts:AssumeRole\n      Policies:\n        - PolicyName: p\n          PolicyDocument:\n            Statement:\n            - Effect: Allow\n              Action: sqs:SendMessage\n              Resource: [!GetAtt Good.Arn, !GetAtt Literal.Arn, !GetAtt Param.Arn, !GetAtt Stranger.Arn, !GetAtt Like.Arn]\n");
         for (queue, condition) in [
             ("Good", "              ArnNotEquals:\n                aws:PrincipalArn: [!GetAtt FRole.Arn, !Ref AdminPrincipal]"),
             ("Literal", "              ArnNotEquals:\n                aws:PrincipalArn: [!GetAtt FRole.Arn, \"arn:aws:iam::123456789012:role/x\"]"),
@@ -377,6 +392,7 @@ mod tests {
   FRole:
     Type: AWS::IAM::Role
     Properties:
+      PermissionsBoundary: !If [HasPermissionsBoundary, !Ref PermissionsBoundary, !Ref AWS::NoValue]
       AssumeRolePolicyDocument:
         Statement:
           - {Effect: Allow, Principal: {Service: lambda.amazonaws.com}, Action: sts:AssumeRole}
@@ -453,8 +469,8 @@ mod tests {
     #[test]
     fn a_principal_without_its_own_narrow_role_is_found() {
         // G grants on itself (SAM would make the role), H and I share a role that anyone may
-        // assume and that carries an admin policy, the state machine trusts Lambda, Spare is
-        // nobody's.
+        // assume and that carries an admin policy, the state machine trusts Lambda and names a
+        // boundary of its own, Spare is nobody's and has none.
         let t = template(
             r#"
   G:
@@ -486,6 +502,7 @@ mod tests {
   MRole:
     Type: AWS::IAM::Role
     Properties:
+      PermissionsBoundary: arn:aws:iam::123456789012:policy/boundary
       AssumeRolePolicyDocument:
         Statement:
           - {Effect: Allow, Principal: {Service: lambda.amazonaws.com}, Action: sts:AssumeRole}
@@ -506,6 +523,9 @@ mod tests {
             "Shared: shared by",
             "MRole: its trust policy must let only states.amazonaws.com",
             "Spare: a role no function or state machine uses",
+            // a literal boundary is not the parameter's, and no boundary is none
+            "MRole: its PermissionsBoundary must be",
+            "Spare: its PermissionsBoundary must be",
         ] {
             assert!(found.contains(expected), "{expected} not found in:\n{found}");
         }
