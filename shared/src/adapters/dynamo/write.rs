@@ -142,12 +142,7 @@ impl DynamoStore {
     pub(super) async fn batch_get(&self, keys: Vec<(String, Item)>, operation: &'static str) -> Result<HashMap<String, Vec<Item>>> {
         // BatchGetItem refuses a request naming a key twice (ValidationException): a batch that
         // names a file twice reads it once.
-        let mut unique: Vec<(String, Item)> = Vec::with_capacity(keys.len());
-        for key in keys {
-            if !unique.contains(&key) {
-                unique.push(key);
-            }
-        }
+        let unique = unique_keys(keys);
         let mut found: HashMap<String, Vec<Item>> = HashMap::new();
         for chunk in unique.chunks(100) {
             let mut request: HashMap<String, aws_sdk_dynamodb::types::KeysAndAttributes> = HashMap::new();
@@ -186,9 +181,30 @@ impl DynamoStore {
     }
 }
 
+/// The (table, key) pairs once each, in their order. A key is a map: it is told apart by its
+/// attributes in name order, in one pass.
+fn unique_keys(keys: Vec<(String, Item)>) -> Vec<(String, Item)> {
+    let mut seen = std::collections::HashSet::new();
+    keys.into_iter()
+        .filter(|(table, key)| seen.insert((table.clone(), format!("{:?}", key.iter().collect::<std::collections::BTreeMap<_, _>>()))))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[test]
+    fn a_key_named_twice_is_read_once_whatever_its_attributes_order() {
+        let key = |pk: &str, sk: &str| Item::from([("pk".to_string(), AV::S(pk.into())), ("object_key".to_string(), AV::S(sk.into()))]);
+        let keys = vec![
+            ("files".to_string(), key("a#0", "k1")),
+            ("files".to_string(), key("a#0", "k2")),
+            ("files".to_string(), key("a#0", "k1")),
+            ("other".to_string(), key("a#0", "k1")),
+        ];
+        let unique = unique_keys(keys.clone());
+        assert_eq!(unique, vec![keys[0].clone(), keys[1].clone(), keys[3].clone()]);
+    }
     fn read(codes: &[&'static str]) -> Cancellation {
         cancellation_by_reasons(codes.iter().copied())
     }
